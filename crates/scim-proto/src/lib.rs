@@ -1,0 +1,17 @@
+//! SCIM 2.0 protocol logic with no I/O: RFC 7643 (schema), RFC 7644 (protocol) and RFC 9865
+//! (cursor pagination).
+//!
+//! This crate knows nothing of HTTP, storage or AWS. Resources are JSON objects
+//! (`serde_json::Map`) whose attribute names are spelled as the schema spells them, with extension
+//! attributes nested under their schema URN (RFC 7643 §3.3); every engine here is driven by the
+//! [`schema::SchemaRegistry`].
+
+pub mod error;
+pub mod path;
+pub mod schema;
+
+pub use error::{Result, ScimError, ScimType};
+pub use path::AttrPath;
+pub use schema::{ResourceSchema, SchemaRegistry};
+pub mod filter;
+pub use filter::{CompValue, CompareOp, Filter, PatchPath};
