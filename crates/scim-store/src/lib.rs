@@ -1,0 +1,241 @@
+//! Storage for SCIM resources: the [`Store`] trait every backend implements, the embedded
+//! [`MemoryStore`], and (feature `contract`) the contract suite every backend must pass.
+//!
+//! **Architecture invariant:** every method takes a [`TenantId`]. A store never reads or writes
+//! outside that tenant; a resource of another tenant is indistinguishable from a missing one.
+
+use async_trait::async_trait;
+use scim_proto::filter::Filter;
+use scim_proto::{ScimError, ScimType};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The tenant a request acts for, fixed by the auth layer before any store call.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// Tenant names are 1–64 characters of `[A-Za-z0-9_-]`, so they can be embedded in storage
+    /// keys (`T#<tenant>#...`) without escaping.
+    pub fn new(name: &str) -> Result<Self, StoreError> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok {
+            Ok(TenantId(name.to_string()))
+        } else {
+            Err(StoreError::Invalid(format!("'{name}' is not a valid tenant name")))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The two resource types a store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    User,
+    Group,
+}
+
+impl ResourceKind {
+    /// The RFC 7643 §6 resource type name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceKind::User => "User",
+            ResourceKind::Group => "Group",
+        }
+    }
+}
+
+/// A group member as stored: RFC 7643 §4.2 `members` without the derived `$ref` and `display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub value: String,
+    pub kind: ResourceKind,
+}
+
+/// A requested change to a group's members, in the order: clear (if `replace_all`), remove, add.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberChange {
+    /// Remove every existing member first.
+    pub replace_all: bool,
+    /// Member ids to remove; absent ones are ignored.
+    pub remove: Vec<String>,
+    /// Member ids to add, with the type the client gave if any; present ones are ignored. The
+    /// store resolves each id in the tenant and rejects unknown ids and cycles.
+    pub add: Vec<(String, Option<ResourceKind>)>,
+}
+
+impl MemberChange {
+    pub fn is_empty(&self) -> bool {
+        !self.replace_all && self.remove.is_empty() && self.add.is_empty()
+    }
+}
+
+/// A resource as stored, with the server-maintained metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    pub id: String,
+    pub kind: ResourceKind,
+    /// Incremented by every committed change; `meta.version` is `W/"<version>"`.
+    pub version: u64,
+    /// RFC 3339 timestamps.
+    pub created: String,
+    pub last_modified: String,
+    /// Canonical attributes (see `scim_proto`), without `id`, `meta`, `schemas`, `members`, `groups`.
+    pub attrs: Map<String, Value>,
+    /// Group members, when asked for with [`Include::members`].
+    pub members: Option<Vec<Member>>,
+    /// For users: the groups the user belongs to directly, as `(group id, group displayName)`,
+    /// when asked for with [`Include::groups`].
+    pub groups: Option<Vec<(String, String)>>,
+}
+
+/// Which derived, possibly large, parts of a resource to load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Include {
+    pub members: bool,
+    pub groups: bool,
+}
+
+impl Include {
+    pub const ALL: Include = Include {
+        members: true,
+        groups: true,
+    };
+    pub const NONE: Include = Include {
+        members: false,
+        groups: false,
+    };
+}
+
+/// A list request after protocol parsing.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// Already validated against the resource type.
+    pub filter: Option<Filter>,
+    /// 1-based (RFC 7644 §3.4.2.4).
+    pub start_index: u64,
+    /// Page size; 0 asks only for `totalResults`.
+    pub count: u64,
+    pub include: Include,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub resources: Vec<StoredResource>,
+    pub total_results: u64,
+}
+
+/// A write precondition on the resource's version (RFC 7644 §3.14 `If-Match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Any,
+    Version(u64),
+}
+
+/// What went wrong in a store, mapped to a SCIM error in one place ([`From<StoreError>`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    NotFound,
+    /// A unique attribute (e.g. `userName`) is taken in the tenant.
+    Uniqueness { attribute: String },
+    /// The resource changed since the version the write was based on.
+    VersionConflict { current: u64 },
+    /// A member id that does not name a user or group of the tenant, or a cycle of groups.
+    InvalidMember(String),
+    /// A client-side mistake the store detected.
+    Invalid(String),
+    /// The backend asks callers to slow down.
+    Throttled { retry_after_secs: u64 },
+    /// The backend could not be reached or failed; not the client's fault.
+    Unavailable(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::NotFound => f.write_str("resource not found"),
+            StoreError::Uniqueness { attribute } => write!(f, "{attribute} is already taken"),
+            StoreError::VersionConflict { current } => write!(f, "resource is now at version {current}"),
+            StoreError::InvalidMember(d) | StoreError::Invalid(d) => f.write_str(d),
+            StoreError::Throttled { retry_after_secs } => write!(f, "throttled; retry after {retry_after_secs}s"),
+            StoreError::Unavailable(d) => write!(f, "store unavailable: {d}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<StoreError> for ScimError {
+    fn from(e: StoreError) -> Self {
+        match &e {
+            StoreError::NotFound => ScimError::not_found("resource not found"),
+            StoreError::Uniqueness { attribute } => {
+                ScimError::uniqueness(format!("{attribute} is already in use by another resource"))
+            }
+            StoreError::VersionConflict { .. } => ScimError::precondition_failed(
+                "the resource was modified since the version given in If-Match",
+            ),
+            StoreError::InvalidMember(d) => ScimError::invalid_value(d.clone()),
+            StoreError::Invalid(d) => ScimError::bad_request(ScimType::InvalidValue, d.clone()),
+            StoreError::Throttled { .. } => ScimError::new(429, None, e.to_string()),
+            StoreError::Unavailable(_) => ScimError::new(503, None, e.to_string()),
+        }
+    }
+}
+
+/// Tenant-scoped storage of users, groups and memberships.
+///
+/// Contract (checked by [`contract`]): attributes with `uniqueness: server` in the schema
+/// (`userName`) are unique per tenant, compared case-insensitively unless `caseExact`; every
+/// write increments the version and honours [`Expect`]; member changes are idempotent; deleting
+/// a resource removes every membership it takes part in; list order is stable (by id).
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Creates a resource with a server-assigned id, version 1, and (groups) initial members.
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        attrs: Map<String, Value>,
+        members: MemberChange,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// Reads one resource, or `NotFound`.
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        include: Include,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// Replaces a resource's attributes and applies a member change, as one atomic write
+    /// conditional on `expect`. Returns the new state (members and groups not loaded).
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        expect: Expect,
+        attrs: Map<String, Value>,
+        members: MemberChange,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// Deletes a resource and every membership it takes part in, conditional on `expect`.
+    async fn delete(&self, tenant: &TenantId, kind: ResourceKind, id: &str, expect: Expect) -> Result<(), StoreError>;
+
+    /// Lists resources matching a filter, in stable id order.
+    async fn query(&self, tenant: &TenantId, kind: ResourceKind, query: &Query) -> Result<Page, StoreError>;
+}
