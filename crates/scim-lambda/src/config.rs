@@ -1,0 +1,115 @@
+//! Service settings, read once at start-up from the `SCIM_*` environment variables
+//! (the names are a documented interface: see README.md).
+
+use scim_proto::resource::PasswordPolicy;
+use std::net::SocketAddr;
+
+/// Which [`scim_store::Store`] backs the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreChoice {
+    Memory,
+    DynamoDb,
+}
+
+/// Everything the service reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `SCIM_LISTEN`: the local listener address.
+    pub listen: SocketAddr,
+    /// `SCIM_STORE`: `memory` or `dynamodb`.
+    pub store: StoreChoice,
+    /// `SCIM_BOOTSTRAP_TOKEN`: a token registered for tenant `default`.
+    pub bootstrap_token: Option<String>,
+    /// `SCIM_PUBLIC_BASE_URL`: the base URL for `meta.location`, when not derived from the request.
+    pub public_base_url: Option<String>,
+    /// `SCIM_MAX_BODY_BYTES`: largest request body accepted.
+    pub max_body_bytes: usize,
+    /// `SCIM_MAX_PAGE_SIZE`: largest `count` honoured (RFC 7644 §3.4.2.4 lets a server return fewer).
+    pub max_page_size: u64,
+    /// `SCIM_DEFAULT_PAGE_SIZE`: `count` when the client gives none.
+    pub default_page_size: u64,
+    /// `SCIM_PASSWORD`: `hash` (argon2id) or `drop` (never kept).
+    pub password: PasswordPolicy,
+}
+
+/// Whether the process runs inside AWS Lambda.
+pub fn in_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
+impl Config {
+    /// Reads the environment; an invalid value is a start-up error naming the variable.
+    pub fn from_env() -> Result<Config, String> {
+        Self::from_lookup(|name| std::env::var(name).ok(), in_lambda())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, lambda: bool) -> Result<Config, String> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let listen = get("SCIM_LISTEN")
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
+            .parse()
+            .map_err(|e| format!("SCIM_LISTEN: {e}"))?;
+        let store = match get("SCIM_STORE").as_deref() {
+            None if lambda => StoreChoice::DynamoDb,
+            None | Some("memory") => StoreChoice::Memory,
+            Some("dynamodb") => StoreChoice::DynamoDb,
+            Some(other) => return Err(format!("SCIM_STORE: '{other}' is neither 'memory' nor 'dynamodb'")),
+        };
+        let number = |name: &str, default: u64| -> Result<u64, String> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v.trim().parse().map_err(|e| format!("{name}: {e}")),
+            }
+        };
+        let max_page_size = number("SCIM_MAX_PAGE_SIZE", 200)?.max(1);
+        let password = match get("SCIM_PASSWORD").as_deref() {
+            None | Some("hash") => PasswordPolicy::Hash,
+            Some("drop") => PasswordPolicy::Drop,
+            Some(other) => return Err(format!("SCIM_PASSWORD: '{other}' is neither 'hash' nor 'drop'")),
+        };
+        Ok(Config {
+            listen,
+            store,
+            bootstrap_token: get("SCIM_BOOTSTRAP_TOKEN"),
+            public_base_url: get("SCIM_PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
+            max_body_bytes: usize::try_from(number("SCIM_MAX_BODY_BYTES", 1024 * 1024)?)
+                .map_err(|e| format!("SCIM_MAX_BODY_BYTES: {e}"))?,
+            max_page_size,
+            default_page_size: number("SCIM_DEFAULT_PAGE_SIZE", 100)?.clamp(1, max_page_size),
+            password,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)], lambda: bool) -> Result<Config, String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned(), lambda)
+    }
+
+    #[test]
+    fn defaults_follow_the_environment_kind() {
+        let local = config(&[], false).unwrap();
+        assert_eq!(local.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(local.store, StoreChoice::Memory);
+        assert_eq!(config(&[], true).unwrap().store, StoreChoice::DynamoDb);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        assert!(config(&[("SCIM_STORE", "sqlite")], false).unwrap_err().starts_with("SCIM_STORE"));
+        assert!(config(&[("SCIM_LISTEN", "nowhere")], false).unwrap_err().starts_with("SCIM_LISTEN"));
+        assert!(config(&[("SCIM_MAX_PAGE_SIZE", "x")], false).unwrap_err().starts_with("SCIM_MAX_PAGE_SIZE"));
+    }
+
+    #[test]
+    fn base_url_loses_its_trailing_slash() {
+        let c = config(&[("SCIM_PUBLIC_BASE_URL", "https://d1.cloudfront.net/scim/v2/")], false).unwrap();
+        assert_eq!(c.public_base_url.as_deref(), Some("https://d1.cloudfront.net/scim/v2"));
+    }
+}

@@ -1,0 +1,158 @@
+//! Typed request inputs. Each extractor turns a malformed input into a SCIM error, never into
+//! axum's plain-text rejections (Okta treats a non-SCIM error body as a hard failure).
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts, HeaderMap};
+use scim_proto::ScimError;
+use serde_json::Value;
+
+/// A JSON request body: `application/scim+json` or `application/json` (with any parameters,
+/// RFC 7644 §3.1 and §8.1), or no content type at all; at most `SCIM_MAX_BODY_BYTES`.
+#[derive(Debug)]
+pub struct ScimBody(pub Value);
+
+fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || essence == "application/scim+json" || essence.ends_with("+json")
+}
+
+impl FromRequest<AppState> for ScimBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("");
+            if !is_json_media_type(ct) {
+                return Err(ScimError::new(
+                    415,
+                    None,
+                    format!("content type '{ct}' is not supported; send application/scim+json"),
+                )
+                .into());
+            }
+        }
+        let limit = state.config.max_body_bytes;
+        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
+            ApiError::from(ScimError::new(
+                413,
+                None,
+                format!("the request body is larger than {limit} bytes"),
+            ))
+        })?;
+        parse_json(&body).map(ScimBody)
+    }
+}
+
+fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ScimError::invalid_syntax("the request body is empty; a JSON object is required").into());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ScimError::invalid_syntax(format!(
+            "the request body is not valid JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+        .into()
+    })
+}
+
+/// The URL-decoded query parameters, in order (`+` and `%20` both decode to a space, so filters
+/// from Entra and Okta read alike).
+#[derive(Debug, Default)]
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        Ok(QueryPairs(form_urlencoded::parse(query.as_bytes()).into_owned().collect()))
+    }
+}
+
+/// The base URL of the SCIM API as the client called it, for `meta.location` and `Location`.
+///
+/// `SCIM_PUBLIC_BASE_URL` wins; otherwise it is derived from `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` or `Host`.
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(url) = &state.config.public_base_url {
+            return Ok(BaseUrl(url.clone()));
+        }
+        Ok(BaseUrl(derive_base_url(&parts.headers)))
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').next().unwrap_or("").trim())
+        .filter(|v| !v.is_empty())
+}
+
+fn derive_base_url(headers: &HeaderMap) -> String {
+    let proto = header_str(headers, "x-forwarded-proto").unwrap_or("http");
+    let proto = if proto.eq_ignore_ascii_case("https") { "https" } else { "http" };
+    let host = header_str(headers, "x-forwarded-host")
+        .or_else(|| header_str(headers, "host"))
+        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .unwrap_or("localhost");
+    format!("{proto}://{host}/scim/v2")
+}
+
+/// `If-Match` / `If-None-Match` (RFC 7644 §3.14).
+#[derive(Debug, Default)]
+pub struct Preconditions {
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Preconditions {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let get = |h: header::HeaderName| parts.headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
+        Ok(Preconditions {
+            if_match: get(header::IF_MATCH),
+            if_none_match: get(header::IF_NONE_MATCH),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn json_media_types() {
+        for ok in ["application/json", "application/scim+json", "application/scim+json; charset=utf-8", "Application/JSON"] {
+            assert!(is_json_media_type(ok), "{ok}");
+        }
+        for bad in ["text/plain", "application/x-www-form-urlencoded", "application/xml"] {
+            assert!(!is_json_media_type(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn base_url_from_forwarded_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("host", HeaderValue::from_static("127.0.0.1:8080"));
+        assert_eq!(derive_base_url(&h), "http://127.0.0.1:8080/scim/v2");
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        h.insert("x-forwarded-host", HeaderValue::from_static("d111.cloudfront.net"));
+        assert_eq!(derive_base_url(&h), "https://d111.cloudfront.net/scim/v2");
+        h.insert("x-forwarded-host", HeaderValue::from_static("evil.example/<script>"));
+        assert_eq!(derive_base_url(&h), "https://127.0.0.1:8080/scim/v2");
+    }
+}

@@ -1,0 +1,100 @@
+//! The SCIM 2.0 HTTP service. One axum [`Router`] serves every request, whether it arrives
+//! through AWS Lambda (`lambda_http`) or a local listener: there is exactly one request path.
+//!
+//! **Security boundary:** [`auth::require_token`] wraps every route, including the fallbacks;
+//! handlers receive the caller's tenant as a typed [`auth::Tenant`] and pass it to the store.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod service;
+pub mod state;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use config::Config;
+use handlers::{Groups, Users};
+use scim_proto::discovery::{Capabilities, PaginationCaps};
+use state::AppState;
+use std::time::Instant;
+
+/// Where the SCIM API lives under the host.
+pub const BASE_PATH: &str = "/scim/v2";
+
+/// What `/ServiceProviderConfig` advertises: exactly what this service does (idp-quirks 22).
+pub fn capabilities(config: &Config) -> Capabilities {
+    Capabilities {
+        patch: true,
+        bulk: None,
+        filter_max_results: config.max_page_size,
+        change_password: true,
+        sort: false,
+        etag: true,
+        documentation_uri: None,
+        max_payload_bytes: Some(config.max_body_bytes as u64),
+        pagination: Some(PaginationCaps {
+            cursor: false,
+            index: true,
+            default_page_size: config.default_page_size,
+            max_page_size: config.max_page_size,
+            cursor_timeout_secs: None,
+        }),
+    }
+}
+
+fn resource_routes<K: handlers::Kind>() -> Router<AppState> {
+    Router::new()
+        .route("/", get(handlers::list::<K>).post(handlers::create::<K>))
+        .route("/.search", post(handlers::search::<K>))
+        .route(
+            "/{id}",
+            get(handlers::get_one::<K>)
+                .put(handlers::replace::<K>)
+                .patch(handlers::patch::<K>)
+                .delete(handlers::delete::<K>),
+        )
+}
+
+/// The whole service.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .nest("/Users", resource_routes::<Users>())
+        .nest("/Groups", resource_routes::<Groups>())
+        .route("/.search", post(handlers::search_all))
+        .route("/ServiceProviderConfig", get(handlers::service_provider_config))
+        .route("/ResourceTypes", get(handlers::resource_types))
+        .route("/ResourceTypes/{id}", get(handlers::resource_type))
+        .route("/Schemas", get(handlers::schemas))
+        .route("/Schemas/{id}", get(handlers::schema))
+        .method_not_allowed_fallback(handlers::method_not_allowed);
+    Router::new()
+        .nest(BASE_PATH, api)
+        .fallback(handlers::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// One log line per request, with no token or body in it.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let tenant = response.extensions().get::<auth::Tenant>();
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        tenant = tenant.map(|t| t.id.as_str()).unwrap_or("-"),
+        token_id = tenant.map(|t| t.token_id.as_str()).unwrap_or("-"),
+        "request"
+    );
+    response
+}

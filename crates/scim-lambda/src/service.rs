@@ -1,0 +1,328 @@
+//! What each SCIM operation does, between the typed HTTP inputs and the [`Store`]: protocol work
+//! is delegated to `scim_proto`, storage to the store. Nothing here knows HTTP.
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use scim_proto::list::{list_response, ListLimits, ListQuery};
+use scim_proto::patch::{apply_patch, MemberDelta, PatchLimits, PatchOptions, PatchRequest};
+use scim_proto::project::Projection;
+use scim_proto::resource::{self, NormalizeOptions, ResourceMeta};
+use scim_proto::{etag, ResourceSchema, ScimError};
+use scim_store::{Expect, Include, MemberChange, Query, ResourceKind, StoreError, StoredResource, TenantId};
+use serde_json::{json, Map, Value};
+
+/// The Group attribute held in membership records rather than in the group (design brief:
+/// a group has no practical size limit).
+const MEMBERS: &str = "members";
+/// The User attribute derived from membership records (RFC 7643 §4.1.2, readOnly).
+const GROUPS: &str = "groups";
+/// How often a PATCH that lost a race with another writer is re-applied to the fresh resource.
+const PATCH_ATTEMPTS: usize = 5;
+
+/// One operation's context: who acts, on which resource type, under which base URL.
+#[derive(Debug)]
+pub struct Service<'a> {
+    pub state: &'a AppState,
+    pub tenant: &'a TenantId,
+    pub kind: ResourceKind,
+    pub base_url: &'a str,
+}
+
+impl<'a> Service<'a> {
+    pub fn schema(&self) -> ResourceSchema<'a> {
+        schema_of(self.state, self.kind)
+    }
+
+    fn normalize_options(&self) -> NormalizeOptions {
+        NormalizeOptions {
+            password: self.state.config.password,
+        }
+    }
+
+    pub fn list_limits(&self) -> ListLimits {
+        list_limits(self.state)
+    }
+
+    /// `attributes` / `excludedAttributes` for this resource type.
+    pub fn projection(&self, attributes: &[String], excluded: &[String]) -> ApiResult<Projection> {
+        Ok(Projection::new(attributes, excluded, &self.schema())?)
+    }
+
+    /// What to load beyond the resource item for a response with this projection.
+    pub fn include_for(&self, projection: &Projection) -> Include {
+        Include {
+            members: self.kind == ResourceKind::Group && projection.includes(MEMBERS),
+            groups: self.kind == ResourceKind::User && projection.includes(GROUPS),
+        }
+    }
+
+    /// RFC 7644 §3.3: POST creates a resource; `include` says what the response shows.
+    pub async fn create(&self, body: &Value, include: Include) -> ApiResult<StoredResource> {
+        let schema = self.schema();
+        let mut attrs = resource::normalize(body, &schema, &self.normalize_options())?;
+        resource::check_required(&attrs, &schema)?;
+        let members = take_members(&mut attrs)?;
+        let has_members = !members.add.is_empty();
+        let mut created = self.state.store.create(self.tenant, self.kind, attrs, members).await?;
+        // A new user belongs to no group yet; a new group's members are read back as stored.
+        created.groups = include.groups.then(Vec::new);
+        created.members = include.members.then(Vec::new);
+        if include.members && has_members {
+            created = self.get(&created.id, include).await?;
+        }
+        Ok(created)
+    }
+
+    /// RFC 7644 §3.4.1: GET of one resource.
+    pub async fn get(&self, id: &str, include: Include) -> ApiResult<StoredResource> {
+        Ok(self.state.store.get(self.tenant, self.kind, id, include).await?)
+    }
+
+    /// Reads the resource a write is based on. A user's groups are read with it (the write does
+    /// not change them, so the response reuses them); a group's members are not.
+    async fn read_for_write(&self, id: &str, include: Include) -> ApiResult<StoredResource> {
+        self.get(id, Include { members: false, ..include }).await
+    }
+
+    /// The response state after a write: groups carried over, members read back when shown.
+    async fn after_write(
+        &self,
+        mut updated: StoredResource,
+        before: &StoredResource,
+        include: Include,
+    ) -> ApiResult<StoredResource> {
+        updated.groups = before.groups.clone();
+        if include.members {
+            updated = self.get(&updated.id, include).await?;
+        }
+        Ok(updated)
+    }
+
+    /// RFC 7644 §3.5.1: PUT replaces every writable attribute; members in a group PUT replace
+    /// the member list (absent means none, as for any attribute PUT omits).
+    pub async fn replace(
+        &self,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        include: Include,
+    ) -> ApiResult<StoredResource> {
+        let schema = self.schema();
+        let existing = self.read_for_write(id, include).await?;
+        etag::check_if_match(if_match, existing.version)?;
+        let mut incoming = resource::normalize(body, &schema, &self.normalize_options())?;
+        let mut members = take_members(&mut incoming)?;
+        members.replace_all = self.kind == ResourceKind::Group;
+        let attrs = resource::merge_for_put(&existing.attrs, incoming, &schema)?;
+        resource::check_required(&attrs, &schema)?;
+        let updated = self
+            .state
+            .store
+            .update(self.tenant, self.kind, id, Expect::Version(existing.version), attrs, members)
+            .await
+            .map_err(|e| conflict_is_precondition(e, if_match))?;
+        self.after_write(updated, &existing, include).await
+    }
+
+    /// RFC 7644 §3.5.2: PATCH. A PATCH that loses a race with another writer is re-applied to the
+    /// fresh resource (unless the client pinned a version with `If-Match`), so concurrent IdP
+    /// updates never lose a change.
+    pub async fn patch(
+        &self,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        include: Include,
+    ) -> ApiResult<StoredResource> {
+        let schema = self.schema();
+        let request = PatchRequest::from_json(body, &PatchLimits::default())?;
+        let options = PatchOptions {
+            normalize: self.normalize_options(),
+            detached: if self.kind == ResourceKind::Group {
+                vec![MEMBERS.to_string()]
+            } else {
+                vec![]
+            },
+        };
+        for _ in 0..PATCH_ATTEMPTS {
+            let existing = self.read_for_write(id, include).await?;
+            etag::check_if_match(if_match, existing.version)?;
+            let mut attrs = existing.attrs.clone();
+            let outcome = apply_patch(&mut attrs, &request, &schema, &options)?;
+            let members = member_change_from_delta(outcome.members)?;
+            if !outcome.modified && members.is_empty() {
+                return self.after_write(existing.clone(), &existing, include).await;
+            }
+            match self
+                .state
+                .store
+                .update(self.tenant, self.kind, id, Expect::Version(existing.version), attrs, members)
+                .await
+            {
+                Ok(updated) => return self.after_write(updated, &existing, include).await,
+                Err(StoreError::VersionConflict { .. }) if if_match.is_none() => continue,
+                Err(e) => return Err(conflict_is_precondition(e, if_match)),
+            }
+        }
+        Err(ApiError {
+            error: ScimError::new(503, None, "the resource is being changed by other requests; retry"),
+            retry_after: Some(1),
+            www_authenticate: false,
+        })
+    }
+
+    /// RFC 7644 §3.6: DELETE.
+    pub async fn delete(&self, id: &str, if_match: Option<&str>) -> ApiResult<()> {
+        let expect = match if_match {
+            None => Expect::Any,
+            Some(_) => {
+                let existing = self.get(id, Include::NONE).await?;
+                etag::check_if_match(if_match, existing.version)?;
+                Expect::Version(existing.version)
+            }
+        };
+        self.state
+            .store
+            .delete(self.tenant, self.kind, id, expect)
+            .await
+            .map_err(|e| conflict_is_precondition(e, if_match))
+    }
+
+    /// RFC 7644 §3.4.2: one page of resources matching the query, rendered and projected.
+    pub async fn list_page(&self, query: &ListQuery, start_index: u64, count: u64) -> ApiResult<(Vec<Value>, u64)> {
+        let schema = self.schema();
+        if let Some(filter) = &query.filter {
+            filter.validate(&schema)?;
+        }
+        let projection = self.projection(&query.attributes, &query.excluded_attributes)?;
+        let page = self
+            .state
+            .store
+            .query(
+                self.tenant,
+                self.kind,
+                &Query {
+                    filter: query.filter.clone(),
+                    start_index,
+                    count,
+                    include: self.include_for(&projection),
+                },
+            )
+            .await?;
+        let resources = page
+            .resources
+            .iter()
+            .map(|r| Value::Object(projection.apply(&self.render(r), &schema)))
+            .collect();
+        Ok((resources, page.total_results))
+    }
+
+    /// The full wire representation (RFC 7643 §3) of a stored resource.
+    pub fn render(&self, r: &StoredResource) -> Map<String, Value> {
+        let mut attrs = r.attrs.clone();
+        if let Some(members) = r.members.as_ref().filter(|m| !m.is_empty()) {
+            let members = members
+                .iter()
+                .map(|m| {
+                    json!({
+                        "value": m.value,
+                        "$ref": self.location(m.kind, &m.value),
+                        "type": m.kind.name(),
+                    })
+                })
+                .collect();
+            attrs.insert(MEMBERS.into(), Value::Array(members));
+        }
+        if let Some(groups) = r.groups.as_ref().filter(|g| !g.is_empty()) {
+            let groups = groups
+                .iter()
+                .map(|(id, display)| {
+                    json!({
+                        "value": id,
+                        "$ref": self.location(ResourceKind::Group, id),
+                        "display": display,
+                        "type": "direct",
+                    })
+                })
+                .collect();
+            attrs.insert(GROUPS.into(), Value::Array(groups));
+        }
+        let meta = ResourceMeta {
+            id: r.id.clone(),
+            created: r.created.clone(),
+            last_modified: r.last_modified.clone(),
+            version: r.version,
+            location: self.location(self.kind, &r.id),
+        };
+        resource::render(&attrs, &self.schema(), &meta)
+    }
+
+    /// `meta.location` of a resource (RFC 7644 §3.1).
+    pub fn location(&self, kind: ResourceKind, id: &str) -> String {
+        let endpoint = schema_of(self.state, kind).resource_type.endpoint.clone();
+        format!("{}{endpoint}/{id}", self.base_url)
+    }
+}
+
+/// The schema view of a resource kind; both kinds are in every registry the service builds.
+pub fn schema_of(state: &AppState, kind: ResourceKind) -> ResourceSchema<'_> {
+    match kind {
+        ResourceKind::User => state.registry.user(),
+        ResourceKind::Group => state.registry.group(),
+    }
+}
+
+pub fn list_limits(state: &AppState) -> ListLimits {
+    ListLimits {
+        max_count: state.config.max_page_size,
+        default_count: state.config.default_page_size,
+    }
+}
+
+/// A version conflict is the client's 412 when it pinned a version with `If-Match`.
+fn conflict_is_precondition(e: StoreError, if_match: Option<&str>) -> ApiError {
+    match e {
+        StoreError::VersionConflict { .. } if if_match.is_none() => ApiError {
+            error: ScimError::new(409, None, "the resource changed during the request; retry"),
+            retry_after: None,
+            www_authenticate: false,
+        },
+        other => other.into(),
+    }
+}
+
+fn member_kind(ty: Option<&str>) -> ApiResult<Option<ResourceKind>> {
+    match ty {
+        None => Ok(None),
+        Some(t) if t.eq_ignore_ascii_case("User") => Ok(Some(ResourceKind::User)),
+        Some(t) if t.eq_ignore_ascii_case("Group") => Ok(Some(ResourceKind::Group)),
+        Some(t) => Err(ScimError::invalid_value(format!("member type '{t}' is neither 'User' nor 'Group'")).into()),
+    }
+}
+
+/// Moves a normalised `members` attribute out of a group's attributes into a member change.
+fn take_members(attrs: &mut Map<String, Value>) -> ApiResult<MemberChange> {
+    let mut change = MemberChange::default();
+    if let Some(Value::Array(members)) = attrs.remove(MEMBERS) {
+        for m in members {
+            let value = m.get("value").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::from(ScimError::invalid_value("every member needs a 'value' with the member's id"))
+            })?;
+            change.add.push((value.to_string(), member_kind(m.get("type").and_then(Value::as_str))?));
+        }
+    }
+    Ok(change)
+}
+
+fn member_change_from_delta(delta: MemberDelta) -> ApiResult<MemberChange> {
+    let add = delta
+        .add
+        .into_iter()
+        .map(|m| Ok((m.value, member_kind(m.ty.as_deref())?)))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(MemberChange {
+        replace_all: delta.replace_all,
+        remove: delta.remove,
+        add,
+    })
+}
