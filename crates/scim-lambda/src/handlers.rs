@@ -84,6 +84,14 @@ fn query_of(state: &AppState, pairs: &QueryPairs) -> ApiResult<ListQuery> {
     Ok(ListQuery::from_query_pairs(&pairs.0, &list_limits(state))?)
 }
 
+/// RFC 9865 cursors are not offered (`pagination.cursor` is false in the ServiceProviderConfig).
+fn reject_cursor(query: &ListQuery) -> ApiResult<()> {
+    if query.is_cursor_paging() {
+        return Err(ScimError::invalid_value("cursor pagination is not supported; use startIndex and count").into());
+    }
+    Ok(())
+}
+
 /// `GET /Users` (RFC 7644 §3.4.2).
 pub async fn list<K: Kind>(
     State(state): State<AppState>,
@@ -107,8 +115,9 @@ pub async fn search<K: Kind>(
 }
 
 async fn list_kind<K: Kind>(state: &AppState, tenant: &Tenant, base: &BaseUrl, query: &ListQuery) -> ApiResult<Response> {
+    reject_cursor(query)?;
     let svc = service::<K>(state, tenant, base);
-    let count = query.count.unwrap_or(state.config.default_page_size);
+    let count = query.page_size(&list_limits(state));
     let (resources, total) = svc.list_page(query, query.start_index, count).await?;
     Ok(scim_json(&list_response(resources, total, Some(query.start_index), None, None)))
 }
@@ -122,7 +131,8 @@ pub async fn search_all(
     ScimBody(body): ScimBody,
 ) -> ApiResult<Response> {
     let query = ListQuery::from_search_request(&body, &list_limits(&state))?;
-    let count = query.count.unwrap_or(state.config.default_page_size);
+    reject_cursor(&query)?;
+    let count = query.page_size(&list_limits(&state));
     let users = service::<Users>(&state, &tenant, &base);
     let groups = service::<Groups>(&state, &tenant, &base);
     let applies = |svc: &Service<'_>| query.filter.as_ref().is_none_or(|f| f.validate(&svc.schema()).is_ok());

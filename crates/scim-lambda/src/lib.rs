@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use config::Config;
 use handlers::{Groups, Users};
-use scim_proto::discovery::{Capabilities, PaginationCaps};
+use scim_proto::discovery::{Capabilities, PaginationCaps, PaginationMethod};
 use state::AppState;
 use std::time::Instant;
 
@@ -40,9 +40,10 @@ pub fn capabilities(config: &Config) -> Capabilities {
         pagination: Some(PaginationCaps {
             cursor: false,
             index: true,
+            default_method: PaginationMethod::Index,
             default_page_size: config.default_page_size,
             max_page_size: config.max_page_size,
-            cursor_timeout_secs: None,
+            cursor_timeout: None,
         }),
     }
 }
