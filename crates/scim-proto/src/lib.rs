@@ -15,3 +15,6 @@ pub use path::AttrPath;
 pub use schema::{ResourceSchema, SchemaRegistry};
 pub mod filter;
 pub use filter::{CompValue, CompareOp, Filter, PatchPath};
+pub mod patch;
+pub mod resource;
+pub use patch::{apply_patch, PatchOptions, PatchOutcome, PatchRequest};
