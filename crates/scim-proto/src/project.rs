@@ -1,0 +1,285 @@
+//! Attribute projection: the `attributes` and `excludedAttributes` parameters (RFC 7644
+//! §3.4.2.5, §3.9) combined with each attribute's `returned` characteristic (RFC 7643 §2.4, §7).
+//!
+//! | `returned` | emitted when                                                          |
+//! |------------|-----------------------------------------------------------------------|
+//! | `always`   | always (`id`; `schemas` is also always emitted)                       |
+//! | `never`    | never (`password`)                                                    |
+//! | `default`  | unless excluded, or unless `attributes` is given and does not name it |
+//! | `request`  | only when named in `attributes`                                       |
+
+use crate::error::{Result, ScimError};
+use crate::path::AttrPath;
+use crate::schema::{AttributeDef, ResourceSchema, Returned};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// One entry of `attributes` / `excludedAttributes`, resolved to canonical names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Named {
+    /// Canonical extension URN, `None` for core and common attributes.
+    ext: Option<String>,
+    /// Canonical attribute name; `None` when the entry is a bare schema URN (the whole schema).
+    attr: Option<String>,
+    /// Canonical sub-attribute name.
+    sub: Option<String>,
+}
+
+/// What to do with one top-level attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Plan {
+    Omit,
+    /// The whole value, minus these sub-attributes.
+    Whole {
+        except: Vec<String>,
+    },
+    /// Only these sub-attributes (plus those with `returned: always`).
+    Only {
+        subs: Vec<String>,
+    },
+}
+
+/// A compiled `attributes` / `excludedAttributes` request for one resource type.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    /// Keyed by the lower-cased canonical path of each top-level attribute: `members`,
+    /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:manager`.
+    plans: HashMap<String, Plan>,
+}
+
+fn key(ext: Option<&str>, name: &str) -> String {
+    match ext {
+        None => name.to_ascii_lowercase(),
+        Some(urn) => format!("{urn}:{name}").to_ascii_lowercase(),
+    }
+}
+
+/// Splits raw parameter values on commas (RFC 7644 §3.4.2.5: "a multi-valued list of strings
+/// indicating the names of resource attributes", comma-separated in a query string).
+fn split(raw: &[String]) -> impl Iterator<Item = &str> {
+    raw.iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Resolves one entry. Unknown attributes are `None` (ignored: a client such as SailPoint asks for
+/// what it knows, and the RFC defines no error); a syntactically invalid path is 400
+/// `invalidPath`.
+fn resolve_entry(entry: &str, schema: &ResourceSchema<'_>) -> Result<Option<Named>> {
+    if entry.eq_ignore_ascii_case(&schema.core.id) {
+        return Ok(Some(Named {
+            ext: None,
+            attr: None,
+            sub: None,
+        }));
+    }
+    if let Some(ext) = schema.extension(entry) {
+        return Ok(Some(Named {
+            ext: Some(ext.id.clone()),
+            attr: None,
+            sub: None,
+        }));
+    }
+    let path = AttrPath::parse(entry).map_err(|e| {
+        ScimError::invalid_path(format!("attributes/excludedAttributes: {}", e.detail))
+    })?;
+    Ok(schema.resolve(&path).ok().map(|r| Named {
+        ext: r.extension.map(str::to_string),
+        attr: Some(r.attr.name.clone()),
+        sub: r.sub.map(|s| s.name.clone()),
+    }))
+}
+
+impl Projection {
+    /// Compiles the parameters. Each element may itself be a comma-separated list; names may be
+    /// URN-qualified; a bare extension URN names the whole extension.
+    pub fn new(
+        attributes: &[String],
+        excluded: &[String],
+        schema: &ResourceSchema<'_>,
+    ) -> Result<Projection> {
+        let mut named = Vec::new();
+        let mut any_named = false;
+        for entry in split(attributes) {
+            any_named = true;
+            if let Some(n) = resolve_entry(entry, schema)? {
+                named.push(n);
+            }
+        }
+        let mut excl = Vec::new();
+        for entry in split(excluded) {
+            if let Some(n) = resolve_entry(entry, schema)? {
+                excl.push(n);
+            }
+        }
+        let mut plans = HashMap::new();
+        for (ext, def) in schema.attributes() {
+            let plan = plan_for(ext, def, any_named.then_some(named.as_slice()), &excl);
+            plans.insert(key(ext, &def.name), plan);
+        }
+        Ok(Projection { plans })
+    }
+
+    /// The projection of no parameters at all: every `always` and `default` attribute.
+    pub fn all(schema: &ResourceSchema<'_>) -> Projection {
+        let mut plans = HashMap::new();
+        for (ext, def) in schema.attributes() {
+            plans.insert(key(ext, &def.name), plan_for(ext, def, None, &[]));
+        }
+        Projection { plans }
+    }
+
+    /// Whether a top-level attribute (canonical name, URN-qualified for extension attributes)
+    /// can appear in the output, so a store can skip loading it (Entra always sends
+    /// `excludedAttributes=members` on Groups).
+    pub fn includes(&self, canonical_attr: &str) -> bool {
+        let k = canonical_attr.to_ascii_lowercase();
+        matches!(self.plans.get(&k), Some(p) if *p != Plan::Omit)
+    }
+
+    /// Projects a rendered resource. `schemas` is always kept as is; keys the schema does not
+    /// know are dropped; extension objects left empty are dropped.
+    pub fn apply(
+        &self,
+        resource: &Map<String, Value>,
+        schema: &ResourceSchema<'_>,
+    ) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (k, v) in resource {
+            if k == "schemas" {
+                out.insert(k.clone(), v.clone());
+                continue;
+            }
+            if let Some(ext) = schema.extension(k) {
+                let Value::Object(inner) = v else { continue };
+                let mut projected = Map::new();
+                for (name, value) in inner {
+                    let Some(def) = ext.attribute(name) else {
+                        continue;
+                    };
+                    if let Some(pv) = self.project_attr(Some(&ext.id), def, value) {
+                        projected.insert(name.clone(), pv);
+                    }
+                }
+                if !projected.is_empty() {
+                    out.insert(k.clone(), Value::Object(projected));
+                }
+                continue;
+            }
+            let Some(def) = schema
+                .common
+                .attribute(k)
+                .or_else(|| schema.core.attribute(k))
+            else {
+                continue;
+            };
+            if let Some(pv) = self.project_attr(None, def, v) {
+                out.insert(k.clone(), pv);
+            }
+        }
+        out
+    }
+
+    fn project_attr(&self, ext: Option<&str>, def: &AttributeDef, value: &Value) -> Option<Value> {
+        let plan = self.plans.get(&key(ext, &def.name))?;
+        match plan {
+            Plan::Omit => None,
+            Plan::Whole { except } => filter_subs(def, value, |sub| {
+                !except.iter().any(|e| e == &sub.name)
+                    && matches!(sub.returned, Returned::Always | Returned::Default)
+            }),
+            Plan::Only { subs } => filter_subs(def, value, |sub| {
+                sub.returned == Returned::Always
+                    || (sub.returned != Returned::Never && subs.iter().any(|s| s == &sub.name))
+            }),
+        }
+    }
+}
+
+/// The plan of one attribute given the named and excluded entries (`named` is `None` when the
+/// request has no `attributes` parameter).
+fn plan_for(
+    ext: Option<&str>,
+    def: &AttributeDef,
+    named: Option<&[Named]>,
+    excluded: &[Named],
+) -> Plan {
+    let same_attr =
+        |n: &Named| n.ext.as_deref() == ext && n.attr.as_deref().is_some_and(|a| a == def.name);
+    let whole_schema = |n: &Named| n.ext.as_deref() == ext && n.attr.is_none();
+    match def.returned {
+        Returned::Never => return Plan::Omit,
+        // RFC 7644 §3.4.2.5: `always` attributes are returned "regardless of" either parameter.
+        Returned::Always => return Plan::Whole { except: vec![] },
+        Returned::Default | Returned::Request => {}
+    }
+    let excluded_subs: Vec<String> = excluded
+        .iter()
+        .filter(|n| same_attr(n))
+        .filter_map(|n| n.sub.clone())
+        .collect();
+    if excluded
+        .iter()
+        .any(|n| (same_attr(n) && n.sub.is_none()) || whole_schema(n))
+    {
+        return Plan::Omit;
+    }
+    match named {
+        None => match def.returned {
+            Returned::Default => Plan::Whole {
+                except: excluded_subs,
+            },
+            _ => Plan::Omit,
+        },
+        Some(named) => {
+            if named
+                .iter()
+                .any(|n| (same_attr(n) && n.sub.is_none()) || whole_schema(n))
+            {
+                return Plan::Whole {
+                    except: excluded_subs,
+                };
+            }
+            let subs: Vec<String> = named
+                .iter()
+                .filter(|n| same_attr(n))
+                .filter_map(|n| n.sub.clone())
+                .filter(|s| !excluded_subs.contains(s))
+                .collect();
+            if subs.is_empty() {
+                Plan::Omit
+            } else {
+                Plan::Only { subs }
+            }
+        }
+    }
+}
+
+/// Keeps the sub-attributes of a complex value (each element of a multi-valued one) that `keep`
+/// accepts; elements and values left empty disappear. Simple values pass through.
+fn filter_subs(
+    def: &AttributeDef,
+    value: &Value,
+    keep: impl Fn(&AttributeDef) -> bool,
+) -> Option<Value> {
+    if !def.is_complex() {
+        return Some(value.clone());
+    }
+    let filter_obj = |v: &Value| -> Option<Value> {
+        let obj = v.as_object()?;
+        let m: Map<String, Value> = obj
+            .iter()
+            .filter(|(k, _)| def.sub_attribute(k).is_some_and(&keep))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        (!m.is_empty()).then_some(Value::Object(m))
+    };
+    match value {
+        Value::Array(items) => {
+            let kept: Vec<Value> = items.iter().filter_map(filter_obj).collect();
+            (!kept.is_empty()).then_some(Value::Array(kept))
+        }
+        v => filter_obj(v),
+    }
+}
