@@ -28,7 +28,10 @@ pub enum Filter {
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
     /// `attrPath "[" valFilter "]"`: paths inside `filter` are relative to `attr`.
-    ValuePath { attr: AttrPath, filter: Box<Filter> },
+    ValuePath {
+        attr: AttrPath,
+        filter: Box<Filter>,
+    },
 }
 
 /// RFC 7644 §3.4.2.2 comparison operators.

@@ -22,3 +22,5 @@ pub mod project;
 pub mod resource;
 pub use list::{ListLimits, ListQuery, SortOrder};
 pub use project::Projection;
+pub mod patch;
+pub use patch::{apply_patch, PatchOptions, PatchOutcome, PatchRequest};

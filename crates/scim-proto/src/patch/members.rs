@@ -1,0 +1,219 @@
+//! Changes to a detached multi-valued attribute (a Group's `members`), as a delta the store
+//! applies to its own member items.
+
+use crate::error::{Result, ScimError};
+use crate::filter::{CompValue, CompareOp, Filter};
+use crate::schema::AttributeDef;
+use serde_json::Value;
+
+/// One member reference (RFC 7643 §4.2 `members`: `value`, `type`, `display`; `$ref` is derived
+/// by the server and ignored on input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    /// The member's `id`.
+    pub value: String,
+    /// `User` or `Group` when the client said; Okta often omits it.
+    pub ty: Option<String>,
+    pub display: Option<String>,
+}
+
+/// The composed effect of a PATCH on the members.
+///
+/// Applying it: when `replace_all`, remove every existing member first; then remove `remove`,
+/// then add `add`. `add` and `remove` never share a value. Adding a present member and removing
+/// an absent one are no-ops for the store (idp-quirks point 8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberDelta {
+    /// Existing members are removed first (a `replace` of `members`, or a `remove` of `members`
+    /// with neither filter nor value).
+    pub replace_all: bool,
+    pub add: Vec<MemberRef>,
+    pub remove: Vec<String>,
+}
+
+impl MemberDelta {
+    /// True when the PATCH changes no member.
+    pub fn is_empty(&self) -> bool {
+        !self.replace_all && self.add.is_empty() && self.remove.is_empty()
+    }
+
+    /// Adds a member after the changes so far. A pending removal of the same id is cancelled
+    /// (remove x then add x → add x); a second add of the same id keeps the first entry.
+    pub(crate) fn push_add(&mut self, m: MemberRef) {
+        self.remove.retain(|r| r != &m.value);
+        if !self.add.iter().any(|a| a.value == m.value) {
+            self.add.push(m);
+        }
+    }
+
+    /// Removes a member after the changes so far. A pending add of the same id is cancelled; the
+    /// removal itself is kept unless every existing member is already being removed, because the
+    /// member may have been present before this PATCH (add x then remove x on a group that held x
+    /// must leave x out).
+    pub(crate) fn push_remove(&mut self, id: String) {
+        self.add.retain(|a| a.value != id);
+        if !self.replace_all && !self.remove.contains(&id) {
+            self.remove.push(id);
+        }
+    }
+
+    /// Replaces every member with `members` (RFC 7644 §3.5.2.3).
+    pub(crate) fn replace(&mut self, members: Vec<MemberRef>) {
+        self.replace_all = true;
+        self.add.clear();
+        self.remove.clear();
+        for m in members {
+            self.push_add(m);
+        }
+    }
+}
+
+/// Reads the member entries of a `value`: an array of member objects, or one member object.
+/// Each needs a non-empty string `value` (400 `invalidValue` otherwise); `type` and `display` are
+/// optional (Okta omits `type`) and `$ref` is ignored (Entra sends `"$ref": null`). A bare string
+/// is taken as the member id.
+pub(crate) fn parse_members(value: &Value, def: &AttributeDef) -> Result<Vec<MemberRef>> {
+    let items: &[Value] = match value {
+        Value::Array(a) => a,
+        Value::Null => &[],
+        v => std::slice::from_ref(v),
+    };
+    items.iter().map(|item| parse_member(item, def)).collect()
+}
+
+fn parse_member(item: &Value, def: &AttributeDef) -> Result<MemberRef> {
+    let obj = match item {
+        Value::String(s) if !s.is_empty() => {
+            return Ok(MemberRef {
+                value: s.clone(),
+                ty: None,
+                display: None,
+            })
+        }
+        Value::Object(o) => o,
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "each entry of '{}' must be an object with a 'value'",
+                def.name
+            )))
+        }
+    };
+    let field = |name: &str| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    let value = match field("value") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "an entry of '{}' has no 'value' (the member's id)",
+                def.name
+            )))
+        }
+    };
+    let ty = match field("type") {
+        Some(Value::String(s)) if !s.is_empty() => Some(canonical_type(s, def)),
+        _ => None,
+    };
+    let display = match field("display") {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    };
+    Ok(MemberRef { value, ty, display })
+}
+
+/// `user` → `User`: the canonical value of `type` when the client's spelling matches one
+/// ignoring case (RFC 7643 §2.1: canonical values), otherwise as sent.
+fn canonical_type(s: &str, def: &AttributeDef) -> String {
+    def.sub_attribute("type")
+        .and_then(|t| {
+            t.canonical_values
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(s))
+        })
+        .map_or_else(|| s.to_string(), Clone::clone)
+}
+
+/// The ids a member filter selects. Only `value eq "<id>"` comparisons, alone or joined by `or`,
+/// are accepted: the engine never sees the member list (it is stored apart from the group), so
+/// it cannot evaluate any other filter; anything else is 400 `invalidFilter`.
+pub(crate) fn filter_ids(filter: &Filter, attr: &str) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    collect_ids(filter, &mut ids).ok_or_else(|| {
+        ScimError::invalid_filter(format!(
+            "a filter on '{attr}' must be 'value eq \"<id>\"' comparisons joined by 'or': \
+             members are stored apart from the group and cannot be filtered on other attributes"
+        ))
+    })?;
+    Ok(ids)
+}
+
+fn collect_ids(filter: &Filter, ids: &mut Vec<String>) -> Option<()> {
+    match filter {
+        Filter::Or(a, b) => {
+            collect_ids(a, ids)?;
+            collect_ids(b, ids)
+        }
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::String(id),
+        } if path.urn.is_none()
+            && path.sub.is_none()
+            && path.attr.eq_ignore_ascii_case("value") =>
+        {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+            Some(())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(v: &str) -> MemberRef {
+        MemberRef {
+            value: v.into(),
+            ty: None,
+            display: None,
+        }
+    }
+
+    #[test]
+    fn deltas_compose_in_order() {
+        // add x then remove x: x must end up absent whether or not it was a member before.
+        let mut d = MemberDelta::default();
+        d.push_add(m("x"));
+        d.push_remove("x".into());
+        assert!(d.add.is_empty());
+        assert_eq!(d.remove, vec!["x".to_string()]);
+
+        // remove x then add x → add x.
+        let mut d = MemberDelta::default();
+        d.push_remove("x".into());
+        d.push_add(m("x"));
+        assert_eq!(d.add, vec![m("x")]);
+        assert!(d.remove.is_empty());
+
+        // replace then add appends; replace then remove drops from the new list.
+        let mut d = MemberDelta::default();
+        d.replace(vec![m("a"), m("b"), m("a")]);
+        d.push_add(m("c"));
+        d.push_remove("b".into());
+        assert!(d.replace_all);
+        assert_eq!(d.add, vec![m("a"), m("c")]);
+        assert!(d.remove.is_empty());
+        assert!(!d.is_empty());
+
+        // replace with [] empties the group: not an empty delta.
+        let mut d = MemberDelta::default();
+        d.replace(vec![]);
+        assert!(!d.is_empty());
+        assert!(MemberDelta::default().is_empty());
+    }
+}
