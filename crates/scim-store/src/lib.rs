@@ -10,6 +10,12 @@ use scim_proto::{ScimError, ScimType};
 use serde_json::{Map, Value};
 use std::fmt;
 
+mod memory;
+pub use memory::MemoryStore;
+
+#[cfg(feature = "contract")]
+pub mod contract;
+
 /// The tenant a request acts for, fixed by the auth layer before any store call.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(String);
@@ -20,11 +26,15 @@ impl TenantId {
     pub fn new(name: &str) -> Result<Self, StoreError> {
         let ok = !name.is_empty()
             && name.len() <= 64
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if ok {
             Ok(TenantId(name.to_string()))
         } else {
-            Err(StoreError::Invalid(format!("'{name}' is not a valid tenant name")))
+            Err(StoreError::Invalid(format!(
+                "'{name}' is not a valid tenant name"
+            )))
         }
     }
 
@@ -149,15 +159,21 @@ pub enum Expect {
 pub enum StoreError {
     NotFound,
     /// A unique attribute (e.g. `userName`) is taken in the tenant.
-    Uniqueness { attribute: String },
+    Uniqueness {
+        attribute: String,
+    },
     /// The resource changed since the version the write was based on.
-    VersionConflict { current: u64 },
+    VersionConflict {
+        current: u64,
+    },
     /// A member id that does not name a user or group of the tenant, or a cycle of groups.
     InvalidMember(String),
     /// A client-side mistake the store detected.
     Invalid(String),
     /// The backend asks callers to slow down.
-    Throttled { retry_after_secs: u64 },
+    Throttled {
+        retry_after_secs: u64,
+    },
     /// The backend could not be reached or failed; not the client's fault.
     Unavailable(String),
 }
@@ -167,9 +183,13 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::NotFound => f.write_str("resource not found"),
             StoreError::Uniqueness { attribute } => write!(f, "{attribute} is already taken"),
-            StoreError::VersionConflict { current } => write!(f, "resource is now at version {current}"),
+            StoreError::VersionConflict { current } => {
+                write!(f, "resource is now at version {current}")
+            }
             StoreError::InvalidMember(d) | StoreError::Invalid(d) => f.write_str(d),
-            StoreError::Throttled { retry_after_secs } => write!(f, "throttled; retry after {retry_after_secs}s"),
+            StoreError::Throttled { retry_after_secs } => {
+                write!(f, "throttled; retry after {retry_after_secs}s")
+            }
             StoreError::Unavailable(d) => write!(f, "store unavailable: {d}"),
         }
     }
@@ -234,8 +254,19 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<StoredResource, StoreError>;
 
     /// Deletes a resource and every membership it takes part in, conditional on `expect`.
-    async fn delete(&self, tenant: &TenantId, kind: ResourceKind, id: &str, expect: Expect) -> Result<(), StoreError>;
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        expect: Expect,
+    ) -> Result<(), StoreError>;
 
     /// Lists resources matching a filter, in stable id order.
-    async fn query(&self, tenant: &TenantId, kind: ResourceKind, query: &Query) -> Result<Page, StoreError>;
+    async fn query(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        query: &Query,
+    ) -> Result<Page, StoreError>;
 }

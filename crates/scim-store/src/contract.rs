@@ -1,0 +1,1230 @@
+//! The contract every [`Store`] backend passes (feature `contract`).
+//!
+//! A backend's test file gets the whole suite, one `#[test]` per case so a failure names the
+//! case, with one line:
+//!
+//! ```ignore
+//! scim_store::store_contract_tests!(MemoryStore::new(Arc::new(SchemaRegistry::standard())));
+//! // An async constructor works too: the expression is evaluated inside the test's runtime.
+//! scim_store::store_contract_tests!(DynamoStore::connect(&config).await.unwrap());
+//! ```
+//!
+//! The calling crate needs no dependency on tokio: [`run`] builds the runtime. Every case gets
+//! a fresh store from the expression and works in tenants named with a fresh UUID, so backends
+//! that share state between cases (a DynamoDB table) can run the suite too.
+
+// A test suite: a failed `unwrap` is a failed assertion, reported with the case's name.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::{
+    Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource,
+    TenantId,
+};
+use scim_proto::filter::Filter;
+use scim_proto::schema::SchemaRegistry;
+use serde_json::{json, Map, Value};
+use std::future::Future;
+use std::time::Duration;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub use tokio;
+
+/// Runs one contract case on a fresh current-thread runtime: awaits `make` for the store, then
+/// the case.
+pub fn run<S, Make, Case, Fut>(make: Make, case: Case)
+where
+    S: Store,
+    Make: Future<Output = S>,
+    Case: FnOnce(S) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the contract case");
+    rt.block_on(async move {
+        let store = make.await;
+        case(store).await;
+    });
+}
+
+/// Expands to one `#[test]` per contract case, each running the case against a fresh store
+/// built by the given expression (which may use `.await`).
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr) => {
+        $crate::store_contract_tests!(@cases $make;
+            create_get_round_trip,
+            user_name_unique_per_tenant_case_insensitive,
+            user_name_free_again_after_delete,
+            rename_to_taken_user_name_fails_own_case_change_succeeds,
+            versions_increase_by_one_per_write,
+            unchanged_update_is_not_written,
+            version_mismatch_conflicts_and_changes_nothing,
+            missing_id_is_not_found,
+            users_take_no_member_changes,
+            add_members_then_get_with_members,
+            adding_present_member_is_noop,
+            removing_absent_member_is_noop,
+            replace_all_members,
+            unknown_member_rejected_atomically,
+            unknown_member_on_create_creates_nothing,
+            member_kind_must_match,
+            member_of_other_tenant_rejected,
+            nested_group_allowed,
+            cycles_rejected,
+            user_groups_lists_direct_groups,
+            delete_user_leaves_every_group,
+            delete_group_leaves_parents_and_frees_members,
+            paging_sees_every_user_once_in_order,
+            count_zero_returns_total_only,
+            filter_user_name_eq_case_insensitive,
+            filter_external_id_eq_case_exact,
+            filter_id_eq,
+            filter_groups_value,
+            filter_members_value,
+            filter_meta_last_modified_gt,
+            query_honours_include,
+            tenant_isolation,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::contract::run(async { $make }, $crate::contract::$case);
+            }
+        )*
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// A tenant no other case (or run) uses.
+fn tenant() -> TenantId {
+    TenantId::new(&format!("contract-{}", uuid::Uuid::new_v4().simple())).unwrap()
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+fn user_attrs(name: &str) -> Map<String, Value> {
+    obj(json!({"userName": name, "active": true}))
+}
+
+fn group_attrs(name: &str) -> Map<String, Value> {
+    obj(json!({"displayName": name}))
+}
+
+async fn user<S: Store>(s: &S, t: &TenantId, name: &str) -> StoredResource {
+    s.create(
+        t,
+        ResourceKind::User,
+        user_attrs(name),
+        MemberChange::default(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn group<S: Store>(s: &S, t: &TenantId, name: &str, members: &[&str]) -> StoredResource {
+    s.create(t, ResourceKind::Group, group_attrs(name), add(members))
+        .await
+        .unwrap()
+}
+
+fn add(ids: &[&str]) -> MemberChange {
+    MemberChange {
+        add: ids.iter().map(|id| (id.to_string(), None)).collect(),
+        ..MemberChange::default()
+    }
+}
+
+fn remove(ids: &[&str]) -> MemberChange {
+    MemberChange {
+        remove: ids.iter().map(|id| id.to_string()).collect(),
+        ..MemberChange::default()
+    }
+}
+
+/// Applies a member change to a group, keeping its attributes.
+async fn change<S: Store>(
+    s: &S,
+    t: &TenantId,
+    gid: &str,
+    members: MemberChange,
+) -> Result<StoredResource, StoreError> {
+    let g = s.get(t, ResourceKind::Group, gid, Include::NONE).await?;
+    s.update(t, ResourceKind::Group, gid, Expect::Any, g.attrs, members)
+        .await
+}
+
+/// The group's member ids, in the order the store returns them.
+async fn member_ids<S: Store>(s: &S, t: &TenantId, gid: &str) -> Vec<String> {
+    let g = s
+        .get(t, ResourceKind::Group, gid, Include::ALL)
+        .await
+        .unwrap();
+    g.members
+        .expect("members requested")
+        .into_iter()
+        .map(|m| m.value)
+        .collect()
+}
+
+/// The user's direct group ids.
+async fn group_ids<S: Store>(s: &S, t: &TenantId, uid: &str) -> Vec<String> {
+    let u = s
+        .get(t, ResourceKind::User, uid, Include::ALL)
+        .await
+        .unwrap();
+    u.groups
+        .expect("groups requested")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+fn sorted(ids: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+fn filter(kind: ResourceKind, text: &str) -> Filter {
+    let registry = SchemaRegistry::standard();
+    let f = Filter::parse(text).unwrap();
+    f.validate(&registry.view(kind.name()).unwrap()).unwrap();
+    f
+}
+
+fn query(filter: Option<Filter>, start_index: u64, count: u64) -> Query {
+    Query {
+        filter,
+        start_index,
+        count,
+        include: Include::NONE,
+    }
+}
+
+async fn list<S: Store>(s: &S, t: &TenantId, kind: ResourceKind, text: &str) -> Vec<String> {
+    let page = s
+        .query(t, kind, &query(Some(filter(kind, text)), 1, 1000))
+        .await
+        .unwrap();
+    assert_eq!(page.total_results as usize, page.resources.len(), "{text}");
+    page.resources.into_iter().map(|r| r.id).collect()
+}
+
+fn rfc3339(s: &str) -> OffsetDateTime {
+    OffsetDateTime::parse(s, &Rfc3339).unwrap_or_else(|e| panic!("'{s}' is not RFC 3339: {e}"))
+}
+
+fn assert_invalid_member(r: Result<StoredResource, StoreError>, mentions: &str) {
+    match r {
+        Err(StoreError::InvalidMember(detail)) => {
+            assert!(
+                detail.contains(mentions),
+                "'{detail}' does not mention {mentions}"
+            )
+        }
+        other => panic!("expected InvalidMember, got {other:?}"),
+    }
+}
+
+/// Sleeps long enough that a later write gets a later timestamp at millisecond precision.
+async fn tick() {
+    tokio::time::sleep(Duration::from_millis(15)).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases
+
+/// What is created is what is read back, with server metadata and no derived parts unless asked.
+pub async fn create_get_round_trip<S: Store>(s: S) {
+    let t = tenant();
+    let attrs = obj(json!({
+        "userName": "alice@example.com",
+        "externalId": "00u1",
+        "name": {"givenName": "Alice", "familyName": "Liddell"},
+        "emails": [{"value": "alice@example.com", "type": "work", "primary": true}],
+        "active": true,
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "7"}
+    }));
+    let created = s
+        .create(
+            &t,
+            ResourceKind::User,
+            attrs.clone(),
+            MemberChange::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!created.id.is_empty());
+    assert_eq!(created.kind, ResourceKind::User);
+    assert_eq!(created.version, 1);
+    assert_eq!(created.attrs, attrs);
+    assert!(rfc3339(&created.last_modified) >= rfc3339(&created.created));
+    let got = s
+        .get(&t, ResourceKind::User, &created.id, Include::NONE)
+        .await
+        .unwrap();
+    assert_eq!(got, created);
+    assert_eq!(got.members, None);
+    assert_eq!(got.groups, None);
+    let g = group(&s, &t, "Staff", &[]).await;
+    assert_ne!(g.id, created.id);
+    let got = s
+        .get(&t, ResourceKind::Group, &g.id, Include::NONE)
+        .await
+        .unwrap();
+    assert_eq!(got.attrs, group_attrs("Staff"));
+    assert_eq!(got.members, None);
+    // A user id is not a group id and vice versa.
+    assert_eq!(
+        s.get(&t, ResourceKind::Group, &created.id, Include::NONE)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        s.get(&t, ResourceKind::User, &g.id, Include::NONE).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// RFC 7643 §4.1.1: `userName` is unique (`uniqueness: server`) and not case-exact.
+pub async fn user_name_unique_per_tenant_case_insensitive<S: Store>(s: S) {
+    let (a, b) = (tenant(), tenant());
+    user(&s, &a, "alice").await;
+    let dup = s
+        .create(
+            &a,
+            ResourceKind::User,
+            user_attrs("Alice"),
+            MemberChange::default(),
+        )
+        .await;
+    assert_eq!(
+        dup,
+        Err(StoreError::Uniqueness {
+            attribute: "userName".into()
+        })
+    );
+    let page = s
+        .query(&a, ResourceKind::User, &query(None, 1, 100))
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 1, "the duplicate was not stored");
+    // Another tenant has its own namespace.
+    user(&s, &b, "alice").await;
+    user(&s, &b, "ALICE2").await;
+}
+
+/// Deleting a user releases its userName.
+pub async fn user_name_free_again_after_delete<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "alice").await;
+    s.delete(&t, ResourceKind::User, &u.id, Expect::Any)
+        .await
+        .unwrap();
+    user(&s, &t, "Alice").await;
+}
+
+pub async fn rename_to_taken_user_name_fails_own_case_change_succeeds<S: Store>(s: S) {
+    let t = tenant();
+    let alice = user(&s, &t, "alice").await;
+    let bob = user(&s, &t, "bob").await;
+    let r = s
+        .update(
+            &t,
+            ResourceKind::User,
+            &bob.id,
+            Expect::Any,
+            user_attrs("ALICE"),
+            MemberChange::default(),
+        )
+        .await;
+    assert_eq!(
+        r,
+        Err(StoreError::Uniqueness {
+            attribute: "userName".into()
+        })
+    );
+    let got = s
+        .get(&t, ResourceKind::User, &bob.id, Include::NONE)
+        .await
+        .unwrap();
+    assert_eq!(got, bob, "the failed rename changed nothing");
+    let renamed = s
+        .update(
+            &t,
+            ResourceKind::User,
+            &alice.id,
+            Expect::Any,
+            user_attrs("Alice"),
+            MemberChange::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.attrs["userName"], "Alice");
+    assert_eq!(renamed.version, 2);
+    // Still taken, by the renamed user.
+    assert!(matches!(
+        s.create(
+            &t,
+            ResourceKind::User,
+            user_attrs("alice"),
+            MemberChange::default()
+        )
+        .await,
+        Err(StoreError::Uniqueness { .. })
+    ));
+    // A rename releases the old name.
+    s.update(
+        &t,
+        ResourceKind::User,
+        &bob.id,
+        Expect::Any,
+        user_attrs("carol"),
+        MemberChange::default(),
+    )
+    .await
+    .unwrap();
+    user(&s, &t, "bob").await;
+}
+
+/// Every committed write, attributes or members, increments the version by one; `lastModified`
+/// moves forward and never precedes `created`.
+pub async fn versions_increase_by_one_per_write<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "alice").await;
+    let mut attrs = u.attrs.clone();
+    let mut last = u.clone();
+    for (i, title) in ["Engineer", "Manager", "Director"].into_iter().enumerate() {
+        tick().await;
+        attrs.insert("title".into(), json!(title));
+        let next = s
+            .update(
+                &t,
+                ResourceKind::User,
+                &u.id,
+                Expect::Version(last.version),
+                attrs.clone(),
+                MemberChange::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(next.version, 2 + i as u64);
+        assert_eq!(next.created, u.created);
+        assert!(rfc3339(&next.last_modified) > rfc3339(&last.last_modified));
+        last = next;
+    }
+    let g = group(&s, &t, "Staff", &[]).await;
+    let g2 = change(&s, &t, &g.id, add(&[&u.id])).await.unwrap();
+    assert_eq!(g2.version, 2, "a member change is a write");
+    let g3 = change(&s, &t, &g.id, remove(&[&u.id])).await.unwrap();
+    assert_eq!(g3.version, 3);
+    assert!(rfc3339(&g3.last_modified) >= rfc3339(&g3.created));
+}
+
+/// An update that changes nothing (same attributes, no member change) is not written.
+pub async fn unchanged_update_is_not_written<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "alice").await;
+    tick().await;
+    let same = s
+        .update(
+            &t,
+            ResourceKind::User,
+            &u.id,
+            Expect::Version(1),
+            u.attrs.clone(),
+            MemberChange::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(same.version, 1);
+    assert_eq!(same.last_modified, u.last_modified);
+    // The precondition is still checked.
+    let r = s
+        .update(
+            &t,
+            ResourceKind::User,
+            &u.id,
+            Expect::Version(7),
+            u.attrs.clone(),
+            MemberChange::default(),
+        )
+        .await;
+    assert_eq!(r, Err(StoreError::VersionConflict { current: 1 }));
+}
+
+/// RFC 7644 §3.14: a write based on an old version fails and changes nothing.
+pub async fn version_mismatch_conflicts_and_changes_nothing<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "alice").await;
+    let r = s
+        .update(
+            &t,
+            ResourceKind::User,
+            &u.id,
+            Expect::Version(2),
+            user_attrs("alicia"),
+            MemberChange::default(),
+        )
+        .await;
+    assert_eq!(r, Err(StoreError::VersionConflict { current: 1 }));
+    assert_eq!(
+        s.get(&t, ResourceKind::User, &u.id, Include::NONE)
+            .await
+            .unwrap(),
+        u
+    );
+    let g = group(&s, &t, "Staff", &[]).await;
+    let r = s
+        .update(
+            &t,
+            ResourceKind::Group,
+            &g.id,
+            Expect::Version(0),
+            g.attrs.clone(),
+            add(&[&u.id]),
+        )
+        .await;
+    assert_eq!(r, Err(StoreError::VersionConflict { current: 1 }));
+    assert!(member_ids(&s, &t, &g.id).await.is_empty());
+    assert_eq!(
+        s.delete(&t, ResourceKind::User, &u.id, Expect::Version(5))
+            .await,
+        Err(StoreError::VersionConflict { current: 1 })
+    );
+    assert!(s
+        .get(&t, ResourceKind::User, &u.id, Include::NONE)
+        .await
+        .is_ok());
+    let ok = s
+        .update(
+            &t,
+            ResourceKind::User,
+            &u.id,
+            Expect::Version(1),
+            user_attrs("alicia"),
+            MemberChange::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.version, 2);
+    s.delete(&t, ResourceKind::User, &u.id, Expect::Version(2))
+        .await
+        .unwrap();
+}
+
+pub async fn missing_id_is_not_found<S: Store>(s: S) {
+    let t = tenant();
+    user(&s, &t, "alice").await;
+    let missing = uuid::Uuid::new_v4().to_string();
+    for kind in [ResourceKind::User, ResourceKind::Group] {
+        assert_eq!(
+            s.get(&t, kind, &missing, Include::ALL).await,
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(
+            s.update(
+                &t,
+                kind,
+                &missing,
+                Expect::Any,
+                user_attrs("x"),
+                MemberChange::default()
+            )
+            .await,
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(
+            s.delete(&t, kind, &missing, Expect::Any).await,
+            Err(StoreError::NotFound)
+        );
+    }
+    // A tenant that never wrote anything.
+    let empty = tenant();
+    assert_eq!(
+        s.get(&empty, ResourceKind::User, &missing, Include::NONE)
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// Only groups have members.
+pub async fn users_take_no_member_changes<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "alice").await;
+    let r = s
+        .create(&t, ResourceKind::User, user_attrs("bob"), add(&[&u.id]))
+        .await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    let r = s
+        .update(
+            &t,
+            ResourceKind::User,
+            &u.id,
+            Expect::Any,
+            u.attrs.clone(),
+            add(&[&u.id]),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+}
+
+pub async fn add_members_then_get_with_members<S: Store>(s: S) {
+    let t = tenant();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(user(&s, &t, &format!("user{i}")).await.id);
+    }
+    let g = group(&s, &t, "Staff", &[&ids[0]]).await;
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let updated = change(&s, &t, &g.id, add(&refs[1..])).await.unwrap();
+    assert_eq!(updated.version, 2);
+    let got = s
+        .get(&t, ResourceKind::Group, &g.id, Include::ALL)
+        .await
+        .unwrap();
+    let members = got.members.unwrap();
+    assert_eq!(
+        members.iter().map(|m| m.value.clone()).collect::<Vec<_>>(),
+        sorted(&refs),
+        "members, sorted by id"
+    );
+    assert!(members.iter().all(|m| m.kind == ResourceKind::User));
+    let got = s
+        .get(&t, ResourceKind::Group, &g.id, Include::NONE)
+        .await
+        .unwrap();
+    assert_eq!(got.members, None);
+}
+
+/// RFC 7644 §3.5.2.1: adding a value that is already present changes nothing.
+pub async fn adding_present_member_is_noop<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "alice").await;
+    let v = user(&s, &t, "bob").await;
+    let g = group(&s, &t, "Staff", &[&u.id]).await;
+    change(&s, &t, &g.id, add(&[&u.id, &v.id, &v.id]))
+        .await
+        .unwrap();
+    assert_eq!(member_ids(&s, &t, &g.id).await, sorted(&[&u.id, &v.id]));
+    change(&s, &t, &g.id, add(&[&u.id])).await.unwrap();
+    assert_eq!(member_ids(&s, &t, &g.id).await, sorted(&[&u.id, &v.id]));
+    assert_eq!(group_ids(&s, &t, &u.id).await, vec![g.id.clone()]);
+}
+
+/// RFC 7644 §3.5.2.2: removing a value that is not there changes nothing.
+pub async fn removing_absent_member_is_noop<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "alice").await;
+    let v = user(&s, &t, "bob").await;
+    let g = group(&s, &t, "Staff", &[&u.id]).await;
+    let missing = uuid::Uuid::new_v4().to_string();
+    change(&s, &t, &g.id, remove(&[&v.id, &missing]))
+        .await
+        .unwrap();
+    assert_eq!(member_ids(&s, &t, &g.id).await, vec![u.id.clone()]);
+    change(&s, &t, &g.id, remove(&[&u.id, &u.id]))
+        .await
+        .unwrap();
+    assert!(member_ids(&s, &t, &g.id).await.is_empty());
+    assert!(group_ids(&s, &t, &u.id).await.is_empty());
+}
+
+/// RFC 7644 §3.5.2.3 `replace` of `members`: the old list goes, the new one stays.
+pub async fn replace_all_members<S: Store>(s: S) {
+    let t = tenant();
+    let u1 = user(&s, &t, "u1").await;
+    let u2 = user(&s, &t, "u2").await;
+    let u3 = user(&s, &t, "u3").await;
+    let g = group(&s, &t, "Staff", &[&u1.id, &u2.id]).await;
+    let replace = MemberChange {
+        replace_all: true,
+        remove: vec![],
+        add: vec![
+            (u3.id.clone(), Some(ResourceKind::User)),
+            (u2.id.clone(), None),
+        ],
+    };
+    change(&s, &t, &g.id, replace).await.unwrap();
+    assert_eq!(member_ids(&s, &t, &g.id).await, sorted(&[&u2.id, &u3.id]));
+    assert!(group_ids(&s, &t, &u1.id).await.is_empty());
+    assert_eq!(group_ids(&s, &t, &u3.id).await, vec![g.id.clone()]);
+    // Replacing with nothing empties the group.
+    let clear = MemberChange {
+        replace_all: true,
+        ..MemberChange::default()
+    };
+    change(&s, &t, &g.id, clear).await.unwrap();
+    assert!(member_ids(&s, &t, &g.id).await.is_empty());
+    assert!(group_ids(&s, &t, &u2.id).await.is_empty());
+}
+
+/// An unknown member fails the whole update: neither the attributes nor the other member
+/// changes are written.
+pub async fn unknown_member_rejected_atomically<S: Store>(s: S) {
+    let t = tenant();
+    let u1 = user(&s, &t, "u1").await;
+    let u2 = user(&s, &t, "u2").await;
+    let g = group(&s, &t, "Staff", &[&u1.id]).await;
+    let missing = uuid::Uuid::new_v4().to_string();
+    let change = MemberChange {
+        replace_all: false,
+        remove: vec![u1.id.clone()],
+        add: vec![(u2.id.clone(), None), (missing.clone(), None)],
+    };
+    let r = s
+        .update(
+            &t,
+            ResourceKind::Group,
+            &g.id,
+            Expect::Any,
+            group_attrs("Renamed"),
+            change,
+        )
+        .await;
+    assert_invalid_member(r, &missing);
+    let got = s
+        .get(&t, ResourceKind::Group, &g.id, Include::ALL)
+        .await
+        .unwrap();
+    assert_eq!(got.attrs, group_attrs("Staff"));
+    assert_eq!(got.version, 1);
+    assert_eq!(member_ids(&s, &t, &g.id).await, vec![u1.id.clone()]);
+    assert!(group_ids(&s, &t, &u2.id).await.is_empty());
+}
+
+pub async fn unknown_member_on_create_creates_nothing<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "u1").await;
+    let missing = uuid::Uuid::new_v4().to_string();
+    let r = s
+        .create(
+            &t,
+            ResourceKind::Group,
+            group_attrs("Staff"),
+            add(&[&u.id, &missing]),
+        )
+        .await;
+    assert_invalid_member(r, &missing);
+    let page = s
+        .query(&t, ResourceKind::Group, &query(None, 1, 10))
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 0);
+    assert!(group_ids(&s, &t, &u.id).await.is_empty());
+}
+
+/// RFC 7643 §4.2 `members.type`: when the client names the type, it must be the member's.
+pub async fn member_kind_must_match<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "u1").await;
+    let g = group(&s, &t, "Staff", &[]).await;
+    let wrong = MemberChange {
+        add: vec![(u.id.clone(), Some(ResourceKind::Group))],
+        ..MemberChange::default()
+    };
+    assert_invalid_member(change(&s, &t, &g.id, wrong).await, &u.id);
+    let right = MemberChange {
+        add: vec![(u.id.clone(), Some(ResourceKind::User))],
+        ..MemberChange::default()
+    };
+    change(&s, &t, &g.id, right).await.unwrap();
+    let got = s
+        .get(&t, ResourceKind::Group, &g.id, Include::ALL)
+        .await
+        .unwrap();
+    assert_eq!(got.members.unwrap()[0].kind, ResourceKind::User);
+}
+
+pub async fn member_of_other_tenant_rejected<S: Store>(s: S) {
+    let (a, b) = (tenant(), tenant());
+    let foreign = user(&s, &a, "alice").await;
+    let foreign_group = group(&s, &a, "A-Staff", &[]).await;
+    let g = group(&s, &b, "Staff", &[]).await;
+    assert_invalid_member(
+        change(&s, &b, &g.id, add(&[&foreign.id])).await,
+        &foreign.id,
+    );
+    assert_invalid_member(
+        change(&s, &b, &g.id, add(&[&foreign_group.id])).await,
+        &foreign_group.id,
+    );
+    let r = s
+        .create(
+            &b,
+            ResourceKind::Group,
+            group_attrs("Other"),
+            add(&[&foreign.id]),
+        )
+        .await;
+    assert_invalid_member(r, &foreign.id);
+    assert!(member_ids(&s, &b, &g.id).await.is_empty());
+    assert!(group_ids(&s, &a, &foreign.id).await.is_empty());
+}
+
+/// RFC 7643 §4.2: a group may contain groups.
+pub async fn nested_group_allowed<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "u1").await;
+    let inner = group(&s, &t, "Inner", &[&u.id]).await;
+    let outer = group(&s, &t, "Outer", &[&inner.id]).await;
+    let got = s
+        .get(&t, ResourceKind::Group, &outer.id, Include::ALL)
+        .await
+        .unwrap();
+    let members = got.members.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].value, inner.id);
+    assert_eq!(members[0].kind, ResourceKind::Group);
+    // Membership is direct only: the user is in Inner, not in Outer.
+    assert_eq!(group_ids(&s, &t, &u.id).await, vec![inner.id.clone()]);
+}
+
+/// A group may not contain itself, directly or through other groups.
+pub async fn cycles_rejected<S: Store>(s: S) {
+    let t = tenant();
+    let a = group(&s, &t, "A", &[]).await;
+    let b = group(&s, &t, "B", &[]).await;
+    let c = group(&s, &t, "C", &[]).await;
+    assert_invalid_member(change(&s, &t, &a.id, add(&[&a.id])).await, &a.id);
+    change(&s, &t, &a.id, add(&[&b.id])).await.unwrap();
+    assert_invalid_member(change(&s, &t, &b.id, add(&[&a.id])).await, &a.id);
+    change(&s, &t, &b.id, add(&[&c.id])).await.unwrap();
+    assert_invalid_member(change(&s, &t, &c.id, add(&[&a.id])).await, &a.id);
+    assert!(member_ids(&s, &t, &c.id).await.is_empty());
+    assert_eq!(member_ids(&s, &t, &b.id).await, vec![c.id.clone()]);
+    // One change may remove and add; cycles are judged on the state it leads to.
+    let swap = MemberChange {
+        replace_all: false,
+        remove: vec![b.id.clone()],
+        add: vec![(c.id.clone(), None)],
+    };
+    change(&s, &t, &a.id, swap).await.unwrap();
+    change(&s, &t, &c.id, add(&[&b.id])).await.unwrap_err();
+    change(&s, &t, &b.id, remove(&[&c.id])).await.unwrap();
+    change(&s, &t, &c.id, add(&[&b.id])).await.unwrap();
+}
+
+/// RFC 7643 §4.1.2 `groups`: the groups the user belongs to directly, with their names.
+pub async fn user_groups_lists_direct_groups<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "alice").await;
+    let g1 = group(&s, &t, "G1", &[&u.id]).await;
+    let g2 = group(&s, &t, "G2", &[&u.id]).await;
+    let _outer = group(&s, &t, "Outer", &[&g2.id]).await;
+    let _other = group(&s, &t, "Other", &[]).await;
+    let got = s
+        .get(&t, ResourceKind::User, &u.id, Include::ALL)
+        .await
+        .unwrap();
+    let mut expected = vec![
+        (g1.id.clone(), "G1".to_string()),
+        (g2.id.clone(), "G2".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(got.groups, Some(expected));
+    let got = s
+        .get(&t, ResourceKind::User, &u.id, Include::NONE)
+        .await
+        .unwrap();
+    assert_eq!(got.groups, None);
+    // A renamed group shows its new name.
+    s.update(
+        &t,
+        ResourceKind::Group,
+        &g1.id,
+        Expect::Any,
+        group_attrs("G1b"),
+        MemberChange::default(),
+    )
+    .await
+    .unwrap();
+    let got = s
+        .get(&t, ResourceKind::User, &u.id, Include::ALL)
+        .await
+        .unwrap();
+    assert!(got
+        .groups
+        .unwrap()
+        .contains(&(g1.id.clone(), "G1b".to_string())));
+}
+
+pub async fn delete_user_leaves_every_group<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "alice").await;
+    let v = user(&s, &t, "bob").await;
+    let g1 = group(&s, &t, "G1", &[&u.id, &v.id]).await;
+    let g2 = group(&s, &t, "G2", &[&u.id]).await;
+    s.delete(&t, ResourceKind::User, &u.id, Expect::Any)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get(&t, ResourceKind::User, &u.id, Include::NONE).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(member_ids(&s, &t, &g1.id).await, vec![v.id.clone()]);
+    assert!(member_ids(&s, &t, &g2.id).await.is_empty());
+    assert!(list(
+        &s,
+        &t,
+        ResourceKind::Group,
+        &format!("members.value eq \"{}\"", u.id)
+    )
+    .await
+    .is_empty());
+}
+
+pub async fn delete_group_leaves_parents_and_frees_members<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "alice").await;
+    let g = group(&s, &t, "G", &[&u.id]).await;
+    let sibling = group(&s, &t, "Sibling", &[]).await;
+    let parent = group(&s, &t, "Parent", &[&g.id, &sibling.id]).await;
+    let other = group(&s, &t, "Other", &[&u.id]).await;
+    s.delete(&t, ResourceKind::Group, &g.id, Expect::Any)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get(&t, ResourceKind::Group, &g.id, Include::ALL).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        member_ids(&s, &t, &parent.id).await,
+        vec![sibling.id.clone()]
+    );
+    assert_eq!(group_ids(&s, &t, &u.id).await, vec![other.id.clone()]);
+    assert_eq!(
+        list(
+            &s,
+            &t,
+            ResourceKind::User,
+            &format!("groups.value eq \"{}\"", g.id)
+        )
+        .await,
+        Vec::<String>::new()
+    );
+    // The user can still be a member elsewhere, and the parent can take new members.
+    change(&s, &t, &parent.id, add(&[&u.id])).await.unwrap();
+    assert_eq!(
+        member_ids(&s, &t, &parent.id).await,
+        sorted(&[&sibling.id, &u.id])
+    );
+}
+
+/// RFC 7644 §3.4.2.4: index-based pages, 1-based, in a stable order.
+pub async fn paging_sees_every_user_once_in_order<S: Store>(s: S) {
+    let t = tenant();
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        ids.push(user(&s, &t, &format!("user{i:02}")).await.id);
+    }
+    ids.sort();
+    let mut seen = Vec::new();
+    for (start, expect_len) in [(1, 10), (11, 10), (21, 5)] {
+        let page: Page = s
+            .query(&t, ResourceKind::User, &query(None, start, 10))
+            .await
+            .unwrap();
+        assert_eq!(page.total_results, 25);
+        assert_eq!(page.resources.len(), expect_len, "page at {start}");
+        seen.extend(page.resources.into_iter().map(|r| r.id));
+    }
+    assert_eq!(seen, ids, "every user exactly once, ordered by id");
+    let past = s
+        .query(&t, ResourceKind::User, &query(None, 26, 10))
+        .await
+        .unwrap();
+    assert_eq!(past.total_results, 25);
+    assert!(past.resources.is_empty());
+    // A startIndex below 1 is taken as 1.
+    let zero = s
+        .query(&t, ResourceKind::User, &query(None, 0, 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        zero.resources
+            .iter()
+            .map(|r| r.id.clone())
+            .collect::<Vec<_>>(),
+        ids[..3]
+    );
+}
+
+/// RFC 7644 §3.4.2.4: `count=0` returns only `totalResults`.
+pub async fn count_zero_returns_total_only<S: Store>(s: S) {
+    let t = tenant();
+    for i in 0..3 {
+        user(&s, &t, &format!("user{i}")).await;
+    }
+    let page = s
+        .query(&t, ResourceKind::User, &query(None, 1, 0))
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 3);
+    assert!(page.resources.is_empty());
+    let f = filter(ResourceKind::User, "userName eq \"user1\"");
+    let page = s
+        .query(&t, ResourceKind::User, &query(Some(f), 1, 0))
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 1);
+    assert!(page.resources.is_empty());
+}
+
+/// The lookup every IdP does before creating a user: `userName eq "..."`, case-insensitive
+/// because `userName` is not `caseExact` (RFC 7643 §4.1.1, RFC 7644 §3.4.2.2).
+pub async fn filter_user_name_eq_case_insensitive<S: Store>(s: S) {
+    let t = tenant();
+    let alice = user(&s, &t, "Alice@Example.com").await;
+    user(&s, &t, "bob@example.com").await;
+    for text in [
+        "userName eq \"alice@example.com\"",
+        "userName eq \"ALICE@EXAMPLE.COM\"",
+        "USERNAME eq \"Alice@Example.com\"",
+    ] {
+        assert_eq!(
+            list(&s, &t, ResourceKind::User, text).await,
+            vec![alice.id.clone()],
+            "{text}"
+        );
+    }
+    assert!(list(
+        &s,
+        &t,
+        ResourceKind::User,
+        "userName eq \"carol@example.com\""
+    )
+    .await
+    .is_empty());
+}
+
+/// `externalId` is `caseExact` (RFC 7643 §3.1).
+pub async fn filter_external_id_eq_case_exact<S: Store>(s: S) {
+    let t = tenant();
+    let mut attrs = user_attrs("alice");
+    attrs.insert("externalId".into(), json!("Ext-1"));
+    let u = s
+        .create(&t, ResourceKind::User, attrs, MemberChange::default())
+        .await
+        .unwrap();
+    user(&s, &t, "bob").await;
+    assert_eq!(
+        list(&s, &t, ResourceKind::User, "externalId eq \"Ext-1\"").await,
+        vec![u.id]
+    );
+    assert!(list(&s, &t, ResourceKind::User, "externalId eq \"ext-1\"")
+        .await
+        .is_empty());
+}
+
+pub async fn filter_id_eq<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "alice").await;
+    user(&s, &t, "bob").await;
+    let g = group(&s, &t, "Staff", &[]).await;
+    assert_eq!(
+        list(&s, &t, ResourceKind::User, &format!("id eq \"{}\"", u.id)).await,
+        vec![u.id.clone()]
+    );
+    assert_eq!(
+        list(&s, &t, ResourceKind::Group, &format!("id eq \"{}\"", g.id)).await,
+        vec![g.id.clone()]
+    );
+    assert!(
+        list(&s, &t, ResourceKind::Group, &format!("id eq \"{}\"", u.id))
+            .await
+            .is_empty()
+    );
+}
+
+/// `groups.value eq "<gid>"`: the users directly in a group.
+pub async fn filter_groups_value<S: Store>(s: S) {
+    let t = tenant();
+    let u1 = user(&s, &t, "u1").await;
+    let u2 = user(&s, &t, "u2").await;
+    let _u3 = user(&s, &t, "u3").await;
+    let g = group(&s, &t, "Staff", &[&u1.id, &u2.id]).await;
+    assert_eq!(
+        list(
+            &s,
+            &t,
+            ResourceKind::User,
+            &format!("groups.value eq \"{}\"", g.id)
+        )
+        .await,
+        sorted(&[&u1.id, &u2.id])
+    );
+    assert_eq!(
+        list(&s, &t, ResourceKind::User, "groups.display eq \"staff\"").await,
+        sorted(&[&u1.id, &u2.id])
+    );
+    assert_eq!(
+        list(&s, &t, ResourceKind::User, "groups pr").await,
+        sorted(&[&u1.id, &u2.id])
+    );
+}
+
+/// `members.value eq "<id>"`: the groups a user (or group) is directly in, the query Entra ID
+/// and Okta use to check membership.
+pub async fn filter_members_value<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "u1").await;
+    let g1 = group(&s, &t, "G1", &[&u.id]).await;
+    let g2 = group(&s, &t, "G2", &[&u.id]).await;
+    let _g3 = group(&s, &t, "G3", &[]).await;
+    let outer = group(&s, &t, "Outer", &[&g1.id]).await;
+    assert_eq!(
+        list(
+            &s,
+            &t,
+            ResourceKind::Group,
+            &format!("members.value eq \"{}\"", u.id)
+        )
+        .await,
+        sorted(&[&g1.id, &g2.id])
+    );
+    assert_eq!(
+        list(
+            &s,
+            &t,
+            ResourceKind::Group,
+            &format!("members.value eq \"{}\"", g1.id)
+        )
+        .await,
+        vec![outer.id.clone()]
+    );
+    let text = format!("id eq \"{}\" and members[value eq \"{}\"]", g2.id, u.id);
+    assert_eq!(
+        list(&s, &t, ResourceKind::Group, &text).await,
+        vec![g2.id.clone()]
+    );
+}
+
+/// `meta.lastModified gt "..."`: incremental sync (SailPoint).
+pub async fn filter_meta_last_modified_gt<S: Store>(s: S) {
+    let t = tenant();
+    let a = user(&s, &t, "a").await;
+    tick().await;
+    let b = user(&s, &t, "b").await;
+    let gt = |ts: &str| format!("meta.lastModified gt \"{ts}\"");
+    assert_eq!(
+        list(&s, &t, ResourceKind::User, &gt(&a.last_modified)).await,
+        vec![b.id.clone()]
+    );
+    assert!(list(&s, &t, ResourceKind::User, &gt(&b.last_modified))
+        .await
+        .is_empty());
+    tick().await;
+    let a2 = s
+        .update(
+            &t,
+            ResourceKind::User,
+            &a.id,
+            Expect::Any,
+            user_attrs("a2"),
+            MemberChange::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        list(&s, &t, ResourceKind::User, &gt(&b.last_modified)).await,
+        vec![a.id.clone()]
+    );
+    assert!(list(&s, &t, ResourceKind::User, &gt(&a2.last_modified))
+        .await
+        .is_empty());
+    assert_eq!(
+        list(
+            &s,
+            &t,
+            ResourceKind::User,
+            "meta.lastModified gt \"2000-01-01T00:00:00Z\""
+        )
+        .await,
+        sorted(&[&a.id, &b.id])
+    );
+}
+
+/// Listed resources carry members/groups exactly when asked.
+pub async fn query_honours_include<S: Store>(s: S) {
+    let t = tenant();
+    let u = user(&s, &t, "u1").await;
+    let g = group(&s, &t, "G", &[&u.id]).await;
+    let mut q = query(None, 1, 10);
+    let page = s.query(&t, ResourceKind::Group, &q).await.unwrap();
+    assert_eq!(page.resources[0].members, None);
+    q.include = Include::ALL;
+    let page = s.query(&t, ResourceKind::Group, &q).await.unwrap();
+    assert_eq!(page.resources[0].members.as_ref().map(Vec::len), Some(1));
+    let page = s.query(&t, ResourceKind::User, &q).await.unwrap();
+    assert_eq!(
+        page.resources[0].groups,
+        Some(vec![(g.id.clone(), "G".to_string())])
+    );
+}
+
+/// Architecture invariant: a tenant sees nothing of another tenant.
+pub async fn tenant_isolation<S: Store>(s: S) {
+    let (a, b) = (tenant(), tenant());
+    let u = user(&s, &a, "alice").await;
+    let g = group(&s, &a, "Staff", &[&u.id]).await;
+    user(&s, &b, "bob").await;
+    for (kind, id) in [(ResourceKind::User, &u.id), (ResourceKind::Group, &g.id)] {
+        assert_eq!(
+            s.get(&b, kind, id, Include::ALL).await,
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(
+            s.update(
+                &b,
+                kind,
+                id,
+                Expect::Any,
+                group_attrs("x"),
+                MemberChange::default()
+            )
+            .await,
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(
+            s.delete(&b, kind, id, Expect::Any).await,
+            Err(StoreError::NotFound)
+        );
+        assert!(list(&s, &b, kind, &format!("id eq \"{id}\""))
+            .await
+            .is_empty());
+    }
+    let page = s
+        .query(&b, ResourceKind::Group, &query(None, 1, 10))
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 0);
+    let page = s
+        .query(&b, ResourceKind::User, &query(None, 1, 10))
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 1);
+    assert!(list(&s, &b, ResourceKind::User, "userName eq \"alice\"")
+        .await
+        .is_empty());
+    // Tenant A is untouched.
+    assert_eq!(member_ids(&s, &a, &g.id).await, vec![u.id.clone()]);
+    assert_eq!(
+        s.get(&a, ResourceKind::User, &u.id, Include::NONE)
+            .await
+            .unwrap(),
+        u
+    );
+}
