@@ -81,6 +81,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Serves the Router on a local listener until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
 /// One log line per request, with no token or body in it.
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();

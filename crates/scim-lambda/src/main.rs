@@ -4,7 +4,7 @@
 use scim_lambda::auth::{generate_token, TokenVerifier};
 use scim_lambda::config::{in_lambda, Config, StoreChoice};
 use scim_lambda::state::AppState;
-use scim_lambda::{router, BASE_PATH};
+use scim_lambda::{router, serve, BASE_PATH};
 use scim_proto::SchemaRegistry;
 use scim_store::{MemoryStore, Store, TenantId};
 use std::process::ExitCode;
@@ -65,9 +65,8 @@ async fn run(lambda: bool) -> Result<(), String> {
         store,
         tokens: Arc::new(tokens),
     };
-    let app = router(state);
     if lambda {
-        return lambda_http::run(app).await.map_err(|e| e.to_string());
+        return lambda_http::run(router(state)).await.map_err(|e| e.to_string());
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -78,10 +77,8 @@ async fn run(lambda: bool) -> Result<(), String> {
         Some(token) => println!("Bearer token (tenant 'default', valid until this process stops): {token}"),
         None => println!("Bearer token: the value of SCIM_BOOTSTRAP_TOKEN (tenant 'default')"),
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    serve(listener, state, shutdown).await.map_err(|e| e.to_string())
 }

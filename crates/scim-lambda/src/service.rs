@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use scim_proto::list::{list_response, ListLimits, ListQuery};
+use scim_proto::list::{ListLimits, ListQuery};
 use scim_proto::patch::{apply_patch, MemberDelta, PatchLimits, PatchOptions, PatchRequest};
 use scim_proto::project::Projection;
 use scim_proto::resource::{self, NormalizeOptions, ResourceMeta};
