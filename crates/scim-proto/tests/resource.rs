@@ -78,7 +78,10 @@ fn put_vectors() {
         let schema = reg.view(case["resource_type"].as_str().unwrap()).unwrap();
         let existing = case["existing"].as_object().unwrap();
         let incoming = normalize(&case["incoming"], &schema, &opts(case)).unwrap();
-        match (merge_for_put(existing, incoming, &schema), case.get("error")) {
+        match (
+            merge_for_put(existing, incoming, &schema),
+            case.get("error"),
+        ) {
             (Ok(got), None) => assert_eq!(Value::Object(got), case["expect"], "{name}"),
             (Err(e), Some(want)) => check_error(name, &e, want),
             (Ok(got), Some(_)) => panic!("{name}: expected an error, got {got:?}"),
@@ -94,8 +97,12 @@ fn password_is_hashed_with_fresh_salt() {
     let def = user.core.attribute("password").unwrap();
     let hash_opts = NormalizeOptions::default();
     assert_eq!(hash_opts.password, PasswordPolicy::Hash);
-    let a = normalize_attribute(def, &json!("hunter2"), &hash_opts).unwrap().unwrap();
-    let b = normalize_attribute(def, &json!("hunter2"), &hash_opts).unwrap().unwrap();
+    let a = normalize_attribute(def, &json!("hunter2"), &hash_opts)
+        .unwrap()
+        .unwrap();
+    let b = normalize_attribute(def, &json!("hunter2"), &hash_opts)
+        .unwrap()
+        .unwrap();
     let (a, b) = (a.as_str().unwrap(), b.as_str().unwrap());
     assert!(a.starts_with("$argon2id$"));
     assert_ne!(a, b, "each hash has its own salt");
@@ -104,10 +111,21 @@ fn password_is_hashed_with_fresh_salt() {
     assert!(!verify_password("not a hash", "hunter2"));
     assert!(!verify_password("", ""));
     // Empty and null passwords are absent; Drop never keeps anything.
-    assert_eq!(normalize_attribute(def, &json!(""), &hash_opts).unwrap(), None);
-    assert_eq!(normalize_attribute(def, &Value::Null, &hash_opts).unwrap(), None);
-    let drop = NormalizeOptions { password: PasswordPolicy::Drop };
-    assert_eq!(normalize_attribute(def, &json!("hunter2"), &drop).unwrap(), None);
+    assert_eq!(
+        normalize_attribute(def, &json!(""), &hash_opts).unwrap(),
+        None
+    );
+    assert_eq!(
+        normalize_attribute(def, &Value::Null, &hash_opts).unwrap(),
+        None
+    );
+    let drop = NormalizeOptions {
+        password: PasswordPolicy::Drop,
+    };
+    assert_eq!(
+        normalize_attribute(def, &json!("hunter2"), &drop).unwrap(),
+        None
+    );
     // A non-string password is a type error, named.
     let e = normalize_attribute(def, &json!({"x": 1}), &hash_opts).unwrap_err();
     assert!(e.detail.contains("password"), "{e}");
@@ -118,16 +136,30 @@ fn normalize_attribute_table() {
     let reg = SchemaRegistry::standard();
     let user = reg.user();
     let enterprise = user.extension(ENTERPRISE_USER_SCHEMA).unwrap();
-    let o = NormalizeOptions { password: PasswordPolicy::Drop };
+    let o = NormalizeOptions {
+        password: PasswordPolicy::Drop,
+    };
     let cases: Vec<(&str, Value, Option<Value>)> = vec![
         ("active", json!("True"), Some(json!(true))),
         ("active", json!("fAlSe"), Some(json!(false))),
         ("active", json!(null), None),
         ("emails", json!([]), None),
-        ("emails", json!({"value": "a@x"}), Some(json!([{"value": "a@x"}]))),
-        ("emails", json!([{"type": "work"}, {"type": "work"}]), Some(json!([{"type": "work"}]))),
+        (
+            "emails",
+            json!({"value": "a@x"}),
+            Some(json!([{"value": "a@x"}])),
+        ),
+        (
+            "emails",
+            json!([{"type": "work"}, {"type": "work"}]),
+            Some(json!([{"type": "work"}])),
+        ),
         ("name", json!({"givenName": ""}), None),
-        ("name", json!([{"givenName": "x"}]), Some(json!({"givenName": "x"}))),
+        (
+            "name",
+            json!([{"givenName": "x"}]),
+            Some(json!({"givenName": "x"})),
+        ),
         ("roles", json!("admin"), Some(json!([{"value": "admin"}]))),
         ("groups", json!([{"value": "g", "display": "G"}]), None),
     ];
@@ -140,12 +172,22 @@ fn normalize_attribute_table() {
     for (input, want) in [
         (json!("id-1"), Some(json!({"value": "id-1"}))),
         (json!(17), Some(json!({"value": "17"}))),
-        (json!([{"$ref": null, "value": "id-1"}]), Some(json!({"value": "id-1"}))),
-        (json!({"value": "id-1", "displayName": "ro"}), Some(json!({"value": "id-1"}))),
+        (
+            json!([{"$ref": null, "value": "id-1"}]),
+            Some(json!({"value": "id-1"})),
+        ),
+        (
+            json!({"value": "id-1", "displayName": "ro"}),
+            Some(json!({"value": "id-1"})),
+        ),
         (json!(""), None),
         (json!([]), None),
     ] {
-        assert_eq!(normalize_attribute(manager, &input, &o).unwrap(), want, "{input}");
+        assert_eq!(
+            normalize_attribute(manager, &input, &o).unwrap(),
+            want,
+            "{input}"
+        );
     }
 }
 
@@ -165,9 +207,15 @@ fn render_orders_and_fills_server_attributes() {
     let user = reg.user();
     let mut stored = Map::new();
     stored.insert("userName".into(), json!("bjensen"));
-    stored.insert("password".into(), json!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"));
+    stored.insert(
+        "password".into(),
+        json!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
+    );
     stored.insert("meta".into(), json!({"version": "W/\"1\""}));
-    stored.insert(ENTERPRISE_USER_SCHEMA.into(), json!({"employeeNumber": "7"}));
+    stored.insert(
+        ENTERPRISE_USER_SCHEMA.into(),
+        json!({"employeeNumber": "7"}),
+    );
     stored.insert("externalId".into(), json!("ext-1"));
     stored.insert("active".into(), json!(true));
     stored.insert("id".into(), json!("stale"));
@@ -175,11 +223,22 @@ fn render_orders_and_fills_server_attributes() {
     let keys: Vec<&str> = out.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["schemas", "id", "externalId", "userName", ENTERPRISE_USER_SCHEMA, "active", "meta"]
+        [
+            "schemas",
+            "id",
+            "externalId",
+            "userName",
+            ENTERPRISE_USER_SCHEMA,
+            "active",
+            "meta"
+        ]
     );
     assert_eq!(
         out["schemas"],
-        json!(["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE_USER_SCHEMA])
+        json!([
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            ENTERPRISE_USER_SCHEMA
+        ])
     );
     assert_eq!(out["id"], "2819c223");
     assert_eq!(
@@ -192,13 +251,19 @@ fn render_orders_and_fills_server_attributes() {
             "version": "W/\"3\""
         })
     );
-    assert!(!out.contains_key("password"), "returned: never is never rendered");
+    assert!(
+        !out.contains_key("password"),
+        "returned: never is never rendered"
+    );
 
     // No extension data: only the core schema is listed.
     let mut group = Map::new();
     group.insert("displayName".into(), json!("G"));
     let g = render(&group, &reg.group(), &meta());
-    assert_eq!(g["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:Group"]));
+    assert_eq!(
+        g["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:Group"])
+    );
     assert_eq!(g["meta"]["resourceType"], "Group");
 }
 
@@ -206,7 +271,9 @@ fn render_orders_and_fills_server_attributes() {
 fn normalized_then_rendered_idp_bodies_round_trip() {
     // What the server answers to a POST must normalise back to the same canonical form.
     let reg = SchemaRegistry::standard();
-    let o = NormalizeOptions { password: PasswordPolicy::Drop };
+    let o = NormalizeOptions {
+        password: PasswordPolicy::Drop,
+    };
     for case in cases("resource/normalize.json") {
         if case.get("error").is_some() || case.get("extension").is_some() {
             continue;
