@@ -332,11 +332,11 @@ async fn bad_input_answers_scim_errors() {
     s.send(raw(Method::POST, "/Users", "application/scim+json", &big)).await.assert_error(413, None);
 
     // Wrong types and missing required attributes.
-    s.post("/Users", &json!({"schemas": [USER], "userName": 42})).await.assert_error(400, Some("invalidValue"));
+    s.post("/Users", &json!({"schemas": [USER], "userName": {"first": "a"}})).await.assert_error(400, Some("invalidValue"));
     s.post("/Users", &json!({"schemas": [USER], "userName": "a", "active": "maybe"})).await.assert_error(400, Some("invalidValue"));
     s.post("/Users", &json!({"schemas": [USER]})).await.assert_error(400, Some("invalidValue"));
     s.post("/Users", &json!({"not": "a scim resource"})).await.assert_error(400, Some("invalidValue"));
-    s.post("/Users", &json!({"schemas": [GROUP], "displayName": "x"})).await.assert_error(400, Some("invalidSyntax"));
+    s.post("/Users", &json!({"schemas": [GROUP], "displayName": "x"})).await.assert_error(400, Some("invalidValue"));
     s.post("/Groups", &json!({"schemas": [GROUP], "displayName": "g", "members": [{"value": "nobody"}]}))
         .await
         .assert_error(400, Some("invalidValue"));
