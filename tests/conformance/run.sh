@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Third-party conformance: starts the real `scim-lambda` binary on 127.0.0.1 (embedded store)
+# and runs scim2-tester (every check must be SUCCESS) and scim-sanity (only the failures listed
+# and explained in scim_sanity_expected.json are allowed).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+bash scripts/tools-venv.sh
+cargo build --quiet --bin scim-lambda
+PY="$ROOT/.venv/bin/python"
+PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+TOKEN="SCIM_conformance-$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')"
+LOG="$(mktemp)"
+SCIM_LISTEN="127.0.0.1:$PORT" SCIM_BOOTSTRAP_TOKEN="$TOKEN" "$ROOT/target/debug/scim-lambda" >"$LOG" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; rm -f "$LOG"' EXIT
+export SCIM_URL="http://127.0.0.1:$PORT/scim/v2" SCIM_TOKEN="$TOKEN" SCIM_SANITY="$ROOT/.venv/bin/scim-sanity"
+"$PY" - "$SERVER" <<'PY' || { cat "$LOG"; echo "conformance: the server did not start" >&2; exit 1; }
+import os, sys, time, urllib.request
+req = urllib.request.Request(os.environ["SCIM_URL"] + "/ServiceProviderConfig",
+                             headers={"Authorization": "Bearer " + os.environ["SCIM_TOKEN"]})
+for _ in range(200):
+    try:
+        urllib.request.urlopen(req, timeout=1)
+        sys.exit(0)
+    except OSError:
+        try:
+            os.kill(int(sys.argv[1]), 0)
+        except OSError:
+            sys.exit(1)
+        time.sleep(0.1)
+sys.exit(1)
+PY
+status=0
+"$PY" tests/conformance/run_scim2_tester.py || status=1
+"$PY" tests/conformance/run_scim_sanity.py || status=1
+if grep -q "$TOKEN" "$LOG"; then echo "conformance: the token appears in the server log" >&2; status=1; fi
+exit $status
