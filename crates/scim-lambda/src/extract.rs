@@ -103,9 +103,11 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 fn derive_base_url(headers: &HeaderMap) -> String {
     let proto = header_str(headers, "x-forwarded-proto").unwrap_or("http");
     let proto = if proto.eq_ignore_ascii_case("https") { "https" } else { "http" };
+    // A host header that is not a plain host[:port] is ignored rather than echoed into URLs.
+    let plain_host = |h: &&str| h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
     let host = header_str(headers, "x-forwarded-host")
-        .or_else(|| header_str(headers, "host"))
-        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .filter(plain_host)
+        .or_else(|| header_str(headers, "host").filter(plain_host))
         .unwrap_or("localhost");
     format!("{proto}://{host}/scim/v2")
 }
