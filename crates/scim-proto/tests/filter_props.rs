@@ -10,7 +10,7 @@ use scim_proto::schema::{ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
 use scim_proto::{AttrPath, CompValue, CompareOp, Filter, PatchPath, SchemaRegistry};
 use serde_json::{json, Map, Value};
 
-const CASES: u32 = 512;
+const CASES: u32 = 384;
 
 fn config() -> ProptestConfig {
     ProptestConfig {
