@@ -7,6 +7,8 @@
 //! `changed_attributes`, `modified`, and `password` (the plaintext whose hash `after.password`
 //! must verify; `after` then omits `password`). Group cases detach `members`.
 
+#![allow(clippy::unwrap_used)]
+
 use scim_proto::patch::{apply_patch, MemberDelta, PatchLimits, PatchOptions, PatchRequest};
 use scim_proto::resource::verify_password;
 use scim_proto::{Result, SchemaRegistry};
