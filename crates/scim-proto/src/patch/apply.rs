@@ -12,11 +12,11 @@ use std::collections::BTreeSet;
 
 /// Applies a PATCH request to `resource` (canonical form, RFC 7644 §3.5.2).
 ///
-/// RFC 7644 §3.5.2: "Each PATCH operation represents a single action to be applied to the same
-/// SCIM resource ... the operations are processed as a single atomic unit": the operations run in
-/// order on a copy, and `resource` is written only when all of them succeed, the immutable
-/// attributes are unchanged (RFC 7643 §2.2) and the required attributes are still present
-/// ([`check_required`]). On error `resource` is untouched.
+/// RFC 7644 §3.5.2: operations "are applied sequentially in the order they appear in the
+/// array", and "a PATCH request, regardless of the number of operations, SHALL be treated as
+/// atomic": the operations run in order on a copy, and `resource` is written only when all of
+/// them succeed, the immutable attributes are unchanged (RFC 7643 §2.2) and the required
+/// attributes are still present ([`check_required`]). On error `resource` is untouched.
 ///
 /// Attributes named in [`PatchOptions::detached`] (a Group's `members`) are never written into
 /// `resource`; their changes come back in [`PatchOutcome::members`].
@@ -109,15 +109,16 @@ impl<'a> Engine<'_, 'a> {
         }
     }
 
-    /// A pathless value object (RFC 7644 §3.5.2.1: "the value parameter contains a set of
-    /// attributes to be added"; §3.5.2.3 likewise for replace). Keys may be plain (`active`),
-    /// dotted (`name.givenName`), URN-qualified
+    /// A pathless value object (RFC 7644 §3.5.2.1: with "path" omitted the target is the
+    /// resource itself and the value holds the attributes to add; §3.5.2.3 likewise for
+    /// replace). Keys may be plain (`active`), dotted (`name.givenName`), URN-qualified
     /// (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber`) or a schema
     /// URN whose value is an object of that schema's attributes (Entra, idp-quirks point 5).
     ///
-    /// Unknown keys and `null` values are ignored, and so are read-only attributes (`id`, `meta`, `groups`): Okta
-    /// renames a group with a value object carrying the group's own `id` (RFC 7643 §2.2 readOnly:
-    /// values provided are ignored). `urn` is the schema of an enclosing URN object key.
+    /// Unknown keys and `null` values are ignored, and so are read-only attributes (`id`, `meta`,
+    /// `groups`): Okta renames a group with a value object carrying the group's own `id`
+    /// (RFC 7643 §2.2 readOnly: values provided are ignored). `urn` is the schema of an
+    /// enclosing URN object key.
     fn apply_object(
         &mut self,
         work: &mut Map<String, Value>,
@@ -135,7 +136,6 @@ impl<'a> Engine<'_, 'a> {
                     Value::Object(inner) => {
                         self.apply_object(work, kind, Some(schema_urn), inner)?
                     }
-                    Value::Null => {}
                     _ => {
                         return Err(ScimError::invalid_value(format!(
                             "'{key}' names a schema: its value must be an object of its attributes"
@@ -891,9 +891,9 @@ fn lookup<'v>(res: &'v Map<String, Value>, ext: Option<&str>, name: &str) -> Opt
     }
 }
 
-/// RFC 7643 §2.2 immutable: "The attribute MAY be defined at resource creation ... or at record
-/// replacement via a PUT operation ... the attribute SHALL NOT be updated." Setting an immutable
-/// attribute that has no value is allowed; changing or removing a set one is 400 mutability.
+/// RFC 7643 §2.2 immutable: the attribute may be defined at creation or by a replacing PUT, but
+/// "SHALL NOT be updated". Setting an immutable attribute that has no value is allowed; changing
+/// or removing a set one is 400 mutability.
 /// Checked for top-level attributes and the sub-attributes of single-valued complex attributes;
 /// values of multi-valued attributes have no identity to compare across a PATCH.
 fn check_immutable(
