@@ -167,6 +167,9 @@ impl ListQuery {
         for (name, value) in pairs {
             match name.trim().to_ascii_lowercase().as_str() {
                 "filter" => b.filter(value)?,
+                // An empty value is no value, as for `filter=`: URL templates leave them empty.
+                "startindex" if value.trim().is_empty() => {}
+                "count" if value.trim().is_empty() => {}
                 "startindex" => b.start_index(parse_int("startIndex", value)?),
                 "count" => b.count(parse_int("count", value)?, limits),
                 "attributes" => split_names(value, &mut b.q.attributes),

@@ -132,9 +132,13 @@ impl Projection {
 
     /// Whether a top-level attribute (canonical name, URN-qualified for extension attributes)
     /// can appear in the output, so a store can skip loading it (Entra always sends
-    /// `excludedAttributes=members` on Groups).
+    /// `excludedAttributes=members` on Groups). `schemas` is always included; names the
+    /// resource type does not have are not.
     pub fn includes(&self, canonical_attr: &str) -> bool {
         let k = canonical_attr.to_ascii_lowercase();
+        if k == "schemas" {
+            return true;
+        }
         matches!(self.plans.get(&k), Some(p) if *p != Plan::Omit)
     }
 

@@ -427,9 +427,9 @@ impl<'a> Parser<'a> {
                 } else if w.eq_ignore_ascii_case("null") {
                     CompValue::Null
                 } else if is_json_number(w) {
-                    match w.parse::<serde_json::Number>() {
-                        Ok(n) => CompValue::Number(n),
-                        Err(_) => return Err(self.err_at(t.start, "number out of range")),
+                    match parse_number(w) {
+                        Some(n) => CompValue::Number(n),
+                        None => return Err(self.err_at(t.start, "number out of range")),
                     }
                 } else {
                     return Err(self.err_at(
@@ -542,6 +542,20 @@ impl<'a> Parser<'a> {
         }
         Ok(v)
     }
+}
+
+/// A JSON number (already checked by [`is_json_number`]): an integer when it fits `i64`/`u64`,
+/// else an `f64` parsed by the standard library, which rounds correctly, so that the shortest
+/// representation serde_json prints parses back to the same value (serde_json's own parser,
+/// without its `float_roundtrip` feature, can be off by one ulp). `None` when out of range.
+fn parse_number(s: &str) -> Option<serde_json::Number> {
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(i.into());
+    }
+    if let Ok(u) = s.parse::<u64>() {
+        return Some(u.into());
+    }
+    s.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
 }
 
 /// RFC 7159 §6: `[ minus ] int [ frac ] [ exp ]`.
