@@ -23,4 +23,7 @@ pub mod resource;
 pub use list::{ListLimits, ListQuery, SortOrder};
 pub use project::Projection;
 pub mod patch;
-pub use patch::{apply_patch, PatchOptions, PatchOutcome, PatchRequest};
+pub use patch::{
+    apply_patch, MemberDelta, MemberRef, PatchLimits, PatchOpKind, PatchOperation, PatchOptions,
+    PatchOutcome, PatchRequest, PATCH_OP_SCHEMA,
+};

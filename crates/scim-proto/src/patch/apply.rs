@@ -12,11 +12,11 @@ use std::collections::BTreeSet;
 
 /// Applies a PATCH request to `resource` (canonical form, RFC 7644 §3.5.2).
 ///
-/// RFC 7644 §3.5.2: "Each PATCH operation represents a single action to be applied to the same
-/// SCIM resource ... the operations are processed as a single atomic unit": the operations run in
-/// order on a copy, and `resource` is written only when all of them succeed, the immutable
-/// attributes are unchanged (RFC 7643 §2.2) and the required attributes are still present
-/// ([`check_required`]). On error `resource` is untouched.
+/// RFC 7644 §3.5.2: operations "are applied sequentially in the order they appear in the
+/// array", and "a PATCH request, regardless of the number of operations, SHALL be treated as
+/// atomic": the operations run in order on a copy, and `resource` is written only when all of
+/// them succeed, the immutable attributes are unchanged (RFC 7643 §2.2) and the required
+/// attributes are still present ([`check_required`]). On error `resource` is untouched.
 ///
 /// Attributes named in [`PatchOptions::detached`] (a Group's `members`) are never written into
 /// `resource`; their changes come back in [`PatchOutcome::members`].
@@ -72,8 +72,19 @@ struct Target<'a> {
     attr: &'a AttributeDef,
     /// The sub-attribute: `name.givenName`, or `emails[type eq "work"].value`.
     sub: Option<&'a AttributeDef>,
-    /// The value filter, wrapped as `attr[filter]` so it evaluates against a one-element resource.
-    filter: Option<Filter>,
+    /// The value filter (paths relative to `attr`).
+    filter: Option<&'a Filter>,
+}
+
+impl<'a> Target<'a> {
+    /// The attribute itself, as the filter module evaluates value filters against it.
+    fn resolved(&self) -> ResolvedAttr<'a> {
+        ResolvedAttr {
+            extension: self.ext,
+            attr: self.attr,
+            sub: None,
+        }
+    }
 }
 
 impl<'a> Engine<'_, 'a> {
@@ -98,15 +109,16 @@ impl<'a> Engine<'_, 'a> {
         }
     }
 
-    /// A pathless value object (RFC 7644 §3.5.2.1: "the value parameter contains a set of
-    /// attributes to be added"; §3.5.2.3 likewise for replace). Keys may be plain (`active`),
-    /// dotted (`name.givenName`), URN-qualified
+    /// A pathless value object (RFC 7644 §3.5.2.1: with "path" omitted the target is the
+    /// resource itself and the value holds the attributes to add; §3.5.2.3 likewise for
+    /// replace). Keys may be plain (`active`), dotted (`name.givenName`), URN-qualified
     /// (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber`) or a schema
     /// URN whose value is an object of that schema's attributes (Entra, idp-quirks point 5).
     ///
-    /// Unknown keys are ignored, and so are read-only attributes (`id`, `meta`, `groups`): Okta
-    /// renames a group with a value object carrying the group's own `id` (RFC 7643 §2.2 readOnly:
-    /// values provided are ignored). `urn` is the schema of an enclosing URN object key.
+    /// Unknown keys and `null` values are ignored, and so are read-only attributes (`id`, `meta`,
+    /// `groups`): Okta renames a group with a value object carrying the group's own `id`
+    /// (RFC 7643 §2.2 readOnly: values provided are ignored). `urn` is the schema of an
+    /// enclosing URN object key.
     fn apply_object(
         &mut self,
         work: &mut Map<String, Value>,
@@ -115,12 +127,15 @@ impl<'a> Engine<'_, 'a> {
         obj: &Map<String, Value>,
     ) -> Result<()> {
         for (key, value) in obj {
+            // idp-quirks point 20: a null-valued key is treated as absent, i.e. left unchanged.
+            if value.is_null() {
+                continue;
+            }
             if let Some(schema_urn) = self.schema_urn(key) {
                 match value {
                     Value::Object(inner) => {
                         self.apply_object(work, kind, Some(schema_urn), inner)?
                     }
-                    Value::Null => {}
                     _ => {
                         return Err(ScimError::invalid_value(format!(
                             "'{key}' names a schema: its value must be an object of its attributes"
@@ -245,27 +260,15 @@ impl<'a> Engine<'_, 'a> {
                 ro.name
             )));
         }
-        let filter = match &path.filter {
-            None => None,
-            Some(f) => {
-                let wrapped = Filter::ValuePath {
-                    attr: AttrPath {
-                        urn: resolved.extension.map(str::to_string),
-                        attr: resolved.attr.name.clone(),
-                        sub: None,
-                    },
-                    filter: Box::new(f.clone()),
-                };
-                wrapped.validate(self.schema)?;
-                Some(wrapped)
-            }
-        };
         let target = Target {
             ext: resolved.extension,
             attr: resolved.attr,
             sub,
-            filter,
+            filter: path.filter.as_ref(),
         };
+        if let Some(f) = target.filter {
+            f.validate_value_filter(self.schema, &target.resolved())?;
+        }
         match kind {
             PatchOpKind::Remove => {
                 with_container(work, target.ext, |c| self.remove(c, &target, value))
@@ -483,9 +486,8 @@ impl<'a> Engine<'_, 'a> {
     /// The value to create when a filtered `add`/`replace` matches nothing: the attributes of an
     /// `eq`-only conjunction (`type eq "work"`), or 400 `noTarget` (RFC 7644 §3.5.2.3).
     fn seed(&self, t: &Target<'a>) -> Result<Value> {
-        let inner = match &t.filter {
-            Some(Filter::ValuePath { filter, .. }) => filter.as_ref(),
-            _ => return Err(no_match(t)),
+        let Some(inner) = t.filter else {
+            return Err(no_match(t));
         };
         let mut seed = Map::new();
         if !self.collect_eq(inner, t.attr, &mut seed)? {
@@ -704,46 +706,20 @@ impl<'a> Engine<'_, 'a> {
         self.schema.extension(s).map(|e| e.id.as_str())
     }
 
-    /// Does one value of the target's attribute match its filter? The value is evaluated as a
-    /// one-value resource against `attr[filter]`, so the filter module's comparison rules
-    /// (types, `caseExact`) apply unchanged.
-    fn element_matches(&self, t: &Target<'a>, element: &Value) -> bool {
-        let Some(filter) = &t.filter else {
-            return true;
-        };
-        let mut inner = Map::new();
-        let v = if t.attr.multi_valued {
-            Value::Array(vec![element.clone()])
-        } else {
-            element.clone()
-        };
-        inner.insert(t.attr.name.clone(), v);
-        let resource = match t.ext {
-            None => inner,
-            Some(urn) => {
-                let mut m = Map::new();
-                m.insert(urn.to_string(), Value::Object(inner));
-                m
-            }
-        };
-        filter.matches(&resource, self.schema)
+    /// Does one value of the target's attribute match its filter? Evaluated by the filter
+    /// module, so comparisons follow the attribute's type and `caseExact` (RFC 7644 §3.4.2.2).
+    fn element_matches(&self, t: &Target<'_>, element: &Value) -> bool {
+        match t.filter {
+            None => true,
+            Some(f) => f.matches_value(self.schema, &t.resolved(), element),
+        }
     }
 
-    /// Normalizes a value against a definition (see [`normalize_attribute`]), then drops
-    /// read-only sub-attributes, whose values RFC 7643 §2.2 says are ignored on input (Entra and
-    /// Okta echo `manager.displayName`). A one-element array for a single-valued attribute is
-    /// unwrapped first: Entra sends `manager` as `[{"$ref": null, "value": "<id>"}]`.
+    /// Normalizes a value against a definition with [`normalize_attribute`], which also coerces
+    /// the IdP dialects (string booleans, bare or one-element-array `manager`) and drops
+    /// read-only sub-attributes (RFC 7643 §2.2).
     fn normalize(&self, def: &AttributeDef, value: &Value) -> Result<Option<Value>> {
-        let value = match value {
-            Value::Array(items) if !def.multi_valued && items.len() == 1 => {
-                items.first().unwrap_or(&Value::Null)
-            }
-            v => v,
-        };
-        let mut v = normalize_attribute(def, value, &self.opts.normalize)?;
-        if let Some(v) = v.as_mut() {
-            strip_read_only(def, v);
-        }
+        let v = normalize_attribute(def, value, &self.opts.normalize)?;
         Ok(v.filter(|v| !is_empty(v)))
     }
 }
@@ -760,10 +736,7 @@ fn member_sub_error(attr: &AttributeDef) -> ScimError {
 }
 
 fn no_match(t: &Target<'_>) -> ScimError {
-    let filter = match &t.filter {
-        Some(Filter::ValuePath { filter, .. }) => format!("{filter}"),
-        _ => String::new(),
-    };
+    let filter = t.filter.map(ToString::to_string).unwrap_or_default();
     ScimError::no_target(format!(
         "no value of '{}' matches [{filter}] (RFC 7644 §3.5.2.3)",
         t.attr.name
@@ -784,17 +757,6 @@ fn element_def(def: &AttributeDef) -> AttributeDef {
     let mut single = def.clone();
     single.multi_valued = false;
     single
-}
-
-fn strip_read_only(def: &AttributeDef, v: &mut Value) {
-    if !def.is_complex() {
-        return;
-    }
-    match v {
-        Value::Object(o) => o.retain(|k, _| !def.sub_attribute(k).is_some_and(is_read_only)),
-        Value::Array(items) => items.iter_mut().for_each(|i| strip_read_only(def, i)),
-        _ => {}
-    }
 }
 
 /// Runs `f` on the map holding the attribute: the resource itself, or the extension object keyed
@@ -929,9 +891,9 @@ fn lookup<'v>(res: &'v Map<String, Value>, ext: Option<&str>, name: &str) -> Opt
     }
 }
 
-/// RFC 7643 §2.2 immutable: "The attribute MAY be defined at resource creation ... or at record
-/// replacement via a PUT operation ... the attribute SHALL NOT be updated." Setting an immutable
-/// attribute that has no value is allowed; changing or removing a set one is 400 mutability.
+/// RFC 7643 §2.2 immutable: the attribute may be defined at creation or by a replacing PUT, but
+/// "SHALL NOT be updated". Setting an immutable attribute that has no value is allowed; changing
+/// or removing a set one is 400 mutability.
 /// Checked for top-level attributes and the sub-attributes of single-valued complex attributes;
 /// values of multi-valued attributes have no identity to compare across a PATCH.
 fn check_immutable(

@@ -103,11 +103,20 @@ fn parse_operation(index: usize, op: &Value) -> Result<PatchOperation> {
         Some(Value::String(s)) if s.eq_ignore_ascii_case("replace") => PatchOpKind::Replace,
         Some(Value::String(s)) => {
             return Err(ScimError::invalid_syntax(format!(
-                "Operations[{index}]: unknown op '{s}'; expected add, remove or replace (RFC 7644 §3.5.2)"
+                "Operations[{index}]: unknown op '{s}'; expected add, remove or replace \
+                 (RFC 7644 §3.5.2)"
             )))
         }
-        Some(_) => return Err(ScimError::invalid_syntax(format!("Operations[{index}]: 'op' must be a string"))),
-        None => return Err(ScimError::invalid_syntax(format!("Operations[{index}] has no 'op'"))),
+        Some(_) => {
+            return Err(ScimError::invalid_syntax(format!(
+                "Operations[{index}]: 'op' must be a string"
+            )))
+        }
+        None => {
+            return Err(ScimError::invalid_syntax(format!(
+                "Operations[{index}] has no 'op'"
+            )))
+        }
     };
     let path = match get_ci(obj, "path") {
         None | Some(Value::Null) => None,
