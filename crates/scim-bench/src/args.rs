@@ -91,7 +91,8 @@ mod tests {
 
     #[test]
     fn defaults_and_overrides() {
-        let Command::Run(a) = parse_strs(&["--server", "x", "--users=5", "--concurrency", "3"]).unwrap() else {
+        let Command::Run(a) = parse_strs(&["--server", "x", "--users=5", "--concurrency", "3"]).unwrap()
+        else {
             panic!("expected a run");
         };
         assert_eq!(a.server, PathBuf::from("x"));
@@ -105,6 +106,8 @@ mod tests {
         assert!(parse_strs(&["--server", "x", "--users", "0"]).is_err());
         assert!(parse_strs(&["--server", "x", "--users", "-1"]).is_err());
         assert!(parse_strs(&["--server"]).unwrap_err().contains("needs a value"));
-        assert!(parse_strs(&["--server", "x", "--bogus", "1"]).unwrap_err().contains("unknown"));
+        assert!(parse_strs(&["--server", "x", "--bogus", "1"])
+            .unwrap_err()
+            .contains("unknown"));
     }
 }

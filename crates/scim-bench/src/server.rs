@@ -95,7 +95,9 @@ impl Drop for ServerProcess {
 fn free_port() -> Result<u16, String> {
     let listener =
         std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| format!("cannot find a free port: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot find a free port: {e}"))?;
     Ok(addr.port())
 }
 

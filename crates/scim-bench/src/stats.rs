@@ -32,7 +32,11 @@ impl Summary {
         Self {
             completed: sorted.len(),
             errors: outcome.errors,
-            per_second: if seconds > 0.0 { sorted.len() as f64 / seconds } else { 0.0 },
+            per_second: if seconds > 0.0 {
+                sorted.len() as f64 / seconds
+            } else {
+                0.0
+            },
             p50: percentile(&sorted, 50.0),
             p99: percentile(&sorted, 99.0),
             max: sorted.last().copied().unwrap_or_default(),

@@ -41,7 +41,7 @@ impl AttrPath {
     /// (attribute names cannot contain `:`, RFC 7643 §2.1 ATTRNAME), so dots inside the URN
     /// (`...:2.0:User`) are never taken for a sub-attribute separator.
     pub fn parse(input: &str) -> Result<AttrPath> {
-        let (urn, rest) = if input.len() > 4 && input[..4].eq_ignore_ascii_case("urn:") {
+        let (urn, rest) = if input.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
             match input.rfind(':') {
                 Some(i) => (Some(input[..i].to_string()), &input[i + 1..]),
                 None => (None, input),
@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_names() {
-        for bad in ["", "1abc", "a b", "name.", ".x", "a.b.c", "urn:x:"] {
+        for bad in ["", "1abc", "a b", "name.", ".x", "a.b.c", "urn:x:", "ab€x", "ur€"] {
             let e = AttrPath::parse(bad).unwrap_err();
             assert_eq!(e.status, 400, "{bad}");
         }
