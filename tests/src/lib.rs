@@ -43,12 +43,26 @@ impl Reply {
     #[track_caller]
     pub fn assert_error(&self, status: u16, scim_type: Option<&str>) {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
-        assert_eq!(self.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error", "{}", self.text);
+        assert_eq!(
+            self.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+            "{}",
+            self.text
+        );
         assert_eq!(self.body["status"], status.to_string(), "{}", self.text);
-        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", self.text);
-        assert_eq!(self.body.get("scimType").and_then(Value::as_str), scim_type, "{}", self.text);
         assert!(
-            self.header("content-type").is_some_and(|c| c.starts_with("application/scim+json")),
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{}",
+            self.text
+        );
+        assert_eq!(
+            self.body.get("scimType").and_then(Value::as_str),
+            scim_type,
+            "{}",
+            self.text
+        );
+        assert!(
+            self.header("content-type")
+                .is_some_and(|c| c.starts_with("application/scim+json")),
             "error content type: {:?}",
             self.header("content-type")
         );
@@ -107,7 +121,9 @@ impl Server {
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token);
         if let Some(b) = body {
-            req = req.header(CONTENT_TYPE, "application/scim+json").body(b.to_string());
+            req = req
+                .header(CONTENT_TYPE, "application/scim+json")
+                .body(b.to_string());
         }
         Self::read(req).await
     }
@@ -132,7 +148,12 @@ impl Server {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::Null)
         };
-        Reply { status, headers, body, text }
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {

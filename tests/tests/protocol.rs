@@ -22,7 +22,10 @@ async fn discovery_endpoints_answer() {
     assert_eq!(body["filter"]["supported"], true);
     assert_eq!(body["filter"]["maxResults"], 200);
     assert_eq!(body["authenticationSchemes"][0]["type"], "oauthbearertoken");
-    assert_eq!(body["meta"]["location"], format!("{}/ServiceProviderConfig", s.base));
+    assert_eq!(
+        body["meta"]["location"],
+        format!("{}/ServiceProviderConfig", s.base)
+    );
 
     let rts = s.get("/ResourceTypes").await;
     let body = rts.assert_status(200);
@@ -34,17 +37,26 @@ async fn discovery_endpoints_answer() {
         user.body["schemaExtensions"][0]["schema"],
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
     );
-    assert_eq!(s.get("/ResourceTypes/Group").await.assert_status(200)["schema"], GROUP);
+    assert_eq!(
+        s.get("/ResourceTypes/Group").await.assert_status(200)["schema"],
+        GROUP
+    );
     s.get("/ResourceTypes/Robot").await.assert_error(404, None);
 
     let schemas = s.get("/Schemas").await;
     assert_eq!(schemas.assert_status(200)["totalResults"], 3);
-    for urn in [USER, GROUP, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] {
+    for urn in [
+        USER,
+        GROUP,
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    ] {
         let r = s.get(&format!("/Schemas/{urn}")).await;
         assert_eq!(r.assert_status(200)["id"], urn);
         assert!(r.body["attributes"].as_array().is_some_and(|a| !a.is_empty()));
     }
-    s.get("/Schemas/urn:example:nothing").await.assert_error(404, None);
+    s.get("/Schemas/urn:example:nothing")
+        .await
+        .assert_error(404, None);
 }
 
 #[tokio::test]
@@ -56,41 +68,74 @@ async fn discovery_endpoints_refuse_writes_with_405() {
             r.assert_error(405, None);
         }
     }
-    s.call(Method::DELETE, "/Users", None).await.assert_error(405, None);
-    s.call(Method::POST, "/Users/some-id", Some(&json!({}))).await.assert_error(405, None);
+    s.call(Method::DELETE, "/Users", None)
+        .await
+        .assert_error(405, None);
+    s.call(Method::POST, "/Users/some-id", Some(&json!({})))
+        .await
+        .assert_error(405, None);
 }
 
 #[tokio::test]
 async fn unknown_routes_and_ids_are_scim_404() {
     let s = Server::start().await;
     s.get("/Robots").await.assert_error(404, None);
-    s.get("/0f0e4a66-6d5b-4d58-9a7b-6bb3c5a3a0a1").await.assert_error(404, None);
+    s.get("/0f0e4a66-6d5b-4d58-9a7b-6bb3c5a3a0a1")
+        .await
+        .assert_error(404, None);
     s.get("/Users/does-not-exist").await.assert_error(404, None);
     s.get("/Groups/does-not-exist").await.assert_error(404, None);
     s.delete("/Users/does-not-exist").await.assert_error(404, None);
-    s.put("/Users/does-not-exist", &json!({"schemas": [USER], "userName": "x"}))
-        .await
-        .assert_error(404, None);
+    s.put(
+        "/Users/does-not-exist",
+        &json!({"schemas": [USER], "userName": "x"}),
+    )
+    .await
+    .assert_error(404, None);
     s.patch(
         "/Users/does-not-exist",
         &json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": false}]}),
     )
     .await
     .assert_error(404, None);
-    let outside = s.send(|c, base| c.get(base.replace("/scim/v2", "/elsewhere")).bearer_auth(scim_blackbox::TOKEN)).await;
+    let outside = s
+        .send(|c, base| {
+            c.get(base.replace("/scim/v2", "/elsewhere"))
+                .bearer_auth(scim_blackbox::TOKEN)
+        })
+        .await;
     outside.assert_error(404, None);
 }
 
 #[tokio::test]
 async fn every_endpoint_requires_a_valid_token() {
     let s = Server::start().await;
-    for path in ["/Users", "/Groups", "/ServiceProviderConfig", "/Schemas", "/ResourceTypes", "/nowhere"] {
+    for path in [
+        "/Users",
+        "/Groups",
+        "/ServiceProviderConfig",
+        "/Schemas",
+        "/ResourceTypes",
+        "/nowhere",
+    ] {
         let r = s.send(|c, base| c.get(format!("{base}{path}"))).await;
         r.assert_error(401, None);
-        assert!(r.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")));
-        let r = s.send(|c, base| c.get(format!("{base}{path}")).header("authorization", "Bearer SCIM_wrong")).await;
+        assert!(r
+            .header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Bearer")));
+        let r = s
+            .send(|c, base| {
+                c.get(format!("{base}{path}"))
+                    .header("authorization", "Bearer SCIM_wrong")
+            })
+            .await;
         r.assert_error(401, None);
-        let r = s.send(|c, base| c.get(format!("{base}{path}")).header("authorization", "Basic dXNlcjpwYXNz")).await;
+        let r = s
+            .send(|c, base| {
+                c.get(format!("{base}{path}"))
+                    .header("authorization", "Basic dXNlcjpwYXNz")
+            })
+            .await;
         r.assert_error(401, None);
     }
 }
@@ -119,7 +164,10 @@ async fn user_lifecycle_create_get_replace_patch_delete() {
     assert_eq!(created.header("etag"), body["meta"]["version"].as_str());
     assert_eq!(body["meta"]["resourceType"], "User");
     assert_eq!(body["schemas"], json!([USER]));
-    assert!(created.header("content-type").unwrap().starts_with("application/scim+json"));
+    assert!(created
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/scim+json"));
 
     let got = s.get(&format!("/Users/{id}")).await;
     assert_eq!(got.assert_status(200)["userName"], "bjensen@example.com");
@@ -209,7 +257,12 @@ async fn group_lifecycle_with_members() {
     assert_eq!(r.status.as_u16(), 204, "{}", r.text);
     assert_eq!(r.header("etag"), Some("W/\"2\""));
     let got = s.get(&format!("/Groups/{gid}")).await;
-    let mut ids: Vec<&str> = got.body["members"].as_array().unwrap().iter().map(|m| m["value"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = got.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
     ids.sort_unstable();
     let mut want = vec![alice.as_str(), bob.as_str()];
     want.sort_unstable();
@@ -237,7 +290,10 @@ async fn group_lifecycle_with_members() {
 
     // PUT replaces the member list.
     let r = s
-        .put(&format!("/Groups/{gid}"), &json!({"schemas": [GROUP], "displayName": "Eng", "members": [{"value": bob}]}))
+        .put(
+            &format!("/Groups/{gid}"),
+            &json!({"schemas": [GROUP], "displayName": "Eng", "members": [{"value": bob}]}),
+        )
         .await;
     assert_eq!(r.assert_status(200)["members"].as_array().unwrap().len(), 1);
     assert_eq!(r.body["members"][0]["value"], bob);
@@ -249,7 +305,12 @@ async fn group_lifecycle_with_members() {
 
     assert_eq!(s.delete(&format!("/Groups/{gid}")).await.status.as_u16(), 204);
     s.get(&format!("/Groups/{gid}")).await.assert_error(404, None);
-    assert!(s.get(&format!("/Users/{alice}")).await.body.get("groups").is_none());
+    assert!(s
+        .get(&format!("/Users/{alice}"))
+        .await
+        .body
+        .get("groups")
+        .is_none());
 }
 
 #[tokio::test]
@@ -267,7 +328,12 @@ async fn nested_groups_and_cycles() {
         )
         .await;
     r.assert_error(400, Some("invalidValue"));
-    assert!(s.get(&format!("/Groups/{inner}")).await.body.get("members").is_none());
+    assert!(s
+        .get(&format!("/Groups/{inner}"))
+        .await
+        .body
+        .get("members")
+        .is_none());
 }
 
 #[tokio::test]
@@ -293,7 +359,10 @@ async fn lists_page_with_start_index_and_count() {
 
     // POST .search behaves like GET with the same parameters.
     let r = s
-        .post("/Users/.search", &json!({"schemas": [SEARCH], "startIndex": 1, "count": 3, "attributes": ["userName"]}))
+        .post(
+            "/Users/.search",
+            &json!({"schemas": [SEARCH], "startIndex": 1, "count": 3, "attributes": ["userName"]}),
+        )
         .await;
     let body = r.assert_status(200);
     assert_eq!(body["itemsPerPage"], 3);
@@ -305,9 +374,19 @@ async fn lists_page_with_start_index_and_count() {
     let r = s.post("/.search", &json!({"schemas": [SEARCH]})).await;
     let body = r.assert_status(200);
     assert_eq!(body["totalResults"], 6);
-    let kinds: Vec<&str> = body["Resources"].as_array().unwrap().iter().map(|r| r["meta"]["resourceType"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["meta"]["resourceType"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds.iter().filter(|k| **k == "Group").count(), 1);
-    let r = s.post("/.search", &json!({"schemas": [SEARCH], "startIndex": 6, "count": 10})).await;
+    let r = s
+        .post(
+            "/.search",
+            &json!({"schemas": [SEARCH], "startIndex": 6, "count": 10}),
+        )
+        .await;
     assert_eq!(r.assert_status(200)["Resources"][0]["displayName"], "team");
 }
 
@@ -324,57 +403,132 @@ async fn bad_input_answers_scim_errors() {
                 .body(body)
         }
     };
-    s.send(raw(Method::POST, "/Users", "application/scim+json", "{not json")).await.assert_error(400, Some("invalidSyntax"));
-    s.send(raw(Method::POST, "/Users", "application/scim+json", "")).await.assert_error(400, Some("invalidSyntax"));
-    s.send(raw(Method::POST, "/Users", "application/scim+json", "[1,2]")).await.assert_error(400, Some("invalidSyntax"));
-    s.send(raw(Method::POST, "/Users", "text/plain", "{}")).await.assert_error(415, None);
-    let big = format!("{{\"schemas\":[\"{USER}\"],\"userName\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
-    s.send(raw(Method::POST, "/Users", "application/scim+json", &big)).await.assert_error(413, None);
+    s.send(raw(Method::POST, "/Users", "application/scim+json", "{not json"))
+        .await
+        .assert_error(400, Some("invalidSyntax"));
+    s.send(raw(Method::POST, "/Users", "application/scim+json", ""))
+        .await
+        .assert_error(400, Some("invalidSyntax"));
+    s.send(raw(Method::POST, "/Users", "application/scim+json", "[1,2]"))
+        .await
+        .assert_error(400, Some("invalidSyntax"));
+    s.send(raw(Method::POST, "/Users", "text/plain", "{}"))
+        .await
+        .assert_error(415, None);
+    let big = format!(
+        "{{\"schemas\":[\"{USER}\"],\"userName\":\"{}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    s.send(raw(Method::POST, "/Users", "application/scim+json", &big))
+        .await
+        .assert_error(413, None);
 
     // Wrong types and missing required attributes.
-    s.post("/Users", &json!({"schemas": [USER], "userName": {"first": "a"}})).await.assert_error(400, Some("invalidValue"));
-    s.post("/Users", &json!({"schemas": [USER], "userName": "a", "active": "maybe"})).await.assert_error(400, Some("invalidValue"));
-    s.post("/Users", &json!({"schemas": [USER]})).await.assert_error(400, Some("invalidValue"));
-    s.post("/Users", &json!({"not": "a scim resource"})).await.assert_error(400, Some("invalidValue"));
-    s.post("/Users", &json!({"schemas": [GROUP], "displayName": "x"})).await.assert_error(400, Some("invalidValue"));
-    s.post("/Groups", &json!({"schemas": [GROUP], "displayName": "g", "members": [{"value": "nobody"}]}))
+    s.post("/Users", &json!({"schemas": [USER], "userName": {"first": "a"}}))
         .await
         .assert_error(400, Some("invalidValue"));
+    s.post(
+        "/Users",
+        &json!({"schemas": [USER], "userName": "a", "active": "maybe"}),
+    )
+    .await
+    .assert_error(400, Some("invalidValue"));
+    s.post("/Users", &json!({"schemas": [USER]}))
+        .await
+        .assert_error(400, Some("invalidValue"));
+    s.post("/Users", &json!({"not": "a scim resource"}))
+        .await
+        .assert_error(400, Some("invalidValue"));
+    s.post("/Users", &json!({"schemas": [GROUP], "displayName": "x"}))
+        .await
+        .assert_error(400, Some("invalidValue"));
+    s.post(
+        "/Groups",
+        &json!({"schemas": [GROUP], "displayName": "g", "members": [{"value": "nobody"}]}),
+    )
+    .await
+    .assert_error(400, Some("invalidValue"));
 
     // Invalid filters and PATCH paths.
-    for filter in ["userName eq", "userName xx \"a\"", "(userName eq \"a\"", "nosuchattr eq \"a\"", "userName eq \"unterminated"] {
-        let path = format!("/Users?filter={}", filter.replace(' ', "%20").replace('"', "%22").replace('(', "%28"));
+    for filter in [
+        "userName eq",
+        "userName xx \"a\"",
+        "(userName eq \"a\"",
+        "nosuchattr eq \"a\"",
+        "userName eq \"unterminated",
+    ] {
+        let path = format!(
+            "/Users?filter={}",
+            filter.replace(' ', "%20").replace('"', "%22").replace('(', "%28")
+        );
         s.get(&path).await.assert_error(400, Some("invalidFilter"));
     }
     let long = format!("userName eq \"{}\"", "a".repeat(5000));
-    s.get(&format!("/Users?filter={}", long.replace(' ', "%20").replace('"', "%22"))).await.assert_error(400, Some("invalidFilter"));
+    s.get(&format!(
+        "/Users?filter={}",
+        long.replace(' ', "%20").replace('"', "%22")
+    ))
+    .await
+    .assert_error(400, Some("invalidFilter"));
     let id = s.create_user("patchee").await;
     let bad_ops = [
-        (json!({"schemas": [PATCH_OP], "Operations": [{"op": "jump", "path": "active", "value": true}]}), "invalidSyntax"),
-        (json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "nosuch", "value": 1}]}), "invalidPath"),
-        (json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "emails[type eq", "value": 1}]}), "invalidPath"),
-        (json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove"}]}), "noTarget"),
-        (json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "id", "value": "x"}]}), "mutability"),
-        (json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "userName"}]}), "invalidValue"),
+        (
+            json!({"schemas": [PATCH_OP], "Operations": [{"op": "jump", "path": "active", "value": true}]}),
+            "invalidSyntax",
+        ),
+        (
+            json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "nosuch", "value": 1}]}),
+            "invalidPath",
+        ),
+        (
+            json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "emails[type eq", "value": 1}]}),
+            "invalidPath",
+        ),
+        (
+            json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove"}]}),
+            "noTarget",
+        ),
+        (
+            json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "id", "value": "x"}]}),
+            "mutability",
+        ),
+        (
+            json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "userName"}]}),
+            "invalidValue",
+        ),
         (json!({"schemas": [USER], "Operations": []}), "invalidSyntax"),
     ];
     for (body, scim_type) in bad_ops {
-        s.patch(&format!("/Users/{id}"), &body).await.assert_error(400, Some(scim_type));
+        s.patch(&format!("/Users/{id}"), &body)
+            .await
+            .assert_error(400, Some(scim_type));
     }
     // Nothing above changed the user.
-    assert_eq!(s.get(&format!("/Users/{id}")).await.body["meta"]["version"], "W/\"1\"");
+    assert_eq!(
+        s.get(&format!("/Users/{id}")).await.body["meta"]["version"],
+        "W/\"1\""
+    );
 
     // Cursor paging is not offered.
-    s.get("/Users?cursor=").await.assert_error(400, Some("invalidValue"));
+    s.get("/Users?cursor=")
+        .await
+        .assert_error(400, Some("invalidValue"));
     // Non-numeric paging parameters.
-    s.get("/Users?count=ten").await.assert_error(400, Some("invalidValue"));
+    s.get("/Users?count=ten")
+        .await
+        .assert_error(400, Some("invalidValue"));
 }
 
 #[tokio::test]
 async fn duplicates_are_409_uniqueness() {
     let s = Server::start().await;
     s.create_user("Dup@Example.com").await;
-    s.post("/Users", &json!({"schemas": [USER], "userName": "dup@example.com"})).await.assert_error(409, Some("uniqueness"));
+    s.post(
+        "/Users",
+        &json!({"schemas": [USER], "userName": "dup@example.com"}),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
     let other = s.create_user("other").await;
     s.patch(
         &format!("/Users/{other}"),
@@ -398,9 +552,21 @@ async fn tenants_are_isolated() {
         .patch(&format!("/Users/{id}"), &json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": false}]}))
         .await
         .assert_error(404, None);
-    other.put(&format!("/Users/{id}"), &json!({"schemas": [USER], "userName": "x"})).await.assert_error(404, None);
-    other.delete(&format!("/Users/{id}")).await.assert_error(404, None);
-    other.delete(&format!("/Groups/{gid}")).await.assert_error(404, None);
+    other
+        .put(
+            &format!("/Users/{id}"),
+            &json!({"schemas": [USER], "userName": "x"}),
+        )
+        .await
+        .assert_error(404, None);
+    other
+        .delete(&format!("/Users/{id}"))
+        .await
+        .assert_error(404, None);
+    other
+        .delete(&format!("/Groups/{gid}"))
+        .await
+        .assert_error(404, None);
     let list = other.get("/Users").await;
     assert_eq!(list.assert_status(200)["totalResults"], 1);
     assert_eq!(list.body["Resources"][0]["id"], theirs);
@@ -414,6 +580,12 @@ async fn tenants_are_isolated() {
         .await
         .assert_error(400, Some("invalidValue"));
     // Tenant A's resources are untouched.
-    assert_eq!(s.get(&format!("/Users/{id}")).await.body["active"], Value::Bool(true));
-    assert_eq!(s.get(&format!("/Groups/{gid}")).await.body["members"][0]["value"], id);
+    assert_eq!(
+        s.get(&format!("/Users/{id}")).await.body["active"],
+        Value::Bool(true)
+    );
+    assert_eq!(
+        s.get(&format!("/Groups/{gid}")).await.body["members"][0]["value"],
+        id
+    );
 }

@@ -54,7 +54,11 @@ impl Config {
             None if lambda => StoreChoice::DynamoDb,
             None | Some("memory") => StoreChoice::Memory,
             Some("dynamodb") => StoreChoice::DynamoDb,
-            Some(other) => return Err(format!("SCIM_STORE: '{other}' is neither 'memory' nor 'dynamodb'")),
+            Some(other) => {
+                return Err(format!(
+                    "SCIM_STORE: '{other}' is neither 'memory' nor 'dynamodb'"
+                ))
+            }
         };
         let number = |name: &str, default: u64| -> Result<u64, String> {
             match get(name) {
@@ -102,14 +106,27 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        assert!(config(&[("SCIM_STORE", "sqlite")], false).unwrap_err().starts_with("SCIM_STORE"));
-        assert!(config(&[("SCIM_LISTEN", "nowhere")], false).unwrap_err().starts_with("SCIM_LISTEN"));
-        assert!(config(&[("SCIM_MAX_PAGE_SIZE", "x")], false).unwrap_err().starts_with("SCIM_MAX_PAGE_SIZE"));
+        assert!(config(&[("SCIM_STORE", "sqlite")], false)
+            .unwrap_err()
+            .starts_with("SCIM_STORE"));
+        assert!(config(&[("SCIM_LISTEN", "nowhere")], false)
+            .unwrap_err()
+            .starts_with("SCIM_LISTEN"));
+        assert!(config(&[("SCIM_MAX_PAGE_SIZE", "x")], false)
+            .unwrap_err()
+            .starts_with("SCIM_MAX_PAGE_SIZE"));
     }
 
     #[test]
     fn base_url_loses_its_trailing_slash() {
-        let c = config(&[("SCIM_PUBLIC_BASE_URL", "https://d1.cloudfront.net/scim/v2/")], false).unwrap();
-        assert_eq!(c.public_base_url.as_deref(), Some("https://d1.cloudfront.net/scim/v2"));
+        let c = config(
+            &[("SCIM_PUBLIC_BASE_URL", "https://d1.cloudfront.net/scim/v2/")],
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            c.public_base_url.as_deref(),
+            Some("https://d1.cloudfront.net/scim/v2")
+        );
     }
 }

@@ -15,7 +15,12 @@ use serde_json::Value;
 pub struct ScimBody(pub Value);
 
 fn is_json_media_type(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json" || essence == "application/scim+json" || essence.ends_with("+json")
 }
 
@@ -70,7 +75,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        Ok(QueryPairs(form_urlencoded::parse(query.as_bytes()).into_owned().collect()))
+        Ok(QueryPairs(
+            form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
+        ))
     }
 }
 
@@ -102,9 +109,16 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn derive_base_url(headers: &HeaderMap) -> String {
     let proto = header_str(headers, "x-forwarded-proto").unwrap_or("http");
-    let proto = if proto.eq_ignore_ascii_case("https") { "https" } else { "http" };
+    let proto = if proto.eq_ignore_ascii_case("https") {
+        "https"
+    } else {
+        "http"
+    };
     // A host header that is not a plain host[:port] is ignored rather than echoed into URLs.
-    let plain_host = |h: &&str| h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    let plain_host = |h: &&str| {
+        h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+    };
     let host = header_str(headers, "x-forwarded-host")
         .filter(plain_host)
         .or_else(|| header_str(headers, "host").filter(plain_host))
@@ -123,7 +137,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Preconditions {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let get = |h: header::HeaderName| parts.headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let get = |h: header::HeaderName| {
+            parts
+                .headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         Ok(Preconditions {
             if_match: get(header::IF_MATCH),
             if_none_match: get(header::IF_NONE_MATCH),
@@ -138,10 +158,19 @@ mod tests {
 
     #[test]
     fn json_media_types() {
-        for ok in ["application/json", "application/scim+json", "application/scim+json; charset=utf-8", "Application/JSON"] {
+        for ok in [
+            "application/json",
+            "application/scim+json",
+            "application/scim+json; charset=utf-8",
+            "Application/JSON",
+        ] {
             assert!(is_json_media_type(ok), "{ok}");
         }
-        for bad in ["text/plain", "application/x-www-form-urlencoded", "application/xml"] {
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/xml",
+        ] {
             assert!(!is_json_media_type(bad), "{bad}");
         }
     }
@@ -152,9 +181,15 @@ mod tests {
         h.insert("host", HeaderValue::from_static("127.0.0.1:8080"));
         assert_eq!(derive_base_url(&h), "http://127.0.0.1:8080/scim/v2");
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        h.insert("x-forwarded-host", HeaderValue::from_static("d111.cloudfront.net"));
+        h.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("d111.cloudfront.net"),
+        );
         assert_eq!(derive_base_url(&h), "https://d111.cloudfront.net/scim/v2");
-        h.insert("x-forwarded-host", HeaderValue::from_static("evil.example/<script>"));
+        h.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("evil.example/<script>"),
+        );
         assert_eq!(derive_base_url(&h), "https://127.0.0.1:8080/scim/v2");
     }
 }

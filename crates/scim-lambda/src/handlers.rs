@@ -74,7 +74,12 @@ fn resource_response(status: StatusCode, svc: &Service<'_>, r: &StoredResource, 
 }
 
 /// Renders and projects a resource for a response.
-fn respond(status: StatusCode, svc: &Service<'_>, query: &ListQuery, r: &StoredResource) -> ApiResult<Response> {
+fn respond(
+    status: StatusCode,
+    svc: &Service<'_>,
+    query: &ListQuery,
+    r: &StoredResource,
+) -> ApiResult<Response> {
     let projection = svc.projection(&query.attributes, &query.excluded_attributes)?;
     let body = Value::Object(projection.apply(&svc.render(r), &svc.schema()));
     Ok(resource_response(status, svc, r, body))
@@ -87,7 +92,9 @@ fn query_of(state: &AppState, pairs: &QueryPairs) -> ApiResult<ListQuery> {
 /// RFC 9865 cursors are not offered (`pagination.cursor` is false in the ServiceProviderConfig).
 fn reject_cursor(query: &ListQuery) -> ApiResult<()> {
     if query.is_cursor_paging() {
-        return Err(ScimError::invalid_value("cursor pagination is not supported; use startIndex and count").into());
+        return Err(
+            ScimError::invalid_value("cursor pagination is not supported; use startIndex and count").into(),
+        );
     }
     Ok(())
 }
@@ -114,12 +121,23 @@ pub async fn search<K: Kind>(
     list_kind::<K>(&state, &tenant, &base, &query).await
 }
 
-async fn list_kind<K: Kind>(state: &AppState, tenant: &Tenant, base: &BaseUrl, query: &ListQuery) -> ApiResult<Response> {
+async fn list_kind<K: Kind>(
+    state: &AppState,
+    tenant: &Tenant,
+    base: &BaseUrl,
+    query: &ListQuery,
+) -> ApiResult<Response> {
     reject_cursor(query)?;
     let svc = service::<K>(state, tenant, base);
     let count = query.page_size(&list_limits(state));
     let (resources, total) = svc.list_page(query, query.start_index, count).await?;
-    Ok(scim_json(&list_response(resources, total, Some(query.start_index), None, None)))
+    Ok(scim_json(&list_response(
+        resources,
+        total,
+        Some(query.start_index),
+        None,
+        None,
+    )))
 }
 
 /// `POST /.search` (RFC 7644 §3.4.3): users, then groups, paged as one list. A filter that names
@@ -135,7 +153,12 @@ pub async fn search_all(
     let count = query.page_size(&list_limits(&state));
     let users = service::<Users>(&state, &tenant, &base);
     let groups = service::<Groups>(&state, &tenant, &base);
-    let applies = |svc: &Service<'_>| query.filter.as_ref().is_none_or(|f| f.validate(&svc.schema()).is_ok());
+    let applies = |svc: &Service<'_>| {
+        query
+            .filter
+            .as_ref()
+            .is_none_or(|f| f.validate(&svc.schema()).is_ok())
+    };
     if let Some(filter) = &query.filter {
         if !applies(&users) && !applies(&groups) {
             // Report the User error: the filter fits neither type.
@@ -230,8 +253,9 @@ pub async fn patch<K: Kind>(
 ) -> ApiResult<Response> {
     let svc = service::<K>(&state, &tenant, &base);
     let query = query_of(&state, &pairs)?;
-    let wants_body =
-        K::KIND == ResourceKind::User || !query.attributes.is_empty() || !query.excluded_attributes.is_empty();
+    let wants_body = K::KIND == ResourceKind::User
+        || !query.attributes.is_empty()
+        || !query.excluded_attributes.is_empty();
     let include = if wants_body {
         svc.include_for(&svc.projection(&query.attributes, &query.excluded_attributes)?)
     } else {
@@ -256,13 +280,18 @@ pub async fn delete<K: Kind>(
     ResourceId(id): ResourceId,
     pre: Preconditions,
 ) -> ApiResult<StatusCode> {
-    service::<K>(&state, &tenant, &base).delete(&id, pre.if_match.as_deref()).await?;
+    service::<K>(&state, &tenant, &base)
+        .delete(&id, pre.if_match.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /ServiceProviderConfig` (RFC 7644 §4, RFC 7643 §5).
 pub async fn service_provider_config(State(state): State<AppState>, _: Tenant, base: BaseUrl) -> Response {
-    scim_json(&discovery::service_provider_config(&crate::capabilities(&state.config), &base.0))
+    scim_json(&discovery::service_provider_config(
+        &crate::capabilities(&state.config),
+        &base.0,
+    ))
 }
 
 /// `GET /ResourceTypes` (RFC 7644 §4).
@@ -277,7 +306,11 @@ pub async fn resource_type(
     base: BaseUrl,
     ResourceId(name): ResourceId,
 ) -> ApiResult<Response> {
-    Ok(scim_json(&discovery::resource_type_resource(&state.registry, &name, &base.0)?))
+    Ok(scim_json(&discovery::resource_type_resource(
+        &state.registry,
+        &name,
+        &base.0,
+    )?))
 }
 
 /// `GET /Schemas` (RFC 7644 §4).
@@ -292,7 +325,11 @@ pub async fn schema(
     base: BaseUrl,
     ResourceId(urn): ResourceId,
 ) -> ApiResult<Response> {
-    Ok(scim_json(&discovery::schema_resource(&state.registry, &urn, &base.0)?))
+    Ok(scim_json(&discovery::schema_resource(
+        &state.registry,
+        &urn,
+        &base.0,
+    )?))
 }
 
 /// Any other path: a SCIM 404.

@@ -28,7 +28,9 @@ async fn main() -> ExitCode {
 fn init_tracing(lambda: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if lambda {
         builder.json().with_current_span(false).without_time().init();
     } else {
@@ -42,7 +44,9 @@ async fn run(lambda: bool) -> Result<(), String> {
     let store: Arc<dyn Store> = match config.store {
         StoreChoice::Memory => Arc::new(MemoryStore::new(registry.clone())),
         StoreChoice::DynamoDb => {
-            return Err("SCIM_STORE=dynamodb: this build has no DynamoDB store yet; use SCIM_STORE=memory".into())
+            return Err(
+                "SCIM_STORE=dynamodb: this build has no DynamoDB store yet; use SCIM_STORE=memory".into(),
+            )
         }
     };
     let default_tenant = TenantId::new("default").map_err(|e| e.to_string())?;

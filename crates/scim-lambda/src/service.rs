@@ -63,7 +63,11 @@ impl<'a> Service<'a> {
         resource::check_required(&attrs, &schema)?;
         let members = take_members(&mut attrs)?;
         let has_members = !members.add.is_empty();
-        let mut created = self.state.store.create(self.tenant, self.kind, attrs, members).await?;
+        let mut created = self
+            .state
+            .store
+            .create(self.tenant, self.kind, attrs, members)
+            .await?;
         // A new user belongs to no group yet; a new group's members are read back as stored.
         created.groups = include.groups.then(Vec::new);
         created.members = include.members.then(Vec::new);
@@ -81,7 +85,14 @@ impl<'a> Service<'a> {
     /// Reads the resource a write is based on. A user's groups are read with it (the write does
     /// not change them, so the response reuses them); a group's members are not.
     async fn read_for_write(&self, id: &str, include: Include) -> ApiResult<StoredResource> {
-        self.get(id, Include { members: false, ..include }).await
+        self.get(
+            id,
+            Include {
+                members: false,
+                ..include
+            },
+        )
+        .await
     }
 
     /// The response state after a write: groups carried over, members read back when shown.
@@ -118,7 +129,14 @@ impl<'a> Service<'a> {
         let updated = self
             .state
             .store
-            .update(self.tenant, self.kind, id, Expect::Version(existing.version), attrs, members)
+            .update(
+                self.tenant,
+                self.kind,
+                id,
+                Expect::Version(existing.version),
+                attrs,
+                members,
+            )
             .await
             .map_err(|e| conflict_is_precondition(e, if_match))?;
         self.after_write(updated, &existing, include).await
@@ -156,7 +174,14 @@ impl<'a> Service<'a> {
             match self
                 .state
                 .store
-                .update(self.tenant, self.kind, id, Expect::Version(existing.version), attrs, members)
+                .update(
+                    self.tenant,
+                    self.kind,
+                    id,
+                    Expect::Version(existing.version),
+                    attrs,
+                    members,
+                )
                 .await
             {
                 Ok(updated) => return self.after_write(updated, &existing, include).await,
@@ -165,7 +190,11 @@ impl<'a> Service<'a> {
             }
         }
         Err(ApiError {
-            error: ScimError::new(503, None, "the resource is being changed by other requests; retry"),
+            error: ScimError::new(
+                503,
+                None,
+                "the resource is being changed by other requests; retry",
+            ),
             retry_after: Some(1),
             www_authenticate: false,
         })
@@ -189,7 +218,12 @@ impl<'a> Service<'a> {
     }
 
     /// RFC 7644 §3.4.2: one page of resources matching the query, rendered and projected.
-    pub async fn list_page(&self, query: &ListQuery, start_index: u64, count: u64) -> ApiResult<(Vec<Value>, u64)> {
+    pub async fn list_page(
+        &self,
+        query: &ListQuery,
+        start_index: u64,
+        count: u64,
+    ) -> ApiResult<(Vec<Value>, u64)> {
         let schema = self.schema();
         if let Some(filter) = &query.filter {
             filter.validate(&schema)?;
@@ -296,7 +330,9 @@ fn member_kind(ty: Option<&str>) -> ApiResult<Option<ResourceKind>> {
         None => Ok(None),
         Some(t) if t.eq_ignore_ascii_case("User") => Ok(Some(ResourceKind::User)),
         Some(t) if t.eq_ignore_ascii_case("Group") => Ok(Some(ResourceKind::Group)),
-        Some(t) => Err(ScimError::invalid_value(format!("member type '{t}' is neither 'User' nor 'Group'")).into()),
+        Some(t) => {
+            Err(ScimError::invalid_value(format!("member type '{t}' is neither 'User' nor 'Group'")).into())
+        }
     }
 }
 
@@ -306,9 +342,14 @@ fn take_members(attrs: &mut Map<String, Value>) -> ApiResult<MemberChange> {
     if let Some(Value::Array(members)) = attrs.remove(MEMBERS) {
         for m in members {
             let value = m.get("value").and_then(Value::as_str).ok_or_else(|| {
-                ApiError::from(ScimError::invalid_value("every member needs a 'value' with the member's id"))
+                ApiError::from(ScimError::invalid_value(
+                    "every member needs a 'value' with the member's id",
+                ))
             })?;
-            change.add.push((value.to_string(), member_kind(m.get("type").and_then(Value::as_str))?));
+            change.add.push((
+                value.to_string(),
+                member_kind(m.get("type").and_then(Value::as_str))?,
+            ));
         }
     }
     Ok(change)

@@ -115,10 +115,7 @@ pub fn service_provider_config(caps: &Capabilities, base_url: &str) -> Value {
         let mut pm = Map::new();
         pm.insert("cursor".into(), json!(p.cursor));
         pm.insert("index".into(), json!(p.index));
-        pm.insert(
-            "defaultPaginationMethod".into(),
-            json!(p.default_method.as_str()),
-        );
+        pm.insert("defaultPaginationMethod".into(), json!(p.default_method.as_str()));
         pm.insert("defaultPageSize".into(), json!(p.default_page_size));
         pm.insert("maxPageSize".into(), json!(p.max_page_size));
         if let Some(t) = p.cursor_timeout {
@@ -149,11 +146,7 @@ pub fn service_provider_config(caps: &Capabilities, base_url: &str) -> Value {
 /// `GET /Schemas` (RFC 7644 §4): every schema as a ListResponse.
 pub fn schemas_list(registry: &SchemaRegistry, base_url: &str) -> Value {
     let base = trim_base(base_url);
-    let items: Vec<Value> = registry
-        .schemas()
-        .iter()
-        .map(|s| s.to_resource(base))
-        .collect();
+    let items: Vec<Value> = registry.schemas().iter().map(|s| s.to_resource(base)).collect();
     let n = items.len() as u64;
     list_response(items, n, Some(1), None, None)
 }
@@ -179,11 +172,7 @@ pub fn schema_resource(registry: &SchemaRegistry, urn: &str, base_url: &str) -> 
 }
 
 /// `GET /ResourceTypes/<name>`; 404 for an unknown name.
-pub fn resource_type_resource(
-    registry: &SchemaRegistry,
-    name: &str,
-    base_url: &str,
-) -> Result<Value> {
+pub fn resource_type_resource(registry: &SchemaRegistry, name: &str, base_url: &str) -> Result<Value> {
     registry
         .resource_type(name)
         .map(|rt| rt.to_resource(trim_base(base_url)))

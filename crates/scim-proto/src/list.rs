@@ -195,9 +195,9 @@ impl ListQuery {
 
     /// Reads a SearchRequest body (RFC 7644 §3.4.3), posted to `.search`.
     pub fn from_search_request(body: &Value, limits: &ListLimits) -> Result<ListQuery> {
-        let obj = body.as_object().ok_or_else(|| {
-            ScimError::invalid_syntax("the SearchRequest body must be a JSON object")
-        })?;
+        let obj = body
+            .as_object()
+            .ok_or_else(|| ScimError::invalid_syntax("the SearchRequest body must be a JSON object"))?;
         let get = |name: &str| -> Option<&Value> {
             obj.iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -231,9 +231,7 @@ impl ListQuery {
                 Some(Value::Array(items)) => {
                     for item in items {
                         let s = item.as_str().ok_or_else(|| {
-                            ScimError::invalid_value(format!(
-                                "'{name}' must be an array of strings"
-                            ))
+                            ScimError::invalid_value(format!("'{name}' must be an array of strings"))
                         })?;
                         split_names(s, into);
                     }
@@ -291,8 +289,7 @@ impl ListQuery {
 
     /// The number of resources to put on the page: the clamped `count`, or the default.
     pub fn page_size(&self, limits: &ListLimits) -> u64 {
-        self.count
-            .unwrap_or(limits.default_count.min(limits.max_count))
+        self.count.unwrap_or(limits.default_count.min(limits.max_count))
     }
 
     /// Whether the client asked for cursor paging (RFC 9865).

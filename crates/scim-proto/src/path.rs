@@ -106,18 +106,13 @@ mod tests {
 
     #[test]
     fn parses_plain_sub_and_urn_paths() {
-        assert_eq!(
-            AttrPath::parse("userName").unwrap(),
-            AttrPath::attr("userName")
-        );
+        assert_eq!(AttrPath::parse("userName").unwrap(), AttrPath::attr("userName"));
         assert_eq!(
             AttrPath::parse("name.givenName").unwrap(),
             AttrPath::sub("name", "givenName")
         );
-        let p = AttrPath::parse(
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
-        )
-        .unwrap();
+        let p = AttrPath::parse("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value")
+            .unwrap();
         assert_eq!(
             p.urn.as_deref(),
             Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")

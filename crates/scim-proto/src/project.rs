@@ -81,9 +81,8 @@ fn resolve_entry(entry: &str, schema: &ResourceSchema<'_>) -> Result<Option<Name
             sub: None,
         }));
     }
-    let path = AttrPath::parse(entry).map_err(|e| {
-        ScimError::invalid_path(format!("attributes/excludedAttributes: {}", e.detail))
-    })?;
+    let path = AttrPath::parse(entry)
+        .map_err(|e| ScimError::invalid_path(format!("attributes/excludedAttributes: {}", e.detail)))?;
     Ok(schema.resolve(&path).ok().map(|r| Named {
         ext: r.extension.map(str::to_string),
         attr: Some(r.attr.name.clone()),
@@ -144,11 +143,7 @@ impl Projection {
 
     /// Projects a rendered resource. `schemas` is always kept as is; keys the schema does not
     /// know are dropped; extension objects left empty are dropped.
-    pub fn apply(
-        &self,
-        resource: &Map<String, Value>,
-        schema: &ResourceSchema<'_>,
-    ) -> Map<String, Value> {
+    pub fn apply(&self, resource: &Map<String, Value>, schema: &ResourceSchema<'_>) -> Map<String, Value> {
         let mut out = Map::new();
         for (k, v) in resource {
             if k == "schemas" {
@@ -171,11 +166,7 @@ impl Projection {
                 }
                 continue;
             }
-            let Some(def) = schema
-                .common
-                .attribute(k)
-                .or_else(|| schema.core.attribute(k))
-            else {
+            let Some(def) = schema.common.attribute(k).or_else(|| schema.core.attribute(k)) else {
                 continue;
             };
             if let Some(pv) = self.project_attr(None, def, v) {
@@ -203,14 +194,8 @@ impl Projection {
 
 /// The plan of one attribute given the named and excluded entries (`named` is `None` when the
 /// request has no `attributes` parameter).
-fn plan_for(
-    ext: Option<&str>,
-    def: &AttributeDef,
-    named: Option<&[Named]>,
-    excluded: &[Named],
-) -> Plan {
-    let same_attr =
-        |n: &Named| n.ext.as_deref() == ext && n.attr.as_deref().is_some_and(|a| a == def.name);
+fn plan_for(ext: Option<&str>, def: &AttributeDef, named: Option<&[Named]>, excluded: &[Named]) -> Plan {
+    let same_attr = |n: &Named| n.ext.as_deref() == ext && n.attr.as_deref().is_some_and(|a| a == def.name);
     let whole_schema = |n: &Named| n.ext.as_deref() == ext && n.attr.is_none();
     match def.returned {
         Returned::Never => return Plan::Omit,
@@ -262,11 +247,7 @@ fn plan_for(
 
 /// Keeps the sub-attributes of a complex value (each element of a multi-valued one) that `keep`
 /// accepts; elements and values left empty disappear. Simple values pass through.
-fn filter_subs(
-    def: &AttributeDef,
-    value: &Value,
-    keep: impl Fn(&AttributeDef) -> bool,
-) -> Option<Value> {
+fn filter_subs(def: &AttributeDef, value: &Value, keep: impl Fn(&AttributeDef) -> bool) -> Option<Value> {
     if !def.is_complex() {
         return Some(value.clone());
     }

@@ -205,9 +205,9 @@ fn check_schemas(obj: &Map<String, Value>, schema: &ResourceSchema<'_>) -> Resul
     };
     let mut has_core = false;
     for item in list {
-        let urn = item.as_str().ok_or_else(|| {
-            ScimError::invalid_syntax("'schemas' must be an array of schema URN strings")
-        })?;
+        let urn = item
+            .as_str()
+            .ok_or_else(|| ScimError::invalid_syntax("'schemas' must be an array of schema URN strings"))?;
         has_core |= urn.trim().eq_ignore_ascii_case(&schema.core.id);
     }
     if has_core {
@@ -347,9 +347,7 @@ fn normalize_single(
         AttrType::Integer => match value {
             Value::Number(n) if n.is_i64() || n.is_u64() => Value::Number(n.clone()),
             Value::Number(n) => match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                    Value::Number(Number::from(f as i64))
-                }
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Number(Number::from(f as i64)),
                 _ => return Err(bad()),
             },
             Value::String(s) if s.trim().is_empty() => return Ok(None),
@@ -373,12 +371,13 @@ fn normalize_single(
             Value::String(s) if s.trim().is_empty() => return Ok(None),
             Value::String(s) => {
                 let t = s.trim();
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(
+                    |_| {
                         ScimError::invalid_value(format!(
                             "'{label}' must be an RFC 3339 dateTime such as 2024-05-01T12:00:00Z, got \"{s}\""
                         ))
-                    })?;
+                    },
+                )?;
                 Value::String(t.to_string())
             }
             _ => return Err(bad()),
@@ -414,13 +413,11 @@ fn normalize_complex(
                 other => Value::String(other.to_string()),
             };
             let sub_label = format!("{label}.{}", value_def.name);
-            return Ok(
-                normalize_single(value_def, &sub_label, &scalar, opts)?.map(|v| {
-                    let mut m = Map::new();
-                    m.insert(value_def.name.clone(), v);
-                    Value::Object(m)
-                }),
-            );
+            return Ok(normalize_single(value_def, &sub_label, &scalar, opts)?.map(|v| {
+                let mut m = Map::new();
+                m.insert(value_def.name.clone(), v);
+                Value::Object(m)
+            }));
         }
         _ => {
             return Err(ScimError::invalid_value(format!(
@@ -482,9 +479,7 @@ fn json_kind(v: &Value) -> &'static str {
 
 fn is_base64ish(s: &str) -> bool {
     s.bytes().all(|b| {
-        b.is_ascii_alphanumeric()
-            || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
-            || b.is_ascii_whitespace()
+        b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_') || b.is_ascii_whitespace()
     })
 }
 
@@ -509,11 +504,7 @@ pub fn verify_password(hash: &str, candidate: &str) -> bool {
 
 /// The value of an attribute in a canonical resource: top level for core and common attributes,
 /// inside the URN-keyed object for extension attributes (RFC 7643 §3.3).
-fn get_attr<'r>(
-    resource: &'r Map<String, Value>,
-    ext: Option<&str>,
-    name: &str,
-) -> Option<&'r Value> {
+fn get_attr<'r>(resource: &'r Map<String, Value>, ext: Option<&str>, name: &str) -> Option<&'r Value> {
     match ext {
         None => resource.get(name),
         Some(urn) => resource.get(urn)?.as_object()?.get(name),
@@ -665,10 +656,7 @@ pub fn render(
             let Value::Object(inner) = v else { continue };
             let kept: Map<String, Value> = inner
                 .iter()
-                .filter(|(name, _)| {
-                    ext.attribute(name)
-                        .is_none_or(|d| d.returned != Returned::Never)
-                })
+                .filter(|(name, _)| ext.attribute(name).is_none_or(|d| d.returned != Returned::Never))
                 .map(|(name, v)| (name.clone(), v.clone()))
                 .collect();
             if !kept.is_empty() {
@@ -676,10 +664,7 @@ pub fn render(
             }
             continue;
         }
-        let def = schema
-            .common
-            .attribute(k)
-            .or_else(|| schema.core.attribute(k));
+        let def = schema.common.attribute(k).or_else(|| schema.core.attribute(k));
         if def.is_some_and(|d| d.returned == Returned::Never) {
             continue;
         }
@@ -691,15 +676,9 @@ pub fn render(
         Value::String(schema.resource_type.name.clone()),
     );
     m.insert("created".into(), Value::String(meta.created.clone()));
-    m.insert(
-        "lastModified".into(),
-        Value::String(meta.last_modified.clone()),
-    );
+    m.insert("lastModified".into(), Value::String(meta.last_modified.clone()));
     m.insert("location".into(), Value::String(meta.location.clone()));
-    m.insert(
-        "version".into(),
-        Value::String(etag::weak_etag(meta.version)),
-    );
+    m.insert("version".into(), Value::String(etag::weak_etag(meta.version)));
     out.insert("meta".into(), Value::Object(m));
     out
 }

@@ -15,8 +15,7 @@ pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// `urn:ietf:params:scim:schemas:core:2.0:Group` (RFC 7643 §4.2).
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User` (RFC 7643 §4.3).
-pub const ENTERPRISE_USER_SCHEMA: &str =
-    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const ENTERPRISE_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 /// The schema of schema resources (RFC 7643 §7).
 pub const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 /// The schema of resource type resources (RFC 7643 §6).
@@ -240,12 +239,7 @@ impl SchemaRegistry {
     }
 
     /// Adds a custom extension schema to a resource type.
-    pub fn add_extension(
-        &mut self,
-        resource_type: &str,
-        schema: Schema,
-        required: bool,
-    ) -> Result<()> {
+    pub fn add_extension(&mut self, resource_type: &str, schema: Schema, required: bool) -> Result<()> {
         if self.schema(&schema.id).is_some() {
             return Err(ScimError::invalid_value(format!(
                 "schema {} already exists",
@@ -314,8 +308,7 @@ impl SchemaRegistry {
 
     fn view_builtin(&self, name: &str) -> ResourceSchema<'_> {
         #[allow(clippy::expect_used)]
-        self.view(name)
-            .expect("built-in resource type is registered")
+        self.view(name).expect("built-in resource type is registered")
     }
 }
 
@@ -365,8 +358,7 @@ impl<'a> ResolvedAttr<'a> {
 impl<'a> ResourceSchema<'a> {
     /// Every schema URN of this resource type: the core schema first, then the extensions.
     pub fn schema_urns(&self) -> impl Iterator<Item = &'a str> + '_ {
-        std::iter::once(self.core.id.as_str())
-            .chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
+        std::iter::once(self.core.id.as_str()).chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
     }
 
     /// The extension schema with this URN.
@@ -398,9 +390,7 @@ impl<'a> ResourceSchema<'a> {
     /// to that extension. Fails with `invalidPath` for unknown schemas and attributes.
     pub fn resolve(&self, path: &AttrPath) -> Result<ResolvedAttr<'a>> {
         let (extension, attr) = match &path.urn {
-            Some(urn) if urn.eq_ignore_ascii_case(&self.core.id) => {
-                (None, self.core_attribute(&path.attr))
-            }
+            Some(urn) if urn.eq_ignore_ascii_case(&self.core.id) => (None, self.core_attribute(&path.attr)),
             Some(urn) => match self.extension(urn) {
                 Some(ext) => (Some(ext.id.as_str()), ext.attribute(&path.attr)),
                 None => {
@@ -433,23 +423,14 @@ impl<'a> ResourceSchema<'a> {
         let sub = match &path.sub {
             None => None,
             Some(name) => Some(attr.sub_attribute(name).ok_or_else(|| {
-                ScimError::invalid_path(format!(
-                    "'{path}': '{}' has no sub-attribute '{name}'",
-                    attr.name
-                ))
+                ScimError::invalid_path(format!("'{path}': '{}' has no sub-attribute '{name}'", attr.name))
             })?),
         };
-        Ok(ResolvedAttr {
-            extension,
-            attr,
-            sub,
-        })
+        Ok(ResolvedAttr { extension, attr, sub })
     }
 
     fn core_attribute(&self, name: &str) -> Option<&'a AttributeDef> {
-        self.common
-            .attribute(name)
-            .or_else(|| self.core.attribute(name))
+        self.common.attribute(name).or_else(|| self.core.attribute(name))
     }
 }
 
@@ -460,18 +441,10 @@ mod tests {
     fn check_def(a: &AttributeDef, top: bool) {
         if a.is_complex() {
             assert!(top, "{} is a complex sub-attribute", a.name);
-            assert!(
-                !a.sub_attributes.is_empty(),
-                "{} has no sub-attributes",
-                a.name
-            );
+            assert!(!a.sub_attributes.is_empty(), "{} has no sub-attributes", a.name);
         }
         if a.ty == AttrType::Reference {
-            assert!(
-                !a.reference_types.is_empty(),
-                "{} has no referenceTypes",
-                a.name
-            );
+            assert!(!a.reference_types.is_empty(), "{} has no referenceTypes", a.name);
         }
         for s in &a.sub_attributes {
             check_def(s, false);
@@ -515,20 +488,13 @@ mod tests {
         }
         let password = user.attribute("password").unwrap();
         assert_eq!(password.returned, Returned::Never);
-        assert_eq!(
-            user.attribute("groups").unwrap().mutability,
-            Mutability::ReadOnly
-        );
+        assert_eq!(user.attribute("groups").unwrap().mutability, Mutability::ReadOnly);
         assert!(reg
             .schema(ENTERPRISE_USER_SCHEMA)
             .unwrap()
             .attribute("manager")
             .is_some());
-        let members = reg
-            .schema(GROUP_SCHEMA)
-            .unwrap()
-            .attribute("members")
-            .unwrap();
+        let members = reg.schema(GROUP_SCHEMA).unwrap().attribute("members").unwrap();
         assert!(members.multi_valued);
         assert!(members
             .sub_attribute("type")
@@ -545,10 +511,7 @@ mod tests {
         assert_eq!(r.attr.name, "userName");
         assert!(r.extension.is_none());
         let r = user
-            .resolve(
-                &AttrPath::parse("urn:ietf:params:scim:schemas:core:2.0:User:name.GivenName")
-                    .unwrap(),
-            )
+            .resolve(&AttrPath::parse("urn:ietf:params:scim:schemas:core:2.0:User:name.GivenName").unwrap())
             .unwrap();
         assert_eq!(r.canonical(), "name.givenName");
         let r = user
@@ -557,9 +520,7 @@ mod tests {
         assert_eq!(r.extension, Some(ENTERPRISE_USER_SCHEMA));
         assert_eq!(r.target().name, "value");
         // Unqualified extension attribute: unique among extensions, so it resolves.
-        let r = user
-            .resolve(&AttrPath::parse("employeeNumber").unwrap())
-            .unwrap();
+        let r = user.resolve(&AttrPath::parse("employeeNumber").unwrap()).unwrap();
         assert_eq!(r.extension, Some(ENTERPRISE_USER_SCHEMA));
         // Common attributes.
         assert_eq!(
@@ -582,15 +543,8 @@ mod tests {
     fn unknown_paths_are_invalid_path() {
         let reg = SchemaRegistry::standard();
         for p in ["nope", "name.nope", "urn:x:y:z:attr", "userName.value"] {
-            let e = reg
-                .user()
-                .resolve(&AttrPath::parse(p).unwrap())
-                .unwrap_err();
-            assert_eq!(
-                e.scim_type,
-                Some(crate::error::ScimType::InvalidPath),
-                "{p}"
-            );
+            let e = reg.user().resolve(&AttrPath::parse(p).unwrap()).unwrap_err();
+            assert_eq!(e.scim_type, Some(crate::error::ScimType::InvalidPath), "{p}");
         }
         assert!(reg
             .group()
@@ -611,17 +565,11 @@ mod tests {
         }))
         .unwrap();
         reg.add_extension("User", ext, false).unwrap();
-        let r = reg
-            .user()
-            .resolve(&AttrPath::parse("badge").unwrap())
-            .unwrap();
+        let r = reg.user().resolve(&AttrPath::parse("badge").unwrap()).unwrap();
         assert_eq!(
             r.extension,
             Some("urn:example:params:scim:schemas:extension:acme:2.0:User")
         );
-        assert_eq!(
-            reg.resource_type("User").unwrap().schema_extensions.len(),
-            2
-        );
+        assert_eq!(reg.resource_type("User").unwrap().schema_extensions.len(), 2);
     }
 }

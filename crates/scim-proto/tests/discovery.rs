@@ -2,9 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use scim_proto::discovery::{
-    resource_type_resource, resource_types_list, schema_resource, schemas_list,
-    service_provider_config, BulkLimits, Capabilities, PaginationCaps, PaginationMethod,
-    SERVICE_PROVIDER_CONFIG_SCHEMA,
+    resource_type_resource, resource_types_list, schema_resource, schemas_list, service_provider_config,
+    BulkLimits, Capabilities, PaginationCaps, PaginationMethod, SERVICE_PROVIDER_CONFIG_SCHEMA,
 };
 use scim_proto::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 use scim_proto::SchemaRegistry;
@@ -46,9 +45,7 @@ fn service_provider_config_advertises_capabilities() {
     assert_eq!(auth[0]["type"], "oauthbearertoken");
     assert_eq!(auth[0]["name"], "OAuth Bearer Token");
     assert_eq!(auth[0]["primary"], true);
-    assert!(auth[0]["description"]
-        .as_str()
-        .is_some_and(|d| !d.is_empty()));
+    assert!(auth[0]["description"].as_str().is_some_and(|d| !d.is_empty()));
     assert_eq!(
         spc["meta"],
         json!({"resourceType": "ServiceProviderConfig", "location": format!("{BASE}/ServiceProviderConfig")})
@@ -117,10 +114,7 @@ fn schemas_and_resource_types_lists() {
     assert_eq!(schemas["totalResults"], 3);
     assert_eq!(schemas["itemsPerPage"], 3);
     assert_eq!(schemas["startIndex"], 1);
-    assert_eq!(
-        ids(&schemas),
-        [USER_SCHEMA, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA]
-    );
+    assert_eq!(ids(&schemas), [USER_SCHEMA, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA]);
     assert_eq!(
         schemas["Resources"][0]["meta"]["location"],
         format!("{BASE}/Schemas/{USER_SCHEMA}")
@@ -141,10 +135,7 @@ fn single_schema_and_resource_type() {
     // SailPoint fetches each of these; URNs and names compare case-insensitively.
     let cases: &[(&str, Option<&str>)] = &[
         (USER_SCHEMA, Some(USER_SCHEMA)),
-        (
-            "URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:GROUP",
-            Some(GROUP_SCHEMA),
-        ),
+        ("URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:GROUP", Some(GROUP_SCHEMA)),
         (ENTERPRISE_USER_SCHEMA, Some(ENTERPRISE_USER_SCHEMA)),
         ("urn:example:nope", None),
     ];
@@ -155,11 +146,7 @@ fn single_schema_and_resource_type() {
             (r, _) => panic!("{urn}: {r:?}"),
         }
     }
-    for (name, want) in [
-        ("User", Some("User")),
-        ("group", Some("Group")),
-        ("Device", None),
-    ] {
+    for (name, want) in [("User", Some("User")), ("group", Some("Group")), ("Device", None)] {
         match (resource_type_resource(&reg, name, BASE), want) {
             (Ok(v), Some(id)) => {
                 assert_eq!(v["id"], id);

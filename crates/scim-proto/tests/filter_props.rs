@@ -107,11 +107,7 @@ fn val_filter() -> impl Strategy<Value = Filter> {
 fn filter() -> impl Strategy<Value = Filter> {
     let value_path =
         ((urn(), attr_name()), val_filter()).prop_map(|((urn, attr), inner)| Filter::ValuePath {
-            attr: AttrPath {
-                urn,
-                attr,
-                sub: None,
-            },
+            attr: AttrPath { urn, attr, sub: None },
             filter: Box::new(inner),
         });
     let leaf = prop_oneof![3 => attr_exp(), 1 => value_path];
@@ -159,14 +155,8 @@ fn filter_like() -> impl Strategy<Value = String> {
         "type",
         "value",
     ]);
-    prop::collection::vec((token, prop::sample::select(vec!["", " ", "  "])), 0..24).prop_map(
-        |parts| {
-            parts
-                .into_iter()
-                .map(|(t, sep)| format!("{t}{sep}"))
-                .collect()
-        },
-    )
+    prop::collection::vec((token, prop::sample::select(vec!["", " ", "  "])), 0..24)
+        .prop_map(|parts| parts.into_iter().map(|(t, sep)| format!("{t}{sep}")).collect())
 }
 
 /// Arbitrary JSON, shaped loosely like resources (known keys, any values).

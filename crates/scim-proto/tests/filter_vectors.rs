@@ -34,8 +34,7 @@ fn registry() -> SchemaRegistry {
     let fixtures = vectors("fixtures.json");
     let mut reg = SchemaRegistry::standard();
     let ext = Schema::from_json(fixtures["extension"].clone()).expect("extension schema");
-    reg.add_extension("User", ext, false)
-        .expect("add extension");
+    reg.add_extension("User", ext, false).expect("add extension");
     reg
 }
 
@@ -54,9 +53,7 @@ fn parse_vectors() {
             (Some(expected), _, Ok(filter)) => {
                 let printed = filter.to_string();
                 if printed != expected {
-                    failures.push(format!(
-                        "{input:?}: printed {printed:?}, expected {expected:?}"
-                    ));
+                    failures.push(format!("{input:?}: printed {printed:?}, expected {expected:?}"));
                     continue;
                 }
                 match Filter::parse(&printed) {
@@ -71,18 +68,11 @@ fn parse_vectors() {
                 if e.status != 400 || e.scim_type != Some(ScimType::InvalidFilter) {
                     failures.push(format!("{input:?}: wrong error kind {e}"));
                 } else if !e.detail.contains(expected) {
-                    failures.push(format!(
-                        "{input:?}: error {:?} lacks {expected:?}",
-                        e.detail
-                    ));
+                    failures.push(format!("{input:?}: error {:?} lacks {expected:?}", e.detail));
                 }
             }
-            (None, Some(_), Ok(f)) => {
-                failures.push(format!("{input:?}: parsed as {f} but should fail"))
-            }
-            (None, None, _) => {
-                failures.push(format!("{input:?}: case has neither `printed` nor `error`"))
-            }
+            (None, Some(_), Ok(f)) => failures.push(format!("{input:?}: parsed as {f} but should fail")),
+            (None, None, _) => failures.push(format!("{input:?}: case has neither `printed` nor `error`")),
         }
     }
     assert!(
@@ -100,12 +90,7 @@ fn fixtures_of(kind: &str) -> Vec<(String, Map<String, Value>)> {
         .as_object()
         .expect("resources by type")
         .iter()
-        .map(|(name, r)| {
-            (
-                name.clone(),
-                r.as_object().expect("resource object").clone(),
-            )
-        })
+        .map(|(name, r)| (name.clone(), r.as_object().expect("resource object").clone()))
         .collect()
 }
 
@@ -128,18 +113,13 @@ fn eval_vectors() {
         };
         // Cases marked `"validate": false` evaluate filters that `validate` rejects: they
         // must still evaluate (never match, never panic).
-        let must_validate = case
-            .get("validate")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
+        let must_validate = case.get("validate").and_then(Value::as_bool).unwrap_or(true);
         match (filter.validate(&schema), must_validate) {
             (Err(e), true) => {
                 failures.push(format!("{input:?}: does not validate: {e}"));
                 continue;
             }
-            (Ok(()), false) => {
-                failures.push(format!("{input:?}: validates; drop `validate: false`"))
-            }
+            (Ok(()), false) => failures.push(format!("{input:?}: validates; drop `validate: false`")),
             _ => {}
         }
         let expected: Vec<&str> = case["match"]
@@ -160,9 +140,7 @@ fn eval_vectors() {
             // The printed form evaluates the same.
             let reparsed = Filter::parse(&filter.to_string()).expect("printed form parses");
             if reparsed.matches(&resource, &schema) != got {
-                failures.push(format!(
-                    "{input:?}: printed form evaluates differently on {name}"
-                ));
+                failures.push(format!("{input:?}: printed form evaluates differently on {name}"));
             }
         }
         for name in &expected {
@@ -204,15 +182,10 @@ fn validate_vectors() {
                 if e.status != 400 || e.scim_type != Some(ScimType::InvalidFilter) {
                     failures.push(format!("{input:?}: wrong error kind {e}"));
                 } else if !e.detail.contains(expected) {
-                    failures.push(format!(
-                        "{input:?}: error {:?} lacks {expected:?}",
-                        e.detail
-                    ));
+                    failures.push(format!("{input:?}: error {:?} lacks {expected:?}", e.detail));
                 }
             }
-            (Some(_), Ok(())) => {
-                failures.push(format!("{kind} {input:?}: validates but should not"))
-            }
+            (Some(_), Ok(())) => failures.push(format!("{kind} {input:?}: validates but should not")),
         }
         // Whatever validate says, evaluation never panics.
         for (_, resource) in fixtures_of(kind) {
@@ -238,8 +211,8 @@ fn equality_lookup_vectors() {
         let input = str_field(case, "filter");
         let filter = Filter::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
         let got = filter.equality_lookups(&schema);
-        let want: Vec<(String, String)> = serde_json::from_value(case["lookups"].clone())
-            .expect("`lookups` is [[path, value], ...]");
+        let want: Vec<(String, String)> =
+            serde_json::from_value(case["lookups"].clone()).expect("`lookups` is [[path, value], ...]");
         if got != want {
             failures.push(format!("{kind} {input:?}: got {got:?}, expected {want:?}"));
         }
@@ -258,10 +231,7 @@ fn patch_path_vectors() {
     let mut failures = Vec::new();
     for case in cases(&file) {
         let input = str_field(case, "input");
-        match (
-            case.get("error").and_then(Value::as_str),
-            PatchPath::parse(input),
-        ) {
+        match (case.get("error").and_then(Value::as_str), PatchPath::parse(input)) {
             (None, Ok(p)) => {
                 let want_attr = AttrPath {
                     urn: case.get("urn").and_then(Value::as_str).map(str::to_string),
@@ -269,20 +239,12 @@ fn patch_path_vectors() {
                     sub: case.get("sub").and_then(Value::as_str).map(str::to_string),
                 };
                 if p.attr != want_attr {
-                    failures.push(format!(
-                        "{input:?}: attr {:?}, expected {want_attr:?}",
-                        p.attr
-                    ));
+                    failures.push(format!("{input:?}: attr {:?}, expected {want_attr:?}", p.attr));
                 }
                 let filter = p.filter.as_ref().map(ToString::to_string);
-                let want_filter = case
-                    .get("filter")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
+                let want_filter = case.get("filter").and_then(Value::as_str).map(str::to_string);
                 if filter != want_filter {
-                    failures.push(format!(
-                        "{input:?}: filter {filter:?}, expected {want_filter:?}"
-                    ));
+                    failures.push(format!("{input:?}: filter {filter:?}, expected {want_filter:?}"));
                 }
                 let want_after = case
                     .get("subAfterFilter")
@@ -300,15 +262,10 @@ fn patch_path_vectors() {
                 if e.status != 400 || e.scim_type != Some(ScimType::InvalidPath) {
                     failures.push(format!("{input:?}: wrong error kind {e}"));
                 } else if !e.detail.contains(expected) {
-                    failures.push(format!(
-                        "{input:?}: error {:?} lacks {expected:?}",
-                        e.detail
-                    ));
+                    failures.push(format!("{input:?}: error {:?} lacks {expected:?}", e.detail));
                 }
             }
-            (Some(_), Ok(p)) => {
-                failures.push(format!("{input:?}: parsed as {p:?} but should fail"))
-            }
+            (Some(_), Ok(p)) => failures.push(format!("{input:?}: parsed as {p:?} but should fail")),
         }
     }
     assert!(
@@ -344,11 +301,7 @@ fn value_filters_apply_to_single_elements() {
     // RFC 7643 §8.7.1 declares members.value caseExact false.
     assert!(filter.matches_value(&group, &members, &serde_json::json!({"value": "2819C223"})));
     assert!(!filter.matches_value(&group, &members, &serde_json::json!({"value": "2819c224"})));
-    assert!(!filter.matches_value(
-        &group,
-        &members,
-        &serde_json::json!({"display": "2819c223"})
-    ));
+    assert!(!filter.matches_value(&group, &members, &serde_json::json!({"display": "2819c223"})));
 
     let bad = PatchPath::parse("emails[nope eq \"x\"]").unwrap();
     let e = bad
@@ -385,11 +338,7 @@ fn length_limit() {
     let e = Filter::parse(&long).unwrap_err();
     assert_eq!(e.scim_type, Some(ScimType::InvalidFilter));
     assert!(e.detail.contains("limit is 4096"), "{}", e.detail);
-    let e = PatchPath::parse(&format!(
-        "emails[value eq \"{}\"]",
-        "x".repeat(MAX_FILTER_LEN)
-    ))
-    .unwrap_err();
+    let e = PatchPath::parse(&format!("emails[value eq \"{}\"]", "x".repeat(MAX_FILTER_LEN))).unwrap_err();
     assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
 }
 

@@ -54,10 +54,7 @@ fn query_vectors() {
                 )
             })
             .collect();
-        match (
-            ListQuery::from_query_pairs(&pairs, &LIMITS),
-            case.get("error"),
-        ) {
+        match (ListQuery::from_query_pairs(&pairs, &LIMITS), case.get("error")) {
             (Ok(q), None) => check_query(name, &q, &case["expect"]),
             (Err(e), Some(want)) => check_error(name, &e, want),
             (Ok(q), Some(_)) => panic!("{name}: expected an error, got {q:?}"),
@@ -112,12 +109,7 @@ fn list_response_shapes() {
     assert!(cursor.get("startIndex").is_none());
     assert_eq!(cursor["nextCursor"], "n");
     assert_eq!(cursor["previousCursor"], "p");
-    let keys: Vec<&str> = cursor
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = cursor.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys.first(), Some(&"schemas"));
     assert_eq!(keys.last(), Some(&"Resources"));
 }

@@ -86,7 +86,8 @@ fn limit_errors_name_the_limit() {
         max_operations: 2,
         max_member_changes: 1000,
     };
-    let ops = json!([{"op": "remove", "path": "a"}, {"op": "remove", "path": "b"}, {"op": "remove", "path": "c"}]);
+    let ops =
+        json!([{"op": "remove", "path": "a"}, {"op": "remove", "path": "b"}, {"op": "remove", "path": "c"}]);
     let e = PatchRequest::from_json(&body(ops), &limits).unwrap_err();
     assert_eq!(e.scim_type, Some(ScimType::TooMany));
     assert!(e.detail.contains('2'), "{}", e.detail);
@@ -95,7 +96,8 @@ fn limit_errors_name_the_limit() {
         max_operations: 10,
         max_member_changes: 2,
     };
-    let ops = json!([{"op": "replace", "value": {"members": [{"value": "a"}, {"value": "b"}, {"value": "c"}]}}]);
+    let ops =
+        json!([{"op": "replace", "value": {"members": [{"value": "a"}, {"value": "b"}, {"value": "c"}]}}]);
     let e = PatchRequest::from_json(&body(ops), &limits).unwrap_err();
     assert_eq!(e.scim_type, Some(ScimType::TooMany));
     assert!(e.detail.contains('2'), "{}", e.detail);
@@ -151,14 +153,12 @@ fn immutable_attributes_can_be_set_once() {
 
     // An immutable sub-attribute of a single-valued complex attribute.
     let desk = format!("{ACME}:desk");
-    let req =
-        parse(json!([{"op": "add", "path": desk, "value": {"building": "HQ", "floor": "3"}}]));
+    let req = parse(json!([{"op": "add", "path": desk, "value": {"building": "HQ", "floor": "3"}}]));
     apply_patch(&mut r, &req, &schema, &opts).unwrap();
     assert_eq!(r[ACME]["desk"], json!({"building": "HQ", "floor": 3}));
     let req = parse(json!([{"op": "replace", "path": format!("{desk}.floor"), "value": 4}]));
     apply_patch(&mut r, &req, &schema, &opts).unwrap();
-    let req =
-        parse(json!([{"op": "replace", "path": format!("{desk}.building"), "value": "Annex"}]));
+    let req = parse(json!([{"op": "replace", "path": format!("{desk}.building"), "value": "Annex"}]));
     let e = apply_patch(&mut r, &req, &schema, &opts).unwrap_err();
     assert_eq!(e.scim_type, Some(ScimType::Mutability));
     assert_eq!(r[ACME]["desk"], json!({"building": "HQ", "floor": 4}));
@@ -188,21 +188,12 @@ fn password_is_hashed_or_dropped_by_policy() {
 #[test]
 fn detached_members_never_enter_the_resource() {
     let reg = SchemaRegistry::standard();
-    let mut g = json!({"displayName": "Admins"})
-        .as_object()
-        .cloned()
-        .unwrap();
+    let mut g = json!({"displayName": "Admins"}).as_object().cloned().unwrap();
     let req = parse(json!([
         {"op": "add", "path": "members", "value": [{"value": "u1", "type": "user", "$ref": null}]},
         {"op": "add", "value": {"members": [{"value": "u2"}]}},
     ]));
-    let out = apply_patch(
-        &mut g,
-        &req,
-        &reg.group(),
-        &PatchOptions::with_detached_members(),
-    )
-    .unwrap();
+    let out = apply_patch(&mut g, &req, &reg.group(), &PatchOptions::with_detached_members()).unwrap();
     assert!(!g.contains_key("members"));
     assert!(out.modified);
     assert_eq!(
@@ -220,10 +211,7 @@ fn detached_members_never_enter_the_resource() {
             },
         ]
     );
-    assert_eq!(
-        out.changed_attributes.iter().collect::<Vec<_>>(),
-        ["members"]
-    );
+    assert_eq!(out.changed_attributes.iter().collect::<Vec<_>>(), ["members"]);
 
     // Member sub-attributes cannot be patched; add with a filter is not a thing.
     for ops in [
@@ -255,20 +243,10 @@ fn detached_members_never_enter_the_resource() {
 #[test]
 fn replace_of_a_matched_member_swaps_it() {
     let reg = SchemaRegistry::standard();
-    let mut g = json!({"displayName": "Admins"})
-        .as_object()
-        .cloned()
-        .unwrap();
-    let req = parse(
-        json!([{"op": "replace", "path": "members[value eq \"old\"]", "value": [{"value": "new"}]}]),
-    );
-    let out = apply_patch(
-        &mut g,
-        &req,
-        &reg.group(),
-        &PatchOptions::with_detached_members(),
-    )
-    .unwrap();
+    let mut g = json!({"displayName": "Admins"}).as_object().cloned().unwrap();
+    let req =
+        parse(json!([{"op": "replace", "path": "members[value eq \"old\"]", "value": [{"value": "new"}]}]));
+    let out = apply_patch(&mut g, &req, &reg.group(), &PatchOptions::with_detached_members()).unwrap();
     assert_eq!(out.members.remove, ["old"]);
     assert_eq!(out.members.add.len(), 1);
     assert!(!out.members.replace_all);

@@ -15,10 +15,7 @@ use scim_proto::{Result, SchemaRegistry};
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
-fn run(
-    case: &Value,
-    registry: &SchemaRegistry,
-) -> (Map<String, Value>, Result<scim_proto::PatchOutcome>) {
+fn run(case: &Value, registry: &SchemaRegistry) -> (Map<String, Value>, Result<scim_proto::PatchOutcome>) {
     let rt = case["resource_type"].as_str().unwrap();
     let schema = registry.view(rt).unwrap();
     let mut resource = case["before"].as_object().cloned().unwrap_or_default();
@@ -109,16 +106,10 @@ fn check(name: &str, case: &Value, registry: &SchemaRegistry) -> std::result::Re
         .unwrap_or_else(|| json!({"replace_all": false, "add": [], "remove": []}));
     let got_members = delta_json(&outcome.members);
     if got_members != want_members {
-        return Err(format!(
-            "members:\n  want {want_members}\n  got  {got_members}"
-        ));
+        return Err(format!("members:\n  want {want_members}\n  got  {got_members}"));
     }
     if let Some(want) = case.get("changed_attributes") {
-        let got: Vec<&str> = outcome
-            .changed_attributes
-            .iter()
-            .map(String::as_str)
-            .collect();
+        let got: Vec<&str> = outcome.changed_attributes.iter().map(String::as_str).collect();
         if &json!(got) != want {
             return Err(format!("changed_attributes: want {want}, got {got:?}"));
         }

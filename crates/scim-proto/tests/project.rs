@@ -26,9 +26,7 @@ fn projection_vectors() {
         let name = case["name"].as_str().unwrap();
         let reg = registry_for(case);
         let schema = reg.view(case["resource_type"].as_str().unwrap()).unwrap();
-        let resource = resources[case["resource"].as_str().unwrap()]
-            .as_object()
-            .unwrap();
+        let resource = resources[case["resource"].as_str().unwrap()].as_object().unwrap();
         let p = Projection::new(
             &strings(&case["attributes"]),
             &strings(&case["excluded"]),
@@ -64,9 +62,7 @@ fn all_equals_no_parameters() {
     let user = reg.user();
     let resource = file["resources"]["user"].as_object().unwrap();
     let all = Projection::all(&user).apply(resource, &user);
-    let none = Projection::new(&[], &[], &user)
-        .unwrap()
-        .apply(resource, &user);
+    let none = Projection::new(&[], &[], &user).unwrap().apply(resource, &user);
     assert_eq!(all, none);
     assert!(!all.contains_key("password"));
 }

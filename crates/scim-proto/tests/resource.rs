@@ -6,8 +6,8 @@ mod common;
 
 use common::{cases, check_error, registry_for};
 use scim_proto::resource::{
-    check_required, merge_for_put, normalize, normalize_attribute, render, verify_password,
-    NormalizeOptions, PasswordPolicy, ResourceMeta,
+    check_required, merge_for_put, normalize, normalize_attribute, render, verify_password, NormalizeOptions,
+    PasswordPolicy, ResourceMeta,
 };
 use scim_proto::schema::ENTERPRISE_USER_SCHEMA;
 use scim_proto::SchemaRegistry;
@@ -78,10 +78,7 @@ fn put_vectors() {
         let schema = reg.view(case["resource_type"].as_str().unwrap()).unwrap();
         let existing = case["existing"].as_object().unwrap();
         let incoming = normalize(&case["incoming"], &schema, &opts(case)).unwrap();
-        match (
-            merge_for_put(existing, incoming, &schema),
-            case.get("error"),
-        ) {
+        match (merge_for_put(existing, incoming, &schema), case.get("error")) {
             (Ok(got), None) => assert_eq!(Value::Object(got), case["expect"], "{name}"),
             (Err(e), Some(want)) => check_error(name, &e, want),
             (Ok(got), Some(_)) => panic!("{name}: expected an error, got {got:?}"),
@@ -111,21 +108,12 @@ fn password_is_hashed_with_fresh_salt() {
     assert!(!verify_password("not a hash", "hunter2"));
     assert!(!verify_password("", ""));
     // Empty and null passwords are absent; Drop never keeps anything.
-    assert_eq!(
-        normalize_attribute(def, &json!(""), &hash_opts).unwrap(),
-        None
-    );
-    assert_eq!(
-        normalize_attribute(def, &Value::Null, &hash_opts).unwrap(),
-        None
-    );
+    assert_eq!(normalize_attribute(def, &json!(""), &hash_opts).unwrap(), None);
+    assert_eq!(normalize_attribute(def, &Value::Null, &hash_opts).unwrap(), None);
     let drop = NormalizeOptions {
         password: PasswordPolicy::Drop,
     };
-    assert_eq!(
-        normalize_attribute(def, &json!("hunter2"), &drop).unwrap(),
-        None
-    );
+    assert_eq!(normalize_attribute(def, &json!("hunter2"), &drop).unwrap(), None);
     // A non-string password is a type error, named.
     let e = normalize_attribute(def, &json!({"x": 1}), &hash_opts).unwrap_err();
     assert!(e.detail.contains("password"), "{e}");
@@ -144,11 +132,7 @@ fn normalize_attribute_table() {
         ("active", json!("fAlSe"), Some(json!(false))),
         ("active", json!(null), None),
         ("emails", json!([]), None),
-        (
-            "emails",
-            json!({"value": "a@x"}),
-            Some(json!([{"value": "a@x"}])),
-        ),
+        ("emails", json!({"value": "a@x"}), Some(json!([{"value": "a@x"}]))),
         (
             "emails",
             json!([{"type": "work"}, {"type": "work"}]),
@@ -183,11 +167,7 @@ fn normalize_attribute_table() {
         (json!(""), None),
         (json!([]), None),
     ] {
-        assert_eq!(
-            normalize_attribute(manager, &input, &o).unwrap(),
-            want,
-            "{input}"
-        );
+        assert_eq!(normalize_attribute(manager, &input, &o).unwrap(), want, "{input}");
     }
 }
 
@@ -212,10 +192,7 @@ fn render_orders_and_fills_server_attributes() {
         json!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
     );
     stored.insert("meta".into(), json!({"version": "W/\"1\""}));
-    stored.insert(
-        ENTERPRISE_USER_SCHEMA.into(),
-        json!({"employeeNumber": "7"}),
-    );
+    stored.insert(ENTERPRISE_USER_SCHEMA.into(), json!({"employeeNumber": "7"}));
     stored.insert("externalId".into(), json!("ext-1"));
     stored.insert("active".into(), json!(true));
     stored.insert("id".into(), json!("stale"));
@@ -251,10 +228,7 @@ fn render_orders_and_fills_server_attributes() {
             "version": "W/\"3\""
         })
     );
-    assert!(
-        !out.contains_key("password"),
-        "returned: never is never rendered"
-    );
+    assert!(!out.contains_key("password"), "returned: never is never rendered");
 
     // No extension data: only the core schema is listed.
     let mut group = Map::new();

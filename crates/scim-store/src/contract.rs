@@ -17,8 +17,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::{
-    Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource,
-    TenantId,
+    Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
 };
 use scim_proto::filter::Filter;
 use scim_proto::schema::SchemaRegistry;
@@ -123,14 +122,9 @@ fn group_attrs(name: &str) -> Map<String, Value> {
 }
 
 async fn user<S: Store>(s: &S, t: &TenantId, name: &str) -> StoredResource {
-    s.create(
-        t,
-        ResourceKind::User,
-        user_attrs(name),
-        MemberChange::default(),
-    )
-    .await
-    .unwrap()
+    s.create(t, ResourceKind::User, user_attrs(name), MemberChange::default())
+        .await
+        .unwrap()
 }
 
 async fn group<S: Store>(s: &S, t: &TenantId, name: &str, members: &[&str]) -> StoredResource {
@@ -167,10 +161,7 @@ async fn change<S: Store>(
 
 /// The group's member ids, in the order the store returns them.
 async fn member_ids<S: Store>(s: &S, t: &TenantId, gid: &str) -> Vec<String> {
-    let g = s
-        .get(t, ResourceKind::Group, gid, Include::ALL)
-        .await
-        .unwrap();
+    let g = s.get(t, ResourceKind::Group, gid, Include::ALL).await.unwrap();
     g.members
         .expect("members requested")
         .into_iter()
@@ -180,10 +171,7 @@ async fn member_ids<S: Store>(s: &S, t: &TenantId, gid: &str) -> Vec<String> {
 
 /// The user's direct group ids.
 async fn group_ids<S: Store>(s: &S, t: &TenantId, uid: &str) -> Vec<String> {
-    let u = s
-        .get(t, ResourceKind::User, uid, Include::ALL)
-        .await
-        .unwrap();
+    let u = s.get(t, ResourceKind::User, uid, Include::ALL).await.unwrap();
     u.groups
         .expect("groups requested")
         .into_iter()
@@ -258,12 +246,7 @@ pub async fn create_get_round_trip<S: Store>(s: S) {
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "7"}
     }));
     let created = s
-        .create(
-            &t,
-            ResourceKind::User,
-            attrs.clone(),
-            MemberChange::default(),
-        )
+        .create(&t, ResourceKind::User, attrs.clone(), MemberChange::default())
         .await
         .unwrap();
     assert!(!created.id.is_empty());
@@ -288,8 +271,7 @@ pub async fn create_get_round_trip<S: Store>(s: S) {
     assert_eq!(got.members, None);
     // A user id is not a group id and vice versa.
     assert_eq!(
-        s.get(&t, ResourceKind::Group, &created.id, Include::NONE)
-            .await,
+        s.get(&t, ResourceKind::Group, &created.id, Include::NONE).await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
@@ -481,9 +463,7 @@ pub async fn version_mismatch_conflicts_and_changes_nothing<S: Store>(s: S) {
         .await;
     assert_eq!(r, Err(StoreError::VersionConflict { current: 1 }));
     assert_eq!(
-        s.get(&t, ResourceKind::User, &u.id, Include::NONE)
-            .await
-            .unwrap(),
+        s.get(&t, ResourceKind::User, &u.id, Include::NONE).await.unwrap(),
         u
     );
     let g = group(&s, &t, "Staff", &[]).await;
@@ -500,14 +480,10 @@ pub async fn version_mismatch_conflicts_and_changes_nothing<S: Store>(s: S) {
     assert_eq!(r, Err(StoreError::VersionConflict { current: 1 }));
     assert!(member_ids(&s, &t, &g.id).await.is_empty());
     assert_eq!(
-        s.delete(&t, ResourceKind::User, &u.id, Expect::Version(5))
-            .await,
+        s.delete(&t, ResourceKind::User, &u.id, Expect::Version(5)).await,
         Err(StoreError::VersionConflict { current: 1 })
     );
-    assert!(s
-        .get(&t, ResourceKind::User, &u.id, Include::NONE)
-        .await
-        .is_ok());
+    assert!(s.get(&t, ResourceKind::User, &u.id, Include::NONE).await.is_ok());
     let ok = s
         .update(
             &t,
@@ -554,8 +530,7 @@ pub async fn missing_id_is_not_found<S: Store>(s: S) {
     // A tenant that never wrote anything.
     let empty = tenant();
     assert_eq!(
-        s.get(&empty, ResourceKind::User, &missing, Include::NONE)
-            .await,
+        s.get(&empty, ResourceKind::User, &missing, Include::NONE).await,
         Err(StoreError::NotFound)
     );
 }
@@ -591,10 +566,7 @@ pub async fn add_members_then_get_with_members<S: Store>(s: S) {
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let updated = change(&s, &t, &g.id, add(&refs[1..])).await.unwrap();
     assert_eq!(updated.version, 2);
-    let got = s
-        .get(&t, ResourceKind::Group, &g.id, Include::ALL)
-        .await
-        .unwrap();
+    let got = s.get(&t, ResourceKind::Group, &g.id, Include::ALL).await.unwrap();
     let members = got.members.unwrap();
     assert_eq!(
         members.iter().map(|m| m.value.clone()).collect::<Vec<_>>(),
@@ -615,9 +587,7 @@ pub async fn adding_present_member_is_noop<S: Store>(s: S) {
     let u = user(&s, &t, "alice").await;
     let v = user(&s, &t, "bob").await;
     let g = group(&s, &t, "Staff", &[&u.id]).await;
-    change(&s, &t, &g.id, add(&[&u.id, &v.id, &v.id]))
-        .await
-        .unwrap();
+    change(&s, &t, &g.id, add(&[&u.id, &v.id, &v.id])).await.unwrap();
     assert_eq!(member_ids(&s, &t, &g.id).await, sorted(&[&u.id, &v.id]));
     change(&s, &t, &g.id, add(&[&u.id])).await.unwrap();
     assert_eq!(member_ids(&s, &t, &g.id).await, sorted(&[&u.id, &v.id]));
@@ -631,13 +601,9 @@ pub async fn removing_absent_member_is_noop<S: Store>(s: S) {
     let v = user(&s, &t, "bob").await;
     let g = group(&s, &t, "Staff", &[&u.id]).await;
     let missing = uuid::Uuid::new_v4().to_string();
-    change(&s, &t, &g.id, remove(&[&v.id, &missing]))
-        .await
-        .unwrap();
+    change(&s, &t, &g.id, remove(&[&v.id, &missing])).await.unwrap();
     assert_eq!(member_ids(&s, &t, &g.id).await, vec![u.id.clone()]);
-    change(&s, &t, &g.id, remove(&[&u.id, &u.id]))
-        .await
-        .unwrap();
+    change(&s, &t, &g.id, remove(&[&u.id, &u.id])).await.unwrap();
     assert!(member_ids(&s, &t, &g.id).await.is_empty());
     assert!(group_ids(&s, &t, &u.id).await.is_empty());
 }
@@ -652,10 +618,7 @@ pub async fn replace_all_members<S: Store>(s: S) {
     let replace = MemberChange {
         replace_all: true,
         remove: vec![],
-        add: vec![
-            (u3.id.clone(), Some(ResourceKind::User)),
-            (u2.id.clone(), None),
-        ],
+        add: vec![(u3.id.clone(), Some(ResourceKind::User)), (u2.id.clone(), None)],
     };
     change(&s, &t, &g.id, replace).await.unwrap();
     assert_eq!(member_ids(&s, &t, &g.id).await, sorted(&[&u2.id, &u3.id]));
@@ -695,10 +658,7 @@ pub async fn unknown_member_rejected_atomically<S: Store>(s: S) {
         )
         .await;
     assert_invalid_member(r, &missing);
-    let got = s
-        .get(&t, ResourceKind::Group, &g.id, Include::ALL)
-        .await
-        .unwrap();
+    let got = s.get(&t, ResourceKind::Group, &g.id, Include::ALL).await.unwrap();
     assert_eq!(got.attrs, group_attrs("Staff"));
     assert_eq!(got.version, 1);
     assert_eq!(member_ids(&s, &t, &g.id).await, vec![u1.id.clone()]);
@@ -741,10 +701,7 @@ pub async fn member_kind_must_match<S: Store>(s: S) {
         ..MemberChange::default()
     };
     change(&s, &t, &g.id, right).await.unwrap();
-    let got = s
-        .get(&t, ResourceKind::Group, &g.id, Include::ALL)
-        .await
-        .unwrap();
+    let got = s.get(&t, ResourceKind::Group, &g.id, Include::ALL).await.unwrap();
     assert_eq!(got.members.unwrap()[0].kind, ResourceKind::User);
 }
 
@@ -753,21 +710,13 @@ pub async fn member_of_other_tenant_rejected<S: Store>(s: S) {
     let foreign = user(&s, &a, "alice").await;
     let foreign_group = group(&s, &a, "A-Staff", &[]).await;
     let g = group(&s, &b, "Staff", &[]).await;
-    assert_invalid_member(
-        change(&s, &b, &g.id, add(&[&foreign.id])).await,
-        &foreign.id,
-    );
+    assert_invalid_member(change(&s, &b, &g.id, add(&[&foreign.id])).await, &foreign.id);
     assert_invalid_member(
         change(&s, &b, &g.id, add(&[&foreign_group.id])).await,
         &foreign_group.id,
     );
     let r = s
-        .create(
-            &b,
-            ResourceKind::Group,
-            group_attrs("Other"),
-            add(&[&foreign.id]),
-        )
+        .create(&b, ResourceKind::Group, group_attrs("Other"), add(&[&foreign.id]))
         .await;
     assert_invalid_member(r, &foreign.id);
     assert!(member_ids(&s, &b, &g.id).await.is_empty());
@@ -825,20 +774,14 @@ pub async fn user_groups_lists_direct_groups<S: Store>(s: S) {
     let g2 = group(&s, &t, "G2", &[&u.id]).await;
     let _outer = group(&s, &t, "Outer", &[&g2.id]).await;
     let _other = group(&s, &t, "Other", &[]).await;
-    let got = s
-        .get(&t, ResourceKind::User, &u.id, Include::ALL)
-        .await
-        .unwrap();
+    let got = s.get(&t, ResourceKind::User, &u.id, Include::ALL).await.unwrap();
     let mut expected = vec![
         (g1.id.clone(), "G1".to_string()),
         (g2.id.clone(), "G2".to_string()),
     ];
     expected.sort();
     assert_eq!(got.groups, Some(expected));
-    let got = s
-        .get(&t, ResourceKind::User, &u.id, Include::NONE)
-        .await
-        .unwrap();
+    let got = s.get(&t, ResourceKind::User, &u.id, Include::NONE).await.unwrap();
     assert_eq!(got.groups, None);
     // A renamed group shows its new name.
     s.update(
@@ -851,14 +794,8 @@ pub async fn user_groups_lists_direct_groups<S: Store>(s: S) {
     )
     .await
     .unwrap();
-    let got = s
-        .get(&t, ResourceKind::User, &u.id, Include::ALL)
-        .await
-        .unwrap();
-    assert!(got
-        .groups
-        .unwrap()
-        .contains(&(g1.id.clone(), "G1b".to_string())));
+    let got = s.get(&t, ResourceKind::User, &u.id, Include::ALL).await.unwrap();
+    assert!(got.groups.unwrap().contains(&(g1.id.clone(), "G1b".to_string())));
 }
 
 pub async fn delete_user_leaves_every_group<S: Store>(s: S) {
@@ -900,10 +837,7 @@ pub async fn delete_group_leaves_parents_and_frees_members<S: Store>(s: S) {
         s.get(&t, ResourceKind::Group, &g.id, Include::ALL).await,
         Err(StoreError::NotFound)
     );
-    assert_eq!(
-        member_ids(&s, &t, &parent.id).await,
-        vec![sibling.id.clone()]
-    );
+    assert_eq!(member_ids(&s, &t, &parent.id).await, vec![sibling.id.clone()]);
     assert_eq!(group_ids(&s, &t, &u.id).await, vec![other.id.clone()]);
     assert_eq!(
         list(
@@ -949,15 +883,9 @@ pub async fn paging_sees_every_user_once_in_order<S: Store>(s: S) {
     assert_eq!(past.total_results, 25);
     assert!(past.resources.is_empty());
     // A startIndex below 1 is taken as 1.
-    let zero = s
-        .query(&t, ResourceKind::User, &query(None, 0, 3))
-        .await
-        .unwrap();
+    let zero = s.query(&t, ResourceKind::User, &query(None, 0, 3)).await.unwrap();
     assert_eq!(
-        zero.resources
-            .iter()
-            .map(|r| r.id.clone())
-            .collect::<Vec<_>>(),
+        zero.resources.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
         ids[..3]
     );
 }
@@ -968,10 +896,7 @@ pub async fn count_zero_returns_total_only<S: Store>(s: S) {
     for i in 0..3 {
         user(&s, &t, &format!("user{i}")).await;
     }
-    let page = s
-        .query(&t, ResourceKind::User, &query(None, 1, 0))
-        .await
-        .unwrap();
+    let page = s.query(&t, ResourceKind::User, &query(None, 1, 0)).await.unwrap();
     assert_eq!(page.total_results, 3);
     assert!(page.resources.is_empty());
     let f = filter(ResourceKind::User, "userName eq \"user1\"");
@@ -1000,14 +925,11 @@ pub async fn filter_user_name_eq_case_insensitive<S: Store>(s: S) {
             "{text}"
         );
     }
-    assert!(list(
-        &s,
-        &t,
-        ResourceKind::User,
-        "userName eq \"carol@example.com\""
-    )
-    .await
-    .is_empty());
+    assert!(
+        list(&s, &t, ResourceKind::User, "userName eq \"carol@example.com\"")
+            .await
+            .is_empty()
+    );
 }
 
 /// `externalId` is `caseExact` (RFC 7643 §3.1).
@@ -1042,11 +964,9 @@ pub async fn filter_id_eq<S: Store>(s: S) {
         list(&s, &t, ResourceKind::Group, &format!("id eq \"{}\"", g.id)).await,
         vec![g.id.clone()]
     );
-    assert!(
-        list(&s, &t, ResourceKind::Group, &format!("id eq \"{}\"", u.id))
-            .await
-            .is_empty()
-    );
+    assert!(list(&s, &t, ResourceKind::Group, &format!("id eq \"{}\"", u.id))
+        .await
+        .is_empty());
 }
 
 /// `groups.value eq "<gid>"`: the users directly in a group.
@@ -1182,10 +1102,7 @@ pub async fn tenant_isolation<S: Store>(s: S) {
     let g = group(&s, &a, "Staff", &[&u.id]).await;
     user(&s, &b, "bob").await;
     for (kind, id) in [(ResourceKind::User, &u.id), (ResourceKind::Group, &g.id)] {
-        assert_eq!(
-            s.get(&b, kind, id, Include::ALL).await,
-            Err(StoreError::NotFound)
-        );
+        assert_eq!(s.get(&b, kind, id, Include::ALL).await, Err(StoreError::NotFound));
         assert_eq!(
             s.update(
                 &b,
@@ -1202,9 +1119,7 @@ pub async fn tenant_isolation<S: Store>(s: S) {
             s.delete(&b, kind, id, Expect::Any).await,
             Err(StoreError::NotFound)
         );
-        assert!(list(&s, &b, kind, &format!("id eq \"{id}\""))
-            .await
-            .is_empty());
+        assert!(list(&s, &b, kind, &format!("id eq \"{id}\"")).await.is_empty());
     }
     let page = s
         .query(&b, ResourceKind::Group, &query(None, 1, 10))
@@ -1222,9 +1137,7 @@ pub async fn tenant_isolation<S: Store>(s: S) {
     // Tenant A is untouched.
     assert_eq!(member_ids(&s, &a, &g.id).await, vec![u.id.clone()]);
     assert_eq!(
-        s.get(&a, ResourceKind::User, &u.id, Include::NONE)
-            .await
-            .unwrap(),
+        s.get(&a, ResourceKind::User, &u.id, Include::NONE).await.unwrap(),
         u
     );
 }

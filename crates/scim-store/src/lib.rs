@@ -263,10 +263,5 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<(), StoreError>;
 
     /// Lists resources matching a filter, in stable id order.
-    async fn query(
-        &self,
-        tenant: &TenantId,
-        kind: ResourceKind,
-        query: &Query,
-    ) -> Result<Page, StoreError>;
+    async fn query(&self, tenant: &TenantId, kind: ResourceKind, query: &Query) -> Result<Page, StoreError>;
 }

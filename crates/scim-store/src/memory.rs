@@ -6,8 +6,8 @@
 //! between, so a guard is never held across a suspension point.
 
 use crate::{
-    Expect, Include, Member, MemberChange, Page, Query, ResourceKind, Store, StoreError,
-    StoredResource, TenantId,
+    Expect, Include, Member, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource,
+    TenantId,
 };
 use async_trait::async_trait;
 use scim_proto::schema::{AttrType, ResourceSchema, SchemaRegistry, Uniqueness};
@@ -127,11 +127,7 @@ impl Tenant {
     fn direct_groups(&self, id: &str) -> Vec<(String, String)> {
         self.member_of
             .get(id)
-            .map(|gs| {
-                gs.iter()
-                    .map(|g| (g.clone(), self.display_name(g)))
-                    .collect()
-            })
+            .map(|gs| gs.iter().map(|g| (g.clone(), self.display_name(g))).collect())
             .unwrap_or_default()
     }
 
@@ -164,21 +160,13 @@ impl Tenant {
                 .get(&(kind, u.label()))
                 .and_then(|index| index.get(&key));
             if holder.is_some_and(|h| h != id) {
-                return Err(StoreError::Uniqueness {
-                    attribute: u.label(),
-                });
+                return Err(StoreError::Uniqueness { attribute: u.label() });
             }
         }
         Ok(())
     }
 
-    fn unindex(
-        &mut self,
-        kind: ResourceKind,
-        id: &str,
-        attrs: &Map<String, Value>,
-        unique: &[UniqueAttr],
-    ) {
+    fn unindex(&mut self, kind: ResourceKind, id: &str, attrs: &Map<String, Value>, unique: &[UniqueAttr]) {
         for u in unique {
             let Some(key) = u.key(attrs) else { continue };
             if let Some(index) = self.unique.get_mut(&(kind, u.label())) {
@@ -189,13 +177,7 @@ impl Tenant {
         }
     }
 
-    fn index(
-        &mut self,
-        kind: ResourceKind,
-        id: &str,
-        attrs: &Map<String, Value>,
-        unique: &[UniqueAttr],
-    ) {
+    fn index(&mut self, kind: ResourceKind, id: &str, attrs: &Map<String, Value>, unique: &[UniqueAttr]) {
         for u in unique {
             let Some(key) = u.key(attrs) else { continue };
             self.unique
@@ -225,9 +207,9 @@ impl Tenant {
             if next.contains_key(id) {
                 continue;
             }
-            let kind = self.kind_of(id).ok_or_else(|| {
-                StoreError::InvalidMember(format!("member '{id}' does not exist"))
-            })?;
+            let kind = self
+                .kind_of(id)
+                .ok_or_else(|| StoreError::InvalidMember(format!("member '{id}' does not exist")))?;
             if let Some(given) = given {
                 if *given != kind {
                     return Err(StoreError::InvalidMember(format!(
@@ -307,13 +289,7 @@ impl Tenant {
         }
     }
 
-    fn stored(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-        record: &Record,
-        include: Include,
-    ) -> StoredResource {
+    fn stored(&self, kind: ResourceKind, id: &str, record: &Record, include: Include) -> StoredResource {
         StoredResource {
             id: id.to_string(),
             kind,
@@ -397,11 +373,7 @@ pub struct MemoryStore {
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tenants = self
-            .data
-            .read()
-            .map(|d| d.tenants.len())
-            .unwrap_or_default();
+        let tenants = self.data.read().map(|d| d.tenants.len()).unwrap_or_default();
         f.debug_struct("MemoryStore")
             .field("tenants", &tenants)
             .finish_non_exhaustive()
@@ -619,12 +591,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn query(
-        &self,
-        tenant: &TenantId,
-        kind: ResourceKind,
-        query: &Query,
-    ) -> Result<Page, StoreError> {
+    async fn query(&self, tenant: &TenantId, kind: ResourceKind, query: &Query) -> Result<Page, StoreError> {
         let schema = self
             .registry
             .view(kind.name())
@@ -703,35 +670,14 @@ mod tests {
         }
         let (a, b, c) = (&ids[0], &ids[1], &ids[2]);
         let attrs = obj(json!({"displayName": "x"}));
-        s.update(
-            &t,
-            ResourceKind::Group,
-            a,
-            Expect::Any,
-            attrs.clone(),
-            add(&[b]),
-        )
-        .await
-        .unwrap();
-        s.update(
-            &t,
-            ResourceKind::Group,
-            b,
-            Expect::Any,
-            attrs.clone(),
-            add(&[c]),
-        )
-        .await
-        .unwrap();
+        s.update(&t, ResourceKind::Group, a, Expect::Any, attrs.clone(), add(&[b]))
+            .await
+            .unwrap();
+        s.update(&t, ResourceKind::Group, b, Expect::Any, attrs.clone(), add(&[c]))
+            .await
+            .unwrap();
         let e = s
-            .update(
-                &t,
-                ResourceKind::Group,
-                c,
-                Expect::Any,
-                attrs.clone(),
-                add(&[a]),
-            )
+            .update(&t, ResourceKind::Group, c, Expect::Any, attrs.clone(), add(&[a]))
             .await
             .unwrap_err();
         assert_eq!(
@@ -771,29 +717,14 @@ mod tests {
         let s = MemoryStore::new(Arc::new(reg));
         let t = TenantId::new("t").unwrap();
         let user = |name: &str, badge: &str| obj(json!({"userName": name, urn: {"badge": badge}}));
-        s.create(
-            &t,
-            ResourceKind::User,
-            user("a", "B-1"),
-            MemberChange::default(),
-        )
-        .await
-        .unwrap();
-        s.create(
-            &t,
-            ResourceKind::User,
-            user("b", "b-1"),
-            MemberChange::default(),
-        )
-        .await
-        .unwrap();
+        s.create(&t, ResourceKind::User, user("a", "B-1"), MemberChange::default())
+            .await
+            .unwrap();
+        s.create(&t, ResourceKind::User, user("b", "b-1"), MemberChange::default())
+            .await
+            .unwrap();
         let e = s
-            .create(
-                &t,
-                ResourceKind::User,
-                user("c", "B-1"),
-                MemberChange::default(),
-            )
+            .create(&t, ResourceKind::User, user("c", "B-1"), MemberChange::default())
             .await
             .unwrap_err();
         assert_eq!(
@@ -848,8 +779,7 @@ mod tests {
         let t = now();
         let s = timestamp(t);
         assert_eq!(s.len(), "2024-01-02T03:04:05.678Z".len(), "{s}");
-        let parsed =
-            OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).unwrap();
+        let parsed = OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).unwrap();
         assert_eq!(parsed, t);
     }
 
@@ -858,8 +788,7 @@ mod tests {
     async fn server_keys_are_not_stored_as_attributes() {
         let s = store();
         let t = TenantId::new("t").unwrap();
-        let attrs =
-            obj(json!({"userName": "a", "id": "x", "meta": {}, "schemas": [], "groups": []}));
+        let attrs = obj(json!({"userName": "a", "id": "x", "meta": {}, "schemas": [], "groups": []}));
         let u = s
             .create(&t, ResourceKind::User, attrs, MemberChange::default())
             .await

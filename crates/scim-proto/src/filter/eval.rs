@@ -120,22 +120,24 @@ fn resolve_for_validation<'s>(
             .resolve(path)
             .map(|r| r.target())
             .map_err(|e| filter_error(format!("unknown attribute in filter: {}", e.detail))),
-        Some(outer) => resolve_inner(schema, outer, path)
-            .map(Inner::def)
-            .ok_or_else(|| {
-                let subs: Vec<&str> = outer
-                    .attr
-                    .sub_attributes
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect();
-                filter_error(format!(
-                    "'{path}' is not a sub-attribute of '{}' (in '{}[...]'; its sub-attributes are: {})",
-                    outer.attr.name,
-                    outer.attr.name,
-                    if subs.is_empty() { "value".to_string() } else { subs.join(", ") }
-                ))
-            }),
+        Some(outer) => resolve_inner(schema, outer, path).map(Inner::def).ok_or_else(|| {
+            let subs: Vec<&str> = outer
+                .attr
+                .sub_attributes
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            filter_error(format!(
+                "'{path}' is not a sub-attribute of '{}' (in '{}[...]'; its sub-attributes are: {})",
+                outer.attr.name,
+                outer.attr.name,
+                if subs.is_empty() {
+                    "value".to_string()
+                } else {
+                    subs.join(", ")
+                }
+            ))
+        }),
     }
 }
 
@@ -162,12 +164,7 @@ fn comparison_target(def: &AttributeDef) -> Option<&AttributeDef> {
     }
 }
 
-fn check_comparison(
-    def: &AttributeDef,
-    path: &AttrPath,
-    op: CompareOp,
-    value: &CompValue,
-) -> Result<()> {
+fn check_comparison(def: &AttributeDef, path: &AttrPath, op: CompareOp, value: &CompValue) -> Result<()> {
     let Some(def) = comparison_target(def) else {
         let example = def
             .sub_attributes
@@ -187,12 +184,7 @@ fn check_comparison(
             type_name(ty)
         )));
     }
-    if op.is_substring()
-        && matches!(
-            ty,
-            AttrType::Boolean | AttrType::Integer | AttrType::Decimal
-        )
-    {
+    if op.is_substring() && matches!(ty, AttrType::Boolean | AttrType::Integer | AttrType::Decimal) {
         return Err(filter_error(format!(
             "'{op_name}' applies to strings; '{path}' is a {} attribute",
             type_name(ty)
@@ -253,11 +245,7 @@ enum Scope<'r, 's> {
     },
 }
 
-pub(super) fn matches(
-    filter: &Filter,
-    resource: &Map<String, Value>,
-    schema: &ResourceSchema<'_>,
-) -> bool {
+pub(super) fn matches(filter: &Filter, resource: &Map<String, Value>, schema: &ResourceSchema<'_>) -> bool {
     eval(filter, schema, Scope::Resource(resource))
 }
 
@@ -330,10 +318,7 @@ fn elements(value: &Value) -> Box<dyn Iterator<Item = &Value> + '_> {
 
 /// The value of a resolved top-level attribute: extension attributes sit in the object keyed
 /// by their schema URN (RFC 7643 §3.3).
-fn attribute_value<'r>(
-    resource: &'r Map<String, Value>,
-    r: &ResolvedAttr<'_>,
-) -> Option<&'r Value> {
+fn attribute_value<'r>(resource: &'r Map<String, Value>, r: &ResolvedAttr<'_>) -> Option<&'r Value> {
     let container = match r.extension {
         None => resource,
         Some(urn) => get_ci(resource, urn)?.as_object()?,
@@ -357,8 +342,7 @@ fn leaves<'r, 's>(
                     None => out.extend(elements(value)),
                     Some(sub) => {
                         for element in elements(value) {
-                            if let Some(v) = element.as_object().and_then(|o| get_ci(o, &sub.name))
-                            {
+                            if let Some(v) = element.as_object().and_then(|o| get_ci(o, &sub.name)) {
                                 out.extend(elements(v));
                             }
                         }
@@ -433,12 +417,10 @@ fn compare_one(def: &AttributeDef, stored: &Value, op: CompareOp, operand: &Comp
             (Some(a), Some(b)) => op == CompareOp::Eq && a == b,
             _ => false,
         },
-        AttrType::Integer | AttrType::Decimal => {
-            match (stored_as_number(stored), value_as_number(operand)) {
-                (Some(a), Some(b)) => ordering_matches(op, compare_numbers(&a, &b)),
-                _ => false,
-            }
-        }
+        AttrType::Integer | AttrType::Decimal => match (stored_as_number(stored), value_as_number(operand)) {
+            (Some(a), Some(b)) => ordering_matches(op, compare_numbers(&a, &b)),
+            _ => false,
+        },
         AttrType::DateTime => {
             let (Value::String(a), CompValue::String(b)) = (stored, operand) else {
                 return false;
@@ -560,10 +542,7 @@ pub(super) fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
 // ---------------------------------------------------------------------------------------------
 // Index lookups
 
-pub(super) fn equality_lookups(
-    filter: &Filter,
-    schema: &ResourceSchema<'_>,
-) -> Vec<(String, String)> {
+pub(super) fn equality_lookups(filter: &Filter, schema: &ResourceSchema<'_>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     // An explicit stack: `and` chains can be long, and this walks only `and` nodes.
     let mut stack = vec![filter];
@@ -592,10 +571,7 @@ pub(super) fn equality_lookups(
                 } else {
                     (r.canonical(), target)
                 };
-                if matches!(
-                    def.ty,
-                    AttrType::String | AttrType::Reference | AttrType::Binary
-                ) {
+                if matches!(def.ty, AttrType::String | AttrType::Reference | AttrType::Binary) {
                     out.push((canonical, v.clone()));
                 }
             }

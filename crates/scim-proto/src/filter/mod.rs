@@ -167,11 +167,7 @@ impl Filter {
     /// Validates the filter of a value path or PATCH path (`emails[type eq "work"]`), whose
     /// paths are relative to `attr` (which must be multi-valued or complex and have no
     /// sub-attribute). Same rules as [`Filter::validate`].
-    pub fn validate_value_filter(
-        &self,
-        schema: &ResourceSchema<'_>,
-        attr: &ResolvedAttr<'_>,
-    ) -> Result<()> {
+    pub fn validate_value_filter(&self, schema: &ResourceSchema<'_>, attr: &ResolvedAttr<'_>) -> Result<()> {
         eval::validate_value_filter(self, schema, attr)
     }
 
@@ -196,12 +192,7 @@ impl Filter {
     /// Evaluates the filter of a value path or PATCH path against one value of `attr` (an
     /// element of a multi-valued attribute, or the object of a single complex one), for the
     /// PATCH engine: `emails[type eq "work"]` tests each element of `emails`.
-    pub fn matches_value(
-        &self,
-        schema: &ResourceSchema<'_>,
-        attr: &ResolvedAttr<'_>,
-        value: &Value,
-    ) -> bool {
+    pub fn matches_value(&self, schema: &ResourceSchema<'_>, attr: &ResolvedAttr<'_>, value: &Value) -> bool {
         eval::matches_value(self, schema, attr, value)
     }
 
@@ -264,9 +255,8 @@ impl PatchPath {
                  not a sub-attribute (write 'emails[type eq \"work\"].value')"
             )));
         }
-        let (filter, end) = parse::parse_value_filter(s, open + 1).map_err(|e| {
-            ScimError::invalid_path(format!("invalid value filter in PATCH path '{s}': {e}"))
-        })?;
+        let (filter, end) = parse::parse_value_filter(s, open + 1)
+            .map_err(|e| ScimError::invalid_path(format!("invalid value filter in PATCH path '{s}': {e}")))?;
         let rest = s.get(end..).unwrap_or_default();
         let sub_after_filter = if rest.is_empty() {
             None
@@ -309,10 +299,7 @@ mod tests {
     fn compare_op_keywords_are_case_insensitive() {
         for op in CompareOp::ALL {
             assert_eq!(CompareOp::from_keyword(op.as_str()), Some(op));
-            assert_eq!(
-                CompareOp::from_keyword(&op.as_str().to_uppercase()),
-                Some(op)
-            );
+            assert_eq!(CompareOp::from_keyword(&op.as_str().to_uppercase()), Some(op));
         }
         assert_eq!(CompareOp::from_keyword("pr"), None);
     }

@@ -52,10 +52,7 @@ pub(super) fn parse_filter(src: &str) -> Result<Filter, SyntaxError> {
     let t = p.peek()?;
     match t.kind {
         Kind::End => Ok(filter),
-        Kind::RParen => Err(p.err_at(
-            t.start,
-            "unbalanced parenthesis: ')' without a matching '('",
-        )),
+        Kind::RParen => Err(p.err_at(t.start, "unbalanced parenthesis: ')' without a matching '('")),
         Kind::RBracket => Err(p.err_at(t.start, "unbalanced bracket: ']' without a matching '['")),
         _ => Err(p.err_at(
             t.start,
@@ -309,8 +306,7 @@ impl<'a> Parser<'a> {
                 // `not` is the common mistake of omitting the parentheses.
                 let is_attr_exp = next.kind == Kind::LBracket
                     || self.is_keyword(next, "pr")
-                    || (next.kind == Kind::Word
-                        && CompareOp::from_keyword(self.text(next)).is_some());
+                    || (next.kind == Kind::Word && CompareOp::from_keyword(self.text(next)).is_some());
                 if !is_attr_exp {
                     return Err(self.err_at(
                         next.start,
@@ -535,9 +531,7 @@ impl<'a> Parser<'a> {
             let d = chars
                 .next()
                 .and_then(|(_, c)| c.to_digit(16))
-                .ok_or_else(|| {
-                    self.err_at(at, "invalid string: \\u must be followed by 4 hex digits")
-                })?;
+                .ok_or_else(|| self.err_at(at, "invalid string: \\u must be followed by 4 hex digits"))?;
             v = v * 16 + d;
         }
         Ok(v)
@@ -607,9 +601,7 @@ mod tests {
         for ok in ["0", "-0", "12", "-1.5", "1e3", "1E+3", "2.5e-7"] {
             assert!(is_json_number(ok), "{ok}");
         }
-        for bad in [
-            "", "-", "01", "1.", ".5", "1e", "+1", "0x10", "1.2.3", "NaN",
-        ] {
+        for bad in ["", "-", "01", "1.", ".5", "1e", "+1", "0x10", "1.2.3", "NaN"] {
             assert!(!is_json_number(bad), "{bad}");
         }
     }

@@ -133,9 +133,7 @@ impl<'a> Engine<'_, 'a> {
             }
             if let Some(schema_urn) = self.schema_urn(key) {
                 match value {
-                    Value::Object(inner) => {
-                        self.apply_object(work, kind, Some(schema_urn), inner)?
-                    }
+                    Value::Object(inner) => self.apply_object(work, kind, Some(schema_urn), inner)?,
                     _ => {
                         return Err(ScimError::invalid_value(format!(
                             "'{key}' names a schema: its value must be an object of its attributes"
@@ -198,9 +196,7 @@ impl<'a> Engine<'_, 'a> {
                         work.retain(|k, _| !k.eq_ignore_ascii_case(schema_urn));
                         Ok(())
                     }
-                    (_, Some(Value::Object(obj))) => {
-                        self.apply_object(work, kind, Some(schema_urn), obj)
-                    }
+                    (_, Some(Value::Object(obj))) => self.apply_object(work, kind, Some(schema_urn), obj),
                     (PatchOpKind::Replace, Some(Value::Null)) if !is_core => {
                         work.retain(|k, _| !k.eq_ignore_ascii_case(schema_urn));
                         Ok(())
@@ -216,10 +212,7 @@ impl<'a> Engine<'_, 'a> {
         let sub = match (resolved.sub, &path.sub_after_filter) {
             (s, None) => s,
             (None, Some(name)) => Some(resolved.attr.sub_attribute(name).ok_or_else(|| {
-                ScimError::invalid_path(format!(
-                    "'{}' has no sub-attribute '{name}'",
-                    resolved.attr.name
-                ))
+                ScimError::invalid_path(format!("'{}' has no sub-attribute '{name}'", resolved.attr.name))
             })?),
             (Some(_), Some(_)) => {
                 return Err(ScimError::invalid_path(format!(
@@ -270,9 +263,7 @@ impl<'a> Engine<'_, 'a> {
             f.validate_value_filter(self.schema, &target.resolved())?;
         }
         match kind {
-            PatchOpKind::Remove => {
-                with_container(work, target.ext, |c| self.remove(c, &target, value))
-            }
+            PatchOpKind::Remove => with_container(work, target.ext, |c| self.remove(c, &target, value)),
             _ => {
                 let value = value.unwrap_or(&Value::Null);
                 self.write(work, kind, &target, value)
@@ -496,16 +487,9 @@ impl<'a> Engine<'_, 'a> {
         Ok(Value::Object(seed))
     }
 
-    fn collect_eq(
-        &self,
-        f: &Filter,
-        attr: &AttributeDef,
-        seed: &mut Map<String, Value>,
-    ) -> Result<bool> {
+    fn collect_eq(&self, f: &Filter, attr: &AttributeDef, seed: &mut Map<String, Value>) -> Result<bool> {
         match f {
-            Filter::And(a, b) => {
-                Ok(self.collect_eq(a, attr, seed)? && self.collect_eq(b, attr, seed)?)
-            }
+            Filter::And(a, b) => Ok(self.collect_eq(a, attr, seed)? && self.collect_eq(b, attr, seed)?),
             Filter::Compare {
                 path,
                 op: CompareOp::Eq,
@@ -536,12 +520,7 @@ impl<'a> Engine<'_, 'a> {
     }
 
     /// `remove` (RFC 7644 §3.5.2.2) of one target inside its container.
-    fn remove(
-        &self,
-        c: &mut Map<String, Value>,
-        t: &Target<'a>,
-        value: Option<&Value>,
-    ) -> Result<()> {
+    fn remove(&self, c: &mut Map<String, Value>, t: &Target<'a>, value: Option<&Value>) -> Result<()> {
         let name = t.attr.name.as_str();
         match (&t.filter, t.sub, value) {
             // Entra removes values of a multi-valued attribute with the attribute as the path and

@@ -127,11 +127,7 @@ fn parse_member(item: &Value, def: &AttributeDef) -> Result<MemberRef> {
 /// ignoring case (RFC 7643 §2.1: canonical values), otherwise as sent.
 fn canonical_type(s: &str, def: &AttributeDef) -> String {
     def.sub_attribute("type")
-        .and_then(|t| {
-            t.canonical_values
-                .iter()
-                .find(|c| c.eq_ignore_ascii_case(s))
-        })
+        .and_then(|t| t.canonical_values.iter().find(|c| c.eq_ignore_ascii_case(s)))
         .map_or_else(|| s.to_string(), Clone::clone)
 }
 
@@ -159,10 +155,7 @@ fn collect_ids(filter: &Filter, ids: &mut Vec<String>) -> Option<()> {
             path,
             op: CompareOp::Eq,
             value: CompValue::String(id),
-        } if path.urn.is_none()
-            && path.sub.is_none()
-            && path.attr.eq_ignore_ascii_case("value") =>
-        {
+        } if path.urn.is_none() && path.sub.is_none() && path.attr.eq_ignore_ascii_case("value") => {
             if !ids.contains(id) {
                 ids.push(id.clone());
             }

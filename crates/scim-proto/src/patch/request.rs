@@ -94,9 +94,9 @@ impl PatchRequest {
 }
 
 fn parse_operation(index: usize, op: &Value) -> Result<PatchOperation> {
-    let obj = op.as_object().ok_or_else(|| {
-        ScimError::invalid_syntax(format!("Operations[{index}] must be an object"))
-    })?;
+    let obj = op
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax(format!("Operations[{index}] must be an object")))?;
     let kind = match get_ci(obj, "op") {
         Some(Value::String(s)) if s.eq_ignore_ascii_case("add") => PatchOpKind::Add,
         Some(Value::String(s)) if s.eq_ignore_ascii_case("remove") => PatchOpKind::Remove,
