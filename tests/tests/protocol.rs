@@ -589,3 +589,33 @@ async fn tenants_are_isolated() {
         id
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_patches_never_lose_a_change() {
+    let s = std::sync::Arc::new(Server::start().await);
+    let id = s.create_user("contended").await;
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let (s, id) = (s.clone(), id.clone());
+            tokio::spawn(async move {
+                let body = json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "roles", "value": [{"value": format!("role-{i}")}]}]});
+                s.patch(&format!("/Users/{id}"), &body).await.status.as_u16()
+            })
+        })
+        .collect();
+    for w in writers {
+        assert_eq!(w.await.unwrap(), 200);
+    }
+    let user = s.get(&format!("/Users/{id}")).await;
+    let mut roles: Vec<String> = user.body["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap().to_string())
+        .collect();
+    roles.sort();
+    let mut want: Vec<String> = (0..16).map(|i| format!("role-{i}")).collect();
+    want.sort();
+    assert_eq!(roles, want);
+    assert_eq!(user.body["meta"]["version"], "W/\"17\"");
+}

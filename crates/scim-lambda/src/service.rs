@@ -16,8 +16,9 @@ use serde_json::{json, Map, Value};
 const MEMBERS: &str = "members";
 /// The User attribute derived from membership records (RFC 7643 §4.1.2, readOnly).
 const GROUPS: &str = "groups";
-/// How often a PATCH that lost a race with another writer is re-applied to the fresh resource.
-const PATCH_ATTEMPTS: usize = 5;
+/// How often a PUT or PATCH that lost a race with another writer is re-applied to the fresh
+/// resource before the client is asked to retry.
+const WRITE_ATTEMPTS: usize = 5;
 
 /// One operation's context: who acts, on which resource type, under which base URL.
 #[derive(Debug)]
@@ -119,32 +120,19 @@ impl<'a> Service<'a> {
         include: Include,
     ) -> ApiResult<StoredResource> {
         let schema = self.schema();
-        let existing = self.read_for_write(id, include).await?;
-        etag::check_if_match(if_match, existing.version)?;
         let mut incoming = resource::normalize(body, &schema, &self.normalize_options())?;
         let mut members = take_members(&mut incoming)?;
         members.replace_all = self.kind == ResourceKind::Group;
-        let attrs = resource::merge_for_put(&existing.attrs, incoming, &schema)?;
-        resource::check_required(&attrs, &schema)?;
-        let updated = self
-            .state
-            .store
-            .update(
-                self.tenant,
-                self.kind,
-                id,
-                Expect::Version(existing.version),
-                attrs,
-                members,
-            )
-            .await
-            .map_err(|e| conflict_is_precondition(e, if_match))?;
-        self.after_write(updated, &existing, include).await
+        self.write(id, if_match, include, |existing| {
+            let attrs = resource::merge_for_put(&existing.attrs, incoming.clone(), &schema)?;
+            resource::check_required(&attrs, &schema)?;
+            Ok(Some((attrs, members.clone())))
+        })
+        .await
     }
 
-    /// RFC 7644 §3.5.2: PATCH. A PATCH that loses a race with another writer is re-applied to the
-    /// fresh resource (unless the client pinned a version with `If-Match`), so concurrent IdP
-    /// updates never lose a change.
+    /// RFC 7644 §3.5.2: PATCH, applied atomically by the scim-proto engine; group member
+    /// changes reach the store as a delta, never as a rewritten member list.
     pub async fn patch(
         &self,
         id: &str,
@@ -154,39 +142,47 @@ impl<'a> Service<'a> {
     ) -> ApiResult<StoredResource> {
         let schema = self.schema();
         let request = PatchRequest::from_json(body, &PatchLimits::default())?;
-        let options = PatchOptions {
-            normalize: self.normalize_options(),
-            detached: if self.kind == ResourceKind::Group {
-                vec![MEMBERS.to_string()]
-            } else {
-                vec![]
-            },
+        let mut options = match self.kind {
+            ResourceKind::Group => PatchOptions::with_detached_members(),
+            ResourceKind::User => PatchOptions::default(),
         };
-        for _ in 0..PATCH_ATTEMPTS {
-            let existing = self.read_for_write(id, include).await?;
-            etag::check_if_match(if_match, existing.version)?;
+        options.normalize = self.normalize_options();
+        self.write(id, if_match, include, |existing| {
             let mut attrs = existing.attrs.clone();
             let outcome = apply_patch(&mut attrs, &request, &schema, &options)?;
             let members = member_change_from_delta(outcome.members)?;
-            if !outcome.modified && members.is_empty() {
+            Ok((outcome.modified || !members.is_empty()).then_some((attrs, members)))
+        })
+        .await
+    }
+
+    /// Reads the resource, computes its new state with `change` (`None`: nothing to write) and
+    /// writes it conditionally on the version read. A write that loses a race with another writer
+    /// is recomputed on the fresh resource, so concurrent IdP updates never lose a change; when
+    /// the client pinned a version with `If-Match`, a lost race is its 412 instead.
+    async fn write(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        include: Include,
+        change: impl Fn(&StoredResource) -> ApiResult<Option<(Map<String, Value>, MemberChange)>>,
+    ) -> ApiResult<StoredResource> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let existing = self.read_for_write(id, include).await?;
+            etag::check_if_match(if_match, existing.version)?;
+            let Some((attrs, members)) = change(&existing)? else {
                 return self.after_write(existing.clone(), &existing, include).await;
-            }
+            };
+            let expect = Expect::Version(existing.version);
             match self
                 .state
                 .store
-                .update(
-                    self.tenant,
-                    self.kind,
-                    id,
-                    Expect::Version(existing.version),
-                    attrs,
-                    members,
-                )
+                .update(self.tenant, self.kind, id, expect, attrs, members)
                 .await
             {
                 Ok(updated) => return self.after_write(updated, &existing, include).await,
                 Err(StoreError::VersionConflict { .. }) if if_match.is_none() => continue,
-                Err(e) => return Err(conflict_is_precondition(e, if_match)),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(ApiError {
@@ -214,7 +210,7 @@ impl<'a> Service<'a> {
             .store
             .delete(self.tenant, self.kind, id, expect)
             .await
-            .map_err(|e| conflict_is_precondition(e, if_match))
+            .map_err(ApiError::from)
     }
 
     /// RFC 7644 §3.4.2: one page of resources matching the query, rendered and projected.
@@ -310,18 +306,6 @@ pub fn list_limits(state: &AppState) -> ListLimits {
     ListLimits {
         max_count: state.config.max_page_size,
         default_count: state.config.default_page_size,
-    }
-}
-
-/// A version conflict is the client's 412 when it pinned a version with `If-Match`.
-fn conflict_is_precondition(e: StoreError, if_match: Option<&str>) -> ApiError {
-    match e {
-        StoreError::VersionConflict { .. } if if_match.is_none() => ApiError {
-            error: ScimError::new(409, None, "the resource changed during the request; retry"),
-            retry_after: None,
-            www_authenticate: false,
-        },
-        other => other.into(),
     }
 }
 
