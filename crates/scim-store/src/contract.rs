@@ -86,6 +86,8 @@ macro_rules! store_contract_tests {
             filter_meta_last_modified_gt,
             query_honours_include,
             tenant_isolation,
+            concurrent_creates_of_one_user_name_one_wins,
+            concurrent_conditional_updates_one_wins,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -1140,4 +1142,74 @@ pub async fn tenant_isolation<S: Store>(s: S) {
         s.get(&a, ResourceKind::User, &u.id, Include::NONE).await.unwrap(),
         u
     );
+}
+
+/// Racing creates of one userName (an IdP retrying): exactly one succeeds.
+pub async fn concurrent_creates_of_one_user_name_one_wins<S: Store + 'static>(s: S) {
+    let s = std::sync::Arc::new(s);
+    let t = tenant();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (s, t) = (s.clone(), t.clone());
+        let name = if i % 2 == 0 { "alice" } else { "ALICE" };
+        set.spawn(async move {
+            s.create(
+                &t,
+                ResourceKind::User,
+                user_attrs(name),
+                MemberChange::default(),
+            )
+            .await
+        });
+    }
+    let results = set.join_all().await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results
+        .iter()
+        .all(|r| r.is_ok() || matches!(r, Err(StoreError::Uniqueness { .. }))));
+    let page = s
+        .query(&t, ResourceKind::User, &query(None, 1, 10))
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 1);
+}
+
+/// Racing writes based on the same version (RFC 7644 §3.14): exactly one commits.
+pub async fn concurrent_conditional_updates_one_wins<S: Store + 'static>(s: S) {
+    let s = std::sync::Arc::new(s);
+    let t = tenant();
+    let u = user(s.as_ref(), &t, "alice").await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (s, t, id) = (s.clone(), t.clone(), u.id.clone());
+        set.spawn(async move {
+            s.update(
+                &t,
+                ResourceKind::User,
+                &id,
+                Expect::Version(1),
+                user_attrs(&format!("alice{i}")),
+                MemberChange::default(),
+            )
+            .await
+        });
+    }
+    let results = set.join_all().await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results
+        .iter()
+        .all(|r| r.is_ok() || r == &Err(StoreError::VersionConflict { current: 2 })));
+    let got = s
+        .get(&t, ResourceKind::User, &u.id, Include::NONE)
+        .await
+        .unwrap();
+    assert_eq!(got.version, 2);
 }

@@ -217,10 +217,13 @@ impl From<StoreError> for ScimError {
 
 /// Tenant-scoped storage of users, groups and memberships.
 ///
-/// Contract (checked by [`contract`]): attributes with `uniqueness: server` in the schema
-/// (`userName`) are unique per tenant, compared case-insensitively unless `caseExact`; every
-/// write increments the version and honours [`Expect`]; member changes are idempotent; deleting
-/// a resource removes every membership it takes part in; list order is stable (by id).
+/// Contract (checked by `contract`, feature `contract`): attributes with `uniqueness: server`
+/// or `global` in the schema (`userName`) are unique per tenant, compared case-insensitively
+/// unless `caseExact`; every committed write increments the version by one and honours
+/// [`Expect`]; an update with the same attributes and an empty member change is not written
+/// (version unchanged); member changes are idempotent, atomic with the attribute change, and
+/// reject unknown ids, ids of other tenants and group cycles; deleting a resource removes every
+/// membership it takes part in; list order is stable (by id).
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
     /// Creates a resource with a server-assigned id, version 1, and (groups) initial members.
