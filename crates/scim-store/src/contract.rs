@@ -3,7 +3,7 @@
 //! A backend's test file gets the whole suite, one `#[test]` per case so a failure names the
 //! case, with one line:
 //!
-//! ```ignore
+//! ```text
 //! scim_store::store_contract_tests!(MemoryStore::new(Arc::new(SchemaRegistry::standard())));
 //! // An async constructor works too: the expression is evaluated inside the test's runtime.
 //! scim_store::store_contract_tests!(DynamoStore::connect(&config).await.unwrap());
