@@ -5,6 +5,7 @@ use std::time::Duration;
 /// What one scenario measured.
 #[derive(Debug)]
 pub struct Outcome {
+    /// One per request sent, failed ones included: a fast error still took the server's time.
     pub latencies: Vec<Duration>,
     pub errors: usize,
     /// The first failure, to say why a scenario had errors without flooding the output.
