@@ -10,6 +10,7 @@ use scim_proto::resource::{self, NormalizeOptions, ResourceMeta};
 use scim_proto::{etag, ResourceSchema, ScimError};
 use scim_store::{Expect, Include, MemberChange, Query, ResourceKind, StoreError, StoredResource, TenantId};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 /// The Group attribute held in membership records rather than in the group (design brief:
 /// a group has no practical size limit).
@@ -19,6 +20,9 @@ const GROUPS: &str = "groups";
 /// How often a PUT or PATCH that lost a race with another writer is re-applied to the fresh
 /// resource before the client is asked to retry.
 const WRITE_ATTEMPTS: usize = 5;
+
+/// A resource's next attributes and member change, as computed by a PUT or PATCH.
+type NewState = (Map<String, Value>, MemberChange);
 
 /// One operation's context: who acts, on which resource type, under which base URL.
 #[derive(Debug)]
@@ -57,12 +61,30 @@ impl<'a> Service<'a> {
         }
     }
 
+    /// Runs protocol work on the blocking pool: normalising or patching may hash a password with
+    /// argon2id (tens of milliseconds of CPU), which must not stall the async workers serving
+    /// other requests.
+    async fn off_thread<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&ResourceSchema<'_>, &NormalizeOptions) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let (state, kind, options) = (self.state.clone(), self.kind, self.normalize_options());
+        tokio::task::spawn_blocking(move || work(&schema_of(&state, kind), &options))
+            .await
+            .map_err(|e| ApiError::from(ScimError::new(500, None, format!("request processing failed: {e}"))))?
+    }
+
     /// RFC 7644 §3.3: POST creates a resource; `include` says what the response shows.
     pub async fn create(&self, body: &Value, include: Include) -> ApiResult<StoredResource> {
-        let schema = self.schema();
-        let mut attrs = resource::normalize(body, &schema, &self.normalize_options())?;
-        resource::check_required(&attrs, &schema)?;
-        let members = take_members(&mut attrs)?;
+        let body = body.clone();
+        let (attrs, members) = self
+            .off_thread(move |schema, options| {
+                let mut attrs = resource::normalize(&body, schema, options)?;
+                resource::check_required(&attrs, schema)?;
+                let members = take_members(&mut attrs)?;
+                Ok((attrs, members))
+            })
+            .await?;
         let has_members = !members.add.is_empty();
         let mut created = self
             .state
@@ -119,13 +141,18 @@ impl<'a> Service<'a> {
         if_match: Option<&str>,
         include: Include,
     ) -> ApiResult<StoredResource> {
-        let schema = self.schema();
-        let mut incoming = resource::normalize(body, &schema, &self.normalize_options())?;
-        let mut members = take_members(&mut incoming)?;
+        let body = body.clone();
+        let (incoming, mut members) = self
+            .off_thread(move |schema, options| {
+                let mut incoming = resource::normalize(&body, schema, options)?;
+                let members = take_members(&mut incoming)?;
+                Ok((incoming, members))
+            })
+            .await?;
         members.replace_all = self.kind == ResourceKind::Group;
-        self.write(id, if_match, include, |existing| {
-            let attrs = resource::merge_for_put(&existing.attrs, incoming.clone(), &schema)?;
-            resource::check_required(&attrs, &schema)?;
+        self.write(id, if_match, include, move |existing, schema, _| {
+            let attrs = resource::merge_for_put(&existing.attrs, incoming.clone(), schema)?;
+            resource::check_required(&attrs, schema)?;
             Ok(Some((attrs, members.clone())))
         })
         .await
@@ -140,24 +167,23 @@ impl<'a> Service<'a> {
         if_match: Option<&str>,
         include: Include,
     ) -> ApiResult<StoredResource> {
-        let schema = self.schema();
         let request = PatchRequest::from_json(body, &PatchLimits::default())?;
         let mut options = match self.kind {
             ResourceKind::Group => PatchOptions::with_detached_members(),
             ResourceKind::User => PatchOptions::default(),
         };
         options.normalize = self.normalize_options();
-        self.write(id, if_match, include, |existing| {
+        self.write(id, if_match, include, move |existing, schema, _| {
             let mut attrs = existing.attrs.clone();
-            let outcome = apply_patch(&mut attrs, &request, &schema, &options)?;
+            let outcome = apply_patch(&mut attrs, &request, schema, &options)?;
             let members = member_change_from_delta(outcome.members)?;
             Ok((outcome.modified || !members.is_empty()).then_some((attrs, members)))
         })
         .await
     }
 
-    /// Reads the resource, computes its new state with `change` (`None`: nothing to write) and
-    /// writes it conditionally on the version read. A write that loses a race with another writer
+    /// Reads the resource, computes its new state with `change` on the blocking pool (`None`:
+    /// nothing to write) and writes it conditionally on the version read. A write that loses a race with another writer
     /// is recomputed on the fresh resource, so concurrent IdP updates never lose a change; when
     /// the client pinned a version with `If-Match`, a lost race is its 412 instead.
     async fn write(
@@ -165,12 +191,18 @@ impl<'a> Service<'a> {
         id: &str,
         if_match: Option<&str>,
         include: Include,
-        change: impl Fn(&StoredResource) -> ApiResult<Option<(Map<String, Value>, MemberChange)>>,
+        change: impl Fn(&StoredResource, &ResourceSchema<'_>, &NormalizeOptions) -> ApiResult<Option<NewState>>
+            + Send
+            + Sync
+            + 'static,
     ) -> ApiResult<StoredResource> {
+        let change = Arc::new(change);
         for _ in 0..WRITE_ATTEMPTS {
             let existing = self.read_for_write(id, include).await?;
             etag::check_if_match(if_match, existing.version)?;
-            let Some((attrs, members)) = change(&existing)? else {
+            let (change, read) = (change.clone(), existing.clone());
+            let computed = self.off_thread(move |schema, options| change(&read, schema, options)).await?;
+            let Some((attrs, members)) = computed else {
                 return self.after_write(existing.clone(), &existing, include).await;
             };
             let expect = Expect::Version(existing.version);
