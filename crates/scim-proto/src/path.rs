@@ -106,7 +106,10 @@ mod tests {
 
     #[test]
     fn parses_plain_sub_and_urn_paths() {
-        assert_eq!(AttrPath::parse("userName").unwrap(), AttrPath::attr("userName"));
+        assert_eq!(
+            AttrPath::parse("userName").unwrap(),
+            AttrPath::attr("userName")
+        );
         assert_eq!(
             AttrPath::parse("name.givenName").unwrap(),
             AttrPath::sub("name", "givenName")
@@ -121,7 +124,10 @@ mod tests {
         );
         assert_eq!(p.attr, "manager");
         assert_eq!(p.sub.as_deref(), Some("value"));
-        assert_eq!(AttrPath::parse("members.$ref").unwrap().sub.as_deref(), Some("$ref"));
+        assert_eq!(
+            AttrPath::parse("members.$ref").unwrap().sub.as_deref(),
+            Some("$ref")
+        );
     }
 
     #[test]

@@ -240,9 +240,17 @@ impl SchemaRegistry {
     }
 
     /// Adds a custom extension schema to a resource type.
-    pub fn add_extension(&mut self, resource_type: &str, schema: Schema, required: bool) -> Result<()> {
+    pub fn add_extension(
+        &mut self,
+        resource_type: &str,
+        schema: Schema,
+        required: bool,
+    ) -> Result<()> {
         if self.schema(&schema.id).is_some() {
-            return Err(ScimError::invalid_value(format!("schema {} already exists", schema.id)));
+            return Err(ScimError::invalid_value(format!(
+                "schema {} already exists",
+                schema.id
+            )));
         }
         let rt = self
             .resource_types
@@ -272,7 +280,9 @@ impl SchemaRegistry {
     }
 
     pub fn resource_type(&self, name: &str) -> Option<&ResourceType> {
-        self.resource_types.iter().find(|rt| rt.name.eq_ignore_ascii_case(name))
+        self.resource_types
+            .iter()
+            .find(|rt| rt.name.eq_ignore_ascii_case(name))
     }
 
     /// The view of one resource type that the engines work with.
@@ -304,7 +314,8 @@ impl SchemaRegistry {
 
     fn view_builtin(&self, name: &str) -> ResourceSchema<'_> {
         #[allow(clippy::expect_used)]
-        self.view(name).expect("built-in resource type is registered")
+        self.view(name)
+            .expect("built-in resource type is registered")
     }
 }
 
@@ -354,7 +365,8 @@ impl<'a> ResolvedAttr<'a> {
 impl<'a> ResourceSchema<'a> {
     /// Every schema URN of this resource type: the core schema first, then the extensions.
     pub fn schema_urns(&self) -> impl Iterator<Item = &'a str> + '_ {
-        std::iter::once(self.core.id.as_str()).chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
+        std::iter::once(self.core.id.as_str())
+            .chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
     }
 
     /// The extension schema with this URN.
@@ -386,7 +398,9 @@ impl<'a> ResourceSchema<'a> {
     /// to that extension. Fails with `invalidPath` for unknown schemas and attributes.
     pub fn resolve(&self, path: &AttrPath) -> Result<ResolvedAttr<'a>> {
         let (extension, attr) = match &path.urn {
-            Some(urn) if urn.eq_ignore_ascii_case(&self.core.id) => (None, self.core_attribute(&path.attr)),
+            Some(urn) if urn.eq_ignore_ascii_case(&self.core.id) => {
+                (None, self.core_attribute(&path.attr))
+            }
             Some(urn) => match self.extension(urn) {
                 Some(ext) => (Some(ext.id.as_str()), ext.attribute(&path.attr)),
                 None => {
@@ -419,14 +433,23 @@ impl<'a> ResourceSchema<'a> {
         let sub = match &path.sub {
             None => None,
             Some(name) => Some(attr.sub_attribute(name).ok_or_else(|| {
-                ScimError::invalid_path(format!("'{path}': '{}' has no sub-attribute '{name}'", attr.name))
+                ScimError::invalid_path(format!(
+                    "'{path}': '{}' has no sub-attribute '{name}'",
+                    attr.name
+                ))
             })?),
         };
-        Ok(ResolvedAttr { extension, attr, sub })
+        Ok(ResolvedAttr {
+            extension,
+            attr,
+            sub,
+        })
     }
 
     fn core_attribute(&self, name: &str) -> Option<&'a AttributeDef> {
-        self.common.attribute(name).or_else(|| self.core.attribute(name))
+        self.common
+            .attribute(name)
+            .or_else(|| self.core.attribute(name))
     }
 }
 
@@ -437,10 +460,18 @@ mod tests {
     fn check_def(a: &AttributeDef, top: bool) {
         if a.is_complex() {
             assert!(top, "{} is a complex sub-attribute", a.name);
-            assert!(!a.sub_attributes.is_empty(), "{} has no sub-attributes", a.name);
+            assert!(
+                !a.sub_attributes.is_empty(),
+                "{} has no sub-attributes",
+                a.name
+            );
         }
         if a.ty == AttrType::Reference {
-            assert!(!a.reference_types.is_empty(), "{} has no referenceTypes", a.name);
+            assert!(
+                !a.reference_types.is_empty(),
+                "{} has no referenceTypes",
+                a.name
+            );
         }
         for s in &a.sub_attributes {
             check_def(s, false);
@@ -458,20 +489,52 @@ mod tests {
         }
         let user = reg.schema(USER_SCHEMA).unwrap();
         for name in [
-            "userName", "name", "displayName", "nickName", "profileUrl", "title", "userType",
-            "preferredLanguage", "locale", "timezone", "active", "password", "emails",
-            "phoneNumbers", "ims", "photos", "addresses", "groups", "entitlements", "roles",
+            "userName",
+            "name",
+            "displayName",
+            "nickName",
+            "profileUrl",
+            "title",
+            "userType",
+            "preferredLanguage",
+            "locale",
+            "timezone",
+            "active",
+            "password",
+            "emails",
+            "phoneNumbers",
+            "ims",
+            "photos",
+            "addresses",
+            "groups",
+            "entitlements",
+            "roles",
             "x509Certificates",
         ] {
             assert!(user.attribute(name).is_some(), "User lacks {name}");
         }
         let password = user.attribute("password").unwrap();
         assert_eq!(password.returned, Returned::Never);
-        assert_eq!(user.attribute("groups").unwrap().mutability, Mutability::ReadOnly);
-        assert!(reg.schema(ENTERPRISE_USER_SCHEMA).unwrap().attribute("manager").is_some());
-        let members = reg.schema(GROUP_SCHEMA).unwrap().attribute("members").unwrap();
+        assert_eq!(
+            user.attribute("groups").unwrap().mutability,
+            Mutability::ReadOnly
+        );
+        assert!(reg
+            .schema(ENTERPRISE_USER_SCHEMA)
+            .unwrap()
+            .attribute("manager")
+            .is_some());
+        let members = reg
+            .schema(GROUP_SCHEMA)
+            .unwrap()
+            .attribute("members")
+            .unwrap();
         assert!(members.multi_valued);
-        assert!(members.sub_attribute("type").unwrap().canonical_values.contains(&"Group".to_string()));
+        assert!(members
+            .sub_attribute("type")
+            .unwrap()
+            .canonical_values
+            .contains(&"Group".to_string()));
     }
 
     #[test]
@@ -482,7 +545,10 @@ mod tests {
         assert_eq!(r.attr.name, "userName");
         assert!(r.extension.is_none());
         let r = user
-            .resolve(&AttrPath::parse("urn:ietf:params:scim:schemas:core:2.0:User:name.GivenName").unwrap())
+            .resolve(
+                &AttrPath::parse("urn:ietf:params:scim:schemas:core:2.0:User:name.GivenName")
+                    .unwrap(),
+            )
             .unwrap();
         assert_eq!(r.canonical(), "name.givenName");
         let r = user
@@ -491,21 +557,45 @@ mod tests {
         assert_eq!(r.extension, Some(ENTERPRISE_USER_SCHEMA));
         assert_eq!(r.target().name, "value");
         // Unqualified extension attribute: unique among extensions, so it resolves.
-        let r = user.resolve(&AttrPath::parse("employeeNumber").unwrap()).unwrap();
+        let r = user
+            .resolve(&AttrPath::parse("employeeNumber").unwrap())
+            .unwrap();
         assert_eq!(r.extension, Some(ENTERPRISE_USER_SCHEMA));
         // Common attributes.
-        assert_eq!(user.resolve(&AttrPath::parse("meta.lastModified").unwrap()).unwrap().target().name, "lastModified");
-        assert_eq!(user.resolve(&AttrPath::parse("externalId").unwrap()).unwrap().attr.name, "externalId");
+        assert_eq!(
+            user.resolve(&AttrPath::parse("meta.lastModified").unwrap())
+                .unwrap()
+                .target()
+                .name,
+            "lastModified"
+        );
+        assert_eq!(
+            user.resolve(&AttrPath::parse("externalId").unwrap())
+                .unwrap()
+                .attr
+                .name,
+            "externalId"
+        );
     }
 
     #[test]
     fn unknown_paths_are_invalid_path() {
         let reg = SchemaRegistry::standard();
         for p in ["nope", "name.nope", "urn:x:y:z:attr", "userName.value"] {
-            let e = reg.user().resolve(&AttrPath::parse(p).unwrap()).unwrap_err();
-            assert_eq!(e.scim_type, Some(crate::error::ScimType::InvalidPath), "{p}");
+            let e = reg
+                .user()
+                .resolve(&AttrPath::parse(p).unwrap())
+                .unwrap_err();
+            assert_eq!(
+                e.scim_type,
+                Some(crate::error::ScimType::InvalidPath),
+                "{p}"
+            );
         }
-        assert!(reg.group().resolve(&AttrPath::parse("userName").unwrap()).is_err());
+        assert!(reg
+            .group()
+            .resolve(&AttrPath::parse("userName").unwrap())
+            .is_err());
     }
 
     #[test]
@@ -521,8 +611,17 @@ mod tests {
         }))
         .unwrap();
         reg.add_extension("User", ext, false).unwrap();
-        let r = reg.user().resolve(&AttrPath::parse("badge").unwrap()).unwrap();
-        assert_eq!(r.extension, Some("urn:example:params:scim:schemas:extension:acme:2.0:User"));
-        assert_eq!(reg.resource_type("User").unwrap().schema_extensions.len(), 2);
+        let r = reg
+            .user()
+            .resolve(&AttrPath::parse("badge").unwrap())
+            .unwrap();
+        assert_eq!(
+            r.extension,
+            Some("urn:example:params:scim:schemas:extension:acme:2.0:User")
+        );
+        assert_eq!(
+            reg.resource_type("User").unwrap().schema_extensions.len(),
+            2
+        );
     }
 }
