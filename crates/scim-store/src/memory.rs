@@ -302,6 +302,62 @@ impl Tenant {
         }
     }
 
+    /// The ids that can match a filter with these equality conditions, from the indexes, in id
+    /// order; `None` when no condition is indexed (scan everything). The caller still runs
+    /// [`scim_proto::Filter::matches`] on each candidate.
+    ///
+    /// Indexed: `id`, unique attributes (`userName eq`, the lookup every IdP makes before a
+    /// create), `groups.value` on users and `members.value` on groups (membership checks).
+    fn candidates(
+        &self,
+        kind: ResourceKind,
+        lookups: &[(String, String)],
+        unique: &[UniqueAttr],
+    ) -> Option<BTreeSet<String>> {
+        let mut result: Option<BTreeSet<String>> = None;
+        for (path, value) in lookups {
+            let found: BTreeSet<String> = if path == "id" {
+                // `id` is caseExact (RFC 7643 §3.1).
+                BTreeSet::from([value.clone()])
+            } else if let Some(u) = unique.iter().find(|u| u.label() == *path) {
+                let key = if u.case_exact {
+                    value.clone()
+                } else {
+                    value.to_lowercase()
+                };
+                self.unique
+                    .get(&(kind, u.label()))
+                    .and_then(|index| index.get(&key))
+                    .into_iter()
+                    .cloned()
+                    .collect()
+            } else if kind == ResourceKind::User && path == "groups.value" {
+                // `groups.value` is not caseExact; the store's ids are lower-case UUIDs.
+                self.members
+                    .get(&value.to_lowercase())
+                    .map(|ms| {
+                        ms.iter()
+                            .filter(|(_, k)| **k == ResourceKind::User)
+                            .map(|(id, _)| id.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            } else if kind == ResourceKind::Group && path == "members.value" {
+                self.member_of
+                    .get(&value.to_lowercase())
+                    .cloned()
+                    .unwrap_or_default()
+            } else {
+                continue;
+            };
+            result = Some(match result {
+                None => found,
+                Some(r) => r.intersection(&found).cloned().collect(),
+            });
+        }
+        result
+    }
+
     /// The resource as a filter sees it: attributes plus `id`, `meta` and the derived
     /// `groups` (users) or `members` (groups), so any attribute a client can read can be
     /// filtered on (RFC 7644 §3.4.2.2).
@@ -603,9 +659,20 @@ impl Store for MemoryStore {
                 total_results: 0,
             });
         };
-        let matching: Vec<(&String, &Record)> = t
-            .records(kind)
-            .iter()
+        let records = t.records(kind);
+        let candidates: Vec<(&String, &Record)> = match query
+            .filter
+            .as_ref()
+            .and_then(|f| t.candidates(kind, &f.equality_lookups(&schema), self.unique(kind)))
+        {
+            Some(ids) => ids
+                .iter()
+                .filter_map(|id| records.get_key_value(id))
+                .collect(),
+            None => records.iter().collect(),
+        };
+        let matching: Vec<(&String, &Record)> = candidates
+            .into_iter()
             .filter(|(id, r)| match &query.filter {
                 None => true,
                 Some(f) => f.matches(&t.filter_view(kind, id, r), &schema),
@@ -772,6 +839,110 @@ mod tests {
         );
         let view = tenant.filter_view(ResourceKind::Group, &g.id, &tenant.groups[&g.id]);
         assert_eq!(view["members"], json!([{"value": u.id, "type": "User"}]));
+    }
+
+    /// Answers from the indexes equal a full scan, whatever the case of the values.
+    #[tokio::test]
+    async fn indexed_queries_agree_with_a_scan() {
+        use scim_proto::Filter;
+        let s = store();
+        let t = TenantId::new("t").unwrap();
+        let mut users = Vec::new();
+        for name in ["alice", "Bob", "carol"] {
+            let attrs = obj(json!({"userName": name, "externalId": name.to_uppercase()}));
+            users.push(
+                s.create(&t, ResourceKind::User, attrs, MemberChange::default())
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        let (a, b) = (users[0].clone(), users[1].clone());
+        let g1 = s
+            .create(
+                &t,
+                ResourceKind::Group,
+                obj(json!({"displayName": "G1"})),
+                add(&[&a, &b]),
+            )
+            .await
+            .unwrap()
+            .id;
+        let g2 = s
+            .create(
+                &t,
+                ResourceKind::Group,
+                obj(json!({"displayName": "G2"})),
+                add(&[&a, &g1]),
+            )
+            .await
+            .unwrap()
+            .id;
+        let up = |s: &str| s.to_uppercase();
+        let cases = [
+            (ResourceKind::User, "userName eq \"ALICE\"".to_string()),
+            (
+                ResourceKind::User,
+                "userName eq \"bob\" and active pr".to_string(),
+            ),
+            (ResourceKind::User, "userName eq \"nobody\"".to_string()),
+            (ResourceKind::User, format!("id eq \"{a}\"")),
+            (ResourceKind::User, format!("id eq \"{}\"", up(&a))),
+            (
+                ResourceKind::User,
+                format!("id eq \"{a}\" and userName eq \"bob\""),
+            ),
+            (ResourceKind::User, format!("groups.value eq \"{g1}\"")),
+            (
+                ResourceKind::User,
+                format!("groups.value eq \"{}\"", up(&g1)),
+            ),
+            (
+                ResourceKind::User,
+                format!("groups.value eq \"{g1}\" and userName eq \"Alice\""),
+            ),
+            (
+                ResourceKind::User,
+                format!("groups.value eq \"{g1}\" or userName eq \"carol\""),
+            ),
+            (ResourceKind::User, "externalId eq \"BOB\"".to_string()),
+            (ResourceKind::Group, format!("members.value eq \"{a}\"")),
+            (
+                ResourceKind::Group,
+                format!("members.value eq \"{}\"", up(&g1)),
+            ),
+            (
+                ResourceKind::Group,
+                format!("members.value eq \"{b}\" and displayName eq \"g1\""),
+            ),
+            (ResourceKind::Group, format!("id eq \"{g2}\"")),
+        ];
+        let registry = SchemaRegistry::standard();
+        for (kind, text) in cases {
+            let schema = registry.view(kind.name()).unwrap();
+            let f = Filter::parse(&text).unwrap();
+            f.validate(&schema).unwrap();
+            let expected: Vec<String> = {
+                let data = s.data.read().unwrap();
+                let tenant = &data.tenants[&t];
+                tenant
+                    .records(kind)
+                    .iter()
+                    .filter(|(id, r)| f.matches(&tenant.filter_view(kind, id, r), &schema))
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            };
+            let q = Query {
+                filter: Some(f),
+                start_index: 1,
+                count: 100,
+                include: Include::NONE,
+            };
+            let page = s.query(&t, kind, &q).await.unwrap();
+            let got: Vec<String> = page.resources.into_iter().map(|r| r.id).collect();
+            assert_eq!(got, expected, "{text}");
+            assert_eq!(page.total_results as usize, expected.len(), "{text}");
+        }
     }
 
     #[test]
