@@ -18,8 +18,9 @@ const MEMBERS: &str = "members";
 /// The User attribute derived from membership records (RFC 7643 §4.1.2, readOnly).
 const GROUPS: &str = "groups";
 /// How often a PUT or PATCH that lost a race with another writer is re-applied to the fresh
-/// resource before the client is asked to retry.
-const WRITE_ATTEMPTS: usize = 5;
+/// resource before the client is asked to retry. Every lost race means another write landed, so
+/// n simultaneous writers all finish within n attempts; this covers an IdP burst on one resource.
+const WRITE_ATTEMPTS: u32 = 32;
 
 /// A resource's next attributes and member change, as computed by a PUT or PATCH.
 type NewState = (Map<String, Value>, MemberChange);
@@ -71,7 +72,13 @@ impl<'a> Service<'a> {
         let (state, kind, options) = (self.state.clone(), self.kind, self.normalize_options());
         tokio::task::spawn_blocking(move || work(&schema_of(&state, kind), &options))
             .await
-            .map_err(|e| ApiError::from(ScimError::new(500, None, format!("request processing failed: {e}"))))?
+            .map_err(|e| {
+                ApiError::from(ScimError::new(
+                    500,
+                    None,
+                    format!("request processing failed: {e}"),
+                ))
+            })?
     }
 
     /// RFC 7644 §3.3: POST creates a resource; `include` says what the response shows.
@@ -197,11 +204,16 @@ impl<'a> Service<'a> {
             + 'static,
     ) -> ApiResult<StoredResource> {
         let change = Arc::new(change);
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 0..WRITE_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
             let existing = self.read_for_write(id, include).await?;
             etag::check_if_match(if_match, existing.version)?;
             let (change, read) = (change.clone(), existing.clone());
-            let computed = self.off_thread(move |schema, options| change(&read, schema, options)).await?;
+            let computed = self
+                .off_thread(move |schema, options| change(&read, schema, options))
+                .await?;
             let Some((attrs, members)) = computed else {
                 return self.after_write(existing.clone(), &existing, include).await;
             };
@@ -324,6 +336,14 @@ impl<'a> Service<'a> {
         let endpoint = schema_of(self.state, kind).resource_type.endpoint.clone();
         format!("{}{endpoint}/{id}", self.base_url)
     }
+}
+
+/// A short random pause before re-applying a write that lost a race, so the writers that collided
+/// do not collide again in lockstep: up to 2 ms per attempt so far, capped at 20 ms.
+async fn backoff(attempt: u32) {
+    let ceiling_us = (attempt * 2_000).min(20_000);
+    let jitter = getrandom::u32().unwrap_or(attempt) % ceiling_us.max(1);
+    tokio::time::sleep(std::time::Duration::from_micros(u64::from(jitter))).await;
 }
 
 /// The schema view of a resource kind; both kinds are in every registry the service builds.

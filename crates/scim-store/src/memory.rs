@@ -29,6 +29,9 @@ const TIMESTAMP: &[FormatItem<'static>] =
 /// `schemas` list is rendered; `members` and `groups` are stored as memberships).
 const NOT_ATTRIBUTES: [&str; 5] = ["id", "meta", "schemas", "members", "groups"];
 
+/// Attributes a filter can name that exist only in the view built by `Tenant::filter_view`.
+const DERIVED: [&str; 4] = ["id", "meta", "groups", "members"];
+
 /// An attribute whose values must be unique in a tenant (RFC 7643 §2.2 `uniqueness`).
 #[derive(Debug, Clone)]
 struct UniqueAttr {
@@ -665,17 +668,21 @@ impl Store for MemoryStore {
             .as_ref()
             .and_then(|f| t.candidates(kind, &f.equality_lookups(&schema), self.unique(kind)))
         {
-            Some(ids) => ids
-                .iter()
-                .filter_map(|id| records.get_key_value(id))
-                .collect(),
+            Some(ids) => ids.iter().filter_map(|id| records.get_key_value(id)).collect(),
             None => records.iter().collect(),
         };
+        // Building the derived view costs a copy per record; a filter on stored attributes only
+        // (`userName co "x"`) is evaluated on the record itself.
+        let needs_view = query
+            .filter
+            .as_ref()
+            .is_some_and(|f| DERIVED.iter().any(|name| f.names_attribute(name)));
         let matching: Vec<(&String, &Record)> = candidates
             .into_iter()
             .filter(|(id, r)| match &query.filter {
                 None => true,
-                Some(f) => f.matches(&t.filter_view(kind, id, r), &schema),
+                Some(f) if needs_view => f.matches(&t.filter_view(kind, id, r), &schema),
+                Some(f) => f.matches(&r.attrs, &schema),
             })
             .collect();
         // RFC 7644 §3.4.2.4: a startIndex below 1 is taken as 1.
@@ -893,10 +900,7 @@ mod tests {
                 format!("id eq \"{a}\" and userName eq \"bob\""),
             ),
             (ResourceKind::User, format!("groups.value eq \"{g1}\"")),
-            (
-                ResourceKind::User,
-                format!("groups.value eq \"{}\"", up(&g1)),
-            ),
+            (ResourceKind::User, format!("groups.value eq \"{}\"", up(&g1))),
             (
                 ResourceKind::User,
                 format!("groups.value eq \"{g1}\" and userName eq \"Alice\""),
@@ -907,10 +911,7 @@ mod tests {
             ),
             (ResourceKind::User, "externalId eq \"BOB\"".to_string()),
             (ResourceKind::Group, format!("members.value eq \"{a}\"")),
-            (
-                ResourceKind::Group,
-                format!("members.value eq \"{}\"", up(&g1)),
-            ),
+            (ResourceKind::Group, format!("members.value eq \"{}\"", up(&g1))),
             (
                 ResourceKind::Group,
                 format!("members.value eq \"{b}\" and displayName eq \"g1\""),

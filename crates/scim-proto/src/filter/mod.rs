@@ -196,6 +196,18 @@ impl Filter {
         eval::matches_value(self, schema, attr, value)
     }
 
+    /// Whether the filter names the top-level attribute `name` (compared case-insensitively,
+    /// with or without a schema URN) anywhere, value paths included. Lets a store skip building
+    /// derived attributes (`meta`, `groups`, `members`) that a filter does not look at.
+    pub fn names_attribute(&self, name: &str) -> bool {
+        match self {
+            Filter::Compare { path, .. } | Filter::Present(path) => path.attr.eq_ignore_ascii_case(name),
+            Filter::ValuePath { attr, .. } => attr.attr.eq_ignore_ascii_case(name),
+            Filter::And(a, b) | Filter::Or(a, b) => a.names_attribute(name) || b.names_attribute(name),
+            Filter::Not(f) => f.names_attribute(name),
+        }
+    }
+
     /// The `(canonical attribute path, value)` pairs that every resource matching this filter
     /// must satisfy as an equality, for a store that answers them from an index.
     ///
@@ -310,5 +322,23 @@ mod tests {
         assert!(parse_attr_path("ab€x").is_err());
         assert!(PatchPath::parse("ab€x").is_err());
         assert!(Filter::parse("ab€x pr").is_err());
+    }
+}
+
+#[cfg(test)]
+mod names_attribute_tests {
+    use super::Filter;
+
+    #[test]
+    fn finds_top_level_names_anywhere_in_the_tree() {
+        let f = Filter::parse(r#"userName sw "a" and not (groups[value eq "g"]) or META.lastModified gt "2024-01-01T00:00:00Z""#)
+            .unwrap();
+        assert!(f.names_attribute("userName"));
+        assert!(f.names_attribute("groups"));
+        assert!(f.names_attribute("meta"));
+        assert!(!f.names_attribute("members"));
+        assert!(!f.names_attribute("id"));
+        let urn = Filter::parse(r#"urn:ietf:params:scim:schemas:core:2.0:User:id eq "x""#).unwrap();
+        assert!(urn.names_attribute("id"));
     }
 }
