@@ -32,7 +32,7 @@ for _ in range(200):
 sys.exit(1)
 PY
 status=0
-"$PY" tests/conformance/run_scim2_tester.py || status=1
 "$PY" tests/conformance/run_scim_sanity.py || status=1
+"$PY" tests/conformance/run_scim2_tester.py || status=1
 if grep -q "$TOKEN" "$LOG"; then echo "conformance: the token appears in the server log" >&2; status=1; fi
 exit $status
