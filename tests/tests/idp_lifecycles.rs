@@ -2,9 +2,9 @@
 //! it and with the request shapes it uses: test connection, lookup before create, create, update,
 //! deactivate, reactivate, role change, group create, member add and remove, rename, delete.
 
-
 // Test helpers: an unexpected shape is a failed assertion.
 #![allow(clippy::unwrap_used)]
+
 use scim_blackbox::Server;
 use serde_json::{json, Value};
 
