@@ -1153,21 +1153,12 @@ pub async fn concurrent_creates_of_one_user_name_one_wins<S: Store + 'static>(s:
         let (s, t) = (s.clone(), t.clone());
         let name = if i % 2 == 0 { "alice" } else { "ALICE" };
         set.spawn(async move {
-            s.create(
-                &t,
-                ResourceKind::User,
-                user_attrs(name),
-                MemberChange::default(),
-            )
-            .await
+            s.create(&t, ResourceKind::User, user_attrs(name), MemberChange::default())
+                .await
         });
     }
     let results = set.join_all().await;
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
-        1,
-        "{results:?}"
-    );
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
     assert!(results
         .iter()
         .all(|r| r.is_ok() || matches!(r, Err(StoreError::Uniqueness { .. }))));
@@ -1199,17 +1190,10 @@ pub async fn concurrent_conditional_updates_one_wins<S: Store + 'static>(s: S) {
         });
     }
     let results = set.join_all().await;
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
-        1,
-        "{results:?}"
-    );
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
     assert!(results
         .iter()
         .all(|r| r.is_ok() || r == &Err(StoreError::VersionConflict { current: 2 })));
-    let got = s
-        .get(&t, ResourceKind::User, &u.id, Include::NONE)
-        .await
-        .unwrap();
+    let got = s.get(&t, ResourceKind::User, &u.id, Include::NONE).await.unwrap();
     assert_eq!(got.version, 2);
 }
