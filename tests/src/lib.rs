@@ -88,7 +88,10 @@ impl Server {
         let empty_registry = format!(
             "file:{}",
             std::env::temp_dir()
-                .join(format!("scim-blackbox-{}-no-registry/tokens.json", std::process::id()))
+                .join(format!(
+                    "scim-blackbox-{}-no-registry/tokens.json",
+                    std::process::id()
+                ))
                 .display()
         );
         let lookup = |name: &str| {

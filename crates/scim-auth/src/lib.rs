@@ -22,6 +22,6 @@ pub use document::{
 pub use error::{DocumentError, RegistryError};
 pub use expiry::{parse_expiry, parse_grace};
 pub use file::FileRegistry;
-pub use registry::{update, Loaded, RegistryLocation, TokenRegistry, MAX_ATTEMPTS};
+pub use registry::{update, Loaded, RegistryLocation, TokenRegistry, LOCAL_REGISTRY_PATH, MAX_ATTEMPTS};
 pub use secrets_manager::{SecretsManagerRegistry, PENDING_STAGE};
 pub use token::{sha256_hex, TokenSecret, TOKEN_PREFIX};

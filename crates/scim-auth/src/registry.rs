@@ -72,6 +72,10 @@ fn backoff(attempt: u32) -> Result<Duration, RegistryError> {
     ))
 }
 
+/// The registry of local runs (the server outside Lambda, and `scimctl`) when `SCIM_TOKEN_REGISTRY`
+/// is not set: a file under the git-ignored `.local/`, relative to the working directory.
+pub const LOCAL_REGISTRY_PATH: &str = ".local/tokens.json";
+
 /// `SCIM_TOKEN_REGISTRY` (and `scimctl --registry`): `file:<path>` or
 /// `secretsmanager:<secret id or ARN>`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -95,11 +95,26 @@ mod tests {
             (Some("Bearer SCIM_abc"), Ok("SCIM_abc")),
             (Some("bearer  SCIM_abc "), Ok("SCIM_abc")),
             (Some("BEARER SCIM_abc"), Ok("SCIM_abc")),
-            (None, Err("an Authorization header with a bearer token is required")),
-            (Some("SCIM_abc"), Err("the Authorization header must be 'Bearer <token>'")),
-            (Some("Basic dXNlcjpwdw=="), Err("the Authorization header must be 'Bearer <token>'")),
-            (Some("Bearer "), Err("the Authorization header must be 'Bearer <token>'")),
-            (Some("non-token"), Err("the Authorization header must be 'Bearer <token>'")),
+            (
+                None,
+                Err("an Authorization header with a bearer token is required"),
+            ),
+            (
+                Some("SCIM_abc"),
+                Err("the Authorization header must be 'Bearer <token>'"),
+            ),
+            (
+                Some("Basic dXNlcjpwdw=="),
+                Err("the Authorization header must be 'Bearer <token>'"),
+            ),
+            (
+                Some("Bearer "),
+                Err("the Authorization header must be 'Bearer <token>'"),
+            ),
+            (
+                Some("non-token"),
+                Err("the Authorization header must be 'Bearer <token>'"),
+            ),
         ];
         for (value, want) in cases {
             let mut headers = HeaderMap::new();

@@ -1,13 +1,10 @@
 //! Service settings, read once at start-up from the `SCIM_*` environment variables
 //! (the names are a documented interface: see README.md).
 
-use scim_auth::{CacheSettings, RegistryLocation};
+use scim_auth::{CacheSettings, RegistryLocation, LOCAL_REGISTRY_PATH};
 use scim_proto::resource::PasswordPolicy;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-/// The token registry of a local run when `SCIM_TOKEN_REGISTRY` is not set (`.local/` is git-ignored).
-pub const LOCAL_TOKEN_REGISTRY: &str = ".local/tokens.json";
 
 /// Which [`scim_store::Store`] backs the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +79,7 @@ impl Config {
                     secretsmanager:<secret id or ARN> (the secret holding the token registry)"
                     .into())
             }
-            None => RegistryLocation::File(LOCAL_TOKEN_REGISTRY.into()),
+            None => RegistryLocation::File(LOCAL_REGISTRY_PATH.into()),
         };
         let token_cache = CacheSettings {
             ttl: Duration::from_secs(number("SCIM_TOKEN_CACHE_SECONDS", 60)?),
@@ -134,7 +131,7 @@ mod tests {
         let local = config(&[], false).unwrap();
         assert_eq!(
             local.token_registry,
-            RegistryLocation::File(LOCAL_TOKEN_REGISTRY.into())
+            RegistryLocation::File(LOCAL_REGISTRY_PATH.into())
         );
         assert_eq!(local.token_cache, CacheSettings::default());
         let err = config(&[], true).unwrap_err();
@@ -145,7 +142,10 @@ mod tests {
             RegistryLocation::SecretsManager("scim/tokens".into())
         );
         let tuned = config(
-            &[("SCIM_TOKEN_CACHE_SECONDS", "0"), ("SCIM_TOKEN_REFRESH_MIN_SECONDS", "1")],
+            &[
+                ("SCIM_TOKEN_CACHE_SECONDS", "0"),
+                ("SCIM_TOKEN_REFRESH_MIN_SECONDS", "1"),
+            ],
             false,
         )
         .unwrap();
