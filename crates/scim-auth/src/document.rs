@@ -130,9 +130,9 @@ impl RegistryDocument {
     }
 
     /// The stored form: pretty JSON, so an operator can read a local registry file.
-    pub fn to_json(&self) -> String {
-        // Serialising plain strings and timestamps cannot fail; fall back to compact output anyway.
-        serde_json::to_string_pretty(self).unwrap_or_else(|_| serde_json::json!(self).to_string())
+    pub fn to_json(&self) -> Result<String, RegistryError> {
+        serde_json::to_string_pretty(self)
+            .map_err(|e| RegistryError::Corrupt(format!("the registry cannot be written as JSON: {e}")))
     }
 
     pub fn find(&self, id: &str) -> Option<&TokenRecord> {
@@ -269,7 +269,7 @@ mod tests {
         assert_eq!(issued.record.expires, datetime!(2025-08-30 12:00 UTC));
         assert_eq!(issued.record.sha256, issued.secret.sha256_hex());
         assert_eq!(doc.tokens, vec![issued.record.clone()]);
-        assert!(!doc.to_json().contains(issued.secret.expose()));
+        assert!(!doc.to_json().unwrap().contains(issued.secret.expose()));
     }
 
     #[test]
@@ -394,12 +394,12 @@ mod tests {
         doc.create(&request("a", "acme", 30), NOW).unwrap();
         let id = doc.create(&request("b", "default", 30), NOW).unwrap().record.id;
         doc.revoke(&id, NOW).unwrap();
-        assert_eq!(RegistryDocument::parse(&doc.to_json()).unwrap(), doc);
+        assert_eq!(RegistryDocument::parse(&doc.to_json().unwrap()).unwrap(), doc);
         assert_eq!(
             RegistryDocument::parse(" \n").unwrap(),
             RegistryDocument::default()
         );
-        let json: serde_json::Value = serde_json::from_str(&doc.to_json()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&doc.to_json().unwrap()).unwrap();
         assert_eq!(json["version"], 1);
         assert_eq!(json["tokens"][0]["created"], "2025-06-01T12:00:00Z");
         assert!(json["tokens"][0].get("revoked").is_none());

@@ -58,7 +58,7 @@ impl TokenRegistry for FileRegistry {
     ) -> Result<(), RegistryError> {
         let path = self.path.clone();
         let expected = expected.map(str::to_string);
-        let text = document.to_json();
+        let text = document.to_json()?;
         blocking(move || {
             let _lock = lock(&path)?;
             let current = read_if_present(&path)?.map(|t| sha256_hex(&t));

@@ -129,7 +129,7 @@ impl TokenRegistry for SecretsManagerRegistry {
         expected: Option<&str>,
         document: &RegistryDocument,
     ) -> Result<(), RegistryError> {
-        let text = document.to_json();
+        let text = document.to_json()?;
         let put = self
             .client
             .put_secret_value()

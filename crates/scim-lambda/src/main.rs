@@ -1,7 +1,9 @@
 //! `scim-lambda`: under AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set) it serves Lambda events;
 //! otherwise it listens on `SCIM_LISTEN`. Both run the same Router.
 
-use scim_auth::{update, IssuedToken, NewToken, RegistryError, StaticToken, TokenCache, TokenRegistry};
+use scim_auth::{
+    update, IssuedToken, NewToken, RegistryError, RegistryLocation, StaticToken, TokenCache, TokenRegistry,
+};
 use scim_lambda::config::{in_lambda, Config, StoreChoice};
 use scim_lambda::state::AppState;
 use scim_lambda::{router, serve, BASE_PATH};
@@ -55,11 +57,13 @@ async fn run(lambda: bool) -> Result<(), String> {
         Some(token) => vec![StaticToken::new("bootstrap", token, default_tenant)],
         None => Vec::new(),
     };
-    let first_token = match (&config.bootstrap_token, lambda) {
-        (None, false) => first_local_token(token_registry.as_ref())
+    let local_file = matches!(config.token_registry, RegistryLocation::File(_)) && !lambda;
+    let first_token = if local_file && config.bootstrap_token.is_none() {
+        first_local_token(token_registry.as_ref())
             .await
-            .map_err(|e| format!("{}: {e}", config.token_registry))?,
-        _ => None,
+            .map_err(|e| format!("{}: {e}", config.token_registry))?
+    } else {
+        None
     };
     let tokens = TokenCache::load(token_registry, config.token_cache, statics)
         .await
