@@ -7,7 +7,7 @@ export SCIM_LISTEN
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-run: ## the service on $(SCIM_LISTEN) with the embedded store; prints the base URL and a token
+run: ## the service on $(SCIM_LISTEN) with the embedded store; the first start prints a bearer token
 	$(CARGO) run --quiet --bin scim-lambda
 
 tools: ## the project-local Python venv (.venv) with the conformance tools and moto

@@ -3,7 +3,7 @@
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
-use scim_lambda::auth::TokenVerifier;
+use scim_auth::{StaticToken, TokenCache};
 use scim_lambda::config::Config;
 use scim_lambda::state::AppState;
 use scim_proto::SchemaRegistry;
@@ -81,14 +81,32 @@ impl Server {
         Self::start_with(&[]).await
     }
 
-    /// Starts a server with `SCIM_*` settings overridden.
+    /// Starts a server with `SCIM_*` settings overridden. [`TOKEN`] and [`OTHER_TOKEN`] are
+    /// accepted from memory, like `SCIM_BOOTSTRAP_TOKEN`; other tokens come from the registry that
+    /// `SCIM_TOKEN_REGISTRY` names, and without it from an empty one (a file that does not exist).
     pub async fn start_with(vars: &[(&str, &str)]) -> Server {
-        let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let empty_registry = format!(
+            "file:{}",
+            std::env::temp_dir()
+                .join(format!(
+                    "scim-blackbox-{}-no-registry/tokens.json",
+                    std::process::id()
+                ))
+                .display()
+        );
+        let lookup = |name: &str| {
+            let set = vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+            set.or_else(|| (name == "SCIM_TOKEN_REGISTRY").then(|| empty_registry.clone()))
+        };
         let config = Config::from_lookup(lookup, false).expect("test config");
         let registry = Arc::new(SchemaRegistry::standard());
-        let mut tokens = TokenVerifier::default();
-        tokens.register("test-default", TOKEN, TenantId::new("default").expect("tenant"));
-        tokens.register("test-other", OTHER_TOKEN, TenantId::new("other").expect("tenant"));
+        let statics = vec![
+            StaticToken::new("test-default", TOKEN, TenantId::new("default").expect("tenant")),
+            StaticToken::new("test-other", OTHER_TOKEN, TenantId::new("other").expect("tenant")),
+        ];
+        let tokens = TokenCache::load(config.token_registry.open().await, config.token_cache, statics)
+            .await
+            .expect("token registry");
         let state = AppState {
             config: Arc::new(config),
             store: Arc::new(MemoryStore::new(registry.clone())),

@@ -1,30 +1,20 @@
 //! The security boundary: a request reaches a handler only with a [`Tenant`] established from a
-//! valid bearer token (RFC 6750). Token records keep a SHA-256 hash, never the token.
+//! valid bearer token (RFC 6750 §2.1). Tokens, their hashes and their verification live in
+//! `scim-auth`; this module is the HTTP side of it.
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::{header, request::Parts};
+use axum::http::{header, request::Parts, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
+use scim_auth::Verdict;
 use scim_proto::ScimError;
 use scim_store::TenantId;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-/// Prefix of every token this service issues.
-pub const TOKEN_PREFIX: &str = "SCIM_";
-
-/// A fresh token: `SCIM_` and 256 bits from the OS CSPRNG, base64url without padding.
-pub fn generate_token() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    Ok(format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    ))
-}
+/// The one answer for a token that does not let a request in, whether unknown, expired or revoked,
+/// so a client cannot probe which tokens exist. The request log tells the operator which it was.
+const INVALID_TOKEN: &str = "the bearer token is not valid or has expired";
 
 /// The tenant a request acts for; only [`require_token`] creates it.
 #[derive(Debug, Clone)]
@@ -34,75 +24,50 @@ pub struct Tenant {
     pub token_id: String,
 }
 
-#[derive(Debug)]
-struct TokenRecord {
-    id: String,
-    tenant: TenantId,
-    sha256: [u8; 32],
-}
-
-/// The tokens this process accepts.
-#[derive(Debug, Default)]
-pub struct TokenVerifier {
-    records: Vec<TokenRecord>,
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-impl TokenVerifier {
-    /// Accepts `token` for `tenant`; `id` names the record in logs.
-    pub fn register(&mut self, id: &str, token: &str, tenant: TenantId) {
-        self.records.push(TokenRecord {
-            id: id.to_string(),
-            tenant,
-            sha256: digest(token),
-        });
-    }
-
-    /// The tenant of a presented token. Hashes are compared in constant time and every record is
-    /// compared, so timing reveals neither a partial match nor which record matched.
-    pub fn verify(&self, presented: &str) -> Option<Tenant> {
-        let hash = digest(presented);
-        let mut found = None;
-        for record in &self.records {
-            if bool::from(record.sha256.ct_eq(&hash)) {
-                found = Some(Tenant {
-                    id: record.tenant.clone(),
-                    token_id: record.id.clone(),
-                });
-            }
-        }
-        found
-    }
-}
-
-/// Middleware in front of every route: `Authorization: Bearer <token>` → [`Tenant`], or 401.
-pub async fn require_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
+/// The token of `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is case-insensitive,
+/// RFC 7235 §2.1), or the detail of the 401 to answer.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, &'static str> {
+    let value = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
-    let Some(presented) = presented else {
-        return ApiError::from(ScimError::unauthorized(
-            "an Authorization header with a bearer token is required",
-        ))
-        .into_response();
+        .ok_or("an Authorization header with a bearer token is required")?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .map(|(_, token)| token.trim())
+        .ok_or("the Authorization header must be 'Bearer <token>'")
+}
+
+fn unauthorized(detail: &str) -> Response {
+    ApiError::from(ScimError::unauthorized(detail)).into_response()
+}
+
+/// Middleware in front of every route: `Authorization: Bearer <token>` → [`Tenant`], or 401 with
+/// `WWW-Authenticate: Bearer` (RFC 6750 §3).
+pub async fn require_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let verdict = match bearer_token(request.headers()) {
+        Ok(presented) => state.tokens.verify(presented).await,
+        Err(detail) => return unauthorized(detail),
     };
-    match state.tokens.verify(presented) {
-        Some(tenant) => {
+    match verdict {
+        Verdict::Valid { tenant, token_id } => {
+            let tenant = Tenant { id: tenant, token_id };
             request.extensions_mut().insert(tenant.clone());
             let mut response = next.run(request).await;
             // For the request log line, which is written outside this layer.
             response.extensions_mut().insert(tenant);
             response
         }
-        None => ApiError::from(ScimError::unauthorized("the bearer token is not valid")).into_response(),
+        Verdict::Expired { token_id } => {
+            tracing::info!(%token_id, "refused an expired token");
+            unauthorized(INVALID_TOKEN)
+        }
+        Verdict::Revoked { token_id } => {
+            tracing::info!(%token_id, "refused a revoked token");
+            unauthorized(INVALID_TOKEN)
+        }
+        Verdict::Unknown => unauthorized(INVALID_TOKEN),
     }
 }
 
@@ -122,24 +87,41 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
-    fn generated_tokens_are_prefixed_long_and_distinct() {
-        let a = generate_token().unwrap();
-        let b = generate_token().unwrap();
-        assert!(a.starts_with(TOKEN_PREFIX));
-        assert_eq!(a.len(), TOKEN_PREFIX.len() + 43);
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn verifies_only_registered_tokens() {
-        let mut v = TokenVerifier::default();
-        v.register("boot", "SCIM_abc", TenantId::new("default").unwrap());
-        v.register("other", "SCIM_xyz", TenantId::new("acme").unwrap());
-        assert_eq!(v.verify("SCIM_abc").unwrap().id.as_str(), "default");
-        assert_eq!(v.verify("SCIM_xyz").unwrap().token_id, "other");
-        assert!(v.verify("SCIM_ab").is_none());
-        assert!(v.verify("").is_none());
+    fn bearer_tokens_are_read_from_the_authorization_header() {
+        let cases: &[(Option<&str>, Result<&str, &str>)] = &[
+            (Some("Bearer SCIM_abc"), Ok("SCIM_abc")),
+            (Some("bearer  SCIM_abc "), Ok("SCIM_abc")),
+            (Some("BEARER SCIM_abc"), Ok("SCIM_abc")),
+            (
+                None,
+                Err("an Authorization header with a bearer token is required"),
+            ),
+            (
+                Some("SCIM_abc"),
+                Err("the Authorization header must be 'Bearer <token>'"),
+            ),
+            (
+                Some("Basic dXNlcjpwdw=="),
+                Err("the Authorization header must be 'Bearer <token>'"),
+            ),
+            (
+                Some("Bearer "),
+                Err("the Authorization header must be 'Bearer <token>'"),
+            ),
+            (
+                Some("non-token"),
+                Err("the Authorization header must be 'Bearer <token>'"),
+            ),
+        ];
+        for (value, want) in cases {
+            let mut headers = HeaderMap::new();
+            if let Some(v) = value {
+                headers.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+            }
+            assert_eq!(bearer_token(&headers), *want, "{value:?}");
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! Service settings, read once at start-up from the `SCIM_*` environment variables
 //! (the names are a documented interface: see README.md).
 
+use scim_auth::{CacheSettings, RegistryLocation, LOCAL_REGISTRY_PATH};
 use scim_proto::resource::PasswordPolicy;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Which [`scim_store::Store`] backs the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +20,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `SCIM_STORE`: `memory` or `dynamodb`.
     pub store: StoreChoice,
-    /// `SCIM_BOOTSTRAP_TOKEN`: a token registered for tenant `default`.
+    /// `SCIM_TOKEN_REGISTRY`: where the token registry lives.
+    pub token_registry: RegistryLocation,
+    /// `SCIM_TOKEN_CACHE_SECONDS` and `SCIM_TOKEN_REFRESH_MIN_SECONDS`: how the registry is cached.
+    pub token_cache: CacheSettings,
+    /// `SCIM_BOOTSTRAP_TOKEN`: a token accepted for tenant `default`, kept in memory only.
     pub bootstrap_token: Option<String>,
     /// `SCIM_PUBLIC_BASE_URL`: the base URL for `meta.location`, when not derived from the request.
     pub public_base_url: Option<String>,
@@ -66,6 +72,19 @@ impl Config {
                 Some(v) => v.trim().parse().map_err(|e| format!("{name}: {e}")),
             }
         };
+        let token_registry = match get("SCIM_TOKEN_REGISTRY") {
+            Some(text) => text.parse().map_err(|e| format!("SCIM_TOKEN_REGISTRY: {e}"))?,
+            None if lambda => {
+                return Err("SCIM_TOKEN_REGISTRY: required under AWS Lambda, as \
+                    secretsmanager:<secret id or ARN> (the secret holding the token registry)"
+                    .into())
+            }
+            None => RegistryLocation::File(LOCAL_REGISTRY_PATH.into()),
+        };
+        let token_cache = CacheSettings {
+            ttl: Duration::from_secs(number("SCIM_TOKEN_CACHE_SECONDS", 60)?),
+            refresh_min_interval: Duration::from_secs(number("SCIM_TOKEN_REFRESH_MIN_SECONDS", 5)?),
+        };
         let max_page_size = number("SCIM_MAX_PAGE_SIZE", 200)?.max(1);
         let password = match get("SCIM_PASSWORD").as_deref() {
             None | Some("hash") => PasswordPolicy::Hash,
@@ -75,6 +94,8 @@ impl Config {
         Ok(Config {
             listen,
             store,
+            token_registry,
+            token_cache,
             bootstrap_token: get("SCIM_BOOTSTRAP_TOKEN"),
             public_base_url: get("SCIM_PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
             max_body_bytes: usize::try_from(number("SCIM_MAX_BODY_BYTES", 1024 * 1024)?)
@@ -101,7 +122,35 @@ mod tests {
         let local = config(&[], false).unwrap();
         assert_eq!(local.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(local.store, StoreChoice::Memory);
-        assert_eq!(config(&[], true).unwrap().store, StoreChoice::DynamoDb);
+        let lambda = config(&[("SCIM_TOKEN_REGISTRY", "secretsmanager:t")], true).unwrap();
+        assert_eq!(lambda.store, StoreChoice::DynamoDb);
+    }
+
+    #[test]
+    fn the_token_registry_is_a_local_file_by_default_and_required_under_lambda() {
+        let local = config(&[], false).unwrap();
+        assert_eq!(
+            local.token_registry,
+            RegistryLocation::File(LOCAL_REGISTRY_PATH.into())
+        );
+        assert_eq!(local.token_cache, CacheSettings::default());
+        let err = config(&[], true).unwrap_err();
+        assert!(err.starts_with("SCIM_TOKEN_REGISTRY: required"), "{err}");
+        let lambda = config(&[("SCIM_TOKEN_REGISTRY", "secretsmanager:scim/tokens")], true).unwrap();
+        assert_eq!(
+            lambda.token_registry,
+            RegistryLocation::SecretsManager("scim/tokens".into())
+        );
+        let tuned = config(
+            &[
+                ("SCIM_TOKEN_CACHE_SECONDS", "0"),
+                ("SCIM_TOKEN_REFRESH_MIN_SECONDS", "1"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(tuned.token_cache.ttl, Duration::ZERO);
+        assert_eq!(tuned.token_cache.refresh_min_interval, Duration::from_secs(1));
     }
 
     #[test]
@@ -112,6 +161,14 @@ mod tests {
         assert!(config(&[("SCIM_LISTEN", "nowhere")], false)
             .unwrap_err()
             .starts_with("SCIM_LISTEN"));
+        for (name, value) in [
+            ("SCIM_TOKEN_REGISTRY", "tokens.json"),
+            ("SCIM_TOKEN_CACHE_SECONDS", "soon"),
+            ("SCIM_TOKEN_REFRESH_MIN_SECONDS", "-1"),
+        ] {
+            let err = config(&[(name, value)], false).unwrap_err();
+            assert!(err.starts_with(name), "{err}");
+        }
         assert!(config(&[("SCIM_MAX_PAGE_SIZE", "x")], false)
             .unwrap_err()
             .starts_with("SCIM_MAX_PAGE_SIZE"));

@@ -1,7 +1,9 @@
 //! `scim-lambda`: under AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set) it serves Lambda events;
 //! otherwise it listens on `SCIM_LISTEN`. Both run the same Router.
 
-use scim_lambda::auth::{generate_token, TokenVerifier};
+use scim_auth::{
+    update, IssuedToken, NewToken, RegistryError, RegistryLocation, StaticToken, TokenCache, TokenRegistry,
+};
 use scim_lambda::config::{in_lambda, Config, StoreChoice};
 use scim_lambda::state::AppState;
 use scim_lambda::{router, serve, BASE_PATH};
@@ -56,19 +58,22 @@ async fn run(lambda: bool) -> Result<(), String> {
         }
     };
     let default_tenant = TenantId::new("default").map_err(|e| e.to_string())?;
-    let mut tokens = TokenVerifier::default();
-    let generated = match (&config.bootstrap_token, lambda) {
-        (Some(token), _) => {
-            tokens.register("bootstrap", token, default_tenant);
-            None
-        }
-        (None, false) => {
-            let token = generate_token().map_err(|e| format!("cannot read the OS random source: {e}"))?;
-            tokens.register("dev", &token, default_tenant);
-            Some(token)
-        }
-        (None, true) => None,
+    let token_registry = config.token_registry.open().await;
+    let statics = match &config.bootstrap_token {
+        Some(token) => vec![StaticToken::new("bootstrap", token, default_tenant)],
+        None => Vec::new(),
     };
+    let local_file = matches!(config.token_registry, RegistryLocation::File(_)) && !lambda;
+    let first_token = if local_file && config.bootstrap_token.is_none() {
+        first_local_token(token_registry.as_ref())
+            .await
+            .map_err(|e| format!("{}: {e}", config.token_registry))?
+    } else {
+        None
+    };
+    let tokens = TokenCache::load(token_registry, config.token_cache, statics)
+        .await
+        .map_err(|e| format!("{}: {e}", config.token_registry))?;
     let state = AppState {
         config: Arc::new(config.clone()),
         registry,
@@ -83,12 +88,44 @@ async fn run(lambda: bool) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("SCIM base URL: http://{addr}{BASE_PATH}");
-    match generated {
-        Some(token) => println!("Bearer token (tenant 'default', valid until this process stops): {token}"),
-        None => println!("Bearer token: the value of SCIM_BOOTSTRAP_TOKEN (tenant 'default')"),
+    match (first_token, &config.bootstrap_token) {
+        (Some(issued), _) => println!(
+            "Bearer token (tenant 'default', shown this once; only its hash is kept in {}): {}",
+            config.token_registry,
+            issued.secret.expose()
+        ),
+        (None, Some(_)) => println!("Bearer token: the value of SCIM_BOOTSTRAP_TOKEN (tenant 'default')"),
+        (None, None) => println!(
+            "Bearer tokens: those in {} (list them: scimctl token list; make one: \
+             scimctl token create --name NAME --expires 90d)",
+            config.token_registry
+        ),
     }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     serve(listener, state, shutdown).await.map_err(|e| e.to_string())
+}
+
+/// The first local start gets a token for tenant `default`, so `make run` works out of the box. It
+/// is created only while the registry is empty, so a restart does not issue (or print) another.
+async fn first_local_token(registry: &dyn TokenRegistry) -> Result<Option<IssuedToken>, RegistryError> {
+    if !registry.load().await?.document.tokens.is_empty() {
+        return Ok(None);
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let request = NewToken {
+        name: "local development (created by the first start)".into(),
+        tenant: "default".into(),
+        expires: now + time::Duration::days(90),
+    };
+    update(registry, |doc| {
+        // Another process may have written the first token in the meantime.
+        if doc.tokens.is_empty() {
+            doc.create(&request, now).map(Some)
+        } else {
+            Ok(None)
+        }
+    })
+    .await
 }

@@ -1,7 +1,7 @@
 //! Shared state, built once at start-up and handed to every handler (`State<AppState>`).
 
-use crate::auth::TokenVerifier;
 use crate::config::Config;
+use scim_auth::TokenCache;
 use scim_proto::SchemaRegistry;
 use scim_store::Store;
 use std::sync::Arc;
@@ -11,5 +11,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub registry: Arc<SchemaRegistry>,
     pub store: Arc<dyn Store>,
-    pub tokens: Arc<TokenVerifier>,
+    /// The token registry, cached: what [`crate::auth::require_token`] verifies against.
+    pub tokens: Arc<TokenCache>,
 }

@@ -1,0 +1,93 @@
+//! The `scim-lambda` binary as `make run` starts it: the first start issues a dev token and prints
+//! it once; a restart prints none; the logs never hold it. Under Lambda the registry must be named.
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// The server started in `dir` with no token settings, and its first two stdout lines.
+fn start(dir: &Path) -> (Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scim-lambda"))
+        .current_dir(dir)
+        .env("SCIM_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "debug")
+        .env_remove("SCIM_TOKEN_REGISTRY")
+        .env_remove("SCIM_BOOTSTRAP_TOKEN")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut read_line = || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        line.trim_end().to_string()
+    };
+    let base = read_line();
+    let tokens = read_line();
+    let base = base.strip_prefix("SCIM base URL: ").unwrap().to_string();
+    (child, base, tokens)
+}
+
+/// Stops the server and returns what it logged.
+fn stop(mut child: Child) -> String {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    logs
+}
+
+#[tokio::test]
+async fn the_first_start_prints_a_dev_token_once_and_never_logs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, base, line) = start(dir.path());
+    let token = line.rsplit(' ').next().unwrap().to_string();
+    assert!(token.starts_with("SCIM_"), "{line}");
+    assert!(line.contains("tenant 'default'"), "{line}");
+    let reply = reqwest::Client::new()
+        .get(format!("{base}/Users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let logs = stop(child);
+    assert!(logs.contains("request"), "the server logged: {logs}");
+    assert!(!logs.contains(&token), "the token reached the log");
+
+    let registry = std::fs::read_to_string(dir.path().join(".local/tokens.json")).unwrap();
+    assert!(!registry.contains(&token), "the registry holds the hash only");
+
+    // A restart issues no new token and prints none; the first one still works.
+    let (child, base, line) = start(dir.path());
+    assert!(!line.contains("SCIM_"), "{line}");
+    assert!(line.contains("scimctl token create"), "{line}");
+    let reply = reqwest::Client::new()
+        .get(format!("{base}/Users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    stop(child);
+    let after = std::fs::read_to_string(dir.path().join(".local/tokens.json")).unwrap();
+    assert_eq!(after, registry);
+}
+
+#[test]
+fn under_lambda_the_registry_must_be_named() {
+    let output = Command::new(env!("CARGO_BIN_EXE_scim-lambda"))
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env_remove("SCIM_TOKEN_REGISTRY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("SCIM_TOKEN_REGISTRY: required under AWS Lambda"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,51 @@
+//! `scimctl`: the operator CLI of the SCIM service. Each subcommand group is one module
+//! (`token`); a new group is one more module and one more [`Command`] variant.
+//!
+//! Exit codes: 0 done, 1 the operation failed (registry unreachable, unknown token id, ...),
+//! 2 the command line is wrong (clap's own usage errors use 2 as well).
+
+mod token;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "scimctl", version, about = "Operate the SCIM provisioning service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, list, rotate and revoke the bearer tokens IdPs use
+    Token(token::TokenArgs),
+}
+
+/// Why a command did not succeed, and so which exit code it ends with.
+#[derive(Debug)]
+pub enum Failure {
+    /// The command line asks for something invalid: exit code 2.
+    Usage(String),
+    /// The operation failed: exit code 1.
+    Failed(String),
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Token(command) => token::run(command).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("scimctl: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("scimctl: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! `scimctl token ...`: the token registry as an administrator sees it ("enter a name, select an
+//! expiration, Create Token"). Output goes to stdout; the registry used is named on stderr, so a
+//! script can read stdout alone.
+
+use crate::Failure;
+use clap::{Args, Subcommand};
+use scim_auth::{
+    parse_expiry, parse_grace, update, DocumentError, NewToken, RegistryError, RegistryLocation, TokenRecord,
+    LOCAL_REGISTRY_PATH,
+};
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+
+/// `scimctl token [--registry LOCATION] <command>`
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// file:<path> or secretsmanager:<secret id or ARN>; the server reads the same variable
+    /// [default: file:.local/tokens.json, the registry of `make run`]
+    #[arg(long, env = "SCIM_TOKEN_REGISTRY", value_name = "LOCATION", global = true)]
+    registry: Option<String>,
+    #[command(subcommand)]
+    command: TokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it, once: paste it into the IdP as the bearer token
+    Create {
+        /// What the token is for, e.g. "Okta production"
+        #[arg(long)]
+        name: String,
+        /// 30d, 90d, 1y, any <n>d or <n>y, or a date YYYY-MM-DD (valid through that day, UTC)
+        #[arg(long)]
+        expires: String,
+        /// The tenant the token acts for
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// List tokens, one per line: id, name, tenant, expiry, state (never a token or a hash)
+    List,
+    /// Revoke a token at once (the service notices within its cache time, 60 s by default)
+    Revoke {
+        /// The token's id, as `scimctl token list` shows it
+        id: String,
+    },
+    /// Create a successor with the same name, tenant and lifetime; the old token keeps working
+    /// for the grace period, so the IdP can be switched over without downtime
+    Rotate {
+        /// The token's id, as `scimctl token list` shows it
+        id: String,
+        /// How long the old token stays valid: <n>d, <n>h or 0
+        #[arg(long, default_value = "7d")]
+        grace: String,
+    },
+}
+
+pub async fn run(args: TokenArgs) -> Result<(), Failure> {
+    let now = OffsetDateTime::now_utc();
+    let location = location(args.registry)?;
+    match args.command {
+        TokenCommand::Create {
+            name,
+            expires,
+            tenant,
+        } => {
+            let request = NewToken {
+                name,
+                tenant,
+                expires: parse_expiry(&expires, now)
+                    .map_err(|e| Failure::Usage(format!("--expires: {e}")))?,
+            };
+            let registry = location.open().await;
+            let issued = update(registry.as_ref(), |doc| doc.create(&request, now))
+                .await
+                .map_err(failure)?;
+            println!("{}", issued.secret.expose());
+            println!();
+            println!("This is the only time the token is shown. Paste it into the IdP as the bearer token.");
+            print_record(&issued.record);
+        }
+        TokenCommand::List => {
+            let document = location.open().await.load().await.map_err(failure)?.document;
+            print_list(&document.tokens, now);
+        }
+        TokenCommand::Revoke { id } => {
+            let registry = location.open().await;
+            let record = update(registry.as_ref(), |doc| Ok(doc.revoke(&id, now)?))
+                .await
+                .map_err(failure)?;
+            println!(
+                "revoked {} ({}, tenant {})",
+                record.id, record.name, record.tenant
+            );
+        }
+        TokenCommand::Rotate { id, grace } => {
+            let grace = parse_grace(&grace).map_err(|e| Failure::Usage(format!("--grace: {e}")))?;
+            let registry = location.open().await;
+            let rotation = update(registry.as_ref(), |doc| doc.rotate(&id, grace, now))
+                .await
+                .map_err(failure)?;
+            println!("{}", rotation.successor.secret.expose());
+            println!();
+            println!(
+                "This is the only time the new token is shown. Paste it into the IdP; the old token {} \
+                 keeps working until {}.",
+                rotation.predecessor.id,
+                timestamp(rotation.predecessor.expires)
+            );
+            print_record(&rotation.successor.record);
+        }
+    }
+    Ok(())
+}
+
+/// The registry named on the command line or in the environment.
+fn location(text: Option<String>) -> Result<RegistryLocation, Failure> {
+    let text = text.unwrap_or_else(|| format!("file:{LOCAL_REGISTRY_PATH}"));
+    let location = text
+        .parse()
+        .map_err(|e| Failure::Usage(format!("--registry / SCIM_TOKEN_REGISTRY: {e}")))?;
+    eprintln!("registry: {location}");
+    Ok(location)
+}
+
+/// A refused request is the operator's to fix (exit 2), except for naming a token that is not
+/// there or cannot be rotated, which is a failed operation (exit 1), like any registry failure.
+fn failure(e: RegistryError) -> Failure {
+    match e {
+        RegistryError::Document(
+            DocumentError::InvalidName(_)
+            | DocumentError::InvalidTenant(_)
+            | DocumentError::ExpiryNotInFuture,
+        ) => Failure::Usage(e.to_string()),
+        _ => Failure::Failed(e.to_string()),
+    }
+}
+
+/// Seconds precision in UTC: what an operator compares with a calendar.
+fn timestamp(at: OffsetDateTime) -> String {
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    at.to_offset(UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| at.to_string())
+}
+
+fn print_record(record: &TokenRecord) {
+    println!("id       {}", record.id);
+    println!("name     {}", record.name);
+    println!("tenant   {}", record.tenant);
+    println!("expires  {}", timestamp(record.expires));
+}
+
+/// Aligned columns with a header; the name comes second but may contain spaces, so the other
+/// columns never do.
+fn print_list(tokens: &[TokenRecord], now: OffsetDateTime) {
+    let header = ["ID", "NAME", "TENANT", "EXPIRES", "STATE"].map(String::from);
+    let rows: Vec<[String; 5]> = tokens
+        .iter()
+        .map(|t| {
+            [
+                t.id.clone(),
+                t.name.clone(),
+                t.tenant.clone(),
+                timestamp(t.expires),
+                t.state(now).to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = [0usize; 5];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
