@@ -13,19 +13,14 @@ use axum::http::uri::{PathAndQuery, Uri};
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use std::borrow::Cow;
+use tower::util::MapRequest;
 
-/// The service `lambda_http::run` drives: [`adapt`] in front of the Router.
-pub fn service(
-    state: AppState,
-) -> impl tower::Service<
-    lambda_http::Request,
-    Response = axum::response::Response,
-    Error = std::convert::Infallible,
-    Future = impl Send,
-> + Clone {
-    tower::ServiceBuilder::new()
-        .map_request(adapt)
-        .service(crate::router(state))
+/// What `lambda_http::run` drives: [`adapt`] in front of the Router.
+pub type LambdaService = MapRequest<axum::Router, fn(lambda_http::Request) -> lambda_http::Request>;
+
+/// The Lambda handler: the one Router behind [`adapt`].
+pub fn service(state: AppState) -> LambdaService {
+    MapRequest::new(crate::router(state), adapt as fn(_) -> _)
 }
 
 /// Rewrites the request path so that it starts at [`BASE_PATH`] whatever the event source.
