@@ -43,7 +43,36 @@ fi
 # 3. The deployment artifact: cargo lambda cross-compiles with zig (from the venv) for Amazon Linux.
 bash scripts/build-lambda.sh "$ARCH"
 
-# 4. `sam build` as `make deploy` runs it: the rust-cargolambda build method drives cargo lambda
+# 4. `make watch`: the Lambda entry point under cargo lambda's emulator, and one SCIM request
+#    through it (infra/README.md "Developing against the Lambda runtime locally").
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+base="http://127.0.0.1:$port/lambda-url/scim-lambda/scim/v2"
+SCIM_STORE=memory SCIM_BOOTSTRAP_TOKEN=SCIM_aws_check SCIM_PUBLIC_BASE_URL="$base" \
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" >target/watch.log 2>&1 &
+watch_pid=$!
+# setsid makes the watcher its own process group: stop it and the function it runs, nothing else.
+trap 'kill -- -"$watch_pid" 2>/dev/null || true' EXIT
+answer=""
+for _ in $(seq 1 120); do
+  if answer="$(curl -sf -m 30 -H 'Authorization: Bearer SCIM_aws_check' -H 'Content-Type: application/scim+json' \
+    "$base/Users" -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"watch@example.com"}')"; then
+    break
+  fi
+  answer=""
+  sleep 2
+done
+kill -- -"$watch_pid" 2>/dev/null || true
+trap - EXIT
+case "$answer" in
+  *'"location":"'"$base"'/Users/'*) step "cargo lambda watch: POST /Users through the emulator answered 201 with meta.location under $base" ;;
+  *)
+    cat target/watch.log >&2
+    echo "aws-check: no SCIM answer through cargo lambda watch (got: ${answer:-nothing})" >&2
+    exit 1
+    ;;
+esac
+
+# 5. `sam build` as `make deploy` runs it: the rust-cargolambda build method drives cargo lambda
 #    again (same target directory, so it reuses step 3's artifacts) and stages .aws-sam/build.
 start=$(date +%s)
 sam build --beta-features --parameter-overrides "Architecture=$ARCH" >target/sam-build.log 2>&1 || {
@@ -57,6 +86,6 @@ built=".aws-sam/build/ScimFunction/bootstrap"
 }
 step "sam build: $built ($(stat -c %s "$built") bytes) and .aws-sam/build/template.yaml in $(($(date +%s) - start)) s"
 
-# 5. `sam deploy` (and `sam package`, which it runs) uploads to S3 and calls CloudFormation: that
+# 6. `sam deploy` (and `sam package`, which it runs) uploads to S3 and calls CloudFormation: that
 #    needs an AWS account and credentials, which this machine does not have. Stop here.
 step "stopping before sam deploy/package: they need AWS credentials and an S3 bucket"
