@@ -19,6 +19,13 @@ export PATH="$ROOT/.venv-aws/bin:$PATH"
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_REGION:-eu-west-1}}"
 export SAM_CLI_TELEMETRY=0
 ARCH="${SCIM_LAMBDA_ARCH:-arm64}"
+# arm64 needs the aarch64 standard library from rustup. Where rustup cannot fetch it, prove the
+# x86_64 build instead (the template's Architecture parameter allows both) and say so.
+if [[ "$ARCH" == arm64 ]] && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+  && ! rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1; then
+  echo "aws-check: rustup cannot install aarch64-unknown-linux-gnu here; checking the x86_64 build instead" >&2
+  ARCH=x86_64
+fi
 
 step() { printf 'aws-check: %s\n' "$*"; }
 
