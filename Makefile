@@ -10,19 +10,43 @@ help: ## list the targets
 run: ## the service on $(SCIM_LISTEN) with the embedded store; the first start prints a bearer token
 	$(CARGO) run --quiet --bin scim-lambda
 
-tools: ## the project-local Python venv (.venv) with the conformance tools and moto
+tools: ## the project-local Python venvs: .venv (conformance tools, moto) and .venv-aws (cfn-lint, sam, cargo-lambda)
 	bash scripts/tools-venv.sh
 
-test: tools ## everything: unit, property, contract, black-box HTTP and third-party conformance
-	$(CARGO) test --workspace
+test: tools ## everything: unit, property, contract, black-box HTTP, Lambda events, conformance, AWS checks
+	$(CARGO) test --workspace --exclude scim-bench
 	bash tests/conformance/run.sh
+	bash scripts/aws-check.sh
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	$(CARGO) clippy --workspace --exclude scim-bench --all-targets --all-features -- -D warnings
+
+# --- AWS (infra/README.md) -------------------------------------------------------------------
+AWS_TOOLS := $(CURDIR)/.venv-aws/bin
+ARCH ?= arm64
+STACK ?= scim
+
+watch: tools ## the Lambda function under cargo lambda watch (emulator on 127.0.0.1:9000, embedded store)
+	SCIM_STORE=memory SCIM_BOOTSTRAP_TOKEN=$${SCIM_BOOTSTRAP_TOKEN:-SCIM_dev} \
+	SCIM_PUBLIC_BASE_URL=$${SCIM_PUBLIC_BASE_URL:-http://127.0.0.1:9000/lambda-url/scim-lambda/scim/v2} \
+	PATH="$(AWS_TOOLS):$$PATH" cargo lambda watch --invoke-address 127.0.0.1 --invoke-port 9000
+
+build-lambda: tools ## target/lambda/scim-lambda/bootstrap for ARCH=arm64 (or x86_64); prints its size
+	bash scripts/build-lambda.sh $(ARCH)
+
+aws-check: tools ## cfn-lint, sam validate --lint, template tests, Lambda build, sam build (no AWS account needed)
+	bash scripts/aws-check.sh
+
+deploy: tools ## sam build + sam deploy with samconfig.toml defaults (needs AWS credentials)
+	PATH="$(AWS_TOOLS):$$PATH" sam build --beta-features --parameter-overrides Architecture=$(ARCH)
+	PATH="$(AWS_TOOLS):$$PATH" sam deploy --stack-name $(STACK) --parameter-overrides Architecture=$(ARCH)
+
+logs: tools ## follow the function's logs (needs AWS credentials)
+	PATH="$(AWS_TOOLS):$$PATH" sam logs --stack-name $(STACK) --name ScimFunction --tail
 
 bench: ## requests/s, p50/p99 latency and peak RSS against a local server holding 10,000 users
 	$(CARGO) build --quiet --release --bin scim-lambda --bin scim-bench
 	./target/release/scim-bench --server ./target/release/scim-lambda
 
-.PHONY: help run tools test lint bench
+.PHONY: help run tools test lint bench watch build-lambda aws-check deploy logs

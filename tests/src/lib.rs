@@ -1,6 +1,8 @@
 //! A test harness: the real Router on a real TCP listener on 127.0.0.1, and a small client that
 //! speaks to it the way IdPs do.
 
+pub mod lambda;
+
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use scim_auth::{StaticToken, TokenCache};
@@ -15,6 +17,37 @@ use std::sync::Arc;
 pub const TOKEN: &str = "SCIM_test-token-default";
 /// The token of tenant `other`, for isolation tests.
 pub const OTHER_TOKEN: &str = "SCIM_test-token-other";
+
+/// The state `scim-lambda` builds at start-up from these `SCIM_*` settings (`lambda`: as under
+/// AWS Lambda), on the memory store, with `statics` accepted from memory like
+/// `SCIM_BOOTSTRAP_TOKEN`. Without `SCIM_TOKEN_REGISTRY` the registry is an empty one (a file
+/// that does not exist).
+pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticToken>) -> AppState {
+    let empty_registry = format!(
+        "file:{}",
+        std::env::temp_dir()
+            .join(format!(
+                "scim-blackbox-{}-no-registry/tokens.json",
+                std::process::id()
+            ))
+            .display()
+    );
+    let lookup = |name: &str| {
+        let set = vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        set.or_else(|| (name == "SCIM_TOKEN_REGISTRY").then(|| empty_registry.clone()))
+    };
+    let config = Config::from_lookup(lookup, lambda).expect("test config");
+    let registry = Arc::new(SchemaRegistry::standard());
+    let tokens = TokenCache::load(config.token_registry.open().await, config.token_cache, statics)
+        .await
+        .expect("token registry");
+    AppState {
+        config: Arc::new(config),
+        store: Arc::new(MemoryStore::new(registry.clone())),
+        registry,
+        tokens: Arc::new(tokens),
+    }
+}
 
 /// A running service and a client for it.
 #[derive(Debug)]
@@ -85,34 +118,11 @@ impl Server {
     /// accepted from memory, like `SCIM_BOOTSTRAP_TOKEN`; other tokens come from the registry that
     /// `SCIM_TOKEN_REGISTRY` names, and without it from an empty one (a file that does not exist).
     pub async fn start_with(vars: &[(&str, &str)]) -> Server {
-        let empty_registry = format!(
-            "file:{}",
-            std::env::temp_dir()
-                .join(format!(
-                    "scim-blackbox-{}-no-registry/tokens.json",
-                    std::process::id()
-                ))
-                .display()
-        );
-        let lookup = |name: &str| {
-            let set = vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
-            set.or_else(|| (name == "SCIM_TOKEN_REGISTRY").then(|| empty_registry.clone()))
-        };
-        let config = Config::from_lookup(lookup, false).expect("test config");
-        let registry = Arc::new(SchemaRegistry::standard());
         let statics = vec![
             StaticToken::new("test-default", TOKEN, TenantId::new("default").expect("tenant")),
             StaticToken::new("test-other", OTHER_TOKEN, TenantId::new("other").expect("tenant")),
         ];
-        let tokens = TokenCache::load(config.token_registry.open().await, config.token_cache, statics)
-            .await
-            .expect("token registry");
-        let state = AppState {
-            config: Arc::new(config),
-            store: Arc::new(MemoryStore::new(registry.clone())),
-            registry,
-            tokens: Arc::new(tokens),
-        };
+        let state = app_state(vars, false, statics).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(scim_lambda::serve(listener, state, std::future::pending()));

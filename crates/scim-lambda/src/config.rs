@@ -1,6 +1,7 @@
 //! Service settings, read once at start-up from the `SCIM_*` environment variables
 //! (the names are a documented interface: see README.md).
 
+use crate::origin::OriginSecret;
 use scim_auth::{CacheSettings, RegistryLocation, LOCAL_REGISTRY_PATH};
 use scim_proto::resource::PasswordPolicy;
 use std::net::SocketAddr;
@@ -36,6 +37,8 @@ pub struct Config {
     pub default_page_size: u64,
     /// `SCIM_PASSWORD`: `hash` (argon2id) or `drop` (never kept).
     pub password: PasswordPolicy,
+    /// `SCIM_ORIGIN_SECRET`: the value CloudFront's origin header must carry; unset = no check.
+    pub origin_secret: Option<OriginSecret>,
 }
 
 /// Whether the process runs inside AWS Lambda.
@@ -103,6 +106,7 @@ impl Config {
             max_page_size,
             default_page_size: number("SCIM_DEFAULT_PAGE_SIZE", 100)?.clamp(1, max_page_size),
             password,
+            origin_secret: OriginSecret::from_lookup(get),
         })
     }
 }

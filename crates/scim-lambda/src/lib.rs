@@ -9,19 +9,19 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod lambda;
+pub mod origin;
 pub mod service;
 pub mod state;
+pub mod telemetry;
 
-use axum::extract::Request;
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 use config::Config;
 use handlers::{Groups, Users};
 use scim_proto::discovery::{Capabilities, PaginationCaps, PaginationMethod};
 use state::AppState;
-use std::time::Instant;
 
 /// Where the SCIM API lives under the host.
 pub const BASE_PATH: &str = "/scim/v2";
@@ -62,7 +62,13 @@ fn resource_routes<K: handlers::Kind>() -> Router<AppState> {
 }
 
 /// The whole service.
-pub fn router(state: AppState) -> Router {
+pub fn router(mut state: AppState) -> Router {
+    // Every store call of a request is counted for its log line (telemetry::CountingStore).
+    state.store = std::sync::Arc::new(telemetry::CountingStore(state.store));
+    let telemetry = telemetry::Telemetry {
+        emf: config::in_lambda(),
+    };
+    let origin_secret = state.config.origin_secret.clone();
     let api = Router::new()
         .nest("/Users", resource_routes::<Users>())
         .nest("/Groups", resource_routes::<Groups>())
@@ -77,7 +83,12 @@ pub fn router(state: AppState) -> Router {
         .nest(BASE_PATH, api)
         .fallback(handlers::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
-        .layer(middleware::from_fn(log_request))
+        // Before auth: a request that did not come through CloudFront learns nothing more.
+        .layer(middleware::from_fn_with_state(
+            origin_secret,
+            origin::require_origin,
+        ))
+        .layer(middleware::from_fn_with_state(telemetry, telemetry::log_request))
         .with_state(state)
 }
 
@@ -90,23 +101,4 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// One log line per request, with no token or body in it.
-async fn log_request(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let response = next.run(request).await;
-    let tenant = response.extensions().get::<auth::Tenant>();
-    tracing::info!(
-        method = %method,
-        path = %path,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        tenant = tenant.map(|t| t.id.as_str()).unwrap_or("-"),
-        token_id = tenant.map(|t| t.token_id.as_str()).unwrap_or("-"),
-        "request"
-    );
-    response
 }

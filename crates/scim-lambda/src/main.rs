@@ -6,7 +6,7 @@ use scim_auth::{
 };
 use scim_lambda::config::{in_lambda, Config, StoreChoice};
 use scim_lambda::state::AppState;
-use scim_lambda::{router, serve, BASE_PATH};
+use scim_lambda::{serve, BASE_PATH};
 use scim_proto::SchemaRegistry;
 use scim_store::{MemoryStore, Store, TenantId};
 use std::process::ExitCode;
@@ -81,7 +81,9 @@ async fn run(lambda: bool) -> Result<(), String> {
         tokens: Arc::new(tokens),
     };
     if lambda {
-        return lambda_http::run(router(state)).await.map_err(|e| e.to_string());
+        return lambda_http::run(scim_lambda::lambda::service(state))
+            .await
+            .map_err(|e| e.to_string());
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the Lambda artifact target/lambda/scim-lambda/bootstrap with cargo lambda (from the AWS
+# tool venv, which also provides the zig linker it cross-compiles with) and prints its size.
+#
+#   bash scripts/build-lambda.sh [arm64|x86_64]     # default arm64, the template's default
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+ARCH="${1:-arm64}"
+
+bash scripts/tools-venv.sh >/dev/null
+export PATH="$ROOT/.venv-aws/bin:$PATH"
+
+case "$ARCH" in
+  arm64)
+    target=aarch64-unknown-linux-gnu
+    flag=--arm64
+    ;;
+  x86_64)
+    target=x86_64-unknown-linux-gnu
+    flag=--x86-64
+    ;;
+  *)
+    echo "build-lambda: architecture '$ARCH' is neither arm64 nor x86_64" >&2
+    exit 2
+    ;;
+esac
+
+# Idempotent: rustup does nothing when the target's standard library is already installed.
+if ! rustup target list --installed | grep -qx "$target"; then
+  rustup target add "$target"
+fi
+
+start=$(date +%s)
+cargo lambda build --release "$flag" --bin scim-lambda
+bootstrap=target/lambda/scim-lambda/bootstrap
+size=$(stat -c %s "$bootstrap")
+printf 'build-lambda: %s (%s, %s bytes, %s MiB) built in %s s\n' \
+  "$bootstrap" "$ARCH" "$size" "$(awk "BEGIN{printf \"%.1f\", $size/1048576}")" "$(($(date +%s) - start))"

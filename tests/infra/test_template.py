@@ -1,0 +1,318 @@
+"""Asserts the properties of template.yaml that matter and are easy to get wrong.
+
+Run with the AWS tool venv (scripts/tools-venv.sh): `.venv-aws/bin/python -m unittest discover -s tests/infra`.
+The template is read with cfn-lint's YAML loader, which understands CloudFormation's short intrinsic tags
+(!Ref, !Sub, !GetAtt, !If), and then expanded with the SAM translator (the same library `sam deploy`
+uses) so that the checks also cover what SAM generates: routes, integrations, permissions.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import unittest
+
+from cfnlint.decode.cfn_yaml import load
+from samtranslator.translator.transform import transform
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TEMPLATE = os.environ.get("SCIM_TEMPLATE", os.path.join(ROOT, "template.yaml"))
+
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+ORIGIN_HEADER = "X-Scim-Origin-Verify"
+
+
+def read(relative):
+    with open(os.path.join(ROOT, relative), encoding="utf-8") as f:
+        return f.read()
+
+
+def plain(node):
+    """cfn-lint's node classes as plain dicts/lists/strings."""
+    return json.loads(json.dumps(node))
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+class _NoManagedPolicies:
+    def load(self):
+        return {}
+
+
+class TemplateTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.t = plain(load(TEMPLATE))
+        cls.res = cls.t["Resources"]
+        sam = json.loads(json.dumps(cls.t))
+        # The translator wants an S3 location; `sam build`/`sam deploy` put one there.
+        sam["Resources"]["ScimFunction"]["Properties"]["CodeUri"] = "s3://bucket/scim-lambda.zip"
+        os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+        cls.cfn = transform(sam, {}, _NoManagedPolicies())
+        cls.cfn_res = cls.cfn["Resources"]
+
+    def of_type(self, type_name, resources=None):
+        resources = resources or self.cfn_res
+        return {k: v for k, v in resources.items() if v["Type"] == type_name}
+
+    def distribution(self):
+        return self.res["Distribution"]["Properties"]["DistributionConfig"]
+
+    def scim_behaviour(self):
+        behaviours = [b for b in self.distribution()["CacheBehaviors"] if b["PathPattern"] == "/scim/v2/*"]
+        self.assertEqual(len(behaviours), 1)
+        return behaviours[0]
+
+    # --- CloudFront -------------------------------------------------------------------------
+
+    def test_scim_behaviour_disables_caching(self):
+        b = self.scim_behaviour()
+        self.assertEqual(b["CachePolicyId"], CACHING_DISABLED)
+        self.assertNotIn("ForwardedValues", b, "legacy cache settings would override the policy")
+        for key in ("DefaultTTL", "MinTTL", "MaxTTL"):
+            self.assertNotIn(key, b)
+
+    def test_authorization_forwarded_and_host_not(self):
+        # The managed AllViewerExceptHostHeader policy forwards every viewer header except Host
+        # (so Authorization, If-Match, Content-Type reach the function) and every query string.
+        # Host must not be forwarded: API Gateway answers 403 to a Host that is not its own.
+        for b in [self.scim_behaviour(), self.distribution()["DefaultCacheBehavior"]]:
+            self.assertEqual(b["OriginRequestPolicyId"], ALL_VIEWER_EXCEPT_HOST)
+        # No custom origin request policy that might list Host or drop Authorization.
+        self.assertEqual(self.of_type("AWS::CloudFront::OriginRequestPolicy", self.res), {})
+        self.assertEqual(self.of_type("AWS::CloudFront::CachePolicy", self.res), {})
+
+    def test_https_only_for_viewers_and_origin(self):
+        for b in self.distribution()["CacheBehaviors"] + [self.distribution()["DefaultCacheBehavior"]]:
+            self.assertIn(b["ViewerProtocolPolicy"], ("https-only", "redirect-to-https"))
+        # https-only, not redirect: an IdP's POST redirected to HTTPS would lose its body.
+        self.assertEqual(self.scim_behaviour()["ViewerProtocolPolicy"], "https-only")
+        for origin in self.distribution()["Origins"]:
+            self.assertEqual(origin["CustomOriginConfig"]["OriginProtocolPolicy"], "https-only")
+            self.assertEqual(origin["CustomOriginConfig"]["OriginSSLProtocols"], ["TLSv1.2"])
+
+    def test_all_methods_allowed_on_scim_behaviour(self):
+        self.assertEqual(
+            set(self.scim_behaviour()["AllowedMethods"]),
+            {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"},
+        )
+
+    def test_viewer_host_function_on_every_behaviour(self):
+        for b in self.distribution()["CacheBehaviors"] + [self.distribution()["DefaultCacheBehavior"]]:
+            assoc = b["FunctionAssociations"]
+            self.assertEqual(assoc, [{"EventType": "viewer-request",
+                                      "FunctionARN": {"Fn::GetAtt": ["ViewerHostFunction", "FunctionARN"]}}])
+
+    def test_origin_secret_wired_to_cloudfront_and_function(self):
+        origin = self.distribution()["Origins"][0]
+        headers = {h["HeaderName"]: h["HeaderValue"] for h in origin["OriginCustomHeaders"]}
+        self.assertIn(ORIGIN_HEADER, headers)
+        env = self.res["ScimFunction"]["Properties"]["Environment"]["Variables"]
+        # The same secret, by dynamic reference, on both sides.
+        self.assertEqual(headers[ORIGIN_HEADER], env["SCIM_ORIGIN_SECRET"])
+        self.assertIn("{{resolve:secretsmanager:${OriginVerifySecret}", headers[ORIGIN_HEADER]["Fn::Sub"])
+        # The header name the Rust middleware checks.
+        origin_rs = read("crates/scim-lambda/src/origin.rs")
+        self.assertIn(f'ORIGIN_HEADER: &str = "{ORIGIN_HEADER.lower()}"', origin_rs)
+        gen = self.res["OriginVerifySecret"]["Properties"]["GenerateSecretString"]
+        self.assertGreaterEqual(gen["PasswordLength"], 32)
+
+    def test_origin_is_the_http_api(self):
+        origin = self.distribution()["Origins"][0]
+        self.assertEqual(origin["DomainName"], {"Fn::Sub": "${ScimHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"})
+
+    def test_optional_waf_and_custom_domain(self):
+        d = self.distribution()
+        self.assertEqual(d["WebACLId"], {"Fn::If": ["HasWebAcl", {"Ref": "WebAclArn"}, {"Ref": "AWS::NoValue"}]})
+        self.assertEqual(d["Aliases"]["Fn::If"][0], "HasCustomDomain")
+        cert = d["ViewerCertificate"]["Fn::If"]
+        self.assertEqual(cert[1]["AcmCertificateArn"], {"Ref": "CertificateArn"})
+        self.assertEqual(cert[1]["SslSupportMethod"], "sni-only")
+        self.assertEqual(cert[2], {"CloudFrontDefaultCertificate": True})
+
+    def test_no_circular_public_url(self):
+        # The function must not depend on the distribution (which depends on the API, which depends
+        # on the function): the base URL comes from X-Forwarded-Host or the custom-domain parameter.
+        text = json.dumps(self.res["ScimFunction"])
+        self.assertNotIn("Distribution", text)
+
+    # --- The function and the API -------------------------------------------------------------
+
+    def test_function_runtime_and_build(self):
+        f = self.res["ScimFunction"]
+        self.assertEqual(f["Metadata"]["BuildMethod"], "rust-cargolambda")
+        self.assertEqual(f["Metadata"]["BuildProperties"]["Binary"], "scim-lambda")
+        p = f["Properties"]
+        self.assertEqual(p["Runtime"], "provided.al2023")
+        self.assertEqual(p["Handler"], "bootstrap")
+        self.assertEqual(p["Architectures"], [{"Ref": "Architecture"}])
+        self.assertEqual(self.t["Parameters"]["Architecture"]["Default"], "arm64")
+        self.assertEqual(p["LoggingConfig"]["LogGroup"], {"Ref": "FunctionLogGroup"})
+        env = p["Environment"]["Variables"]
+        self.assertEqual(env["SCIM_STORE"], "dynamodb")
+        self.assertEqual(env["SCIM_TABLE"], {"Ref": "ScimTable"})
+        self.assertEqual(env["SCIM_TOKEN_REGISTRY"], {"Fn::Sub": "secretsmanager:${TokenRegistrySecret}"})
+        self.assertIn("SCIM_CURSOR_KEY", env)
+
+    def test_log_groups_have_retention(self):
+        for name, lg in self.of_type("AWS::Logs::LogGroup", self.res).items():
+            self.assertEqual(lg["Properties"]["RetentionInDays"], {"Ref": "LogRetentionDays"}, name)
+
+    def test_http_api_routes_payload_throttling_access_logs(self):
+        api = self.of_type("AWS::ApiGatewayV2::Api")["ScimHttpApi"]["Properties"]["Body"]
+        self.assertEqual(set(api["paths"]), {"/scim/v2", "/scim/v2/{proxy+}"})
+        for path in api["paths"].values():
+            integration = path["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
+            self.assertEqual(integration["payloadFormatVersion"], "2.0")
+            self.assertEqual(integration["type"], "aws_proxy")
+        stage = self.of_type("AWS::ApiGatewayV2::Stage")["ScimHttpApiApiGatewayDefaultStage"]["Properties"]
+        self.assertEqual(stage["StageName"], "$default")
+        self.assertEqual(stage["DefaultRouteSettings"]["ThrottlingRateLimit"], {"Ref": "ApiThrottlingRateLimit"})
+        self.assertEqual(stage["DefaultRouteSettings"]["ThrottlingBurstLimit"], {"Ref": "ApiThrottlingBurstLimit"})
+        fmt = json.loads(stage["AccessLogSettings"]["Format"])
+        self.assertIn("requestId", fmt)
+        self.assertNotIn("authorization", stage["AccessLogSettings"]["Format"].lower())
+
+    # --- IAM -------------------------------------------------------------------------------------
+
+    def statements(self):
+        """Every IAM statement in the expanded template, with the policy it came from."""
+        out = []
+        for name, role in self.of_type("AWS::IAM::Role").items():
+            self.assertNotIn("ManagedPolicyArns", role["Properties"], f"{name}: managed policies are broad")
+            for policy in role["Properties"].get("Policies", []):
+                for s in as_list(policy["PolicyDocument"]["Statement"]):
+                    out.append((f"{name}/{policy['PolicyName']}", s))
+        for name, policy in self.of_type("AWS::IAM::Policy").items():
+            for s in as_list(policy["Properties"]["PolicyDocument"]["Statement"]):
+                out.append((name, s))
+        return out
+
+    def test_least_privilege(self):
+        seen = set()
+        for where, s in self.statements():
+            actions = as_list(s["Action"])
+            resources = as_list(s.get("Resource", []))
+            for a in actions:
+                self.assertNotIn("*", a.split(":", 1)[-1], f"{where}: wildcard action {a}")
+            services = {a.split(":", 1)[0] for a in actions}
+            if services & {"dynamodb", "secretsmanager", "logs"}:
+                for r in resources:
+                    self.assertNotEqual(r, "*", f"{where}: {actions} on *")
+                    self.assertFalse(isinstance(r, str) and r.endswith(":*"), f"{where}: {r}")
+            if "dynamodb" in services:
+                seen.add("dynamodb")
+                self.assertEqual(resources, [{"Fn::GetAtt": ["ScimTable", "Arn"]},
+                                             {"Fn::Sub": "${ScimTable.Arn}/index/*"}])
+                self.assertNotIn("dynamodb:Scan", actions, "the design never scans")
+                self.assertNotIn("dynamodb:DeleteTable", actions)
+            if "secretsmanager" in services:
+                seen.add("secretsmanager")
+                self.assertEqual(actions, ["secretsmanager:GetSecretValue"])
+                self.assertEqual(resources, [{"Ref": "TokenRegistrySecret"}])
+        self.assertEqual(seen, {"dynamodb", "secretsmanager"})
+
+    # --- Data ------------------------------------------------------------------------------------
+
+    def test_table(self):
+        table = self.res["ScimTable"]
+        self.assertEqual(table["DeletionPolicy"], "Retain")
+        self.assertEqual(table["UpdateReplacePolicy"], "Retain")
+        p = table["Properties"]
+        self.assertEqual(p["BillingMode"], "PAY_PER_REQUEST")
+        self.assertTrue(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
+        self.assertTrue(p["DeletionProtectionEnabled"])
+        self.assertTrue(p["SSESpecification"]["SSEEnabled"])
+        self.assertEqual(p["KeySchema"], [{"AttributeName": "PK", "KeyType": "HASH"},
+                                          {"AttributeName": "SK", "KeyType": "RANGE"}])
+        self.assertEqual({(a["AttributeName"], a["AttributeType"]) for a in p["AttributeDefinitions"]},
+                         {("PK", "S"), ("SK", "S")})
+
+    def test_token_registry_secret(self):
+        secret = self.res["TokenRegistrySecret"]
+        self.assertEqual(secret["DeletionPolicy"], "Retain")
+        self.assertEqual(secret["UpdateReplacePolicy"], "Retain")
+        self.assertEqual(json.loads(secret["Properties"]["SecretString"]), {"version": 1, "tokens": []})
+
+    # --- Observability ---------------------------------------------------------------------------
+
+    def test_alarms(self):
+        alarms = self.of_type("AWS::CloudWatch::Alarm", self.res)
+        metrics = set()
+        for a in alarms.values():
+            p = a["Properties"]
+            if "MetricName" in p:
+                metrics.add((p["Namespace"], p["MetricName"]))
+            for m in p.get("Metrics", []):
+                if "MetricStat" in m:
+                    metrics.add((m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"]))
+        for want in [("AWS/ApiGateway", "5xx"), ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"),
+                     ("ScimService", "Latency"), ("AWS/DynamoDB", "ReadThrottleEvents"),
+                     ("AWS/DynamoDB", "WriteThrottleEvents")]:
+            self.assertIn(want, metrics)
+        self.assertEqual(self.res["LatencyP99Alarm"]["Properties"]["ExtendedStatistic"], "p99")
+
+    def test_dashboard_uses_the_metrics_the_function_emits(self):
+        body_sub = self.res["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+        body = json.loads(re.sub(r"\$\{[^}]+\}", "x", body_sub))
+        titles = [w["properties"]["title"] for w in body["widgets"]]
+        for want in ["Requests by operation", "Responses by status class", "Latency (ms)",
+                     "DynamoDB calls by operation, and store calls"]:
+            self.assertIn(want, titles)
+        # Namespace, metric and dimension names agree with the Rust code that writes the EMF lines.
+        telemetry = read("crates/scim-lambda/src/telemetry.rs")
+        self.assertIn('METRICS_NAMESPACE: &str = "ScimService"', telemetry)
+        for name in ["Latency", "Requests", "StoreCalls", "Operation", "StatusClass"]:
+            self.assertIn(f'"{name}"', telemetry)
+            self.assertIn(name, body_sub)
+
+    def test_outputs(self):
+        outputs = self.t["Outputs"]
+        for name in ["ScimBaseUrl", "TableName", "TokenRegistrySecretArn", "FunctionName"]:
+            self.assertIn(name, outputs)
+        url = outputs["ScimBaseUrl"]["Value"]["Fn::If"]
+        self.assertEqual(url[1], {"Fn::Sub": "https://${CustomDomainName}/scim/v2"})
+        self.assertEqual(url[2], {"Fn::Sub": "https://${Distribution.DomainName}/scim/v2"})
+
+
+class ViewerHostFunctionTest(unittest.TestCase):
+    """Runs the CloudFront Function's code (cloudfront-js-2.0 is ECMAScript 5.1 plus some of ES6)
+    under Node.js with CloudFront's documented viewer-request event shape."""
+
+    def run_function(self, headers):
+        node = shutil.which("node")
+        if not node:
+            self.skipTest("node is not installed")
+        code = plain(load(TEMPLATE))["Resources"]["ViewerHostFunction"]["Properties"]["FunctionCode"]
+        event = {
+            "version": "1.0",
+            "context": {"distributionDomainName": "d111111abcdef8.cloudfront.net",
+                        "distributionId": "EDFDVBD6EXAMPLE", "eventType": "viewer-request",
+                        "requestId": "4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ=="},
+            "viewer": {"ip": "198.51.100.11"},
+            "request": {"method": "GET", "uri": "/scim/v2/Users", "querystring": {},
+                        "headers": headers, "cookies": {}},
+        }
+        script = code + "\nprocess.stdout.write(JSON.stringify(handler(JSON.parse(process.argv[1]))));"
+        out = subprocess.run([node, "-e", script, json.dumps(event)], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)
+
+    def test_copies_viewer_host(self):
+        req = self.run_function({"host": {"value": "d111111abcdef8.cloudfront.net"},
+                                 "authorization": {"value": "Bearer SCIM_x"}})
+        self.assertEqual(req["headers"]["x-forwarded-host"], {"value": "d111111abcdef8.cloudfront.net"})
+        self.assertEqual(req["headers"]["authorization"], {"value": "Bearer SCIM_x"})
+        self.assertEqual(req["uri"], "/scim/v2/Users")
+
+    def test_replaces_a_client_supplied_forwarded_host(self):
+        req = self.run_function({"host": {"value": "scim.example.com"},
+                                 "x-forwarded-host": {"value": "evil.example"}})
+        self.assertEqual(req["headers"]["x-forwarded-host"], {"value": "scim.example.com"})
+
+
+if __name__ == "__main__":
+    unittest.main()

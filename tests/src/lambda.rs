@@ -1,0 +1,131 @@
+//! Lambda events through the code path the Lambda runtime uses: a JSON event file is
+//! deserialised as `lambda_http`'s `LambdaRequest`, handed with an invocation context to
+//! `lambda_http::Adapter` (what `lambda_http::run` wraps around the service), and the
+//! `LambdaResponse` it returns is serialised back to the JSON API Gateway would receive.
+//!
+//! The events under `tests/lambda-events/` have the shapes AWS documents for API Gateway HTTP
+//! APIs (payload 2.0), REST APIs (payload 1.0) and function URLs, with the headers CloudFront
+//! adds in front of API Gateway (template.yaml). `{{name}}` placeholders are filled in by the
+//! caller.
+
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::{Service, ServiceExt};
+use lambda_http::{Adapter, Context, LambdaEvent};
+use scim_auth::StaticToken;
+use scim_store::TenantId;
+use serde_json::Value;
+use std::path::PathBuf;
+
+pub const TOKEN: &str = "SCIM_lambda-events-token";
+pub const ORIGIN_SECRET: &str = "origin-secret-4a1f0c9e7b2d";
+pub const CLOUDFRONT_BASE: &str = "https://d111111abcdef8.cloudfront.net/scim/v2";
+pub const CUSTOM_DOMAIN_BASE: &str = "https://scim.example.com/scim/v2";
+
+/// The Lambda handler as `main.rs` builds it, with `SCIM_*` settings from `vars`.
+#[allow(missing_debug_implementations)] // the Lambda service type has no Debug
+pub struct Function {
+    service: scim_lambda::lambda::LambdaService,
+}
+
+/// What API Gateway would receive, read back from the serialised `LambdaResponse`.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: serde_json::Map<String, Value>,
+    pub body: Value,
+    pub raw: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<String> {
+        let find = |map: &serde_json::Map<String, Value>| {
+            map.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        // Payload 2.0 answers in `headers`; lambda_http answers payload 1.0 in `multiValueHeaders`.
+        find(&self.headers)
+            .or_else(|| self.raw["multiValueHeaders"].as_object().and_then(find))
+            .map(|v| match v {
+                Value::Array(a) => a.first().and_then(Value::as_str).unwrap_or("").to_string(),
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+    }
+}
+
+impl Function {
+    pub async fn new(vars: &[(&str, &str)]) -> Function {
+        let statics = vec![StaticToken::new(
+            "okta-prod",
+            TOKEN,
+            TenantId::new("acme").expect("tenant"),
+        )];
+        let state = crate::app_state(vars, true, statics).await;
+        Function {
+            service: scim_lambda::lambda::service(state),
+        }
+    }
+
+    /// The usual deployment: behind CloudFront, with the origin secret set.
+    pub async fn behind_cloudfront() -> Function {
+        Function::new(&[("SCIM_ORIGIN_SECRET", ORIGIN_SECRET), ("SCIM_STORE", "memory")]).await
+    }
+
+    pub async fn invoke(&self, fixture: &str, vars: &[(&str, &str)]) -> Answer {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("lambda-events")
+            .join(fixture);
+        let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for (k, v) in [("token", TOKEN), ("origin_secret", ORIGIN_SECRET)]
+            .iter()
+            .chain(vars)
+        {
+            text = text.replace(&format!("{{{{{k}}}}}"), v);
+        }
+        assert!(!text.contains("{{"), "{fixture}: unfilled placeholder");
+        let payload: LambdaRequest = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+        let mut context = Context::default();
+        context.request_id = format!("lambda-req-{fixture}");
+        let mut adapter = Adapter::from(self.service.clone());
+        let response = adapter
+            .ready()
+            .await
+            .expect("ready")
+            .call(LambdaEvent::new(payload, context))
+            .await
+            .expect("infallible");
+        let raw = serde_json::to_value(&response).expect("LambdaResponse serialises");
+        let status = u16::try_from(raw["statusCode"].as_u64().expect("statusCode")).expect("status");
+        assert_eq!(
+            raw["isBase64Encoded"], false,
+            "{fixture}: SCIM JSON must go back as text, not base64"
+        );
+        let body = match raw["body"].as_str() {
+            Some(s) if !s.is_empty() => {
+                serde_json::from_str(s).unwrap_or_else(|e| panic!("{fixture}: {e}: {s}"))
+            }
+            _ => Value::Null,
+        };
+        let headers = raw["headers"].as_object().cloned().unwrap_or_default();
+        Answer {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+}
+
+#[track_caller]
+pub fn assert_scim_error(answer: &Answer, status: u16) {
+    assert_eq!(answer.status, status, "{:?}", answer.body);
+    assert_eq!(
+        answer.body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+    assert_eq!(answer.body["status"], status.to_string());
+    assert!(answer
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/scim+json")));
+}

@@ -1,0 +1,158 @@
+//! Lambda events through the code path the Lambda runtime uses: the JSON event is deserialised
+//! as `lambda_http`'s `LambdaRequest`, handed with an invocation context to `lambda_http::Adapter`
+//! (what `lambda_http::run` wraps around our service), and the `LambdaResponse` it returns is
+//! serialised back to the JSON API Gateway would receive. No network is involved.
+//!
+//! The events under `tests/lambda-events/` have the shapes AWS documents for API Gateway HTTP
+//! APIs (payload 2.0), REST APIs (payload 1.0) and function URLs, with the headers CloudFront
+//! adds in front of API Gateway (template.yaml): `X-Forwarded-Host` set by the viewer-request
+//! function to the host the IdP called, and the origin secret header. `{{name}}` placeholders are
+//! filled in by the test.
+
+use scim_blackbox::lambda::{
+    assert_scim_error, Function, CLOUDFRONT_BASE, CUSTOM_DOMAIN_BASE, ORIGIN_SECRET,
+};
+use serde_json::Value;
+
+#[tokio::test]
+async fn http_api_create_get_filter_patch_through_cloudfront() {
+    let f = Function::behind_cloudfront().await;
+
+    let created = f.invoke("apigw-v2-create-user.json", &[]).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().expect("id").to_string();
+    let location = format!("{CLOUDFRONT_BASE}/Users/{id}");
+    // RFC 7644 §3.3: Location equals meta.location, and both name the URL the IdP called.
+    assert_eq!(created.header("location").as_deref(), Some(location.as_str()));
+    assert_eq!(created.body["meta"]["location"], location.as_str());
+    assert!(!created.body.to_string().contains("execute-api"));
+    assert!(created.body.get("password").is_none());
+
+    let got = f.invoke("apigw-v2-get-user.json", &[("id", &id)]).await;
+    assert_eq!(got.status, 200, "{:?}", got.body);
+    assert_eq!(got.body["userName"], "bjensen@example.com");
+    assert_eq!(got.body["meta"]["location"], location.as_str());
+    assert!(got.header("etag").is_some());
+
+    // `+` for spaces, as Okta and Entra send the filter.
+    let found = f.invoke("apigw-v2-filter-plus.json", &[]).await;
+    assert_eq!(found.status, 200, "{:?}", found.body);
+    assert_eq!(found.body["totalResults"], 1);
+    assert_eq!(found.body["Resources"][0]["id"], id.as_str());
+    assert_eq!(found.body["Resources"][0]["meta"]["location"], location.as_str());
+
+    // Entra's capitalised ops and string boolean.
+    let patched = f.invoke("apigw-v2-patch-user.json", &[("id", &id)]).await;
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    assert_eq!(patched.body["name"]["familyName"], "Jensen-Smith");
+    assert_eq!(patched.body["active"], false);
+    assert_eq!(patched.body["meta"]["location"], location.as_str());
+}
+
+#[tokio::test]
+async fn http_api_base64_body() {
+    let f = Function::behind_cloudfront().await;
+    let created = f.invoke("apigw-v2-create-user-base64.json", &[]).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(
+        created.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["employeeNumber"],
+        "7"
+    );
+    let id = created.body["id"].as_str().expect("id");
+    assert_eq!(
+        created.header("location").as_deref(),
+        Some(format!("{CLOUDFRONT_BASE}/Users/{id}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn http_api_named_stage_prefix_is_removed() {
+    let f = Function::behind_cloudfront().await;
+    let created = f.invoke("apigw-v2-create-user.json", &[]).await;
+    let id = created.body["id"].as_str().expect("id").to_string();
+    let got = f
+        .invoke("apigw-v2-named-stage-get-user.json", &[("id", &id)])
+        .await;
+    assert_eq!(got.status, 200, "{:?}", got.body);
+    assert_eq!(
+        got.body["meta"]["location"],
+        format!("{CLOUDFRONT_BASE}/Users/{id}").as_str()
+    );
+}
+
+#[tokio::test]
+async fn rest_api_with_stage_base64_and_multi_value_query() {
+    let f = Function::behind_cloudfront().await;
+    // The CloudFront function copied the viewer's Host (a custom domain here) into X-Forwarded-Host.
+    let created = f.invoke("apigw-v1-create-user-stage.json", &[]).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().expect("id").to_string();
+    let location = format!("{CUSTOM_DOMAIN_BASE}/Users/{id}");
+    assert_eq!(created.header("location").as_deref(), Some(location.as_str()));
+
+    let got = f.invoke("apigw-v1-get-user-stage.json", &[("id", &id)]).await;
+    assert_eq!(got.status, 200, "{:?}", got.body);
+    assert_eq!(got.body["userName"], "jdoe@example.com");
+    assert_eq!(got.body["meta"]["location"], location.as_str());
+
+    let listed = f.invoke("apigw-v1-list-multivalue.json", &[]).await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    assert_eq!(listed.body["totalResults"], 1);
+    assert_eq!(listed.body["itemsPerPage"], 1);
+    assert_eq!(listed.body["Resources"][0]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn public_base_url_setting_wins() {
+    let f = Function::new(&[
+        ("SCIM_ORIGIN_SECRET", ORIGIN_SECRET),
+        ("SCIM_STORE", "memory"),
+        ("SCIM_PUBLIC_BASE_URL", "https://id.example.org/scim/v2"),
+    ])
+    .await;
+    let created = f.invoke("apigw-v2-create-user.json", &[]).await;
+    let id = created.body["id"].as_str().expect("id");
+    assert_eq!(
+        created.header("location").as_deref(),
+        Some(format!("https://id.example.org/scim/v2/Users/{id}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn calls_around_cloudfront_are_refused() {
+    let f = Function::behind_cloudfront().await;
+    // Straight to the execute-api URL: no origin header.
+    let direct = f
+        .invoke("apigw-v2-direct-without-cloudfront.json", &[("id", "x")])
+        .await;
+    assert_scim_error(&direct, 403);
+    // Through CloudFront the same request passes the check (and the id is unknown).
+    let through = f.invoke("apigw-v2-get-user.json", &[("id", "x")]).await;
+    assert_scim_error(&through, 404);
+    // A function configured with another secret refuses CloudFront's header.
+    let wrong = Function::new(&[("SCIM_ORIGIN_SECRET", "another-secret"), ("SCIM_STORE", "memory")]).await;
+    assert_scim_error(&wrong.invoke("apigw-v2-get-user.json", &[("id", "x")]).await, 403);
+}
+
+#[tokio::test]
+async fn function_url_event_reaches_the_same_router() {
+    // A function URL has no CloudFront in front: no origin secret, base URL from Host.
+    let f = Function::new(&[("SCIM_STORE", "memory")]).await;
+    let created = f
+        .invoke("apigw-v2-create-user.json", &[("origin_secret", "")])
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().expect("id").to_string();
+    let got = f.invoke("function-url-get-user.json", &[("id", &id)]).await;
+    assert_eq!(got.status, 200, "{:?}", got.body);
+    assert_eq!(got.body["userName"], "bjensen@example.com");
+    assert!(
+        got.body.get("name").is_none(),
+        "attributes=userName,meta projects"
+    );
+    assert_eq!(
+        got.body["meta"]["location"],
+        format!("https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/scim/v2/Users/{id}")
+            .as_str()
+    );
+}
