@@ -60,7 +60,10 @@ impl Intercept for CallCounter {
         _context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let name = cfg.load::<Metadata>().map_or("unknown", Metadata::name).to_string();
+        let name = cfg
+            .load::<Metadata>()
+            .map_or("unknown", Metadata::name)
+            .to_string();
         if let Ok(mut counts) = self.counts.lock() {
             *counts.entry(name).or_default() += 1;
         }

@@ -42,7 +42,10 @@ pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, S
         .await;
     let outcome = match created {
         Ok(_) => TableCreated::Created,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
             TableCreated::AlreadyExisted
         }
         Err(e) => return Err(sdk("CreateTable", e)),

@@ -1158,21 +1158,12 @@ pub async fn concurrent_creates_of_one_user_name_one_wins<S: Store + 'static>(s:
         let (s, t) = (s.clone(), t.clone());
         let name = if i % 2 == 0 { "alice" } else { "ALICE" };
         set.spawn(async move {
-            s.create(
-                &t,
-                ResourceKind::User,
-                user_attrs(name),
-                MemberChange::default(),
-            )
-            .await
+            s.create(&t, ResourceKind::User, user_attrs(name), MemberChange::default())
+                .await
         });
     }
     let results = set.join_all().await;
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
-        1,
-        "{results:?}"
-    );
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
     assert!(results
         .iter()
         .all(|r| r.is_ok() || matches!(r, Err(StoreError::Uniqueness { .. }))));
@@ -1204,18 +1195,11 @@ pub async fn concurrent_conditional_updates_one_wins<S: Store + 'static>(s: S) {
         });
     }
     let results = set.join_all().await;
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
-        1,
-        "{results:?}"
-    );
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
     assert!(results
         .iter()
         .all(|r| r.is_ok() || r == &Err(StoreError::VersionConflict { current: 2 })));
-    let got = s
-        .get(&t, ResourceKind::User, &u.id, Include::NONE)
-        .await
-        .unwrap();
+    let got = s.get(&t, ResourceKind::User, &u.id, Include::NONE).await.unwrap();
     assert_eq!(got.version, 2);
 }
 
@@ -1250,7 +1234,11 @@ pub async fn cursor_paging_sees_every_user_once<S: Store>(s: S) {
     }
     ids.sort();
     for count in [1, 5, 10, 23, 50] {
-        assert_eq!(walk(&s, &t, ResourceKind::User, None, count).await, ids, "count {count}");
+        assert_eq!(
+            walk(&s, &t, ResourceKind::User, None, count).await,
+            ids,
+            "count {count}"
+        );
     }
     let first = s
         .query(
@@ -1267,7 +1255,11 @@ pub async fn cursor_paging_sees_every_user_once<S: Store>(s: S) {
         .unwrap();
     assert_eq!(first.resources.len(), 10);
     assert!(first.next.is_some());
-    assert!(matches!(first.total_results, None | Some(23)), "{:?}", first.total_results);
+    assert!(
+        matches!(first.total_results, None | Some(23)),
+        "{:?}",
+        first.total_results
+    );
     // An empty tenant: one empty page, no next.
     assert!(walk(&s, &tenant(), ResourceKind::User, None, 10).await.is_empty());
 }
@@ -1287,7 +1279,10 @@ pub async fn cursor_paging_with_filter<S: Store>(s: S) {
         }
     }
     odd.sort();
-    assert_eq!(walk(&s, &t, ResourceKind::User, Some("title eq \"odd\""), 4).await, odd);
+    assert_eq!(
+        walk(&s, &t, ResourceKind::User, Some("title eq \"odd\""), 4).await,
+        odd
+    );
     let g = group(&s, &t, "G", &odd.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let text = format!("groups.value eq \"{}\"", g.id);
     assert_eq!(walk(&s, &t, ResourceKind::User, Some(&text), 2).await, odd);
@@ -1311,7 +1306,9 @@ pub async fn cursor_continues_after_deleted_position<S: Store>(s: S) {
     let first = s.query(&t, ResourceKind::User, &q(None)).await.unwrap();
     let next = first.next.clone().expect("more pages");
     let last = first.resources.last().unwrap().id.clone();
-    s.delete(&t, ResourceKind::User, &last, Expect::Any).await.unwrap();
+    s.delete(&t, ResourceKind::User, &last, Expect::Any)
+        .await
+        .unwrap();
     let second = s.query(&t, ResourceKind::User, &q(Some(next))).await.unwrap();
     let mut seen: Vec<String> = first.resources.into_iter().map(|r| r.id).collect();
     seen.extend(second.resources.into_iter().map(|r| r.id));
@@ -1352,8 +1349,18 @@ pub async fn member_limit_refuses_never_truncates<S: Store>(s: S) {
     q.include = limited(5);
     assert_eq!(
         s.query(&t, ResourceKind::Group, &q).await,
-        Err(StoreError::TooManyMembers { group: None, limit: 5 })
+        Err(StoreError::TooManyMembers {
+            group: None,
+            limit: 5
+        })
     );
     q.include = limited(6);
-    assert_eq!(s.query(&t, ResourceKind::Group, &q).await.unwrap().resources.len(), 2);
+    assert_eq!(
+        s.query(&t, ResourceKind::Group, &q)
+            .await
+            .unwrap()
+            .resources
+            .len(),
+        2
+    );
 }

@@ -217,7 +217,10 @@ impl fmt::Display for StoreError {
                 write!(f, "resource is now at version {current}")
             }
             StoreError::InvalidMember(d) | StoreError::Invalid(d) | StoreError::TooMany(d) => f.write_str(d),
-            StoreError::TooManyMembers { group: Some(g), limit } => write!(
+            StoreError::TooManyMembers {
+                group: Some(g),
+                limit,
+            } => write!(
                 f,
                 "group '{g}' has more than {limit} members, too many to return inline; ask for it \
                  with excludedAttributes=members and list its members with \
