@@ -7,7 +7,7 @@ use scim_lambda::auth::TokenVerifier;
 use scim_lambda::config::Config;
 use scim_lambda::state::AppState;
 use scim_proto::SchemaRegistry;
-use scim_store::{MemoryStore, TenantId};
+use scim_store::{MemoryStore, Store, TenantId};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -75,6 +75,60 @@ impl Reply {
     }
 }
 
+/// Which store a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    /// A table of its own on this test binary's moto (scim-testkit).
+    DynamoDb,
+}
+
+impl Backend {
+    /// `SCIM_TEST_STORE` (`memory` or `dynamodb`) when set; otherwise DynamoDB for test binaries
+    /// whose name starts with `dynamodb_` (`tests/tests/dynamodb_protocol.rs` runs the same test
+    /// modules as `protocol.rs` on DynamoDB), the memory store for the others.
+    pub fn current() -> Backend {
+        match std::env::var("SCIM_TEST_STORE").as_deref() {
+            Ok("dynamodb") => return Backend::DynamoDb,
+            Ok("memory") => return Backend::Memory,
+            _ => {}
+        }
+        let exe = std::env::current_exe().ok();
+        let name = exe
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with("dynamodb_") {
+            Backend::DynamoDb
+        } else {
+            Backend::Memory
+        }
+    }
+
+    async fn store(self, registry: Arc<SchemaRegistry>) -> Arc<dyn Store> {
+        match self {
+            Backend::Memory => Arc::new(MemoryStore::new(registry)),
+            Backend::DynamoDb => {
+                use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+                let moto = scim_testkit::moto();
+                let conf = aws_sdk_dynamodb::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .endpoint_url(&moto.endpoint)
+                    .region(Region::new("us-east-1"))
+                    .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+                    .build();
+                let client = aws_sdk_dynamodb::Client::from_conf(conf);
+                let table = scim_testkit::unique_name("blackbox");
+                scim_dynamodb::create_table(&client, &table)
+                    .await
+                    .expect("a DynamoDB table on moto");
+                Arc::new(scim_dynamodb::DynamoStore::new(client, table, registry))
+            }
+        }
+    }
+}
+
 impl Server {
     /// Starts a server with default settings.
     pub async fn start() -> Server {
@@ -91,7 +145,7 @@ impl Server {
         tokens.register("test-other", OTHER_TOKEN, TenantId::new("other").expect("tenant"));
         let state = AppState {
             config: Arc::new(config),
-            store: Arc::new(MemoryStore::new(registry.clone())),
+            store: Backend::current().store(registry.clone()).await,
             registry,
             tokens: Arc::new(tokens),
         };

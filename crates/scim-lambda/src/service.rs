@@ -8,7 +8,9 @@ use scim_proto::patch::{apply_patch, MemberDelta, PatchLimits, PatchOptions, Pat
 use scim_proto::project::Projection;
 use scim_proto::resource::{self, NormalizeOptions, ResourceMeta};
 use scim_proto::{etag, ResourceSchema, ScimError};
-use scim_store::{Expect, Include, MemberChange, Query, ResourceKind, StoreError, StoredResource, TenantId};
+use scim_store::{
+    Expect, Include, MemberChange, Paging, Query, ResourceKind, StoreError, StoredResource, TenantId,
+};
 use serde_json::{json, Map, Value};
 
 /// The Group attribute held in membership records rather than in the group (design brief:
@@ -17,8 +19,22 @@ const MEMBERS: &str = "members";
 /// The User attribute derived from membership records (RFC 7643 §4.1.2, readOnly).
 const GROUPS: &str = "groups";
 /// How often a PUT or PATCH that lost a race with another writer is re-applied to the fresh
-/// resource before the client is asked to retry.
-const WRITE_ATTEMPTS: usize = 5;
+/// resource before the client is asked to retry. Between attempts it waits a random, growing
+/// while (`backoff`), so writers that collided do not collide again in step.
+const WRITE_ATTEMPTS: u32 = 10;
+
+/// A random wait before re-applying a write that lost a race: up to 5 ms × 2^attempt, at most
+/// 160 ms.
+async fn backoff(attempt: u32) {
+    let mut b = [0u8; 2];
+    let r = if getrandom::fill(&mut b).is_ok() {
+        u64::from(u16::from_le_bytes(b))
+    } else {
+        0
+    };
+    let ceiling = 5u64 << attempt.min(5);
+    tokio::time::sleep(std::time::Duration::from_millis(r % ceiling.max(1))).await;
+}
 
 /// One operation's context: who acts, on which resource type, under which base URL.
 #[derive(Debug)]
@@ -54,6 +70,9 @@ impl<'a> Service<'a> {
         Include {
             members: self.kind == ResourceKind::Group && projection.includes(MEMBERS),
             groups: self.kind == ResourceKind::User && projection.includes(GROUPS),
+            // Lambda answers at most 6 MB: a member list that might not fit is refused with a
+            // way out (exclude members, list them by filter), never shortened.
+            member_limit: Some(self.state.config.max_inline_members),
         }
     }
 
@@ -73,7 +92,7 @@ impl<'a> Service<'a> {
         created.groups = include.groups.then(Vec::new);
         created.members = include.members.then(Vec::new);
         if include.members && has_members {
-            created = self.get(&created.id, include).await?;
+            created = self.read_back(&created.id, include).await?;
         }
         Ok(created)
     }
@@ -105,9 +124,26 @@ impl<'a> Service<'a> {
     ) -> ApiResult<StoredResource> {
         updated.groups = before.groups.clone();
         if include.members {
-            updated = self.get(&updated.id, include).await?;
+            updated = self.read_back(&updated.id, include).await?;
         }
         Ok(updated)
+    }
+
+    /// The state a write answers with. A group with more members than a response may carry
+    /// (`SCIM_MAX_INLINE_MEMBERS`) is answered without `members`, as if the client had asked
+    /// with `excludedAttributes=members`: the write succeeded, so an error would be wrong, and a
+    /// shortened list would be worse. A GET of that group answers 400 `tooMany` instead.
+    async fn read_back(&self, id: &str, include: Include) -> ApiResult<StoredResource> {
+        match self.state.store.get(self.tenant, self.kind, id, include).await {
+            Err(StoreError::TooManyMembers { .. }) => {
+                let without = Include {
+                    members: false,
+                    ..include
+                };
+                Ok(self.state.store.get(self.tenant, self.kind, id, without).await?)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// RFC 7644 §3.5.1: PUT replaces every writable attribute; members in a group PUT replace
@@ -167,7 +203,10 @@ impl<'a> Service<'a> {
         include: Include,
         change: impl Fn(&StoredResource) -> ApiResult<Option<(Map<String, Value>, MemberChange)>>,
     ) -> ApiResult<StoredResource> {
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 0..WRITE_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
             let existing = self.read_for_write(id, include).await?;
             etag::check_if_match(if_match, existing.version)?;
             let Some((attrs, members)) = change(&existing)? else {
@@ -213,13 +252,15 @@ impl<'a> Service<'a> {
             .map_err(ApiError::from)
     }
 
-    /// RFC 7644 §3.4.2: one page of resources matching the query, rendered and projected.
+    /// RFC 7644 §3.4.2: one page of resources matching the query, rendered and projected, with
+    /// the total (when known: cursor pages may not know it) and the store's position to continue
+    /// after (cursor paging, RFC 9865).
     pub async fn list_page(
         &self,
         query: &ListQuery,
-        start_index: u64,
+        paging: Paging,
         count: u64,
-    ) -> ApiResult<(Vec<Value>, u64)> {
+    ) -> ApiResult<(Vec<Value>, Option<u64>, Option<String>)> {
         let schema = self.schema();
         if let Some(filter) = &query.filter {
             filter.validate(&schema)?;
@@ -233,7 +274,7 @@ impl<'a> Service<'a> {
                 self.kind,
                 &Query {
                     filter: query.filter.clone(),
-                    start_index,
+                    paging,
                     count,
                     include: self.include_for(&projection),
                 },
@@ -244,7 +285,7 @@ impl<'a> Service<'a> {
             .iter()
             .map(|r| Value::Object(projection.apply(&self.render(r), &schema)))
             .collect();
-        Ok((resources, page.total_results))
+        Ok((resources, page.total_results, page.next))
     }
 
     /// The full wire representation (RFC 7643 §3) of a stored resource.
