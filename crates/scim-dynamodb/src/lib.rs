@@ -779,9 +779,11 @@ impl Store for DynamoStore {
             };
             if attrs == cur.attrs && ops.is_empty() && cur.fanout.is_none() {
                 if from_cache {
-                    // Confirm against the stored item before answering "nothing changed".
-                    fresh = true;
-                    continue;
+                    // Confirm the version against the stored item before answering "nothing
+                    // changed": one version is one state, so an equal version needs no re-plan.
+                    let stored = self.read(tenant, kind, id).await?.ok_or(StoreError::NotFound)?;
+                    check_expect(expect, stored.version)?;
+                    return Ok(stored.stored(false));
                 }
                 return Ok(cur.stored(false));
             }
@@ -835,6 +837,13 @@ impl Store for DynamoStore {
                     self.remember(tenant, &next);
                     if let Some(display) = &next.fanout {
                         self.fan_out_rename(tenant, id, display).await?;
+                        self.remember(
+                            tenant,
+                            &Rec {
+                                fanout: None,
+                                ..next.clone()
+                            },
+                        );
                     }
                     return Ok(next.stored(false));
                 }

@@ -28,8 +28,9 @@ const SCAN_PAGE: i32 = 500;
 /// Where a filtered list finds its candidates.
 #[derive(Debug)]
 enum Source {
-    /// A small, known set of ids (from `id eq`, an index or a member's memberships).
-    Ids(Vec<String>),
+    /// A small, known set of ids (from `id eq`, an index or a member's memberships). With
+    /// `members.value eq "<m>"`, every candidate is known to contain `m`.
+    Ids(Vec<String>, Option<(String, ResourceKind)>),
     /// The user members of a group (`groups.value eq`).
     Members(String),
     /// Every resource of the kind.
@@ -49,7 +50,7 @@ impl DynamoStore {
             Some(f) => {
                 let source = self.source(tenant, kind, f, &schema).await?;
                 match source {
-                    Source::Ids(ids) => self.list_ids(tenant, kind, q, f, &schema, ids).await?,
+                    Source::Ids(ids, known) => self.list_ids(tenant, kind, q, f, &schema, ids, known).await?,
                     source => self.list_scan(tenant, kind, q, f, &schema, source).await?,
                 }
             }
@@ -72,19 +73,20 @@ impl DynamoStore {
     ) -> Result<Source, StoreError> {
         let lookups = filter.equality_lookups(schema);
         if let Some((_, id)) = lookups.iter().find(|(p, _)| p == "id") {
-            return Ok(Source::Ids(vec![id.clone()]));
+            return Ok(Source::Ids(vec![id.clone()], None));
         }
         for (path, value) in &lookups {
             if let Some(a) = self.indexed(kind).iter().find(|a| &a.label() == path) {
                 let pk = keys::index(tenant, kind, path, &a.normalise(value));
-                return Ok(Source::Ids(self.index_ids(&pk).await?));
+                return Ok(Source::Ids(self.index_ids(&pk).await?, None));
             }
         }
         for (path, value) in &lookups {
             match (kind, path.as_str()) {
                 (ResourceKind::User, "groups.value") => return Ok(Source::Members(value.clone())),
                 (ResourceKind::Group, "members.value") => {
-                    return Ok(Source::Ids(self.containing_groups(tenant, value).await?))
+                    let (ids, kind) = self.containing_groups(tenant, value).await?;
+                    return Ok(Source::Ids(ids, kind.map(|k| (value.clone(), k))));
                 }
                 _ => {}
             }
@@ -110,10 +112,15 @@ impl DynamoStore {
         }
     }
 
-    /// The groups that directly contain `member` (a user or a group), from its own item.
-    async fn containing_groups(&self, tenant: &TenantId, member: &str) -> Result<Vec<String>, StoreError> {
+    /// The groups that directly contain `member` (a user or a group), from its own item, and
+    /// the member's kind (`None` when it does not exist).
+    async fn containing_groups(
+        &self,
+        tenant: &TenantId,
+        member: &str,
+    ) -> Result<(Vec<String>, Option<ResourceKind>), StoreError> {
         if !keys::plausible_id(member) {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let found = self
             .batch_get(
@@ -125,14 +132,19 @@ impl DynamoStore {
             )
             .await?;
         let mut ids = BTreeSet::new();
+        let mut kind = None;
         for item in found.values() {
-            for name in [attr::GROUPS, attr::PARENTS] {
+            for (name, k) in [
+                (attr::GROUPS, ResourceKind::User),
+                (attr::PARENTS, ResourceKind::Group),
+            ] {
                 if let Some(AttributeValue::M(m)) = item.get(name) {
                     ids.extend(m.keys().cloned());
+                    kind = Some(k);
                 }
             }
         }
-        Ok(ids.into_iter().collect())
+        Ok((ids.into_iter().collect(), kind))
     }
 
     /// Resource items by id, in id order (BatchGetItem, 100 per call).
@@ -171,7 +183,16 @@ impl DynamoStore {
         filter: &Filter,
         schema: &ResourceSchema<'_>,
         rec: &Rec,
+        known: Option<&(String, ResourceKind)>,
     ) -> Result<bool, StoreError> {
+        if let Some(m) = known {
+            // The filter names members once, as the `members.value eq` the candidates came
+            // from: each candidate contains that member, and no other member can matter.
+            let text = filter.to_string().to_ascii_lowercase();
+            if text.matches("members").count() == 1 {
+                return Ok(filter.matches(&rec.filter_view(Some(std::slice::from_ref(m))), schema));
+            }
+        }
         if Self::needs_members(rec.kind, filter) {
             let members = self.read_members(tenant, &rec.id, Some(self.scan_limit)).await?;
             return Ok(filter.matches(&rec.filter_view(Some(&members)), schema));
@@ -188,6 +209,7 @@ impl DynamoStore {
         filter: &Filter,
         schema: &ResourceSchema<'_>,
         mut ids: Vec<String>,
+        known: Option<(String, ResourceKind)>,
     ) -> Result<Page, StoreError> {
         ids.sort();
         ids.dedup();
@@ -196,7 +218,7 @@ impl DynamoStore {
         }
         let mut matching = Vec::new();
         for rec in self.fetch(tenant, kind, &ids).await? {
-            if self.matches(tenant, filter, schema, &rec).await? {
+            if self.matches(tenant, filter, schema, &rec, known.as_ref()).await? {
                 matching.push(rec);
             }
         }
@@ -396,7 +418,7 @@ impl DynamoStore {
             examined += scanned;
             done = !more;
             for rec in recs {
-                if !self.matches(tenant, filter, schema, &rec).await? {
+                if !self.matches(tenant, filter, schema, &rec, None).await? {
                     continue;
                 }
                 matched += 1;
@@ -489,7 +511,7 @@ impl DynamoStore {
                 };
                 Ok((recs, items.len() as u64, last, more))
             }
-            Source::Ids(_) => Ok((Vec::new(), 0, None, false)),
+            Source::Ids(..) => Ok((Vec::new(), 0, None, false)),
         }
     }
 
