@@ -10,21 +10,38 @@ use std::sync::Arc;
 
 /// A client for moto on 127.0.0.1 that counts its calls.
 pub fn client(counter: &CallCounter) -> Client {
+    client_with(counter, None)
+}
+
+/// The same, with another interceptor (fault injection).
+pub fn client_with(
+    counter: &CallCounter,
+    extra: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
+) -> Client {
     let moto = scim_testkit::moto();
-    let conf = aws_sdk_dynamodb::Config::builder()
+    let mut conf = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(&moto.endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .interceptor(counter.clone())
-        .build();
-    Client::from_conf(conf)
+        .interceptor(counter.clone());
+    if let Some(i) = extra {
+        conf = conf.interceptor(i);
+    }
+    Client::from_conf(conf.build())
 }
 
 /// A store on a table of its own, and the counter of its client's calls (reset after setup).
 pub async fn store() -> (DynamoStore, CallCounter) {
+    store_with(None).await
+}
+
+/// A store whose client also runs `extra`.
+pub async fn store_with(
+    extra: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
+) -> (DynamoStore, CallCounter) {
     let counter = CallCounter::default();
-    let client = client(&counter);
+    let client = client_with(&counter, extra);
     let table = scim_testkit::unique_name("scim");
     create_table(&client, &table).await.expect("create the table");
     counter.take();
