@@ -50,7 +50,9 @@ impl DynamoStore {
             Some(f) => {
                 let source = self.source(tenant, kind, f, &schema).await?;
                 match source {
-                    Source::Ids(ids, known) => self.list_ids(tenant, kind, q, f, &schema, ids, known).await?,
+                    Source::Ids(ids, known) => {
+                        self.list_ids(tenant, kind, q, f, &schema, (ids, known)).await?
+                    }
                     source => self.list_scan(tenant, kind, q, f, &schema, source).await?,
                 }
             }
@@ -208,8 +210,7 @@ impl DynamoStore {
         q: &Query,
         filter: &Filter,
         schema: &ResourceSchema<'_>,
-        mut ids: Vec<String>,
-        known: Option<(String, ResourceKind)>,
+        (mut ids, known): (Vec<String>, Option<(String, ResourceKind)>),
     ) -> Result<Page, StoreError> {
         ids.sort();
         ids.dedup();
