@@ -117,6 +117,11 @@ async fn users(s: &DynamoStore, t: &TenantId, n: usize) -> Vec<String> {
             .unwrap();
         ids.push(u.id);
     }
+    ids
+}
+
+async fn sorted_users(s: &DynamoStore, t: &TenantId, n: usize) -> Vec<String> {
+    let mut ids = users(s, t, n).await;
     ids.sort();
     ids
 }
@@ -244,7 +249,7 @@ async fn a_failed_condition_in_a_transaction_writes_nothing() {
 async fn an_error_between_member_batches_converges_on_retry() {
     let (s, faults) = store().await;
     let t = tenant();
-    let ids = users(&s, &t, 120).await;
+    let ids = sorted_users(&s, &t, 120).await;
     let g = s
         .create(
             &t,
@@ -300,7 +305,7 @@ async fn an_error_between_member_batches_converges_on_retry() {
 async fn a_failed_large_create_leaves_no_group() {
     let (s, faults) = store().await;
     let t = tenant();
-    let ids = users(&s, &t, 120).await;
+    let ids = sorted_users(&s, &t, 120).await;
     faults.arm(1);
     let r = s
         .create(
@@ -334,7 +339,7 @@ async fn scans_are_bounded() {
     let (s, _) = store().await;
     let s = s.with_scan_limit(10);
     let t = tenant();
-    let ids = users(&s, &t, 25).await;
+    let ids = sorted_users(&s, &t, 25).await;
     let registry = SchemaRegistry::standard();
     let f = Filter::parse("userName sw \"u\"").unwrap();
     f.validate(&registry.user()).unwrap();
