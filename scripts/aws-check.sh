@@ -54,7 +54,10 @@ bash scripts/build-lambda.sh "$ARCH"
 #    through it (infra/README.md "Developing against the Lambda runtime locally").
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port/lambda-url/scim-lambda/scim/v2"
+# Under the emulator the function runs as under Lambda, which needs a token registry and a cursor
+# key: a throwaway registry file and a random key.
 SCIM_STORE=memory SCIM_BOOTSTRAP_TOKEN=SCIM_aws_check SCIM_PUBLIC_BASE_URL="$base" \
+  SCIM_TOKEN_REGISTRY="file:$ROOT/target/watch-tokens.json" SCIM_CURSOR_KEY="$(head -c 32 /dev/urandom | base64)" \
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" >target/watch.log 2>&1 &
 watch_pid=$!
 # setsid makes the watcher its own process group: stop it and the function it runs, nothing else.

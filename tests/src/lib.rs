@@ -9,7 +9,7 @@ use scim_auth::{StaticToken, TokenCache};
 use scim_lambda::config::Config;
 use scim_lambda::state::AppState;
 use scim_proto::SchemaRegistry;
-use scim_store::{MemoryStore, TenantId};
+use scim_store::{MemoryStore, Store, TenantId};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ pub const TOKEN: &str = "SCIM_test-token-default";
 pub const OTHER_TOKEN: &str = "SCIM_test-token-other";
 
 /// The state `scim-lambda` builds at start-up from these `SCIM_*` settings (`lambda`: as under
-/// AWS Lambda), on the memory store, with `statics` accepted from memory like
+/// AWS Lambda), on the store [`Backend::current`] picks, with `statics` accepted from memory like
 /// `SCIM_BOOTSTRAP_TOKEN`. Without `SCIM_TOKEN_REGISTRY` the registry is an empty one (a file
 /// that does not exist).
 pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticToken>) -> AppState {
@@ -43,7 +43,7 @@ pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticT
         .expect("token registry");
     AppState {
         config: Arc::new(config),
-        store: Arc::new(MemoryStore::new(registry.clone())),
+        store: Backend::current().store(registry.clone()).await,
         registry,
         tokens: Arc::new(tokens),
     }
@@ -105,6 +105,60 @@ impl Reply {
     pub fn assert_status(&self, status: u16) -> &Value {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
         &self.body
+    }
+}
+
+/// Which store a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    /// A table of its own on this test binary's moto (scim-testkit).
+    DynamoDb,
+}
+
+impl Backend {
+    /// `SCIM_TEST_STORE` (`memory` or `dynamodb`) when set; otherwise DynamoDB for test binaries
+    /// whose name starts with `dynamodb_` (`tests/tests/dynamodb_protocol.rs` runs the same test
+    /// modules as `protocol.rs` on DynamoDB), the memory store for the others.
+    pub fn current() -> Backend {
+        match std::env::var("SCIM_TEST_STORE").as_deref() {
+            Ok("dynamodb") => return Backend::DynamoDb,
+            Ok("memory") => return Backend::Memory,
+            _ => {}
+        }
+        let exe = std::env::current_exe().ok();
+        let name = exe
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with("dynamodb_") {
+            Backend::DynamoDb
+        } else {
+            Backend::Memory
+        }
+    }
+
+    async fn store(self, registry: Arc<SchemaRegistry>) -> Arc<dyn Store> {
+        match self {
+            Backend::Memory => Arc::new(MemoryStore::new(registry)),
+            Backend::DynamoDb => {
+                use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+                let moto = scim_testkit::moto();
+                let conf = aws_sdk_dynamodb::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .endpoint_url(&moto.endpoint)
+                    .region(Region::new("us-east-1"))
+                    .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+                    .build();
+                let client = aws_sdk_dynamodb::Client::from_conf(conf);
+                let table = scim_testkit::unique_name("blackbox");
+                scim_dynamodb::create_table(&client, &table)
+                    .await
+                    .expect("a DynamoDB table on moto");
+                Arc::new(scim_dynamodb::DynamoStore::new(client, table, registry))
+            }
+        }
     }
 }
 

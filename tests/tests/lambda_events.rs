@@ -12,7 +12,6 @@
 use scim_blackbox::lambda::{
     assert_scim_error, Function, CLOUDFRONT_BASE, CUSTOM_DOMAIN_BASE, ORIGIN_SECRET,
 };
-use serde_json::Value;
 
 #[tokio::test]
 async fn http_api_create_get_filter_patch_through_cloudfront() {

@@ -509,8 +509,11 @@ async fn bad_input_answers_scim_errors() {
         "W/\"1\""
     );
 
-    // Cursor paging is not offered.
-    s.get("/Users?cursor=")
+    // A cursor this service did not issue (RFC 9865 §6), and mixed paging methods.
+    s.get("/Users?cursor=not-a-cursor")
+        .await
+        .assert_error(400, Some("invalidCursor"));
+    s.get("/Users?cursor=&startIndex=1")
         .await
         .assert_error(400, Some("invalidValue"));
     // Non-numeric paging parameters.
@@ -618,4 +621,109 @@ async fn concurrent_patches_never_lose_a_change() {
     want.sort();
     assert_eq!(roles, want);
     assert_eq!(user.body["meta"]["version"], "W/\"17\"");
+}
+
+/// RFC 9865: `cursor=` starts cursor paging; following `nextCursor` visits every user once; the
+/// cursor is bound to the tenant and the query.
+#[tokio::test]
+async fn cursor_paging_walks_every_resource_once() {
+    let s = Server::start().await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(s.create_user(&format!("walker{i}")).await);
+    }
+    ids.sort();
+    let spc = s.get("/ServiceProviderConfig").await;
+    assert_eq!(spc.body["pagination"]["cursor"], true, "{}", spc.text);
+    let mut seen = Vec::new();
+    let mut url = "/Users?cursor=&count=3&filter=userName%20sw%20%22walker%22".to_string();
+    let mut pages = 0;
+    let mut first_cursor = None;
+    loop {
+        pages += 1;
+        assert!(pages < 10, "cursor paging did not end");
+        let r = s.get(&url).await;
+        let body = r.assert_status(200);
+        assert_eq!(body["schemas"][0], LIST);
+        assert!(body.get("startIndex").is_none(), "{}", r.text);
+        for res in body["Resources"].as_array().unwrap() {
+            seen.push(res["id"].as_str().unwrap().to_string());
+        }
+        match body.get("nextCursor").and_then(Value::as_str) {
+            Some(c) => {
+                first_cursor.get_or_insert_with(|| c.to_string());
+                url = format!("/Users?cursor={c}&count=3&filter=userName%20sw%20%22walker%22");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    let c = first_cursor.expect("more than one page");
+    // Another query, another tenant, a changed cursor: 400 invalidCursor.
+    s.get(&format!("/Users?cursor={c}&count=3"))
+        .await
+        .assert_error(400, Some("invalidCursor"));
+    s.as_token(OTHER_TOKEN)
+        .get(&format!(
+            "/Users?cursor={c}&count=3&filter=userName%20sw%20%22walker%22"
+        ))
+        .await
+        .assert_error(400, Some("invalidCursor"));
+    let tampered = format!("A{}", &c[1..]);
+    s.get(&format!(
+        "/Users?cursor={tampered}&count=3&filter=userName%20sw%20%22walker%22"
+    ))
+    .await
+    .assert_error(400, Some("invalidCursor"));
+    // .search takes a cursor too.
+    let r = s
+        .post(
+            "/Users/.search",
+            &json!({"schemas": [SEARCH], "cursor": "", "count": 5}),
+        )
+        .await;
+    assert_eq!(r.assert_status(200)["Resources"].as_array().unwrap().len(), 5);
+    assert!(r.body["nextCursor"].is_string());
+}
+
+/// A group whose members would not fit a response is refused with a way out, never truncated
+/// (SCIM_MAX_INLINE_MEMBERS).
+#[tokio::test]
+async fn too_many_members_inline_is_400_never_truncated() {
+    let s = Server::start_with(&[("SCIM_MAX_INLINE_MEMBERS", "3")]).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(s.create_user(&format!("m{i}")).await);
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let small = s.create_group("Small", &refs[..3]).await;
+    // The write succeeds; its answer leaves the members out rather than fail or shorten them.
+    let r = s
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "Big",
+                    "members": refs.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()}),
+        )
+        .await;
+    assert!(r.assert_status(201).get("members").is_none(), "{}", r.text);
+    let big = r.body["id"].as_str().unwrap().to_string();
+    let r = s.get(&format!("/Groups/{small}")).await;
+    assert_eq!(r.assert_status(200)["members"].as_array().unwrap().len(), 3);
+    let r = s.get(&format!("/Groups/{big}")).await;
+    r.assert_error(400, Some("tooMany"));
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(detail.contains("excludedAttributes=members"), "{detail}");
+    assert!(detail.contains(&format!("groups.value eq \"{big}\"")), "{detail}");
+    // The ways out work.
+    let r = s.get(&format!("/Groups/{big}?excludedAttributes=members")).await;
+    assert!(r.assert_status(200).get("members").is_none());
+    let r = s
+        .get(&format!("/Users?filter=groups.value%20eq%20%22{big}%22&count=2"))
+        .await;
+    assert_eq!(r.assert_status(200)["totalResults"], 4);
+    assert_eq!(r.body["Resources"].as_array().unwrap().len(), 2);
+    // A list page whose groups add up to too many members is refused too.
+    s.get("/Groups").await.assert_error(400, Some("tooMany"));
+    let r = s.get("/Groups?excludedAttributes=members").await;
+    assert_eq!(r.assert_status(200)["totalResults"], 2);
 }

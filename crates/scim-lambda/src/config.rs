@@ -14,6 +14,19 @@ pub enum StoreChoice {
     DynamoDb,
 }
 
+/// `SCIM_CURSOR_KEY`: the HMAC-SHA256 key that signs RFC 9865 cursors. Its `Debug` shows no bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CursorKey(pub Vec<u8>);
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CursorKey({} bytes)", self.0.len())
+    }
+}
+
+/// Shortest cursor key accepted, in bytes.
+pub const MIN_CURSOR_KEY_BYTES: usize = 16;
+
 /// Everything the service reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -39,6 +52,15 @@ pub struct Config {
     pub password: PasswordPolicy,
     /// `SCIM_ORIGIN_SECRET`: the value CloudFront's origin header must carry; unset = no check.
     pub origin_secret: Option<OriginSecret>,
+    /// `SCIM_TABLE`: the DynamoDB table; required with `SCIM_STORE=dynamodb`.
+    pub table: Option<String>,
+    /// `SCIM_CURSOR_KEY` (base64): signs cursors. Locally a random key per process when unset
+    /// (cursors then die with the process); required under Lambda, where instances must agree.
+    pub cursor_key: CursorKey,
+    /// `SCIM_MAX_INLINE_MEMBERS`: the most members a response carries inline (one group, or
+    /// all groups of a list page). Beyond it the answer is 400 `tooMany`, never a shortened
+    /// list; keeps responses under Lambda's 6 MB payload limit.
+    pub max_inline_members: u64,
 }
 
 /// Whether the process runs inside AWS Lambda.
@@ -94,6 +116,40 @@ impl Config {
             Some("drop") => PasswordPolicy::Drop,
             Some(other) => return Err(format!("SCIM_PASSWORD: '{other}' is neither 'hash' nor 'drop'")),
         };
+        let table = get("SCIM_TABLE").map(|t| t.trim().to_string());
+        if store == StoreChoice::DynamoDb && table.is_none() {
+            return Err(
+                "SCIM_TABLE: required when the store is DynamoDB (SCIM_STORE=dynamodb, or under Lambda)"
+                    .into(),
+            );
+        }
+        let cursor_key = match get("SCIM_CURSOR_KEY") {
+            Some(b64) => {
+                use base64::Engine as _;
+                let key = base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .map_err(|e| format!("SCIM_CURSOR_KEY: not base64: {e}"))?;
+                if key.len() < MIN_CURSOR_KEY_BYTES {
+                    return Err(format!(
+                        "SCIM_CURSOR_KEY: {} bytes; at least {MIN_CURSOR_KEY_BYTES} are needed",
+                        key.len()
+                    ));
+                }
+                CursorKey(key)
+            }
+            None if lambda => {
+                return Err(
+                    "SCIM_CURSOR_KEY: required under Lambda (base64, at least 16 bytes), so that \
+                            every instance accepts the cursors of the others"
+                        .into(),
+                )
+            }
+            None => {
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| format!("cannot read the OS random source: {e}"))?;
+                CursorKey(key)
+            }
+        };
         Ok(Config {
             listen,
             store,
@@ -107,6 +163,9 @@ impl Config {
             default_page_size: number("SCIM_DEFAULT_PAGE_SIZE", 100)?.clamp(1, max_page_size),
             password,
             origin_secret: OriginSecret::from_lookup(get),
+            table,
+            cursor_key,
+            max_inline_members: number("SCIM_MAX_INLINE_MEMBERS", 10_000)?,
         })
     }
 }
@@ -115,6 +174,13 @@ impl Config {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// The settings a Lambda deployment always has (template.yaml).
+    const LAMBDA: &[(&str, &str)] = &[
+        ("SCIM_TOKEN_REGISTRY", "secretsmanager:t"),
+        ("SCIM_TABLE", "scim"),
+        ("SCIM_CURSOR_KEY", "MDEyMzQ1Njc4OWFiY2RlZg=="),
+    ];
 
     fn config(vars: &[(&str, &str)], lambda: bool) -> Result<Config, String> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -126,8 +192,10 @@ mod tests {
         let local = config(&[], false).unwrap();
         assert_eq!(local.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(local.store, StoreChoice::Memory);
-        let lambda = config(&[("SCIM_TOKEN_REGISTRY", "secretsmanager:t")], true).unwrap();
-        assert_eq!(lambda.store, StoreChoice::DynamoDb);
+        assert_eq!(config(LAMBDA, true).unwrap().store, StoreChoice::DynamoDb);
+        assert_eq!(local.max_inline_members, 10_000);
+        assert_eq!(local.cursor_key.0.len(), 32, "a random key locally");
+        assert_ne!(local.cursor_key, config(&[], false).unwrap().cursor_key);
     }
 
     #[test]
@@ -138,9 +206,9 @@ mod tests {
             RegistryLocation::File(LOCAL_REGISTRY_PATH.into())
         );
         assert_eq!(local.token_cache, CacheSettings::default());
-        let err = config(&[], true).unwrap_err();
+        let err = config(&LAMBDA[1..], true).unwrap_err();
         assert!(err.starts_with("SCIM_TOKEN_REGISTRY: required"), "{err}");
-        let lambda = config(&[("SCIM_TOKEN_REGISTRY", "secretsmanager:scim/tokens")], true).unwrap();
+        let lambda = config(&[LAMBDA, &[("SCIM_TOKEN_REGISTRY", "secretsmanager:scim/tokens")]].concat(), true).unwrap();
         assert_eq!(
             lambda.token_registry,
             RegistryLocation::SecretsManager("scim/tokens".into())
@@ -155,6 +223,22 @@ mod tests {
         .unwrap();
         assert_eq!(tuned.token_cache.ttl, Duration::ZERO);
         assert_eq!(tuned.token_cache.refresh_min_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn dynamodb_needs_a_table_and_lambda_a_cursor_key() {
+        assert!(config(&[("SCIM_STORE", "dynamodb")], false)
+            .unwrap_err()
+            .starts_with("SCIM_TABLE"));
+        assert!(config(&[("SCIM_TABLE", "scim"), ("SCIM_TOKEN_REGISTRY", "secretsmanager:t")], true)
+            .unwrap_err()
+            .starts_with("SCIM_CURSOR_KEY"));
+        let c = config(&[("SCIM_STORE", "dynamodb"), ("SCIM_TABLE", "scim")], false).unwrap();
+        assert_eq!(c.table.as_deref(), Some("scim"));
+        assert!(config(&[("SCIM_CURSOR_KEY", "c2hvcnQ=")], false)
+            .unwrap_err()
+            .starts_with("SCIM_CURSOR_KEY"));
+        assert!(!format!("{c:?}").contains(&format!("{:?}", c.cursor_key.0)));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Thin HTTP handlers: extract typed inputs, call one [`Service`] operation, shape the response.
 
 use crate::auth::Tenant;
+use crate::cursor::Binding;
 use crate::error::{scim_json, ApiError, ApiResult};
 use crate::extract::{BaseUrl, Preconditions, QueryPairs, ScimBody};
 use crate::service::{list_limits, Service};
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use scim_proto::discovery;
 use scim_proto::list::{list_response, ListQuery};
 use scim_proto::{etag, ScimError};
-use scim_store::{ResourceKind, StoredResource};
+use scim_store::{Paging, ResourceKind, StoredResource};
 use serde_json::Value;
 
 /// Selects the resource type of a generic handler at compile time (`list::<Users>`).
@@ -89,14 +90,30 @@ fn query_of(state: &AppState, pairs: &QueryPairs) -> ApiResult<ListQuery> {
     Ok(ListQuery::from_query_pairs(&pairs.0, &list_limits(state))?)
 }
 
-/// RFC 9865 cursors are not offered (`pagination.cursor` is false in the ServiceProviderConfig).
+/// `POST /.search` spans two resource types and pages by index only.
 fn reject_cursor(query: &ListQuery) -> ApiResult<()> {
     if query.is_cursor_paging() {
-        return Err(
-            ScimError::invalid_value("cursor pagination is not supported; use startIndex and count").into(),
-        );
+        return Err(ScimError::invalid_value(
+            "cursor pagination is offered on /Users and /Groups; /.search pages with startIndex and count",
+        )
+        .into());
     }
     Ok(())
+}
+
+/// A ListResponse; `totalResults` is left out when a cursor page does not know it (a filter
+/// evaluated item by item that stopped at the work bound).
+fn list_body(
+    resources: Vec<Value>,
+    total: Option<u64>,
+    start_index: Option<u64>,
+    next_cursor: Option<String>,
+) -> Value {
+    let mut body = list_response(resources, total.unwrap_or(0), start_index, next_cursor, None);
+    if let (None, Some(obj)) = (total, body.as_object_mut()) {
+        obj.remove("totalResults");
+    }
+    body
 }
 
 /// `GET /Users` (RFC 7644 §3.4.2).
@@ -127,17 +144,31 @@ async fn list_kind<K: Kind>(
     base: &BaseUrl,
     query: &ListQuery,
 ) -> ApiResult<Response> {
-    reject_cursor(query)?;
     let svc = service::<K>(state, tenant, base);
     let count = query.page_size(&list_limits(state));
-    let (resources, total) = svc.list_page(query, query.start_index, count).await?;
-    Ok(scim_json(&list_response(
-        resources,
-        total,
-        Some(query.start_index),
-        None,
-        None,
-    )))
+    let Some(cursor) = &query.cursor else {
+        let paging = Paging::Index {
+            start_index: query.start_index,
+        };
+        let (resources, total, _) = svc.list_page(query, paging, count).await?;
+        return Ok(scim_json(&list_body(
+            resources,
+            total,
+            Some(query.start_index),
+            None,
+        )));
+    };
+    // RFC 9865: the cursor is the store's position, signed and bound to this tenant and query.
+    let binding = Binding {
+        tenant: &tenant.id,
+        kind: K::KIND,
+        query,
+    };
+    let key = &state.config.cursor_key;
+    let after = binding.open(key, cursor)?;
+    let (resources, total, next) = svc.list_page(query, Paging::Cursor { after }, count).await?;
+    let next_cursor = next.and_then(|position| binding.sign(key, &position));
+    Ok(scim_json(&list_body(resources, total, None, next_cursor)))
 }
 
 /// `POST /.search` (RFC 7644 §3.4.3): users, then groups, paged as one list. A filter that names
@@ -165,15 +196,18 @@ pub async fn search_all(
             filter.validate(&users.schema())?;
         }
     }
+    let index = |start_index| Paging::Index { start_index };
     let (mut resources, users_total) = if applies(&users) {
-        users.list_page(&query, query.start_index, count).await?
+        let (r, total, _) = users.list_page(&query, index(query.start_index), count).await?;
+        (r, total.unwrap_or(0))
     } else {
         (vec![], 0)
     };
     let remaining = count.saturating_sub(resources.len() as u64);
     let group_start = query.start_index.saturating_sub(users_total).max(1);
     let (group_page, groups_total) = if applies(&groups) {
-        groups.list_page(&query, group_start, remaining).await?
+        let (r, total, _) = groups.list_page(&query, index(group_start), remaining).await?;
+        (r, total.unwrap_or(0))
     } else {
         (vec![], 0)
     };

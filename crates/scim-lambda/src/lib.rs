@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod extract;
 pub mod handlers;
@@ -38,7 +39,7 @@ pub fn capabilities(config: &Config) -> Capabilities {
         documentation_uri: None,
         max_payload_bytes: Some(config.max_body_bytes as u64),
         pagination: Some(PaginationCaps {
-            cursor: false,
+            cursor: true,
             index: true,
             default_method: PaginationMethod::Index,
             default_page_size: config.default_page_size,

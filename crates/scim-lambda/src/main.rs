@@ -4,6 +4,7 @@
 use scim_auth::{
     update, IssuedToken, NewToken, RegistryError, RegistryLocation, StaticToken, TokenCache, TokenRegistry,
 };
+use scim_dynamodb::DynamoStore;
 use scim_lambda::config::{in_lambda, Config, StoreChoice};
 use scim_lambda::state::AppState;
 use scim_lambda::{serve, BASE_PATH};
@@ -52,9 +53,12 @@ async fn run(lambda: bool) -> Result<(), String> {
     let store: Arc<dyn Store> = match config.store {
         StoreChoice::Memory => Arc::new(MemoryStore::new(registry.clone())),
         StoreChoice::DynamoDb => {
-            return Err(
-                "SCIM_STORE=dynamodb: this build has no DynamoDB store yet; use SCIM_STORE=memory".into(),
-            )
+            // Config::from_env guarantees the table name for this store.
+            let table = config
+                .table
+                .clone()
+                .ok_or("SCIM_TABLE: required with SCIM_STORE=dynamodb")?;
+            Arc::new(DynamoStore::from_env(table, registry.clone()).await)
         }
     };
     let default_tenant = TenantId::new("default").map_err(|e| e.to_string())?;

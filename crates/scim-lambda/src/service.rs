@@ -8,7 +8,9 @@ use scim_proto::patch::{apply_patch, MemberDelta, PatchLimits, PatchOptions, Pat
 use scim_proto::project::Projection;
 use scim_proto::resource::{self, NormalizeOptions, ResourceMeta};
 use scim_proto::{etag, ResourceSchema, ScimError};
-use scim_store::{Expect, Include, MemberChange, Query, ResourceKind, StoreError, StoredResource, TenantId};
+use scim_store::{
+    Expect, Include, MemberChange, Paging, Query, ResourceKind, StoreError, StoredResource, TenantId,
+};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -18,9 +20,22 @@ const MEMBERS: &str = "members";
 /// The User attribute derived from membership records (RFC 7643 §4.1.2, readOnly).
 const GROUPS: &str = "groups";
 /// How often a PUT or PATCH that lost a race with another writer is re-applied to the fresh
-/// resource before the client is asked to retry. Every lost race means another write landed, so
-/// n simultaneous writers all finish within n attempts; this covers an IdP burst on one resource.
-const WRITE_ATTEMPTS: u32 = 32;
+/// resource before the client is asked to retry. Between attempts it waits a random, growing
+/// while (`backoff`), so writers that collided do not collide again in step.
+const WRITE_ATTEMPTS: u32 = 10;
+
+/// A random wait before re-applying a write that lost a race: up to 5 ms × 2^attempt, at most
+/// 160 ms.
+async fn backoff(attempt: u32) {
+    let mut b = [0u8; 2];
+    let r = if getrandom::fill(&mut b).is_ok() {
+        u64::from(u16::from_le_bytes(b))
+    } else {
+        0
+    };
+    let ceiling = 5u64 << attempt.min(5);
+    tokio::time::sleep(std::time::Duration::from_millis(r % ceiling.max(1))).await;
+}
 
 /// A resource's next attributes and member change, as computed by a PUT or PATCH.
 type NewState = (Map<String, Value>, MemberChange);
@@ -59,6 +74,9 @@ impl<'a> Service<'a> {
         Include {
             members: self.kind == ResourceKind::Group && projection.includes(MEMBERS),
             groups: self.kind == ResourceKind::User && projection.includes(GROUPS),
+            // Lambda answers at most 6 MB: a member list that might not fit is refused with a
+            // way out (exclude members, list them by filter), never shortened.
+            member_limit: Some(self.state.config.max_inline_members),
         }
     }
 
@@ -102,7 +120,7 @@ impl<'a> Service<'a> {
         created.groups = include.groups.then(Vec::new);
         created.members = include.members.then(Vec::new);
         if include.members && has_members {
-            created = self.get(&created.id, include).await?;
+            created = self.read_back(&created.id, include).await?;
         }
         Ok(created)
     }
@@ -134,9 +152,26 @@ impl<'a> Service<'a> {
     ) -> ApiResult<StoredResource> {
         updated.groups = before.groups.clone();
         if include.members {
-            updated = self.get(&updated.id, include).await?;
+            updated = self.read_back(&updated.id, include).await?;
         }
         Ok(updated)
+    }
+
+    /// The state a write answers with. A group with more members than a response may carry
+    /// (`SCIM_MAX_INLINE_MEMBERS`) is answered without `members`, as if the client had asked
+    /// with `excludedAttributes=members`: the write succeeded, so an error would be wrong, and a
+    /// shortened list would be worse. A GET of that group answers 400 `tooMany` instead.
+    async fn read_back(&self, id: &str, include: Include) -> ApiResult<StoredResource> {
+        match self.state.store.get(self.tenant, self.kind, id, include).await {
+            Err(StoreError::TooManyMembers { .. }) => {
+                let without = Include {
+                    members: false,
+                    ..include
+                };
+                Ok(self.state.store.get(self.tenant, self.kind, id, without).await?)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// RFC 7644 §3.5.1: PUT replaces every writable attribute; members in a group PUT replace
@@ -257,13 +292,15 @@ impl<'a> Service<'a> {
             .map_err(ApiError::from)
     }
 
-    /// RFC 7644 §3.4.2: one page of resources matching the query, rendered and projected.
+    /// RFC 7644 §3.4.2: one page of resources matching the query, rendered and projected, with
+    /// the total (when known: cursor pages may not know it) and the store's position to continue
+    /// after (cursor paging, RFC 9865).
     pub async fn list_page(
         &self,
         query: &ListQuery,
-        start_index: u64,
+        paging: Paging,
         count: u64,
-    ) -> ApiResult<(Vec<Value>, u64)> {
+    ) -> ApiResult<(Vec<Value>, Option<u64>, Option<String>)> {
         let schema = self.schema();
         if let Some(filter) = &query.filter {
             filter.validate(&schema)?;
@@ -277,7 +314,7 @@ impl<'a> Service<'a> {
                 self.kind,
                 &Query {
                     filter: query.filter.clone(),
-                    start_index,
+                    paging,
                     count,
                     include: self.include_for(&projection),
                 },
@@ -288,7 +325,7 @@ impl<'a> Service<'a> {
             .iter()
             .map(|r| Value::Object(projection.apply(&self.render(r), &schema)))
             .collect();
-        Ok((resources, page.total_results))
+        Ok((resources, page.total_results, page.next))
     }
 
     /// The full wire representation (RFC 7643 §3) of a stored resource.
@@ -336,14 +373,6 @@ impl<'a> Service<'a> {
         let endpoint = schema_of(self.state, kind).resource_type.endpoint.clone();
         format!("{}{endpoint}/{id}", self.base_url)
     }
-}
-
-/// A short random pause before re-applying a write that lost a race, so the writers that collided
-/// do not collide again in lockstep: up to 2 ms per attempt so far, capped at 20 ms.
-async fn backoff(attempt: u32) {
-    let ceiling_us = (attempt * 2_000).min(20_000);
-    let jitter = getrandom::u32().unwrap_or(attempt) % ceiling_us.max(1);
-    tokio::time::sleep(std::time::Duration::from_micros(u64::from(jitter))).await;
 }
 
 /// The schema view of a resource kind; both kinds are in every registry the service builds.

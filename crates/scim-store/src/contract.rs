@@ -17,7 +17,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::{
-    Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
+    Expect, Include, MemberChange, Page, Paging, Query, ResourceKind, Store, StoreError, StoredResource,
+    TenantId,
 };
 use scim_proto::filter::Filter;
 use scim_proto::schema::SchemaRegistry;
@@ -77,6 +78,10 @@ macro_rules! store_contract_tests {
             delete_user_leaves_every_group,
             delete_group_leaves_parents_and_frees_members,
             paging_sees_every_user_once_in_order,
+            cursor_paging_sees_every_user_once,
+            cursor_paging_with_filter,
+            cursor_continues_after_deleted_position,
+            member_limit_refuses_never_truncates,
             count_zero_returns_total_only,
             filter_user_name_eq_case_insensitive,
             filter_external_id_eq_case_exact,
@@ -197,7 +202,7 @@ fn filter(kind: ResourceKind, text: &str) -> Filter {
 fn query(filter: Option<Filter>, start_index: u64, count: u64) -> Query {
     Query {
         filter,
-        start_index,
+        paging: Paging::Index { start_index },
         count,
         include: Include::NONE,
     }
@@ -208,7 +213,7 @@ async fn list<S: Store>(s: &S, t: &TenantId, kind: ResourceKind, text: &str) -> 
         .query(t, kind, &query(Some(filter(kind, text)), 1, 1000))
         .await
         .unwrap();
-    assert_eq!(page.total_results as usize, page.resources.len(), "{text}");
+    assert_eq!(page.total_results, Some(page.resources.len() as u64), "{text}");
     page.resources.into_iter().map(|r| r.id).collect()
 }
 
@@ -304,7 +309,7 @@ pub async fn user_name_unique_per_tenant_case_insensitive<S: Store>(s: S) {
         .query(&a, ResourceKind::User, &query(None, 1, 100))
         .await
         .unwrap();
-    assert_eq!(page.total_results, 1, "the duplicate was not stored");
+    assert_eq!(page.total_results, Some(1), "the duplicate was not stored");
     // Another tenant has its own namespace.
     user(&s, &b, "alice").await;
     user(&s, &b, "ALICE2").await;
@@ -684,7 +689,7 @@ pub async fn unknown_member_on_create_creates_nothing<S: Store>(s: S) {
         .query(&t, ResourceKind::Group, &query(None, 1, 10))
         .await
         .unwrap();
-    assert_eq!(page.total_results, 0);
+    assert_eq!(page.total_results, Some(0));
     assert!(group_ids(&s, &t, &u.id).await.is_empty());
 }
 
@@ -873,7 +878,7 @@ pub async fn paging_sees_every_user_once_in_order<S: Store>(s: S) {
             .query(&t, ResourceKind::User, &query(None, start, 10))
             .await
             .unwrap();
-        assert_eq!(page.total_results, 25);
+        assert_eq!(page.total_results, Some(25));
         assert_eq!(page.resources.len(), expect_len, "page at {start}");
         seen.extend(page.resources.into_iter().map(|r| r.id));
     }
@@ -882,7 +887,7 @@ pub async fn paging_sees_every_user_once_in_order<S: Store>(s: S) {
         .query(&t, ResourceKind::User, &query(None, 26, 10))
         .await
         .unwrap();
-    assert_eq!(past.total_results, 25);
+    assert_eq!(past.total_results, Some(25));
     assert!(past.resources.is_empty());
     // A startIndex below 1 is taken as 1.
     let zero = s.query(&t, ResourceKind::User, &query(None, 0, 3)).await.unwrap();
@@ -899,14 +904,14 @@ pub async fn count_zero_returns_total_only<S: Store>(s: S) {
         user(&s, &t, &format!("user{i}")).await;
     }
     let page = s.query(&t, ResourceKind::User, &query(None, 1, 0)).await.unwrap();
-    assert_eq!(page.total_results, 3);
+    assert_eq!(page.total_results, Some(3));
     assert!(page.resources.is_empty());
     let f = filter(ResourceKind::User, "userName eq \"user1\"");
     let page = s
         .query(&t, ResourceKind::User, &query(Some(f), 1, 0))
         .await
         .unwrap();
-    assert_eq!(page.total_results, 1);
+    assert_eq!(page.total_results, Some(1));
     assert!(page.resources.is_empty());
 }
 
@@ -1127,12 +1132,12 @@ pub async fn tenant_isolation<S: Store>(s: S) {
         .query(&b, ResourceKind::Group, &query(None, 1, 10))
         .await
         .unwrap();
-    assert_eq!(page.total_results, 0);
+    assert_eq!(page.total_results, Some(0));
     let page = s
         .query(&b, ResourceKind::User, &query(None, 1, 10))
         .await
         .unwrap();
-    assert_eq!(page.total_results, 1);
+    assert_eq!(page.total_results, Some(1));
     assert!(list(&s, &b, ResourceKind::User, "userName eq \"alice\"")
         .await
         .is_empty());
@@ -1166,7 +1171,7 @@ pub async fn concurrent_creates_of_one_user_name_one_wins<S: Store + 'static>(s:
         .query(&t, ResourceKind::User, &query(None, 1, 10))
         .await
         .unwrap();
-    assert_eq!(page.total_results, 1);
+    assert_eq!(page.total_results, Some(1));
 }
 
 /// Racing writes based on the same version (RFC 7644 §3.14): exactly one commits.
@@ -1196,4 +1201,166 @@ pub async fn concurrent_conditional_updates_one_wins<S: Store + 'static>(s: S) {
         .all(|r| r.is_ok() || r == &Err(StoreError::VersionConflict { current: 2 })));
     let got = s.get(&t, ResourceKind::User, &u.id, Include::NONE).await.unwrap();
     assert_eq!(got.version, 2);
+}
+
+/// Follows `next` from the first page to the end, returning every id seen and the page count.
+async fn walk<S: Store>(s: &S, t: &TenantId, kind: ResourceKind, f: Option<&str>, count: u64) -> Vec<String> {
+    let mut after = None;
+    let mut seen = Vec::new();
+    for _ in 0..1000 {
+        let q = Query {
+            filter: f.map(|text| filter(kind, text)),
+            paging: Paging::Cursor { after: after.clone() },
+            count,
+            include: Include::NONE,
+        };
+        let page = s.query(t, kind, &q).await.unwrap();
+        assert!(page.resources.len() as u64 <= count);
+        seen.extend(page.resources.into_iter().map(|r| r.id));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return seen,
+        }
+    }
+    panic!("cursor paging did not end");
+}
+
+/// RFC 9865: following `nextCursor` visits every resource once, in id order, and ends.
+pub async fn cursor_paging_sees_every_user_once<S: Store>(s: S) {
+    let t = tenant();
+    let mut ids = Vec::new();
+    for i in 0..23 {
+        ids.push(user(&s, &t, &format!("user{i:02}")).await.id);
+    }
+    ids.sort();
+    for count in [1, 5, 10, 23, 50] {
+        assert_eq!(
+            walk(&s, &t, ResourceKind::User, None, count).await,
+            ids,
+            "count {count}"
+        );
+    }
+    let first = s
+        .query(
+            &t,
+            ResourceKind::User,
+            &Query {
+                filter: None,
+                paging: Paging::Cursor { after: None },
+                count: 10,
+                include: Include::NONE,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.resources.len(), 10);
+    assert!(first.next.is_some());
+    assert!(
+        matches!(first.total_results, None | Some(23)),
+        "{:?}",
+        first.total_results
+    );
+    // An empty tenant: one empty page, no next.
+    assert!(walk(&s, &tenant(), ResourceKind::User, None, 10).await.is_empty());
+}
+
+pub async fn cursor_paging_with_filter<S: Store>(s: S) {
+    let t = tenant();
+    let mut odd = Vec::new();
+    for i in 0..12 {
+        let mut attrs = user_attrs(&format!("user{i:02}"));
+        attrs.insert("title".into(), json!(if i % 2 == 1 { "odd" } else { "even" }));
+        let u = s
+            .create(&t, ResourceKind::User, attrs, MemberChange::default())
+            .await
+            .unwrap();
+        if i % 2 == 1 {
+            odd.push(u.id);
+        }
+    }
+    odd.sort();
+    assert_eq!(
+        walk(&s, &t, ResourceKind::User, Some("title eq \"odd\""), 4).await,
+        odd
+    );
+    let g = group(&s, &t, "G", &odd.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let text = format!("groups.value eq \"{}\"", g.id);
+    assert_eq!(walk(&s, &t, ResourceKind::User, Some(&text), 2).await, odd);
+}
+
+/// A cursor names a position, not a resource: deleting the last resource of a page does not
+/// break the next page.
+pub async fn cursor_continues_after_deleted_position<S: Store>(s: S) {
+    let t = tenant();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(user(&s, &t, &format!("user{i}")).await.id);
+    }
+    ids.sort();
+    let q = |after: Option<String>| Query {
+        filter: None,
+        paging: Paging::Cursor { after },
+        count: 3,
+        include: Include::NONE,
+    };
+    let first = s.query(&t, ResourceKind::User, &q(None)).await.unwrap();
+    let next = first.next.clone().expect("more pages");
+    let last = first.resources.last().unwrap().id.clone();
+    s.delete(&t, ResourceKind::User, &last, Expect::Any)
+        .await
+        .unwrap();
+    let second = s.query(&t, ResourceKind::User, &q(Some(next))).await.unwrap();
+    let mut seen: Vec<String> = first.resources.into_iter().map(|r| r.id).collect();
+    seen.extend(second.resources.into_iter().map(|r| r.id));
+    assert_eq!(seen, ids);
+}
+
+/// A group with more members than the caller allows inline is refused, never shortened.
+pub async fn member_limit_refuses_never_truncates<S: Store>(s: S) {
+    let t = tenant();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(user(&s, &t, &format!("user{i}")).await.id);
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let g = group(&s, &t, "G", &refs).await;
+    let limited = |n| Include {
+        member_limit: Some(n),
+        ..Include::ALL
+    };
+    let ok = s.get(&t, ResourceKind::Group, &g.id, limited(4)).await.unwrap();
+    assert_eq!(ok.members.unwrap().len(), 4);
+    assert_eq!(
+        s.get(&t, ResourceKind::Group, &g.id, limited(3)).await,
+        Err(StoreError::TooManyMembers {
+            group: Some(g.id.clone()),
+            limit: 3
+        })
+    );
+    // Without members the limit does not matter.
+    let without = Include {
+        members: false,
+        ..limited(1)
+    };
+    s.get(&t, ResourceKind::Group, &g.id, without).await.unwrap();
+    // A page of groups counts the members of all its groups.
+    group(&s, &t, "H", &refs[..2]).await;
+    let mut q = query(None, 1, 10);
+    q.include = limited(5);
+    assert_eq!(
+        s.query(&t, ResourceKind::Group, &q).await,
+        Err(StoreError::TooManyMembers {
+            group: None,
+            limit: 5
+        })
+    );
+    q.include = limited(6);
+    assert_eq!(
+        s.query(&t, ResourceKind::Group, &q)
+            .await
+            .unwrap()
+            .resources
+            .len(),
+        2
+    );
 }

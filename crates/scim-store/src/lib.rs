@@ -115,17 +115,34 @@ pub struct StoredResource {
 pub struct Include {
     pub members: bool,
     pub groups: bool,
+    /// The most group members a read may return inline: one group for [`Store::get`], all the
+    /// groups of a page together for [`Store::query`]. Beyond it the read fails with
+    /// [`StoreError::TooManyMembers`] instead of returning a shortened list (a truncated member
+    /// list makes IdPs remove members elsewhere). `None`: no limit.
+    pub member_limit: Option<u64>,
 }
 
 impl Include {
     pub const ALL: Include = Include {
         members: true,
         groups: true,
+        member_limit: None,
     };
     pub const NONE: Include = Include {
         members: false,
         groups: false,
+        member_limit: None,
     };
+}
+
+/// How a list request pages (RFC 7644 §3.4.2.4 index paging, RFC 9865 cursor paging).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Paging {
+    /// 1-based `startIndex`. The page's `total_results` is always given.
+    Index { start_index: u64 },
+    /// Continue after a position returned in [`Page::next`] (`None`: the first page). The store's
+    /// positions are opaque to callers; the service signs them before handing them to clients.
+    Cursor { after: Option<String> },
 }
 
 /// A list request after protocol parsing.
@@ -133,8 +150,7 @@ impl Include {
 pub struct Query {
     /// Already validated against the resource type.
     pub filter: Option<Filter>,
-    /// 1-based (RFC 7644 §3.4.2.4).
-    pub start_index: u64,
+    pub paging: Paging,
     /// Page size; 0 asks only for `totalResults`.
     pub count: u64,
     pub include: Include,
@@ -144,7 +160,13 @@ pub struct Query {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     pub resources: Vec<StoredResource>,
-    pub total_results: u64,
+    /// Always `Some` for [`Paging::Index`]. For [`Paging::Cursor`] a store may answer `None` when
+    /// the total would cost more than the page (a filter evaluated item by item).
+    pub total_results: Option<u64>,
+    /// With [`Paging::Cursor`]: where the next page starts, if more may follow. A page may hold
+    /// fewer resources than asked (even none) and still have a `next`: the store bounds the work
+    /// of one request.
+    pub next: Option<String>,
 }
 
 /// A write precondition on the resource's version (RFC 7644 §3.14 `If-Match`).
@@ -170,6 +192,14 @@ pub enum StoreError {
     InvalidMember(String),
     /// A client-side mistake the store detected.
     Invalid(String),
+    /// A group has more members than the request's [`Include::member_limit`] allows inline.
+    TooManyMembers {
+        /// The group, or `None` when the members of a page of groups add up to too many.
+        group: Option<String>,
+        limit: u64,
+    },
+    /// The request would need more work than one request may do (RFC 7644 §3.12 `tooMany`).
+    TooMany(String),
     /// The backend asks callers to slow down.
     Throttled {
         retry_after_secs: u64,
@@ -186,7 +216,22 @@ impl fmt::Display for StoreError {
             StoreError::VersionConflict { current } => {
                 write!(f, "resource is now at version {current}")
             }
-            StoreError::InvalidMember(d) | StoreError::Invalid(d) => f.write_str(d),
+            StoreError::InvalidMember(d) | StoreError::Invalid(d) | StoreError::TooMany(d) => f.write_str(d),
+            StoreError::TooManyMembers {
+                group: Some(g),
+                limit,
+            } => write!(
+                f,
+                "group '{g}' has more than {limit} members, too many to return inline; ask for it \
+                 with excludedAttributes=members and list its members with \
+                 GET /Users?filter=groups.value eq \"{g}\" (paged)"
+            ),
+            StoreError::TooManyMembers { group: None, limit } => write!(
+                f,
+                "the groups of this page have more than {limit} members together, too many to \
+                 return inline; list groups with excludedAttributes=members (or a smaller count) \
+                 and list a group's members with GET /Users?filter=groups.value eq \"<group id>\""
+            ),
             StoreError::Throttled { retry_after_secs } => {
                 write!(f, "throttled; retry after {retry_after_secs}s")
             }
@@ -209,6 +254,9 @@ impl From<StoreError> for ScimError {
             ),
             StoreError::InvalidMember(d) => ScimError::invalid_value(d.clone()),
             StoreError::Invalid(d) => ScimError::bad_request(ScimType::InvalidValue, d.clone()),
+            // RFC 7644 §3.12 Table 9 `tooMany`: "the specified filter yields many more results
+            // than the server is willing to calculate or process".
+            StoreError::TooManyMembers { .. } | StoreError::TooMany(_) => ScimError::too_many(e.to_string()),
             StoreError::Throttled { .. } => ScimError::new(429, None, e.to_string()),
             StoreError::Unavailable(_) => ScimError::new(503, None, e.to_string()),
         }
@@ -223,7 +271,8 @@ impl From<StoreError> for ScimError {
 /// [`Expect`]; an update with the same attributes and an empty member change is not written
 /// (version unchanged); member changes are idempotent, atomic with the attribute change, and
 /// reject unknown ids, ids of other tenants and group cycles; deleting a resource removes every
-/// membership it takes part in; list order is stable (by id).
+/// membership it takes part in; list order is stable (by id), for index and cursor paging alike;
+/// member lists beyond [`Include::member_limit`] are refused, never shortened.
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
     /// Creates a resource with a server-assigned id, version 1, and (groups) initial members.
@@ -265,6 +314,8 @@ pub trait Store: Send + Sync + fmt::Debug {
         expect: Expect,
     ) -> Result<(), StoreError>;
 
-    /// Lists resources matching a filter, in stable id order.
+    /// Lists resources matching a filter, in stable id order. A cursor page continues strictly
+    /// after the position it was given, so resources created or deleted meanwhile never make a
+    /// client see one resource twice.
     async fn query(&self, tenant: &TenantId, kind: ResourceKind, query: &Query) -> Result<Page, StoreError>;
 }

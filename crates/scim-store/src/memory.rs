@@ -6,8 +6,8 @@
 //! between, so a guard is never held across a suspension point.
 
 use crate::{
-    Expect, Include, Member, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource,
-    TenantId,
+    Expect, Include, Member, MemberChange, Page, Paging, Query, ResourceKind, Store, StoreError,
+    StoredResource, TenantId,
 };
 use async_trait::async_trait;
 use scim_proto::schema::{AttrType, ResourceSchema, SchemaRegistry, Uniqueness};
@@ -570,6 +570,15 @@ impl Store for MemoryStore {
         let data = self.read()?;
         let t = data.tenants.get(tenant).ok_or(StoreError::NotFound)?;
         let record = t.records(kind).get(id).ok_or(StoreError::NotFound)?;
+        if let (true, Some(limit)) = (include.members, include.member_limit) {
+            let n = t.members.get(id).map_or(0, BTreeMap::len) as u64;
+            if n > limit {
+                return Err(StoreError::TooManyMembers {
+                    group: Some(id.to_string()),
+                    limit,
+                });
+            }
+        }
         Ok(t.stored(kind, id, record, include))
     }
 
@@ -659,7 +668,8 @@ impl Store for MemoryStore {
         let Some(t) = data.tenants.get(tenant) else {
             return Ok(Page {
                 resources: Vec::new(),
-                total_results: 0,
+                total_results: Some(0),
+                next: None,
             });
         };
         let records = t.records(kind);
@@ -685,18 +695,46 @@ impl Store for MemoryStore {
                 Some(f) => f.matches(&r.attrs, &schema),
             })
             .collect();
-        // RFC 7644 §3.4.2.4: a startIndex below 1 is taken as 1.
-        let skip = usize::try_from(query.start_index.max(1) - 1).unwrap_or(usize::MAX);
         let take = usize::try_from(query.count).unwrap_or(usize::MAX);
-        let resources = matching
+        let (page, next): (Vec<&(&String, &Record)>, Option<String>) = match &query.paging {
+            Paging::Index { start_index } => {
+                // RFC 7644 §3.4.2.4: a startIndex below 1 is taken as 1.
+                let skip = usize::try_from(start_index.max(&1) - 1).unwrap_or(usize::MAX);
+                (matching.iter().skip(skip).take(take).collect(), None)
+            }
+            Paging::Cursor { after } => {
+                // The position is the last id a page held: ids sort, so this page starts after it
+                // whatever was created or deleted meanwhile.
+                let rest: Vec<_> = matching
+                    .iter()
+                    .filter(|(id, _)| after.as_ref().is_none_or(|a| id.as_str() > a.as_str()))
+                    .collect();
+                let page: Vec<_> = rest.iter().take(take).copied().collect();
+                let next = (rest.len() > page.len())
+                    .then(|| page.last().map(|(id, _)| (*id).clone()))
+                    .flatten();
+                (page, next)
+            }
+        };
+        if let (true, Some(limit), ResourceKind::Group) =
+            (query.include.members, query.include.member_limit, kind)
+        {
+            let n: usize = page
+                .iter()
+                .map(|(id, _)| t.members.get(id.as_str()).map_or(0, BTreeMap::len))
+                .sum();
+            if n as u64 > limit {
+                return Err(StoreError::TooManyMembers { group: None, limit });
+            }
+        }
+        let resources = page
             .iter()
-            .skip(skip)
-            .take(take)
             .map(|(id, r)| t.stored(kind, id, r, query.include))
             .collect();
         Ok(Page {
             resources,
-            total_results: matching.len() as u64,
+            total_results: Some(matching.len() as u64),
+            next,
         })
     }
 }
@@ -935,14 +973,14 @@ mod tests {
             };
             let q = Query {
                 filter: Some(f),
-                start_index: 1,
+                paging: Paging::Index { start_index: 1 },
                 count: 100,
                 include: Include::NONE,
             };
             let page = s.query(&t, kind, &q).await.unwrap();
             let got: Vec<String> = page.resources.into_iter().map(|r| r.id).collect();
             assert_eq!(got, expected, "{text}");
-            assert_eq!(page.total_results as usize, expected.len(), "{text}");
+            assert_eq!(page.total_results, Some(expected.len() as u64), "{text}");
         }
     }
 

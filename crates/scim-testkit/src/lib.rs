@@ -45,13 +45,18 @@ impl Moto {
         if !server.exists() {
             return Err(format!("{} does not exist", server.display()));
         }
+        // moto's own server, with requests serialized (see serial_moto.py: moto's transactions
+        // are not isolated from concurrent requests, DynamoDB's are).
+        let python = repo_root().join(".venv/bin/python");
+        let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/serial_moto.py");
         let port = free_port()?;
         // A shell watchdog: it starts moto, then blocks reading its stdin, which is a pipe from
         // this test process. When the test process exits, however it exits, the pipe closes,
         // `read` returns and moto is killed, so no server outlives the test run.
         let script = format!(
-            "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; echo started; read _; kill $pid",
-            server.display()
+            "'{}' '{}' 127.0.0.1 {port} >/dev/null 2>&1 & pid=$!; echo started; read _; kill $pid",
+            python.display(),
+            launcher.display()
         );
         let mut child = Command::new("sh")
             .arg("-c")

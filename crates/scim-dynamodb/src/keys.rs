@@ -1,0 +1,104 @@
+//! The key design: every key of the table, in one place. See ARCHITECTURE.md ("DynamoDB key
+//! design") for the access pattern each one serves.
+//!
+//! | item | `pk` | `sk` |
+//! |---|---|---|
+//! | user (with its direct groups) | `T#<tenant>#USERS` | `<id>` |
+//! | group (with its parent groups) | `T#<tenant>#GROUPS` | `<id>` |
+//! | resource counter shard | `T#<tenant>#USERS` / `#GROUPS` | `#N#<shard>` |
+//! | membership | `T#<tenant>#M#<group id>` | `<member id>` |
+//! | unique index entry | `T#<tenant>#X#<User\|Group>#<attr>#<value>` | `#` (the id in `id`) |
+//! | equality index entry | `T#<tenant>#X#<User\|Group>#<attr>#<value>` | `<id>` |
+//!
+//! Counter shards sort before every id (`#` < `0`), so a Query from the start of a listing
+//! partition reads the total and the first page in one call.
+
+use scim_store::{ResourceKind, TenantId};
+use sha2::{Digest, Sha256};
+
+/// Partition key attribute name.
+pub const PK: &str = "pk";
+/// Sort key attribute name.
+pub const SK: &str = "sk";
+
+/// Sort key of a unique index entry (one item per value).
+pub const UNIQUE_SK: &str = "#";
+/// Sort keys of resources are greater than this: it sorts after every counter shard.
+pub const AFTER_COUNTERS: &str = "#~";
+/// Prefix of the counter shards' sort keys.
+pub const COUNTER_PREFIX: &str = "#N#";
+/// Number of counter shards per tenant and kind: concurrent creates touch different items, so
+/// they rarely collide in a transaction.
+pub const COUNTER_SHARDS: u32 = 16;
+
+/// Longest id accepted as a key; server ids are 36-character UUIDs. Longer input names nothing.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Index values longer than this are stored as a hash (DynamoDB limits a partition key to 2 KB).
+const MAX_INLINE_VALUE: usize = 1000;
+
+pub fn resources(tenant: &TenantId, kind: ResourceKind) -> String {
+    match kind {
+        ResourceKind::User => format!("T#{tenant}#USERS"),
+        ResourceKind::Group => format!("T#{tenant}#GROUPS"),
+    }
+}
+
+pub fn members(tenant: &TenantId, group_id: &str) -> String {
+    format!("T#{tenant}#M#{group_id}")
+}
+
+pub fn index(tenant: &TenantId, kind: ResourceKind, attr: &str, normalised: &str) -> String {
+    let value = if normalised.len() > MAX_INLINE_VALUE {
+        let digest = Sha256::digest(normalised.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("#sha256#{hex}")
+    } else {
+        normalised.to_string()
+    };
+    format!("T#{tenant}#X#{}#{attr}#{value}", kind.name())
+}
+
+/// The counter shard a resource id counts in.
+pub fn counter_shard(id: &str) -> String {
+    let digest = Sha256::digest(id.as_bytes());
+    let shard = u32::from(digest.first().copied().unwrap_or(0)) % COUNTER_SHARDS;
+    format!("{COUNTER_PREFIX}{shard:02}")
+}
+
+/// Whether a client-supplied id can name a stored resource at all (non-empty, bounded, no
+/// control characters). Anything else is simply not found.
+pub fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_LEN && !id.chars().any(char::is_control) && !id.starts_with('#')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_sort_before_ids_and_after_counters_bound() {
+        for id in ["0", "00000000-0000-0000-0000-000000000000", "ffffffff", "A", "a"] {
+            assert!(counter_shard("x").as_str() < AFTER_COUNTERS);
+            assert!(AFTER_COUNTERS < id, "{id}");
+        }
+    }
+
+    #[test]
+    fn long_index_values_are_hashed() {
+        let t = TenantId::new("t").unwrap_or_else(|_| unreachable!());
+        let long = "x".repeat(5000);
+        let k = index(&t, ResourceKind::User, "userName", &long);
+        assert!(k.len() < 200, "{k}");
+        assert_ne!(k, index(&t, ResourceKind::User, "userName", &"y".repeat(5000)));
+        assert!(index(&t, ResourceKind::User, "userName", "bob").ends_with("#userName#bob"));
+    }
+
+    #[test]
+    fn implausible_ids() {
+        assert!(plausible_id("2819c223-7f76-453a-919d-413861904646"));
+        for bad in ["", "#N#00", "a\u{0}b", &"x".repeat(200)] {
+            assert!(!plausible_id(bad), "{bad:?}");
+        }
+    }
+}

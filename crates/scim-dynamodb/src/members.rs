@@ -1,0 +1,466 @@
+//! Memberships: planning a member change as a net diff, writing it in O(k) item writes, the
+//! cycle check, reading a group's members and the rename fan-out.
+//!
+//! A membership is two items written together: the member item in the group's partition
+//! (`T#<t>#M#<group>` / `<member id>`) and the entry in the member's own item (`g.<group id>`
+//! for a user, `p.<group id>` for a group), which is what `User.groups`, `members.value eq`
+//! and the cycle check read.
+
+use crate::error;
+use crate::keys;
+use crate::record::{attr, get_n, get_s, n, parse_kind, s};
+use crate::{DynamoStore, Failure, Role, MAX_NESTING_DEPTH, MAX_NESTING_GROUPS, MAX_TRANSACTION_ITEMS};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use futures_util::stream::{self, StreamExt};
+use scim_store::{MemberChange, ResourceKind, StoreError, TenantId};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Items per membership in a transaction (member item + the member's own item).
+const ITEMS_PER_OP: usize = 2;
+/// Concurrent UpdateItem calls of a rename fan-out.
+const FANOUT_CONCURRENCY: usize = 16;
+
+/// One membership to write.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum MemberOp {
+    /// `version` is the member group's version when planned: a group member is added on the
+    /// condition that it did not change meanwhile (so two requests cannot each close half of a
+    /// two-group cycle).
+    Add {
+        id: String,
+        kind: ResourceKind,
+        version: Option<u64>,
+    },
+    /// `kind` is `None` when the member's own item is already gone (only the member item remains).
+    Remove { id: String, kind: Option<ResourceKind> },
+}
+
+impl DynamoStore {
+    /// Turns a member change into the memberships to write: RFC 7644 §3.5.2 order (clear,
+    /// remove, add) applied to the current state, so adding a present member or removing an
+    /// absent one is no write at all. Reads: the member items and resource items of the k ids
+    /// named (BatchGetItem, 3 keys per id); with `replace_all`, every current member (a Query of
+    /// the group's partition, O(members): unavoidable, documented).
+    pub(crate) async fn plan_members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        change: &MemberChange,
+        new_group: bool,
+    ) -> Result<Vec<MemberOp>, StoreError> {
+        let mut adds: Vec<(String, Option<ResourceKind>)> = Vec::new();
+        for (id, hint) in &change.add {
+            if !adds.iter().any(|(a, _)| a == id) {
+                adds.push((id.clone(), *hint));
+            }
+        }
+        for (id, _) in &adds {
+            if !keys::plausible_id(id) {
+                return Err(StoreError::InvalidMember(format!("member '{id}' does not exist")));
+            }
+        }
+        let add_ids: BTreeSet<&str> = adds.iter().map(|(a, _)| a.as_str()).collect();
+        let mut removes: BTreeSet<String> = change
+            .remove
+            .iter()
+            .filter(|id| keys::plausible_id(id) && !add_ids.contains(id.as_str()))
+            .cloned()
+            .collect();
+        let mut current: Option<BTreeMap<String, ResourceKind>> = None;
+        if change.replace_all && !new_group {
+            let all: BTreeMap<String, ResourceKind> = self
+                .read_members(tenant, group_id, None)
+                .await?
+                .into_iter()
+                .collect();
+            removes.extend(all.keys().filter(|id| !add_ids.contains(id.as_str())).cloned());
+            current = Some(all);
+        }
+        // One BatchGetItem for everything the plan needs to know.
+        let member_pk = keys::members(tenant, group_id);
+        let users_pk = keys::resources(tenant, ResourceKind::User);
+        let groups_pk = keys::resources(tenant, ResourceKind::Group);
+        let mut wanted = Vec::new();
+        for id in add_ids.iter().copied().chain(removes.iter().map(String::as_str)) {
+            if !new_group && current.is_none() {
+                wanted.push((member_pk.clone(), id.to_string()));
+            }
+            wanted.push((users_pk.clone(), id.to_string()));
+            wanted.push((groups_pk.clone(), id.to_string()));
+        }
+        let found = self.batch_get(wanted, Some("pk, sk, v, k")).await?;
+        let present = |id: &str| -> Option<ResourceKind> {
+            match &current {
+                Some(all) => all.get(id).copied(),
+                None => found.get(&(member_pk.clone(), id.to_string())).map(|m| {
+                    get_s(m, attr::KIND)
+                        .and_then(parse_kind)
+                        .unwrap_or(ResourceKind::User)
+                }),
+            }
+        };
+        let resource = |id: &str| -> Option<(ResourceKind, Option<u64>)> {
+            if found.contains_key(&(users_pk.clone(), id.to_string())) {
+                Some((ResourceKind::User, None))
+            } else {
+                found.get(&(groups_pk.clone(), id.to_string())).map(|g| {
+                    let v = get_n(g, attr::VERSION).and_then(|v| u64::try_from(v).ok());
+                    (ResourceKind::Group, v)
+                })
+            }
+        };
+        let mut ops = Vec::new();
+        for id in &removes {
+            if present(id).is_some() {
+                ops.push(MemberOp::Remove {
+                    id: id.clone(),
+                    kind: resource(id).map(|(k, _)| k),
+                });
+            }
+        }
+        let mut child_groups = Vec::new();
+        for (id, hint) in &adds {
+            if !new_group && present(id).is_some() {
+                continue;
+            }
+            let (kind, version) = resource(id)
+                .ok_or_else(|| StoreError::InvalidMember(format!("member '{id}' does not exist")))?;
+            if let Some(given) = hint {
+                if *given != kind {
+                    return Err(StoreError::InvalidMember(format!(
+                        "member '{id}' is a {}, not a {}",
+                        kind.name(),
+                        given.name()
+                    )));
+                }
+            }
+            if kind == ResourceKind::Group {
+                child_groups.push(id.clone());
+            }
+            ops.push(MemberOp::Add {
+                id: id.clone(),
+                kind,
+                version,
+            });
+        }
+        if !child_groups.is_empty() && !new_group {
+            // A new group is nobody's member yet, so no cycle can pass through it.
+            let ancestors = self.ancestors(tenant, group_id).await?;
+            for child in child_groups {
+                if child == group_id || ancestors.contains(&child) {
+                    return Err(StoreError::InvalidMember(format!(
+                        "adding group '{child}' to group '{group_id}' would create a cycle: '{child}' \
+                         already contains '{group_id}', directly or through other groups"
+                    )));
+                }
+            }
+        }
+        Ok(ops)
+    }
+
+    /// Every group that contains `group_id`, directly or through other groups, walking the
+    /// parents (`p`) level by level: one BatchGetItem per level, at most [`MAX_NESTING_DEPTH`]
+    /// levels and [`MAX_NESTING_GROUPS`] groups. Deeper or wider nesting is refused (400) rather
+    /// than risk a cycle the walk did not see.
+    async fn ancestors(&self, tenant: &TenantId, group_id: &str) -> Result<BTreeSet<String>, StoreError> {
+        let pk = keys::resources(tenant, ResourceKind::Group);
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut frontier = vec![group_id.to_string()];
+        for _ in 0..=MAX_NESTING_DEPTH {
+            if frontier.is_empty() {
+                return Ok(seen);
+            }
+            let found = self
+                .batch_get(
+                    frontier.iter().map(|g| (pk.clone(), g.clone())).collect(),
+                    Some("pk, sk, p"),
+                )
+                .await?;
+            let mut next = Vec::new();
+            for item in found.values() {
+                if let Some(AttributeValue::M(parents)) = item.get(attr::PARENTS) {
+                    for p in parents.keys() {
+                        if seen.insert(p.clone()) {
+                            next.push(p.clone());
+                        }
+                    }
+                }
+            }
+            if seen.len() > MAX_NESTING_GROUPS {
+                break;
+            }
+            frontier = next;
+        }
+        if frontier.is_empty() {
+            return Ok(seen);
+        }
+        Err(StoreError::InvalidMember(format!(
+            "group '{group_id}' is nested more than {MAX_NESTING_DEPTH} levels deep or inside more than \
+             {MAX_NESTING_GROUPS} groups; group members cannot be added to it"
+        )))
+    }
+
+    /// The update of a member's own item when it leaves `group_id`.
+    pub(crate) fn leave_item(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        member_id: &str,
+        group_id: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let map = match kind {
+            ResourceKind::User => "g.#g",
+            ResourceKind::Group => "p.#g",
+        };
+        self.update(
+            Self::key(keys::resources(tenant, kind), member_id),
+            &format!("REMOVE {map} ADD mv :one"),
+            Some("attribute_exists(pk)"),
+            vec![("#g", group_id)],
+            vec![(":one", n(1))],
+        )
+    }
+
+    fn op_items(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        display: &str,
+        op: &MemberOp,
+    ) -> Result<Vec<(TransactWriteItem, Role)>, StoreError> {
+        let member_key = |id: &str| Self::key(keys::members(tenant, group_id), id);
+        match op {
+            MemberOp::Add { id, kind, version } => {
+                let mut item = member_key(id);
+                item.insert(attr::KIND.into(), s(kind.name()));
+                let (expression, condition, mut values) = match kind {
+                    ResourceKind::User => (
+                        "SET g.#g = :d ADD mv :one",
+                        "attribute_exists(pk)".to_string(),
+                        vec![(":d", s(display))],
+                    ),
+                    ResourceKind::Group => (
+                        "SET p.#g = :d ADD mv :one",
+                        "v = :cv".to_string(),
+                        vec![
+                            (":d", AttributeValue::Bool(true)),
+                            (":cv", n(version.unwrap_or(0) as i64)),
+                        ],
+                    ),
+                };
+                values.push((":one", n(1)));
+                Ok(vec![
+                    (self.put(item, None)?, Role::Other),
+                    (
+                        self.update(
+                            Self::key(keys::resources(tenant, *kind), id),
+                            expression,
+                            Some(&condition),
+                            vec![("#g", group_id)],
+                            values,
+                        )?,
+                        Role::Member(id.clone()),
+                    ),
+                ])
+            }
+            MemberOp::Remove { id, kind } => {
+                let mut items = vec![(self.delete(member_key(id), None)?, Role::Other)];
+                if let Some(kind) = kind {
+                    items.push((
+                        self.leave_item(tenant, *kind, id, group_id)?,
+                        Role::Member(id.clone()),
+                    ));
+                }
+                Ok(items)
+            }
+        }
+    }
+
+    /// Writes a group change: `last` (the group's own write, index items) with the memberships.
+    ///
+    /// Up to 100 items fit one transaction. Beyond that the memberships are split: removals first,
+    /// then additions, 49 per transaction, each conditional on the group's version (`version`)
+    /// without changing it; the group's own write goes with the last batch and bumps the version
+    /// once. Each batch writes both sides of its memberships, so every state between batches is
+    /// consistent. If a batch fails or the function stops, the group keeps its old version with
+    /// part of the change applied; the client sees an error and retries, and the retry plans
+    /// against the current members, so what is done is a no-op and the rest is written: it
+    /// converges on the same final state (the plan is a target state, not a list of steps).
+    ///
+    /// On create (`creating`), the group's creation goes first (the batches check its version 1);
+    /// if a later batch fails the new group is deleted again.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn write_member_batches(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        display: &str,
+        version: u64,
+        last: Vec<(TransactWriteItem, Role)>,
+        ops: Vec<MemberOp>,
+        creating: bool,
+    ) -> Result<(), Failure> {
+        let mut op_items = Vec::new();
+        for op in &ops {
+            op_items.push(self.op_items(tenant, group_id, display, op)?);
+        }
+        let room = MAX_TRANSACTION_ITEMS.saturating_sub(last.len()) / ITEMS_PER_OP;
+        let group_key = || Self::key(keys::resources(tenant, ResourceKind::Group), group_id);
+        let per_batch = (MAX_TRANSACTION_ITEMS - 1) / ITEMS_PER_OP;
+        if op_items.len() <= room {
+            let mut items = last;
+            items.extend(op_items.into_iter().flatten());
+            return self.transact(items).await;
+        }
+        if creating {
+            let (first, rest) = op_items.split_at(room.min(op_items.len()));
+            let mut items = last;
+            items.extend(first.iter().flatten().cloned());
+            self.transact(items).await?;
+            for batch in rest.chunks(per_batch) {
+                let mut items = vec![(self.version_check(group_key(), version)?, Role::TargetCheck)];
+                items.extend(batch.iter().flatten().cloned());
+                if let Err(e) = self.transact(items).await {
+                    // Undo the creation: the client got an error, so the group must not stay.
+                    let _ = self
+                        .delete_resource(tenant, ResourceKind::Group, group_id, scim_store::Expect::Any)
+                        .await;
+                    return Err(e);
+                }
+            }
+            return Ok(());
+        }
+        let split = op_items.len() - room.min(op_items.len());
+        let (early, final_ops) = op_items.split_at(split);
+        for batch in early.chunks(per_batch) {
+            let mut items = vec![(self.version_check(group_key(), version)?, Role::TargetCheck)];
+            items.extend(batch.iter().flatten().cloned());
+            self.transact(items).await?;
+        }
+        let mut items = last;
+        items.extend(final_ops.iter().flatten().cloned());
+        self.transact(items).await
+    }
+
+    /// The members of a group in id order, reading its member partition page by page. With a
+    /// limit, stops at `limit + 1` and answers [`StoreError::TooManyMembers`].
+    pub(crate) async fn read_members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        limit: Option<u64>,
+    ) -> Result<Vec<(String, ResourceKind)>, StoreError> {
+        if !keys::plausible_id(group_id) {
+            return Ok(Vec::new());
+        }
+        let pk = keys::members(tenant, group_id);
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page_limit = match limit {
+                Some(l) => (l + 1).saturating_sub(out.len() as u64).clamp(1, 5000),
+                None => 5000,
+            };
+            let page_limit = i32::try_from(page_limit).unwrap_or(5000);
+            let (items, more) = self
+                .query_page(&pk, after.as_deref(), page_limit, Some("sk, k"))
+                .await?;
+            for item in &items {
+                if let Some(id) = get_s(item, keys::SK) {
+                    let kind = get_s(item, attr::KIND)
+                        .and_then(parse_kind)
+                        .unwrap_or(ResourceKind::User);
+                    out.push((id.to_string(), kind));
+                }
+            }
+            if let Some(l) = limit {
+                if out.len() as u64 > l {
+                    return Err(StoreError::TooManyMembers {
+                        group: Some(group_id.to_string()),
+                        limit: l,
+                    });
+                }
+            }
+            match (more, items.last().and_then(|i| get_s(i, keys::SK))) {
+                (true, Some(last)) => after = Some(last.to_string()),
+                // An empty page with a LastEvaluatedKey: the end (real DynamoDB can do this on an
+                // exactly full last page; moto omits the key instead).
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// After a rename, writes the new displayName into each user member's `g` entry: one
+    /// conditional UpdateItem per user member (the one operation that grows with the group, and
+    /// rare). The group item carries `fo` until this finishes, so an interrupted fan-out is
+    /// finished by the group's next write.
+    pub(crate) async fn fan_out_rename(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        display: &str,
+    ) -> Result<(), StoreError> {
+        let members = self.read_members(tenant, group_id, None).await?;
+        let users: Vec<String> = members
+            .into_iter()
+            .filter(|(_, k)| *k == ResourceKind::User)
+            .map(|(id, _)| id)
+            .collect();
+        let results: Vec<Result<(), StoreError>> = stream::iter(users)
+            .map(|uid| async move {
+                let sent = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(keys::resources(tenant, ResourceKind::User), uid)))
+                    .update_expression("SET g.#g = :d")
+                    .condition_expression("attribute_exists(g.#g)")
+                    .expression_attribute_names("#g", group_id)
+                    .expression_attribute_values(":d", s(display))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(_) => Ok(()),
+                    // The user left the group meanwhile: nothing to rename.
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => Err(error::sdk("UpdateItem", e)),
+                }
+            })
+            .buffer_unordered(FANOUT_CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<Vec<()>, StoreError>>()?;
+        let cleared = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(
+                keys::resources(tenant, ResourceKind::Group),
+                group_id,
+            )))
+            .update_expression("REMOVE fo")
+            .condition_expression("fo = :d")
+            .expression_attribute_values(":d", s(display))
+            .send()
+            .await;
+        match cleared {
+            Ok(_) => Ok(()),
+            // Renamed again meanwhile: that write's fan-out owns the flag now.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(error::sdk("UpdateItem", e)),
+        }
+    }
+}
+
+/// Groups of a page, with members loaded in parallel.
+pub(crate) type MemberLists = HashMap<String, Vec<(String, ResourceKind)>>;

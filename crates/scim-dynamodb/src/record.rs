@@ -1,0 +1,211 @@
+//! Items as stored, and their conversion to and from [`StoredResource`].
+//!
+//! A resource item holds the canonical attributes as one JSON string (`a`): the canonical form
+//! round-trips exactly (key order, numbers as written, nested extension objects), one item
+//! attribute costs no per-field overhead, and nothing in DynamoDB ever needs to look inside it
+//! (filters are evaluated in the function, lookups go through index items). The fields DynamoDB
+//! does look at are top-level: `v` (version), `mv` (membership version), `g` (a user's direct
+//! groups: group id → displayName), `p` (a group's parent groups), `fo` (an unfinished rename
+//! fan-out).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use scim_store::{ResourceKind, StoreError, StoredResource};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Item attribute names.
+pub mod attr {
+    pub const VERSION: &str = "v";
+    pub const MEMBERSHIP_VERSION: &str = "mv";
+    pub const CREATED: &str = "c";
+    pub const MODIFIED: &str = "m";
+    pub const ATTRS: &str = "a";
+    pub const GROUPS: &str = "g";
+    pub const PARENTS: &str = "p";
+    pub const FANOUT: &str = "fo";
+    pub const KIND: &str = "k";
+    pub const ID: &str = "id";
+    pub const COUNT: &str = "n";
+}
+
+/// RFC 3339 §5.6 in UTC with exactly three fractional digits, as the embedded store writes them:
+/// fixed width, so the strings sort in time order.
+const TIMESTAMP: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+/// Now, at the millisecond precision the store keeps.
+pub fn now() -> String {
+    let t = OffsetDateTime::now_utc();
+    let t = t
+        .replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t);
+    t.format(TIMESTAMP).unwrap_or_else(|_| t.to_string())
+}
+
+/// Keys the store keeps apart from a resource's attributes.
+const NOT_ATTRIBUTES: [&str; 5] = ["id", "meta", "schemas", "members", "groups"];
+
+pub fn clean(mut attrs: Map<String, Value>) -> Map<String, Value> {
+    for k in NOT_ATTRIBUTES {
+        attrs.remove(k);
+    }
+    attrs
+}
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+pub fn get_n(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("a stored item is malformed: {what}"))
+}
+
+pub fn parse_kind(k: &str) -> Option<ResourceKind> {
+    match k {
+        "User" => Some(ResourceKind::User),
+        "Group" => Some(ResourceKind::Group),
+        _ => None,
+    }
+}
+
+/// A user or group item, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rec {
+    pub id: String,
+    pub kind: ResourceKind,
+    pub version: u64,
+    pub membership_version: u64,
+    pub created: String,
+    pub modified: String,
+    pub attrs: Map<String, Value>,
+    /// Users: the groups the user is directly in, id → displayName.
+    pub groups: BTreeMap<String, String>,
+    /// Groups: the groups this group is directly in.
+    pub parents: BTreeSet<String>,
+    /// Groups: a rename whose fan-out to members' `groups.display` has not finished.
+    pub fanout: Option<String>,
+}
+
+impl Rec {
+    pub fn from_item(kind: ResourceKind, item: &Item) -> Result<Rec, StoreError> {
+        let id = get_s(item, crate::keys::SK).ok_or_else(|| corrupt("no sort key"))?;
+        let version = get_n(item, attr::VERSION).ok_or_else(|| corrupt("no version"))?;
+        let attrs: Map<String, Value> = match get_s(item, attr::ATTRS).map(serde_json::from_str) {
+            Some(Ok(Value::Object(m))) => m,
+            _ => return Err(corrupt("attributes are not a JSON object")),
+        };
+        let map_keys = |name: &str| -> Vec<(String, String)> {
+            match item.get(name) {
+                Some(AttributeValue::M(m)) => m
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_s().cloned().unwrap_or_default()))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        Ok(Rec {
+            id: id.to_string(),
+            kind,
+            version: u64::try_from(version).map_err(|_| corrupt("negative version"))?,
+            membership_version: get_n(item, attr::MEMBERSHIP_VERSION)
+                .and_then(|v| u64::try_from(v).ok())
+                .unwrap_or(0),
+            created: get_s(item, attr::CREATED).unwrap_or_default().to_string(),
+            modified: get_s(item, attr::MODIFIED).unwrap_or_default().to_string(),
+            attrs,
+            groups: map_keys(attr::GROUPS).into_iter().collect(),
+            parents: map_keys(attr::PARENTS).into_iter().map(|(k, _)| k).collect(),
+            fanout: get_s(item, attr::FANOUT).map(str::to_string),
+        })
+    }
+
+    /// The displayName a group shows in its members' `groups` (RFC 7643 §4.1.2 `display`).
+    pub fn display_name(&self) -> String {
+        display_name(&self.attrs)
+    }
+
+    pub fn stored(&self, include_groups: bool) -> StoredResource {
+        StoredResource {
+            id: self.id.clone(),
+            kind: self.kind,
+            version: self.version,
+            created: self.created.clone(),
+            last_modified: self.modified.clone(),
+            attrs: self.attrs.clone(),
+            members: None,
+            groups: (include_groups && self.kind == ResourceKind::User)
+                .then(|| self.groups.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        }
+    }
+
+    /// The resource as a filter sees it: attributes plus `id`, `meta` and the derived `groups`
+    /// (users) or `members` (groups, when loaded), as the embedded store builds it.
+    pub fn filter_view(&self, members: Option<&[(String, ResourceKind)]>) -> Map<String, Value> {
+        let mut view = self.attrs.clone();
+        view.insert("id".into(), Value::String(self.id.clone()));
+        view.insert(
+            "meta".into(),
+            json!({
+                "resourceType": self.kind.name(),
+                "created": self.created,
+                "lastModified": self.modified,
+                "version": format!("W/\"{}\"", self.version),
+            }),
+        );
+        if self.kind == ResourceKind::User && !self.groups.is_empty() {
+            let groups = self
+                .groups
+                .iter()
+                .map(|(value, display)| {
+                    let mut g = Map::new();
+                    g.insert("value".into(), Value::String(value.clone()));
+                    if !display.is_empty() {
+                        g.insert("display".into(), Value::String(display.clone()));
+                    }
+                    g.insert("type".into(), Value::String("direct".into()));
+                    Value::Object(g)
+                })
+                .collect();
+            view.insert("groups".into(), Value::Array(groups));
+        }
+        if let Some(members) = members.filter(|m| !m.is_empty()) {
+            let members = members
+                .iter()
+                .map(|(value, kind)| json!({"value": value, "type": kind.name()}))
+                .collect();
+            view.insert("members".into(), Value::Array(members));
+        }
+        view
+    }
+}
+
+pub fn display_name(attrs: &Map<String, Value>) -> String {
+    attrs
+        .get("displayName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}

@@ -1,0 +1,77 @@
+//! Creating the table: for local use (`scimctl table create`) and tests. In AWS the SAM template
+//! declares the same table (same keys, on-demand billing, point-in-time recovery on).
+
+use crate::error::sdk;
+use crate::keys::{PK, SK};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
+    ScalarAttributeType, TableStatus,
+};
+use aws_sdk_dynamodb::Client;
+use scim_store::StoreError;
+use std::time::Duration;
+
+/// What [`create_table`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableCreated {
+    Created,
+    /// A table of that name was already there (its keys are not checked).
+    AlreadyExisted,
+}
+
+/// Creates the store's table (`pk` and `sk`, both strings; no secondary index is needed),
+/// on-demand, waits until it is active and turns point-in-time recovery on. Idempotent.
+pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, StoreError> {
+    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
+    let created = client
+        .create_table()
+        .table_name(name)
+        .key_schema(key(PK, KeyType::Hash).map_err(build)?)
+        .key_schema(key(SK, KeyType::Range).map_err(build)?)
+        .attribute_definitions(attr(PK).map_err(build)?)
+        .attribute_definitions(attr(SK).map_err(build)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await;
+    let outcome = match created {
+        Ok(_) => TableCreated::Created,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            TableCreated::AlreadyExisted
+        }
+        Err(e) => return Err(sdk("CreateTable", e)),
+    };
+    for _ in 0..120 {
+        let d = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| sdk("DescribeTable", e))?;
+        if d.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let pitr = PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(true)
+        .build()
+        .map_err(build)?;
+    client
+        .update_continuous_backups()
+        .table_name(name)
+        .point_in_time_recovery_specification(pitr)
+        .send()
+        .await
+        .map_err(|e| sdk("UpdateContinuousBackups", e))?;
+    Ok(outcome)
+}

@@ -1,0 +1,46 @@
+//! `create_table`, as `scimctl table create` runs it: keys, billing, recovery, idempotence.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use aws_sdk_dynamodb::types::{BillingMode, KeyType, PointInTimeRecoveryStatus};
+use scim_dynamodb::{create_table, CallCounter, TableCreated};
+
+#[tokio::test]
+async fn creates_the_table_once_with_its_keys_and_recovery() {
+    let client = common::client(&CallCounter::default());
+    let name = scim_testkit::unique_name("table");
+    assert_eq!(create_table(&client, &name).await.unwrap(), TableCreated::Created);
+    assert_eq!(
+        create_table(&client, &name).await.unwrap(),
+        TableCreated::AlreadyExisted
+    );
+    let d = client.describe_table().table_name(&name).send().await.unwrap();
+    let t = d.table().unwrap();
+    let keys: Vec<(String, KeyType)> = t
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name().to_string(), k.key_type().clone()))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![("pk".into(), KeyType::Hash), ("sk".into(), KeyType::Range)]
+    );
+    assert_eq!(
+        t.billing_mode_summary().and_then(|b| b.billing_mode()),
+        Some(&BillingMode::PayPerRequest)
+    );
+    assert!(t.global_secondary_indexes().is_empty());
+    let backups = client
+        .describe_continuous_backups()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let pitr = backups
+        .continuous_backups_description()
+        .and_then(|c| c.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status());
+    assert_eq!(pitr, Some(&PointInTimeRecoveryStatus::Enabled));
+}
