@@ -10,6 +10,9 @@ help: ## list the targets
 run: ## the service on $(SCIM_LISTEN) with the embedded store; the first start prints a bearer token
 	$(CARGO) run --quiet --bin scim-lambda
 
+table: ## create the DynamoDB table named by SCIM_TABLE (the AWS settings come from the environment)
+	$(CARGO) run --quiet --bin scimctl -- table create
+
 tools: ## the project-local Python venvs: .venv (conformance tools, moto) and .venv-aws (cfn-lint, sam, cargo-lambda)
 	bash scripts/tools-venv.sh
 
@@ -51,4 +54,4 @@ bench: ## requests/s, p50/p99 latency and peak RSS against a local server holdin
 	$(CARGO) build --quiet --release --bin scim-lambda --bin scim-bench
 	./target/release/scim-bench --server ./target/release/scim-lambda
 
-.PHONY: help run tools test lint bench watch build-lambda aws-check deploy logs
+.PHONY: help run table tools test lint bench watch build-lambda aws-check deploy logs

@@ -227,10 +227,10 @@ class TemplateTest(unittest.TestCase):
         self.assertTrue(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
         self.assertTrue(p["DeletionProtectionEnabled"])
         self.assertTrue(p["SSESpecification"]["SSEEnabled"])
-        self.assertEqual(p["KeySchema"], [{"AttributeName": "PK", "KeyType": "HASH"},
-                                          {"AttributeName": "SK", "KeyType": "RANGE"}])
+        self.assertEqual(p["KeySchema"], [{"AttributeName": "pk", "KeyType": "HASH"},
+                                          {"AttributeName": "sk", "KeyType": "RANGE"}])
         self.assertEqual({(a["AttributeName"], a["AttributeType"]) for a in p["AttributeDefinitions"]},
-                         {("PK", "S"), ("SK", "S")})
+                         {("pk", "S"), ("sk", "S")})
 
     def test_token_registry_secret(self):
         secret = self.res["TokenRegistrySecret"]

@@ -18,6 +18,9 @@ pub const TOKEN: &str = "SCIM_test-token-default";
 /// The token of tenant `other`, for isolation tests.
 pub const OTHER_TOKEN: &str = "SCIM_test-token-other";
 
+/// `SCIM_CURSOR_KEY` of the servers started as under Lambda (base64 of 32 bytes).
+const TEST_CURSOR_KEY: &str = "dGVzdC1jdXJzb3Ita2V5LWZvci1sYW1iZGEtZXZlbnRz";
+
 /// The state `scim-lambda` builds at start-up from these `SCIM_*` settings (`lambda`: as under
 /// AWS Lambda), on the store [`Backend::current`] picks, with `statics` accepted from memory like
 /// `SCIM_BOOTSTRAP_TOKEN`. Without `SCIM_TOKEN_REGISTRY` the registry is an empty one (a file
@@ -34,7 +37,12 @@ pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticT
     );
     let lookup = |name: &str| {
         let set = vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
-        set.or_else(|| (name == "SCIM_TOKEN_REGISTRY").then(|| empty_registry.clone()))
+        set.or_else(|| match name {
+            "SCIM_TOKEN_REGISTRY" => Some(empty_registry.clone()),
+            // Lambda requires a cursor key (every instance must accept the others' cursors).
+            "SCIM_CURSOR_KEY" if lambda => Some(TEST_CURSOR_KEY.to_string()),
+            _ => None,
+        })
     };
     let config = Config::from_lookup(lookup, lambda).expect("test config");
     let registry = Arc::new(SchemaRegistry::standard());

@@ -18,6 +18,7 @@ mod metrics;
 mod record;
 mod table;
 
+pub use keys::{PK, SK};
 pub use metrics::CallCounter;
 pub use table::{create_table, TableCreated};
 

@@ -5,7 +5,7 @@
 mod common;
 
 use aws_sdk_dynamodb::types::{BillingMode, KeyType, PointInTimeRecoveryStatus};
-use scim_dynamodb::{create_table, CallCounter, TableCreated};
+use scim_dynamodb::{create_table, CallCounter, TableCreated, PK, SK};
 
 #[tokio::test]
 async fn creates_the_table_once_with_its_keys_and_recovery() {
@@ -25,7 +25,7 @@ async fn creates_the_table_once_with_its_keys_and_recovery() {
         .collect();
     assert_eq!(
         keys,
-        vec![("pk".into(), KeyType::Hash), ("sk".into(), KeyType::Range)]
+        vec![(PK.into(), KeyType::Hash), (SK.into(), KeyType::Range)]
     );
     assert_eq!(
         t.billing_mode_summary().and_then(|b| b.billing_mode()),
@@ -43,4 +43,21 @@ async fn creates_the_table_once_with_its_keys_and_recovery() {
         .and_then(|c| c.point_in_time_recovery_description())
         .and_then(|p| p.point_in_time_recovery_status());
     assert_eq!(pitr, Some(&PointInTimeRecoveryStatus::Enabled));
+}
+
+/// The SAM template declares the table the store reads: the same key attribute names.
+#[test]
+fn the_sam_template_declares_the_same_keys() {
+    let template = std::fs::read_to_string(scim_testkit::repo_root().join("template.yaml")).unwrap();
+    let table = template
+        .split("ScimTable:")
+        .nth(1)
+        .expect("template.yaml declares ScimTable");
+    let names: Vec<&str> = table
+        .lines()
+        .take_while(|l| !l.trim_start().starts_with("PointInTimeRecoverySpecification"))
+        .filter_map(|l| l.trim().strip_prefix("- AttributeName:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(names, vec![PK, SK, PK, SK], "AttributeDefinitions then KeySchema");
 }

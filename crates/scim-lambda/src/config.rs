@@ -208,7 +208,11 @@ mod tests {
         assert_eq!(local.token_cache, CacheSettings::default());
         let err = config(&LAMBDA[1..], true).unwrap_err();
         assert!(err.starts_with("SCIM_TOKEN_REGISTRY: required"), "{err}");
-        let lambda = config(&[LAMBDA, &[("SCIM_TOKEN_REGISTRY", "secretsmanager:scim/tokens")]].concat(), true).unwrap();
+        let lambda = config(
+            &[LAMBDA, &[("SCIM_TOKEN_REGISTRY", "secretsmanager:scim/tokens")]].concat(),
+            true,
+        )
+        .unwrap();
         assert_eq!(
             lambda.token_registry,
             RegistryLocation::SecretsManager("scim/tokens".into())
@@ -230,9 +234,15 @@ mod tests {
         assert!(config(&[("SCIM_STORE", "dynamodb")], false)
             .unwrap_err()
             .starts_with("SCIM_TABLE"));
-        assert!(config(&[("SCIM_TABLE", "scim"), ("SCIM_TOKEN_REGISTRY", "secretsmanager:t")], true)
-            .unwrap_err()
-            .starts_with("SCIM_CURSOR_KEY"));
+        assert!(config(
+            &[
+                ("SCIM_TABLE", "scim"),
+                ("SCIM_TOKEN_REGISTRY", "secretsmanager:t")
+            ],
+            true
+        )
+        .unwrap_err()
+        .starts_with("SCIM_CURSOR_KEY"));
         let c = config(&[("SCIM_STORE", "dynamodb"), ("SCIM_TABLE", "scim")], false).unwrap();
         assert_eq!(c.table.as_deref(), Some("scim"));
         assert!(config(&[("SCIM_CURSOR_KEY", "c2hvcnQ=")], false)

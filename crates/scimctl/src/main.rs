@@ -1,9 +1,10 @@
 //! `scimctl`: the operator CLI of the SCIM service. Each subcommand group is one module
-//! (`token`); a new group is one more module and one more [`Command`] variant.
+//! (`token`, `table`); a new group is one more module and one more [`Command`] variant.
 //!
 //! Exit codes: 0 done, 1 the operation failed (registry unreachable, unknown token id, ...),
 //! 2 the command line is wrong (clap's own usage errors use 2 as well).
 
+mod table;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Create, list, rotate and revoke the bearer tokens IdPs use
     Token(token::TokenArgs),
+    /// Create the DynamoDB table the service stores users and groups in
+    Table(table::TableArgs),
 }
 
 /// Why a command did not succeed, and so which exit code it ends with.
@@ -36,6 +39,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Token(command) => token::run(command).await,
+        Command::Table(command) => table::run(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -228,3 +228,36 @@ fn help_describes_every_token_command() {
         assert!(help.stdout.contains(command), "{command}: {}", help.stdout);
     }
 }
+
+#[test]
+fn table_create_makes_the_table_once() {
+    let moto = scim_testkit::moto();
+    let name = scim_testkit::unique_name("scimctl-table");
+    let create = || {
+        run(Command::new(env!("CARGO_BIN_EXE_scimctl"))
+            .args(["table", "create", "--table", &name])
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap())
+    };
+    let first = create();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.stdout.trim(), format!("created table {name}"));
+    let again = create();
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.stdout.trim(), format!("table {name} already exists"));
+}
+
+#[test]
+fn table_create_needs_a_table_name() {
+    let out = run(Command::new(env!("CARGO_BIN_EXE_scimctl"))
+        .args(["table", "create"])
+        .env_remove("SCIM_TABLE")
+        .output()
+        .unwrap());
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
