@@ -626,20 +626,6 @@ fn condition_failure(reasons: &[Reason], roles: &[Role]) -> Option<Failure> {
         })
 }
 
-fn users_have_no_members(kind: ResourceKind, members: &MemberChange) -> Result<(), StoreError> {
-    if kind == ResourceKind::User && !members.is_empty() {
-        return Err(StoreError::Invalid("users have no members".into()));
-    }
-    Ok(())
-}
-
-fn check_expect(expect: Expect, current: u64) -> Result<(), StoreError> {
-    match expect {
-        Expect::Version(v) if v != current => Err(StoreError::VersionConflict { current }),
-        _ => Ok(()),
-    }
-}
-
 /// The version in an item a failed condition returned.
 fn old_version(old: &Option<Item>) -> Option<u64> {
     old.as_ref()
@@ -656,7 +642,7 @@ impl Store for DynamoStore {
         attrs: Map<String, Value>,
         members: MemberChange,
     ) -> Result<StoredResource, StoreError> {
-        users_have_no_members(kind, &members)?;
+        members.check_kind(kind)?;
         let attrs = clean(attrs);
         let json = Value::Object(attrs.clone()).to_string();
         for _ in 0..ATTEMPTS {
@@ -759,7 +745,7 @@ impl Store for DynamoStore {
         attrs: Map<String, Value>,
         members: MemberChange,
     ) -> Result<StoredResource, StoreError> {
-        users_have_no_members(kind, &members)?;
+        members.check_kind(kind)?;
         let attrs = clean(attrs);
         let mut fresh = matches!(expect, Expect::Any);
         for _ in 0..ATTEMPTS {
@@ -772,7 +758,7 @@ impl Store for DynamoStore {
                 Some(c) => c,
                 None => self.read(tenant, kind, id).await?.ok_or(StoreError::NotFound)?,
             };
-            check_expect(expect, cur.version)?;
+            expect.check(cur.version)?;
             let ops = if kind == ResourceKind::Group && !members.is_empty() {
                 self.plan_members(tenant, id, &members, false).await?
             } else {
@@ -783,7 +769,7 @@ impl Store for DynamoStore {
                     // Confirm the version against the stored item before answering "nothing
                     // changed": one version is one state, so an equal version needs no re-plan.
                     let stored = self.read(tenant, kind, id).await?.ok_or(StoreError::NotFound)?;
-                    check_expect(expect, stored.version)?;
+                    expect.check(stored.version)?;
                     return Ok(stored.stored(false));
                 }
                 return Ok(cur.stored(false));
@@ -914,7 +900,7 @@ impl DynamoStore {
         let mut gone: BTreeSet<String> = BTreeSet::new();
         for _ in 0..(ATTEMPTS * 4) {
             let cur = self.read(tenant, kind, id).await?.ok_or(StoreError::NotFound)?;
-            check_expect(expect, cur.version)?;
+            expect.check(cur.version)?;
             let target_key = || Self::key(keys::resources(tenant, kind), id);
             // A group's own members, 49 per transaction.
             if kind == ResourceKind::Group {

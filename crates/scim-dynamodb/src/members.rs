@@ -10,6 +10,9 @@ use crate::error;
 use crate::keys;
 use crate::record::{attr, get_n, get_s, n, parse_kind, s};
 use crate::{DynamoStore, Failure, Role, MAX_NESTING_DEPTH, MAX_NESTING_GROUPS, MAX_TRANSACTION_ITEMS};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use futures_util::stream::{self, StreamExt};
 use scim_store::{MemberChange, ResourceKind, StoreError, TenantId};
@@ -419,17 +422,8 @@ impl DynamoStore {
                     .expression_attribute_values(":d", s(display))
                     .send()
                     .await;
-                match sent {
-                    Ok(_) => Ok(()),
-                    // The user left the group meanwhile: nothing to rename.
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                    {
-                        Ok(())
-                    }
-                    Err(e) => Err(error::sdk("UpdateItem", e)),
-                }
+                // A failed condition: the user left the group meanwhile, nothing to rename.
+                done_unless_failed(sent)
             })
             .buffer_unordered(FANOUT_CONCURRENCY)
             .collect()
@@ -448,17 +442,23 @@ impl DynamoStore {
             .expression_attribute_values(":d", s(display))
             .send()
             .await;
-        match cleared {
-            Ok(_) => Ok(()),
-            // Renamed again meanwhile: that write's fan-out owns the flag now.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(error::sdk("UpdateItem", e)),
+        // A failed condition: renamed again meanwhile, and that write's fan-out owns the flag now.
+        done_unless_failed(cleared)
+    }
+}
+
+/// The outcome of a conditional UpdateItem of the rename fan-out, where a failed condition means
+/// another write already made the change moot.
+fn done_unless_failed<T>(sent: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> Result<(), StoreError> {
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+        {
+            Ok(())
         }
+        Err(e) => Err(error::sdk("UpdateItem", e)),
     }
 }
 

@@ -89,6 +89,14 @@ impl MemberChange {
     pub fn is_empty(&self) -> bool {
         !self.replace_all && self.remove.is_empty() && self.add.is_empty()
     }
+
+    /// Only groups have members: a non-empty change to a user is refused.
+    pub fn check_kind(&self, kind: ResourceKind) -> Result<(), StoreError> {
+        if kind == ResourceKind::User && !self.is_empty() {
+            return Err(StoreError::Invalid("users have no members".into()));
+        }
+        Ok(())
+    }
 }
 
 /// A resource as stored, with the server-maintained metadata.
@@ -174,6 +182,16 @@ pub struct Page {
 pub enum Expect {
     Any,
     Version(u64),
+}
+
+impl Expect {
+    /// `VersionConflict` unless the resource's `current` version is the one expected.
+    pub fn check(self, current: u64) -> Result<(), StoreError> {
+        match self {
+            Expect::Version(v) if v != current => Err(StoreError::VersionConflict { current }),
+            Expect::Version(_) | Expect::Any => Ok(()),
+        }
+    }
 }
 
 /// What went wrong in a store, mapped to a SCIM error in one place ([`From<StoreError>`]).

@@ -511,20 +511,6 @@ impl MemoryStore {
     }
 }
 
-fn users_have_no_members(kind: ResourceKind, members: &MemberChange) -> Result<(), StoreError> {
-    if kind == ResourceKind::User && !members.is_empty() {
-        return Err(StoreError::Invalid("users have no members".into()));
-    }
-    Ok(())
-}
-
-fn check_expect(expect: Expect, current: u64) -> Result<(), StoreError> {
-    match expect {
-        Expect::Version(v) if v != current => Err(StoreError::VersionConflict { current }),
-        _ => Ok(()),
-    }
-}
-
 #[async_trait]
 impl Store for MemoryStore {
     async fn create(
@@ -534,7 +520,7 @@ impl Store for MemoryStore {
         attrs: Map<String, Value>,
         members: MemberChange,
     ) -> Result<StoredResource, StoreError> {
-        users_have_no_members(kind, &members)?;
+        members.check_kind(kind)?;
         let attrs = clean(attrs);
         let id = uuid::Uuid::new_v4().to_string();
         let unique = self.unique(kind);
@@ -591,13 +577,13 @@ impl Store for MemoryStore {
         attrs: Map<String, Value>,
         members: MemberChange,
     ) -> Result<StoredResource, StoreError> {
-        users_have_no_members(kind, &members)?;
+        members.check_kind(kind)?;
         let attrs = clean(attrs);
         let unique = self.unique(kind);
         let mut data = self.write()?;
         let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
         let current = t.records(kind).get(id).ok_or(StoreError::NotFound)?.clone();
-        check_expect(expect, current.version)?;
+        expect.check(current.version)?;
         // Renaming to a different case of one's own name finds one's own id in the index.
         t.check_unique(kind, id, &attrs, unique)?;
         let next = match kind {
@@ -639,7 +625,7 @@ impl Store for MemoryStore {
         let mut data = self.write()?;
         let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
         let current = t.records(kind).get(id).ok_or(StoreError::NotFound)?;
-        check_expect(expect, current.version)?;
+        expect.check(current.version)?;
         let attrs = current.attrs.clone();
         t.unindex(kind, id, &attrs, unique);
         t.records_mut(kind).remove(id);
