@@ -50,7 +50,7 @@ deploy: tools ## sam build + sam deploy with samconfig.toml defaults (needs AWS 
 logs: tools ## follow the function's logs (needs AWS credentials)
 	PATH="$(AWS_TOOLS):$$PATH" sam logs --stack-name $(STACK) --name ScimFunction --tail
 
-bench: ## requests/s, p50/p99 latency and peak RSS against a local server holding 10,000 users
+bench: tools ## requests/s, p50/p99 latency, peak RSS: embedded store (10,000 users), then DynamoDB on moto (300 users) with calls per operation
 	$(CARGO) build --quiet --release --bin scim-lambda --bin scim-bench
 	./target/release/scim-bench --server ./target/release/scim-lambda
 

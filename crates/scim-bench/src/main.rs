@@ -1,10 +1,15 @@
 //! `scim-bench`: starts `scim-lambda` on a loopback port, seeds users, then measures throughput,
-//! latency percentiles and the server's resident memory for the requests IdPs send most.
+//! latency percentiles and the server's resident memory for the requests IdPs send most, first
+//! on the embedded store, then on the DynamoDB store against moto with the DynamoDB calls per
+//! store operation.
 //! Run by `make bench`; `--help` lists the options.
 
 mod args;
+mod capacity;
 mod client;
+mod dynamodb;
 mod load;
+mod moto;
 mod report;
 mod rng;
 mod scenarios;
@@ -52,36 +57,55 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The whole run; returns how many measured requests failed. The server is killed when
-/// `server` drops, on every path out of this function.
+/// The whole run: the embedded store, then (unless `--no-dynamodb`) the DynamoDB store against
+/// moto. Returns how many measured requests failed.
 async fn run(args: &Args) -> Result<usize, String> {
     report::parameters(args, SEED_CONCURRENCY);
-    let mut server = ServerProcess::spawn(&args.server)?;
-    let scim = Scim::new(&server.base, &server.token)?;
-    scim.wait_ready(&mut server, READY_WITHIN).await?;
-
-    let started = Instant::now();
-    let ids = load::seed_users(&scim, args.users, SEED_CONCURRENCY).await?;
-    report::seeding(ids.len(), started.elapsed());
-
-    let fixture = Arc::new(Fixture {
-        scim,
-        ids,
-        users: args.users,
-    });
-    let errors = measure_all(&fixture, args, &mut server).await?;
-    report::memory(server.pid(), server.memory()?);
+    let mut errors = embedded(args).await?;
+    if let Some(dynamo) = &args.dynamodb {
+        errors += dynamodb::section(args, dynamo, SEED_CONCURRENCY).await?;
+    }
     Ok(errors)
 }
 
-/// Runs every scenario in order, printing a row as each finishes and the first error of any
-/// scenario that had errors; returns the total error count.
-async fn measure_all(fx: &Arc<Fixture>, args: &Args, server: &mut ServerProcess) -> Result<usize, String> {
+/// The embedded-store section. The server is killed when `server` drops, on every path out of
+/// this function, so it is gone before the DynamoDB section starts.
+async fn embedded(args: &Args) -> Result<usize, String> {
+    let mut server = ServerProcess::spawn(&args.server, &[])?;
     let limits = Limits {
         requests: args.requests,
         duration: Duration::from_secs(args.seconds),
         concurrency: args.concurrency,
     };
+    let (errors, _) = seed_and_measure(&mut server, args.users, SEED_CONCURRENCY, limits).await?;
+    Ok(errors)
+}
+
+/// Waits for `server`, seeds `users` users, measures every scenario under `limits` and prints
+/// the server's memory. Returns the failed request count and the seeded users' ids.
+pub(crate) async fn seed_and_measure(
+    server: &mut ServerProcess,
+    users: usize,
+    seed_concurrency: usize,
+    limits: Limits,
+) -> Result<(usize, Vec<String>), String> {
+    let scim = Scim::new(&server.base, &server.token)?;
+    scim.wait_ready(server, READY_WITHIN).await?;
+
+    let started = Instant::now();
+    let ids = load::seed_users(&scim, users, seed_concurrency).await?;
+    report::seeding(ids.len(), started.elapsed());
+
+    let fixture = Arc::new(Fixture { scim, ids, users });
+    let errors = measure_all(&fixture, limits, server).await?;
+    report::memory(server.pid(), server.memory()?);
+    let ids = fixture.ids.clone();
+    Ok((errors, ids))
+}
+
+/// Runs every scenario in order, printing a row as each finishes and the first error of any
+/// scenario that had errors; returns the total error count.
+async fn measure_all(fx: &Arc<Fixture>, limits: Limits, server: &mut ServerProcess) -> Result<usize, String> {
     let mut failures = Vec::new();
     let mut errors = 0;
     report::header();

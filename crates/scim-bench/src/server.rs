@@ -26,18 +26,22 @@ pub struct Memory {
 }
 
 impl ServerProcess {
-    /// Starts the binary at `path` with its own listener address and bootstrap token. Inherited
-    /// `SCIM_*` variables are removed so the environment cannot change what is measured (for
-    /// example `SCIM_PASSWORD=drop` would skip the argon2 hashing POST is meant to include).
-    pub fn spawn(path: &Path) -> Result<Self, String> {
+    /// Starts the binary at `path` with its own listener address and bootstrap token, plus
+    /// `store_env` (empty: the embedded store). Inherited `SCIM_*` variables are removed so the
+    /// environment cannot change what is measured (for example `SCIM_PASSWORD=drop` would skip
+    /// the argon2 hashing POST is meant to include), and inherited `AWS_*` ones so that nothing
+    /// (an `AWS_ENDPOINT_URL_DYNAMODB`, a profile) can send the server's calls off loopback.
+    pub fn spawn(path: &Path, store_env: &[(&str, String)]) -> Result<Self, String> {
         let port = free_port()?;
         let token = format!("SCIM_bench-{:016x}{:016x}", os_seed()?, os_seed()?);
         let mut command = Command::new(path);
         for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("SCIM_") {
+            let name_text = name.to_string_lossy();
+            if name_text.starts_with("SCIM_") || name_text.starts_with("AWS_") {
                 command.env_remove(name);
             }
         }
+        command.envs(store_env.iter().map(|(name, value)| (name, value)));
         let child = command
             .env_remove("AWS_LAMBDA_RUNTIME_API")
             .env("SCIM_LISTEN", format!("127.0.0.1:{port}"))
@@ -92,7 +96,7 @@ impl Drop for ServerProcess {
 
 /// A port the OS reports free on 127.0.0.1. The listener is closed before the server binds, so
 /// another process could take the port in between; the readiness check would then fail clearly.
-fn free_port() -> Result<u16, String> {
+pub fn free_port() -> Result<u16, String> {
     let listener =
         std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
     let addr = listener

@@ -1,0 +1,367 @@
+//! The DynamoDB section: the same scenarios with the server on the DynamoDB store against moto,
+//! then the DynamoDB calls behind each scenario's store operation, counted in-process.
+//!
+//! moto's latency says nothing about DynamoDB's (it is a single-threaded Python emulator, and the
+//! bench serializes its requests), so the table here is for spotting regressions between runs
+//! on one machine. The call counts are what carries over to AWS: they set the cost and the
+//! latency floor of each operation there.
+
+use crate::args::{Args, DynamoArgs};
+use crate::capacity::{CapacityLog, Units};
+use crate::load::Limits;
+use crate::moto::MotoProcess;
+use crate::report;
+use crate::server::ServerProcess;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::Client;
+use scim_dynamodb::{create_table, CallCounter, DynamoStore};
+use scim_proto::filter::Filter;
+use scim_proto::SchemaRegistry;
+use scim_store::{Expect, Include, MemberChange, Paging, Query, ResourceKind, Store, TenantId};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// moto's region and dummy credentials: moto accepts any, and fixed ones keep the bench's
+/// environment (a real profile, real keys) out of the run.
+const REGION: &str = "us-east-1";
+const ACCESS_KEY: &str = "bench";
+const SECRET_KEY: &str = "bench";
+/// The tenant of the server's bootstrap token.
+const TENANT: &str = "default";
+/// Members of the group the member PATCH is measured on (fewer when fewer users are seeded).
+const GROUP_MEMBERS: usize = 1_000;
+/// Members the PATCH adds, as IdPs send them: a few at a time.
+const ADDED_MEMBERS: usize = 5;
+/// The server's defaults for what a response may carry inline and a page size without `count`.
+const MAX_INLINE_MEMBERS: u64 = 10_000;
+const PAGE: u64 = 100;
+
+/// Runs the section; returns how many measured requests failed. moto is stopped when `moto`
+/// drops and the server when `server` drops (the server first: locals drop in reverse order),
+/// on every path out of this function.
+pub async fn section(args: &Args, dynamo: &DynamoArgs, seed_concurrency: usize) -> Result<usize, String> {
+    report::dynamodb_parameters(dynamo, args.concurrency);
+    let started = Instant::now();
+    let moto = MotoProcess::start()?;
+    let counter = CallCounter::default();
+    let capacity = CapacityLog::default();
+    let client = client(&moto.endpoint, &counter, &capacity);
+    let table = format!("scim-bench-{}", std::process::id());
+    create_table(&client, &table)
+        .await
+        .map_err(|e| format!("creating the table {table} in moto: {e}"))?;
+    println!(
+        "moto at {} with table {table}, ready in {:.1} s",
+        moto.endpoint,
+        started.elapsed().as_secs_f64()
+    );
+
+    let store_env = [
+        ("SCIM_STORE", "dynamodb".to_string()),
+        ("SCIM_TABLE", table.clone()),
+        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_REGION", REGION.to_string()),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+        // Region and credentials are given: nothing should ask the EC2 metadata service.
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+    ];
+    let mut server = ServerProcess::spawn(&args.server, &store_env)?;
+    let limits = Limits {
+        requests: dynamo.requests,
+        duration: Duration::from_secs(dynamo.seconds),
+        concurrency: args.concurrency,
+    };
+    let (errors, ids) = crate::seed_and_measure(&mut server, dynamo.users, seed_concurrency, limits).await?;
+    // The server is done; stopping it now keeps its requests out of the counts below.
+    drop(server);
+
+    counter.take();
+    capacity.take();
+    let store = DynamoStore::new(client, &table, Arc::new(SchemaRegistry::standard()));
+    let calls = CallCounts {
+        store: &store,
+        counter: &counter,
+        capacity: &capacity,
+    };
+    calls.run(&ids).await?;
+    Ok(errors)
+}
+
+/// A client for moto that counts its calls and collects any reported capacity. Built from
+/// explicit settings, not aws-config's environment chain, so nothing in the environment can
+/// point it anywhere but moto on loopback.
+fn client(endpoint: &str, counter: &CallCounter, capacity: &CapacityLog) -> Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "scim-bench"))
+        .interceptor(counter.clone())
+        .interceptor(capacity.clone())
+        .build();
+    Client::from_conf(conf)
+}
+
+/// The in-process store on the server's table and tenant, and what counts its calls.
+struct CallCounts<'a> {
+    store: &'a DynamoStore,
+    counter: &'a CallCounter,
+    capacity: &'a CapacityLog,
+}
+
+impl std::fmt::Debug for CallCounts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallCounts").field("store", self.store).finish()
+    }
+}
+
+impl CallCounts<'_> {
+    /// Runs each store operation behind a scenario once, as the service drives it (a PATCH is a
+    /// read, then a write conditional on the version read), and prints its calls. `ids` are the
+    /// users the server seeded.
+    async fn run(&self, ids: &[String]) -> Result<(), String> {
+        let first = ids.first().ok_or("no users were seeded")?;
+        let t = TenantId::new(TENANT).map_err(|e| e.to_string())?;
+        let user = ResourceKind::User;
+        // As the service asks for users by default: with `groups`.
+        let with_groups = Include {
+            members: false,
+            groups: true,
+            member_limit: Some(MAX_INLINE_MEMBERS),
+        };
+        let mut rows = Vec::new();
+
+        self.reset();
+        self.store
+            .get(&t, user, first, with_groups)
+            .await
+            .map_err(|e| format!("get user: {e}"))?;
+        rows.push(self.row("get user (GET /Users/{id})"));
+
+        let eq = query(user, "userName eq \"user7@example.com\"", 1, PAGE, with_groups)?;
+        self.store
+            .query(&t, user, &eq)
+            .await
+            .map_err(|e| format!("userName eq query: {e}"))?;
+        rows.push(self.row("userName eq query"));
+
+        let co = query(user, "userName co \"99\"", 1, 10, with_groups)?;
+        self.store
+            .query(&t, user, &co)
+            .await
+            .map_err(|e| format!("userName co query: {e}"))?;
+        rows.push(self.row("userName co query (page of 10)"));
+
+        let created = self
+            .store
+            .create(&t, user, user_attrs("bench-calls-0"), MemberChange::default())
+            .await
+            .map_err(|e| format!("create user: {e}"))?;
+        rows.push(self.row("create user (POST /Users)"));
+
+        let current = self
+            .store
+            .get(&t, user, &created.id, with_groups)
+            .await
+            .map_err(|e| format!("update user: reading it: {e}"))?;
+        let mut attrs = current.attrs.clone();
+        attrs.insert("displayName".into(), Value::from("Renamed"));
+        self.store
+            .update(
+                &t,
+                user,
+                &created.id,
+                Expect::Version(current.version),
+                attrs,
+                MemberChange::default(),
+            )
+            .await
+            .map_err(|e| format!("update user: {e}"))?;
+        rows.push(self.row("update user (PATCH displayName)"));
+
+        let members: Vec<String> = ids.iter().take(GROUP_MEMBERS).cloned().collect();
+        let setup = Instant::now();
+        let group = self
+            .store
+            .create(&t, ResourceKind::Group, group_attrs(), adds(&members))
+            .await
+            .map_err(|e| format!("creating a group of {}: {e}", members.len()))?;
+        rows.push(self.row(&format!(
+            "create group with {} members (setup, {:.1} s)",
+            members.len(),
+            setup.elapsed().as_secs_f64()
+        )));
+        let mut outsiders = Vec::with_capacity(ADDED_MEMBERS);
+        for i in 1..=ADDED_MEMBERS {
+            let u = self
+                .store
+                .create(
+                    &t,
+                    user,
+                    user_attrs(&format!("bench-calls-{i}")),
+                    MemberChange::default(),
+                )
+                .await
+                .map_err(|e| format!("creating users to add to the group: {e}"))?;
+            outsiders.push(u.id);
+        }
+        self.reset();
+        // The service reads a group for a write without its members.
+        let current = self
+            .store
+            .get(&t, ResourceKind::Group, &group.id, Include::NONE)
+            .await
+            .map_err(|e| format!("add members: reading the group: {e}"))?;
+        self.store
+            .update(
+                &t,
+                ResourceKind::Group,
+                &group.id,
+                Expect::Version(current.version),
+                current.attrs,
+                adds(&outsiders),
+            )
+            .await
+            .map_err(|e| format!("add members: {e}"))?;
+        rows.push(self.row(&format!(
+            "add {ADDED_MEMBERS} members to a group of {}",
+            members.len()
+        )));
+
+        let list = Query {
+            filter: None,
+            paging: Paging::Index { start_index: 1 },
+            count: PAGE,
+            include: with_groups,
+        };
+        self.store
+            .query(&t, user, &list)
+            .await
+            .map_err(|e| format!("list page: {e}"))?;
+        rows.push(self.row(&format!("list page of {PAGE} (GET /Users)")));
+
+        report::calls(&rows);
+        Ok(())
+    }
+
+    fn reset(&self) {
+        self.counter.take();
+        self.capacity.take();
+    }
+
+    /// The calls since the last row (or reset), as one printed row.
+    fn row(&self, operation: &str) -> report::CallsRow {
+        report::CallsRow {
+            operation: operation.to_string(),
+            calls: self.counter.take(),
+            capacity: self.capacity.take(),
+        }
+    }
+}
+
+/// A validated filter query with index paging, as the service builds it.
+fn query(
+    kind: ResourceKind,
+    filter: &str,
+    start_index: u64,
+    count: u64,
+    include: Include,
+) -> Result<Query, String> {
+    let registry = SchemaRegistry::standard();
+    let schema = registry
+        .view(kind.name())
+        .ok_or_else(|| format!("no schema for {}", kind.name()))?;
+    let parsed = Filter::parse(filter).map_err(|e| format!("filter '{filter}': {e}"))?;
+    parsed
+        .validate(&schema)
+        .map_err(|e| format!("filter '{filter}': {e}"))?;
+    Ok(Query {
+        filter: Some(parsed),
+        paging: Paging::Index { start_index },
+        count,
+        include,
+    })
+}
+
+/// A user's canonical attributes, as the service hands them to the store after normalising.
+fn user_attrs(name: &str) -> Map<String, Value> {
+    object(json!({
+        "userName": format!("{name}@example.com"),
+        "externalId": format!("ext-{name}"),
+        "name": { "givenName": "Bench", "familyName": name },
+        "displayName": format!("Bench {name}"),
+        "active": true,
+    }))
+}
+
+fn group_attrs() -> Map<String, Value> {
+    object(json!({ "displayName": "bench-calls-group" }))
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn adds(ids: &[String]) -> MemberChange {
+    MemberChange {
+        add: ids
+            .iter()
+            .map(|id| (id.clone(), Some(ResourceKind::User)))
+            .collect(),
+        ..MemberChange::default()
+    }
+}
+
+/// `{"GetItem": 1, "UpdateItem": 1}` as `GetItem 1 + UpdateItem 1`.
+pub fn format_calls(calls: &BTreeMap<String, u64>) -> String {
+    if calls.is_empty() {
+        return "none".into();
+    }
+    calls
+        .iter()
+        .map(|(op, n)| format!("{op} {n}"))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+/// Reported capacity as `BatchGetItem 2.0`, or `-` when no response reported any.
+pub fn format_capacity(units: &Units) -> String {
+    if units.is_empty() {
+        return "-".into();
+    }
+    units
+        .iter()
+        .map(|(op, u)| format!("{op} {u:.1}"))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_calls_and_capacity() {
+        let calls = BTreeMap::from([("Query".to_string(), 1), ("BatchGetItem".to_string(), 1)]);
+        assert_eq!(format_calls(&calls), "BatchGetItem 1 + Query 1");
+        assert_eq!(format_calls(&BTreeMap::new()), "none");
+        assert_eq!(format_capacity(&Units::new()), "-");
+        assert_eq!(
+            format_capacity(&Units::from([("BatchGetItem".to_string(), 2.0)])),
+            "BatchGetItem 2.0"
+        );
+    }
+
+    #[test]
+    fn builds_the_scenario_queries() {
+        let q = query(ResourceKind::User, "userName co \"99\"", 1, 10, Include::NONE).unwrap();
+        assert_eq!((q.count, q.paging), (10, Paging::Index { start_index: 1 }));
+        assert!(query(ResourceKind::User, "nosuch eq 1", 1, 10, Include::NONE).is_err());
+    }
+}
