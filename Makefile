@@ -7,7 +7,7 @@ export SCIM_LISTEN
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-run: ## the service on $(SCIM_LISTEN) with the embedded store; the first start prints a bearer token
+run: ## the service on SCIM_LISTEN (default 127.0.0.1:8080) with the embedded store; the first start prints a bearer token
 	$(CARGO) run --quiet --bin scim-lambda
 
 table: ## create the DynamoDB table named by SCIM_TABLE (the AWS settings come from the environment)
@@ -28,6 +28,9 @@ lint: ## rustfmt check and clippy with warnings as errors
 # --- AWS (infra/README.md) -------------------------------------------------------------------
 AWS_TOOLS := $(CURDIR)/.venv-aws/bin
 ARCH ?= arm64
+# Only an ARCH given on the command line is passed to sam: command-line parameter overrides replace
+# (not extend) those saved in samconfig.toml by `sam deploy --guided`.
+ARCH_OVERRIDE := $(if $(filter command line,$(origin ARCH)),--parameter-overrides Architecture=$(ARCH))
 STACK ?= scim
 
 watch: tools ## the Lambda function under cargo lambda watch (emulator on 127.0.0.1:9000, embedded store)
@@ -44,8 +47,8 @@ aws-check: tools ## cfn-lint, sam validate --lint, template tests, Lambda build,
 	bash scripts/aws-check.sh
 
 deploy: tools ## sam build + sam deploy with samconfig.toml defaults (needs AWS credentials)
-	PATH="$(AWS_TOOLS):$$PATH" sam build --beta-features --parameter-overrides Architecture=$(ARCH)
-	PATH="$(AWS_TOOLS):$$PATH" sam deploy --stack-name $(STACK) --parameter-overrides Architecture=$(ARCH)
+	PATH="$(AWS_TOOLS):$$PATH" sam build --beta-features $(ARCH_OVERRIDE)
+	PATH="$(AWS_TOOLS):$$PATH" sam deploy --stack-name $(STACK) $(ARCH_OVERRIDE)
 
 logs: tools ## follow the function's logs (needs AWS credentials)
 	PATH="$(AWS_TOOLS):$$PATH" sam logs --stack-name $(STACK) --name ScimFunction --tail

@@ -43,7 +43,7 @@ pub enum TokenCommand {
         /// The token's id, as `scimctl token list` shows it
         id: String,
     },
-    /// Create a successor with the same name, tenant and lifetime; the old token keeps working
+    /// Create a successor ("<name> (successor of <id>)") with the same tenant and lifetime; the old token keeps working
     /// for the grace period, so the IdP can be switched over without downtime
     Rotate {
         /// The token's id, as `scimctl token list` shows it
