@@ -29,7 +29,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use error::{Reason, TxError};
-use record::{attr, clean, get_n, get_s, n, now, s, Item, Rec};
+use record::{attr, get_n, get_s, n, now, s, Item, Rec};
 use scim_proto::schema::{AttrType, ResourceSchema, SchemaRegistry, Uniqueness};
 use scim_store::{
     Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
@@ -643,7 +643,7 @@ impl Store for DynamoStore {
         members: MemberChange,
     ) -> Result<StoredResource, StoreError> {
         members.check_kind(kind)?;
-        let attrs = clean(attrs);
+        let attrs = scim_store::stored_attributes(attrs);
         let json = Value::Object(attrs.clone()).to_string();
         for _ in 0..ATTEMPTS {
             let id = uuid::Uuid::new_v4().to_string();
@@ -746,7 +746,7 @@ impl Store for DynamoStore {
         members: MemberChange,
     ) -> Result<StoredResource, StoreError> {
         members.check_kind(kind)?;
-        let attrs = clean(attrs);
+        let attrs = scim_store::stored_attributes(attrs);
         let mut fresh = matches!(expect, Expect::Any);
         for _ in 0..ATTEMPTS {
             let cached = match expect {

@@ -12,9 +12,6 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use scim_store::{ResourceKind, StoreError, StoredResource};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use time::format_description::FormatItem;
-use time::macros::format_description;
-use time::OffsetDateTime;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -33,28 +30,9 @@ pub mod attr {
     pub const COUNT: &str = "n";
 }
 
-/// RFC 3339 §5.6 in UTC with exactly three fractional digits, as the embedded store writes them:
-/// fixed width, so the strings sort in time order.
-const TIMESTAMP: &[FormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-
-/// Now, at the millisecond precision the store keeps.
+/// Now, as the store writes `created` and `lastModified`.
 pub fn now() -> String {
-    let t = OffsetDateTime::now_utc();
-    let t = t
-        .replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(t);
-    t.format(TIMESTAMP).unwrap_or_else(|_| t.to_string())
-}
-
-/// Keys the store keeps apart from a resource's attributes.
-const NOT_ATTRIBUTES: [&str; 5] = ["id", "meta", "schemas", "members", "groups"];
-
-pub fn clean(mut attrs: Map<String, Value>) -> Map<String, Value> {
-    for k in NOT_ATTRIBUTES {
-        attrs.remove(k);
-    }
-    attrs
+    scim_store::timestamp(scim_store::now())
 }
 
 pub fn s(v: impl Into<String>) -> AttributeValue {

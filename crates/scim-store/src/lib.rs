@@ -9,12 +9,46 @@ use scim_proto::filter::Filter;
 use scim_proto::{ScimError, ScimType};
 use serde_json::{Map, Value};
 use std::fmt;
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
 
 mod memory;
 pub use memory::MemoryStore;
 
 #[cfg(feature = "contract")]
 pub mod contract;
+
+/// RFC 3339 §5.6 `date-time` in UTC with exactly three fractional digits. A fixed width makes
+/// the strings sort in time order, so a backend can compare them as text (DynamoDB sort keys) and
+/// `meta.lastModified gt "..."` works whichever way the filter compares.
+const TIMESTAMP: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+/// Now, at the millisecond precision stores keep (so a timestamp read back equals the one written).
+pub fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t)
+}
+
+/// `meta.created` / `meta.lastModified` as every store writes them.
+pub fn timestamp(t: OffsetDateTime) -> String {
+    // Formatting a UTC time with a fixed description only fails for years outside 0..=9999.
+    t.format(TIMESTAMP).unwrap_or_else(|_| t.to_string())
+}
+
+/// Keys a store keeps apart from a resource's attributes (RFC 7643 §3.1 `id`, `meta`; `schemas`
+/// is rendered; `members` and `groups` are memberships).
+const NOT_ATTRIBUTES: [&str; 5] = ["id", "meta", "schemas", "members", "groups"];
+
+/// The attributes a store keeps: `attrs` without the keys it keeps apart.
+pub fn stored_attributes(mut attrs: Map<String, Value>) -> Map<String, Value> {
+    for k in NOT_ATTRIBUTES {
+        attrs.remove(k);
+    }
+    attrs
+}
 
 /// The tenant a request acts for, fixed by the auth layer before any store call.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

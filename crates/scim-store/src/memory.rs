@@ -6,8 +6,8 @@
 //! between, so a guard is never held across a suspension point.
 
 use crate::{
-    Expect, Include, Member, MemberChange, Page, Paging, Query, ResourceKind, Store, StoreError,
-    StoredResource, TenantId,
+    now, stored_attributes, timestamp, Expect, Include, Member, MemberChange, Page, Paging, Query,
+    ResourceKind, Store, StoreError, StoredResource, TenantId,
 };
 use async_trait::async_trait;
 use scim_proto::schema::{AttrType, ResourceSchema, SchemaRegistry, Uniqueness};
@@ -15,19 +15,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use time::format_description::FormatItem;
-use time::macros::format_description;
 use time::OffsetDateTime;
-
-/// RFC 3339 §5.6 `date-time` in UTC with exactly three fractional digits. A fixed width makes
-/// the strings sort in time order, so a backend can compare them as text (DynamoDB sort keys)
-/// and `meta.lastModified gt "..."` works whichever way the filter compares.
-const TIMESTAMP: &[FormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-
-/// Keys the store keeps apart from a resource's attributes (RFC 7643 §3.1 `id`, `meta`; the
-/// `schemas` list is rendered; `members` and `groups` are stored as memberships).
-const NOT_ATTRIBUTES: [&str; 5] = ["id", "meta", "schemas", "members", "groups"];
 
 /// Attributes a filter can name that exist only in the view built by `Tenant::filter_view`.
 const DERIVED: [&str; 4] = ["id", "meta", "groups", "members"];
@@ -460,24 +448,6 @@ fn unique_attrs(schema: Option<ResourceSchema<'_>>) -> Vec<UniqueAttr> {
 }
 
 /// Milliseconds are all the store keeps, so what it compares is what it renders.
-fn now() -> OffsetDateTime {
-    let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(t)
-}
-
-fn timestamp(t: OffsetDateTime) -> String {
-    // Formatting a UTC time with a fixed description only fails for years outside 0..=9999.
-    t.format(TIMESTAMP).unwrap_or_else(|_| t.to_string())
-}
-
-fn clean(mut attrs: Map<String, Value>) -> Map<String, Value> {
-    for k in NOT_ATTRIBUTES {
-        attrs.remove(k);
-    }
-    attrs
-}
-
 fn poisoned<T>(_: T) -> StoreError {
     StoreError::Unavailable("the in-memory store's lock is poisoned".into())
 }
@@ -521,7 +491,7 @@ impl Store for MemoryStore {
         members: MemberChange,
     ) -> Result<StoredResource, StoreError> {
         members.check_kind(kind)?;
-        let attrs = clean(attrs);
+        let attrs = stored_attributes(attrs);
         let id = uuid::Uuid::new_v4().to_string();
         let unique = self.unique(kind);
         let mut data = self.write()?;
@@ -578,7 +548,7 @@ impl Store for MemoryStore {
         members: MemberChange,
     ) -> Result<StoredResource, StoreError> {
         members.check_kind(kind)?;
-        let attrs = clean(attrs);
+        let attrs = stored_attributes(attrs);
         let unique = self.unique(kind);
         let mut data = self.write()?;
         let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
