@@ -126,17 +126,8 @@ impl DynamoStore {
             if !new_group && present(id).is_some() {
                 continue;
             }
-            let (kind, version) = resource(id)
-                .ok_or_else(|| StoreError::InvalidMember(format!("member '{id}' does not exist")))?;
-            if let Some(given) = hint {
-                if *given != kind {
-                    return Err(StoreError::InvalidMember(format!(
-                        "member '{id}' is a {}, not a {}",
-                        kind.name(),
-                        given.name()
-                    )));
-                }
-            }
+            let (kind, version) = resource(id).ok_or_else(|| scim_store::unknown_member(id))?;
+            scim_store::check_member_kind(id, kind, *hint)?;
             if kind == ResourceKind::Group {
                 child_groups.push(id.clone());
             }

@@ -133,6 +133,27 @@ impl MemberChange {
     }
 }
 
+/// The error for an added member id that names nothing in the tenant.
+pub fn unknown_member(id: &str) -> StoreError {
+    StoreError::InvalidMember(format!("member '{id}' does not exist"))
+}
+
+/// Checks an added member's kind, as the store found it, against the `type` the client gave.
+pub fn check_member_kind(
+    id: &str,
+    kind: ResourceKind,
+    given: Option<ResourceKind>,
+) -> Result<(), StoreError> {
+    match given {
+        Some(given) if given != kind => Err(StoreError::InvalidMember(format!(
+            "member '{id}' is a {}, not a {}",
+            kind.name(),
+            given.name()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A resource as stored, with the server-maintained metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredResource {

@@ -6,8 +6,8 @@
 //! between, so a guard is never held across a suspension point.
 
 use crate::{
-    now, stored_attributes, timestamp, Expect, Include, Member, MemberChange, Page, Paging, Query,
-    ResourceKind, Store, StoreError, StoredResource, TenantId,
+    check_member_kind, now, stored_attributes, timestamp, unknown_member, Expect, Include, Member,
+    MemberChange, Page, Paging, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
 };
 use async_trait::async_trait;
 use scim_proto::schema::{AttrType, ResourceSchema, SchemaRegistry, Uniqueness};
@@ -198,18 +198,8 @@ impl Tenant {
             if next.contains_key(id) {
                 continue;
             }
-            let kind = self
-                .kind_of(id)
-                .ok_or_else(|| StoreError::InvalidMember(format!("member '{id}' does not exist")))?;
-            if let Some(given) = given {
-                if *given != kind {
-                    return Err(StoreError::InvalidMember(format!(
-                        "member '{id}' is a {}, not a {}",
-                        kind.name(),
-                        given.name()
-                    )));
-                }
-            }
+            let kind = self.kind_of(id).ok_or_else(|| unknown_member(id))?;
+            check_member_kind(id, kind, *given)?;
             if kind == ResourceKind::Group {
                 if let Some(cycle) = self.cycle_through(group_id, id) {
                     return Err(StoreError::InvalidMember(format!(
