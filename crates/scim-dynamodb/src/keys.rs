@@ -9,6 +9,7 @@
 //! | membership | `T#<tenant>#M#<group id>` | `<member id>` |
 //! | unique index entry | `T#<tenant>#X#<User\|Group>#<attr>#<value>` | `#` (the id in `id`) |
 //! | equality index entry | `T#<tenant>#X#<User\|Group>#<attr>#<value>` | `<id>` |
+//! | tenant settings | `T#<tenant>#SETTINGS` | `#` |
 //!
 //! Counter shards sort before every id (`#` < `0`), so a Query from the start of a listing
 //! partition reads the total and the first page in one call.
@@ -42,6 +43,10 @@ pub fn resources(tenant: &TenantId, kind: ResourceKind) -> String {
         ResourceKind::User => format!("T#{tenant}#USERS"),
         ResourceKind::Group => format!("T#{tenant}#GROUPS"),
     }
+}
+
+pub fn settings(tenant: &TenantId) -> String {
+    format!("T#{tenant}#SETTINGS")
 }
 
 pub fn members(tenant: &TenantId, group_id: &str) -> String {

@@ -16,6 +16,7 @@ mod list;
 mod members;
 mod metrics;
 mod record;
+mod settings;
 mod table;
 
 pub use keys::{PK, SK};
@@ -33,6 +34,7 @@ use record::{attr, get_n, get_s, n, now, s, Item, Rec};
 use scim_proto::schema::{AttrType, ResourceSchema, SchemaRegistry, Uniqueness};
 use scim_store::{
     Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
+    TenantSettings, VersionedSettings,
 };
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -877,6 +879,19 @@ impl Store for DynamoStore {
 
     async fn query(&self, tenant: &TenantId, kind: ResourceKind, query: &Query) -> Result<Page, StoreError> {
         self.list(tenant, kind, query).await
+    }
+
+    async fn settings(&self, tenant: &TenantId) -> Result<VersionedSettings, StoreError> {
+        self.read_settings(tenant).await
+    }
+
+    async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+        expect: Expect,
+    ) -> Result<u64, StoreError> {
+        self.write_settings(tenant, settings, expect).await
     }
 }
 

@@ -18,6 +18,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use scim_store::{
     Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
+    TenantSettings, VersionedSettings,
 };
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -249,6 +250,21 @@ impl Store for CountingStore {
     async fn query(&self, tenant: &TenantId, kind: ResourceKind, query: &Query) -> Result<Page, StoreError> {
         count_call();
         self.0.query(tenant, kind, query).await
+    }
+
+    async fn settings(&self, tenant: &TenantId) -> Result<VersionedSettings, StoreError> {
+        count_call();
+        self.0.settings(tenant).await
+    }
+
+    async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+        expect: Expect,
+    ) -> Result<u64, StoreError> {
+        count_call();
+        self.0.put_settings(tenant, settings, expect).await
     }
 }
 

@@ -15,6 +15,8 @@ use time::OffsetDateTime;
 
 mod memory;
 pub use memory::MemoryStore;
+mod settings;
+pub use settings::{ConflictPolicy, DeleteMode, TenantSettings, VersionedSettings};
 
 #[cfg(feature = "contract")]
 pub mod contract;
@@ -391,4 +393,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// after the position it was given, so resources created or deleted meanwhile never make a
     /// client see one resource twice.
     async fn query(&self, tenant: &TenantId, kind: ResourceKind, query: &Query) -> Result<Page, StoreError>;
+
+    /// The tenant's settings; the defaults (version 0) when none were ever written.
+    async fn settings(&self, tenant: &TenantId) -> Result<VersionedSettings, StoreError>;
+
+    /// Replaces the tenant's settings, conditional on `expect` (`Expect::Version(0)`: only if none
+    /// were written yet). Validates them first. Returns the new version.
+    async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+        expect: Expect,
+    ) -> Result<u64, StoreError>;
 }

@@ -8,6 +8,7 @@
 use crate::{
     check_member_kind, now, stored_attributes, timestamp, unknown_member, Expect, Include, Member,
     MemberChange, Page, Paging, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
+    TenantSettings, VersionedSettings,
 };
 use async_trait::async_trait;
 use scim_proto::schema::{AttrType, ResourceSchema, SchemaRegistry, Uniqueness};
@@ -78,6 +79,7 @@ struct Tenant {
     members: HashMap<String, BTreeMap<String, ResourceKind>>,
     /// member id → the groups that contain it directly.
     member_of: HashMap<String, BTreeSet<String>>,
+    settings: VersionedSettings,
 }
 
 impl Tenant {
@@ -682,6 +684,32 @@ impl Store for MemoryStore {
             total_results: Some(matching.len() as u64),
             next,
         })
+    }
+
+    async fn settings(&self, tenant: &TenantId) -> Result<VersionedSettings, StoreError> {
+        let data = self.read()?;
+        Ok(data
+            .tenants
+            .get(tenant)
+            .map(|t| t.settings.clone())
+            .unwrap_or_default())
+    }
+
+    async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+        expect: Expect,
+    ) -> Result<u64, StoreError> {
+        settings.validate()?;
+        let mut data = self.write()?;
+        let t = data.tenants.entry(tenant.clone()).or_default();
+        expect.check(t.settings.version)?;
+        t.settings = VersionedSettings {
+            settings: settings.clone(),
+            version: t.settings.version + 1,
+        };
+        Ok(t.settings.version)
     }
 }
 

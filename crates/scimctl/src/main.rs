@@ -1,10 +1,13 @@
 //! `scimctl`: the operator CLI of the SCIM service. Each subcommand group is one module
-//! (`token`, `table`); a new group is one more module and one more [`Command`] variant.
+//! (`token`, `table`, `tenant`); a new group is one more module and one more [`Command`]
+//! variant. The data commands open the DynamoDB table through `store`.
 //!
 //! Exit codes: 0 done, 1 the operation failed (registry unreachable, unknown token id, ...),
 //! 2 the command line is wrong (clap's own usage errors use 2 as well).
 
+mod store;
 mod table;
+mod tenant;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +26,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Create the DynamoDB table the service stores users and groups in
     Table(table::TableArgs),
+    /// Show and change a tenant's lifecycle settings (delete mode, conflict policy, group roles)
+    Tenant(tenant::TenantArgs),
 }
 
 /// Why a command did not succeed, and so which exit code it ends with.
@@ -40,6 +45,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Token(command) => token::run(command).await,
         Command::Table(command) => table::run(command).await,
+        Command::Tenant(command) => tenant::run(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

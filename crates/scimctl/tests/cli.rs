@@ -1,14 +1,11 @@
 //! `scimctl` end to end: the built binary against a registry file in a temporary directory.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use common::{run, scimctl_on_moto, Run};
+use std::path::Path;
+use std::process::Command;
 
 fn scimctl(registry: &Path, args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_scimctl"))
@@ -17,14 +14,6 @@ fn scimctl(registry: &Path, args: &[&str]) -> Run {
         .output()
         .unwrap();
     run(output)
-}
-
-fn run(output: Output) -> Run {
-    Run {
-        code: output.status.code().unwrap(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
 }
 
 /// The value after `key` in create's `key   value` lines.
@@ -231,16 +220,10 @@ fn help_describes_every_token_command() {
 
 #[test]
 fn table_create_makes_the_table_once() {
-    let moto = scim_testkit::moto();
     let name = scim_testkit::unique_name("scimctl-table");
     let create = || {
-        run(Command::new(env!("CARGO_BIN_EXE_scimctl"))
+        run(scimctl_on_moto()
             .args(["table", "create", "--table", &name])
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
             .output()
             .unwrap())
     };
