@@ -26,9 +26,6 @@ use scim_store::{
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-/// Items per membership restored in a batch after the first transaction: the member item, the
-/// user's `g` entry and the group's `mv`.
-const ITEMS_PER_LATE_GROUP: usize = 3;
 /// Query page size when listing kept users.
 const LIST_PAGE: i32 = 1000;
 
@@ -186,7 +183,7 @@ impl DynamoStore {
                 items.push(self.index_put(e, id)?);
             }
             for g in restored.groups.keys() {
-                items.extend(self.join_items(tenant, id, g, None)?);
+                items.extend(self.join_items(tenant, id, g)?);
             }
             match self.transact(items).await {
                 Ok(()) => {}
@@ -211,19 +208,18 @@ impl DynamoStore {
         })
     }
 
-    /// The items that make user `id` a member of group `group`: the member item and a bump of
-    /// the group's `mv` (conditional on the group existing), and, for a user already written
-    /// (`display` given), its `g` entry.
+    /// The items that make user `id` a member of group `group` (the user's own `g` entry
+    /// aside): the member item and a bump of the group's `mv`, conditional on the group
+    /// existing.
     fn join_items(
         &self,
         tenant: &TenantId,
         id: &str,
         group: &str,
-        display: Option<&str>,
-    ) -> Result<Vec<(TransactWriteItem, Role)>, StoreError> {
+    ) -> Result<[(TransactWriteItem, Role); 2], StoreError> {
         let mut member = Self::key(keys::members(tenant, group), id);
         member.insert(attr::KIND.into(), s(ResourceKind::User.name()));
-        let mut items = vec![
+        Ok([
             (self.put(member, None)?, Role::Other),
             (
                 self.update(
@@ -235,25 +231,13 @@ impl DynamoStore {
                 )?,
                 Role::Member(group.to_string()),
             ),
-        ];
-        if let Some(d) = display {
-            items.push((
-                self.update(
-                    Self::key(keys::resources(tenant, ResourceKind::User), id),
-                    "SET g.#g = :d ADD mv :one",
-                    Some("attribute_exists(pk)"),
-                    vec![("#g", group)],
-                    vec![(":d", s(d)), (":one", n(1))],
-                )?,
-                Role::Other,
-            ));
-        }
-        Ok(items)
+        ])
     }
 
     /// The memberships that did not fit the restore's transaction, in batches that each write
-    /// both sides. A group deleted meanwhile is skipped. Returns the groups joined; an error
-    /// leaves the user restored with the memberships written so far.
+    /// both sides (the user's entries in one update per batch). A group deleted meanwhile is
+    /// skipped. Returns the groups joined; an error leaves the user restored with the
+    /// memberships written so far.
     async fn join_late(
         &self,
         tenant: &TenantId,
@@ -262,20 +246,45 @@ impl DynamoStore {
     ) -> Result<BTreeMap<String, String>, StoreError> {
         let mut joined = BTreeMap::new();
         let pending: Vec<(String, String)> = late.into_iter().collect();
-        for batch in pending.chunks(MAX_TRANSACTION_ITEMS / ITEMS_PER_LATE_GROUP) {
+        for batch in pending.chunks((MAX_TRANSACTION_ITEMS - 1) / 2) {
             let mut batch: Vec<(String, String)> = batch.to_vec();
             for attempt in 0..=ATTEMPTS {
                 if batch.is_empty() {
                     break;
                 }
-                let mut items = Vec::new();
-                for (g, d) in &batch {
-                    items.extend(self.join_items(tenant, id, g, Some(d))?);
+                let names: Vec<String> = (0..batch.len()).map(|i| format!("#g{i}")).collect();
+                let displays: Vec<String> = (0..batch.len()).map(|i| format!(":d{i}")).collect();
+                let sets: Vec<String> = names
+                    .iter()
+                    .zip(&displays)
+                    .map(|(nm, d)| format!("{}.{nm} = {d}", attr::GROUPS))
+                    .collect();
+                let mut values = vec![(":one", n(1))];
+                values.extend(
+                    displays
+                        .iter()
+                        .map(String::as_str)
+                        .zip(batch.iter().map(|(_, d)| s(d))),
+                );
+                let mut items = vec![(
+                    self.update(
+                        Self::key(keys::resources(tenant, ResourceKind::User), id),
+                        &format!("SET {} ADD mv :one", sets.join(", ")),
+                        Some("attribute_exists(pk)"),
+                        names
+                            .iter()
+                            .map(String::as_str)
+                            .zip(batch.iter().map(|(g, _)| g.as_str()))
+                            .collect(),
+                        values,
+                    )?,
+                    Role::Other,
+                )];
+                for (g, _) in &batch {
+                    items.extend(self.join_items(tenant, id, g)?);
                 }
                 match self.transact(items).await {
-                    Ok(()) => {
-                        joined.extend(batch.drain(..));
-                    }
+                    Ok(()) => joined.extend(batch.drain(..)),
                     Err(Failure::Condition {
                         role: Role::Member(gone),
                         ..
