@@ -232,6 +232,11 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual({(a["AttributeName"], a["AttributeType"]) for a in p["AttributeDefinitions"]},
                          {("pk", "S"), ("sk", "S")})
 
+    def test_table_purges_soft_deleted_users_by_ttl(self):
+        # The store writes a soft-deleted user's purge time (epoch seconds) into `ttl`.
+        p = self.res["ScimTable"]["Properties"]
+        self.assertEqual(p["TimeToLiveSpecification"], {"AttributeName": "ttl", "Enabled": True})
+
     def test_token_registry_secret(self):
         secret = self.res["TokenRegistrySecret"]
         self.assertEqual(secret["DeletionPolicy"], "Retain")

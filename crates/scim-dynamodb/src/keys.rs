@@ -10,6 +10,7 @@
 //! | unique index entry | `T#<tenant>#X#<User\|Group>#<attr>#<value>` | `#` (the id in `id`) |
 //! | equality index entry | `T#<tenant>#X#<User\|Group>#<attr>#<value>` | `<id>` |
 //! | tenant settings | `T#<tenant>#SETTINGS` | `#` |
+//! | soft-deleted user (kept until `ttl`) | `T#<tenant>#DELETED` | `<id>` |
 //!
 //! Counter shards sort before every id (`#` < `0`), so a Query from the start of a listing
 //! partition reads the total and the first page in one call.
@@ -47,6 +48,12 @@ pub fn resources(tenant: &TenantId, kind: ResourceKind) -> String {
 
 pub fn settings(tenant: &TenantId) -> String {
     format!("T#{tenant}#SETTINGS")
+}
+
+/// The partition of a tenant's soft-deleted users, apart from the listing so that lists and
+/// counters never see them.
+pub fn deleted(tenant: &TenantId) -> String {
+    format!("T#{tenant}#DELETED")
 }
 
 pub fn members(tenant: &TenantId, group_id: &str) -> String {

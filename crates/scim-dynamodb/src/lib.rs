@@ -10,6 +10,7 @@
 //! Every read is strongly consistent, so a client reads its own writes (an IdP creates a user and
 //! looks it up by `userName` a moment later).
 
+mod deleted;
 mod error;
 mod keys;
 mod list;
@@ -646,7 +647,6 @@ impl Store for DynamoStore {
     ) -> Result<StoredResource, StoreError> {
         members.check_kind(kind)?;
         let attrs = scim_store::stored_attributes(attrs);
-        let json = Value::Object(attrs.clone()).to_string();
         for _ in 0..ATTEMPTS {
             let id = uuid::Uuid::new_v4().to_string();
             let at = now();
@@ -661,23 +661,14 @@ impl Store for DynamoStore {
                 groups: Default::default(),
                 parents: Default::default(),
                 fanout: None,
+                left: Default::default(),
             };
             let ops = if kind == ResourceKind::Group && !members.is_empty() {
                 self.plan_members(tenant, &id, &members, true).await?
             } else {
                 Vec::new()
             };
-            let mut item = Self::key(keys::resources(tenant, kind), &id);
-            item.insert(attr::VERSION.into(), n(1));
-            item.insert(attr::MEMBERSHIP_VERSION.into(), n(0));
-            item.insert(attr::CREATED.into(), s(&at));
-            item.insert(attr::MODIFIED.into(), s(&at));
-            item.insert(attr::ATTRS.into(), s(&json));
-            let map_name = match kind {
-                ResourceKind::User => attr::GROUPS,
-                ResourceKind::Group => attr::PARENTS,
-            };
-            item.insert(map_name.into(), AttributeValue::M(HashMap::new()));
+            let item = rec.item(keys::resources(tenant, kind));
             let mut first = vec![(self.put(item, Some("attribute_not_exists(#pk)"))?, Role::Target)];
             for e in self.index_entries(tenant, kind, &id, &attrs) {
                 first.push(self.index_put(&e, &id)?);
@@ -872,7 +863,7 @@ impl Store for DynamoStore {
         id: &str,
         expect: Expect,
     ) -> Result<(), StoreError> {
-        let result = self.delete_resource(tenant, kind, id, expect).await;
+        let result = self.delete_resource(tenant, kind, id, expect, None).await;
         self.forget(tenant, id);
         result
     }
@@ -893,6 +884,24 @@ impl Store for DynamoStore {
     ) -> Result<u64, StoreError> {
         self.write_settings(tenant, settings, expect).await
     }
+
+    async fn delete_user_soft(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        expect: Expect,
+        purge_after: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.soft_delete_user(tenant, id, expect, purge_after).await
+    }
+
+    async fn deleted_users(&self, tenant: &TenantId) -> Result<Vec<scim_store::DeletedUser>, StoreError> {
+        self.list_deleted(tenant).await
+    }
+
+    async fn restore_user(&self, tenant: &TenantId, id: &str) -> Result<StoredResource, StoreError> {
+        self.restore(tenant, id).await
+    }
 }
 
 impl DynamoStore {
@@ -904,12 +913,18 @@ impl DynamoStore {
     /// change), so a membership added meanwhile makes it start over instead of leaving a member
     /// item pointing nowhere. A crash between transactions leaves the resource with fewer
     /// memberships, both sides consistent; a retried DELETE finishes the job.
-    async fn delete_resource(
+    ///
+    /// With `keep` (a user's soft delete) the last transaction also puts the kept record
+    /// ([`deleted`]), remembering every group the user left: the groups left in earlier batches
+    /// are collected in the user's `dg` set by those batches, so a retry after a crash still
+    /// knows them.
+    pub(crate) async fn delete_resource(
         &self,
         tenant: &TenantId,
         kind: ResourceKind,
         id: &str,
         expect: Expect,
+        keep: Option<&deleted::Keep>,
     ) -> Result<(), StoreError> {
         // Members whose resource item is gone: only their member item is removed.
         let mut gone: BTreeSet<String> = BTreeSet::new();
@@ -962,7 +977,7 @@ impl DynamoStore {
                 ResourceKind::Group => cur.parents.iter().cloned().collect(),
             };
             let index = self.index_entries(tenant, kind, id, &cur.attrs);
-            let room = MAX_TRANSACTION_ITEMS - 2 - index.len();
+            let room = MAX_TRANSACTION_ITEMS - 2 - usize::from(keep.is_some()) - index.len();
             if containing.len() > room {
                 // Too many for the last transaction: strip a batch from both sides first.
                 let batch: Vec<&String> = containing.iter().take(MAX_TRANSACTION_ITEMS - 1).collect();
@@ -971,8 +986,17 @@ impl DynamoStore {
                     ResourceKind::Group => attr::PARENTS,
                 };
                 let names: Vec<String> = (0..batch.len()).map(|i| format!("#g{i}")).collect();
+                let mut values = vec![(":v", n(cur.version as i64)), (":one", n(1))];
+                let remember = match keep {
+                    Some(_) => {
+                        let left = batch.iter().map(|g| g.to_string()).collect();
+                        values.push((":left", AttributeValue::Ss(left)));
+                        format!(", {} :left", attr::LEFT)
+                    }
+                    None => String::new(),
+                };
                 let expression = format!(
-                    "REMOVE {} ADD mv :one",
+                    "REMOVE {} ADD mv :one{remember}",
                     names
                         .iter()
                         .map(|nm| format!("{map}.{nm}"))
@@ -989,7 +1013,7 @@ impl DynamoStore {
                             .map(String::as_str)
                             .zip(batch.iter().map(|g| g.as_str()))
                             .collect(),
-                        vec![(":v", n(cur.version as i64)), (":one", n(1))],
+                        values,
                     )?,
                     Role::Target,
                 )];
@@ -1021,6 +1045,9 @@ impl DynamoStore {
                 items.push(self.index_delete(e)?);
             }
             items.push((self.counter(tenant, kind, id, -1)?, Role::Other));
+            if let Some(keep) = keep {
+                items.push((self.kept_put(tenant, &cur, keep)?, Role::Other));
+            }
             for g in &containing {
                 items.push((
                     self.delete(Self::key(keys::members(tenant, g), id), None)?,

@@ -317,7 +317,13 @@ impl DynamoStore {
                 if let Err(e) = self.transact(items).await {
                     // Undo the creation: the client got an error, so the group must not stay.
                     let _ = self
-                        .delete_resource(tenant, ResourceKind::Group, group_id, scim_store::Expect::Any)
+                        .delete_resource(
+                            tenant,
+                            ResourceKind::Group,
+                            group_id,
+                            scim_store::Expect::Any,
+                            None,
+                        )
                         .await;
                     return Err(e);
                 }

@@ -28,6 +28,12 @@ pub mod attr {
     pub const KIND: &str = "k";
     pub const ID: &str = "id";
     pub const COUNT: &str = "n";
+    /// Users: the groups an unfinished soft delete has already left (a string set).
+    pub const LEFT: &str = "dg";
+    /// Kept (soft-deleted) users: when the delete committed.
+    pub const DELETED: &str = "d";
+    /// Kept users: the purge time in epoch seconds, the table's TTL attribute.
+    pub const TTL: &str = "ttl";
 }
 
 /// Now, as the store writes `created` and `lastModified`.
@@ -85,6 +91,8 @@ pub struct Rec {
     pub parents: BTreeSet<String>,
     /// Groups: a rename whose fan-out to members' `groups.display` has not finished.
     pub fanout: Option<String>,
+    /// Users: the groups an unfinished soft delete has already left (`dg`).
+    pub left: BTreeSet<String>,
 }
 
 impl Rec {
@@ -117,7 +125,49 @@ impl Rec {
             groups: map_keys(attr::GROUPS).into_iter().collect(),
             parents: map_keys(attr::PARENTS).into_iter().map(|(k, _)| k).collect(),
             fanout: get_s(item, attr::FANOUT).map(str::to_string),
+            left: match item.get(attr::LEFT) {
+                Some(AttributeValue::Ss(ids)) => ids.iter().cloned().collect(),
+                _ => BTreeSet::new(),
+            },
         })
+    }
+
+    /// The item in partition `pk`: the resource's own partition, or (a kept user) the tenant's
+    /// deleted partition, which holds the same fields.
+    pub fn item(&self, pk: String) -> Item {
+        let mut item = HashMap::from([
+            (crate::keys::PK.to_string(), s(pk)),
+            (crate::keys::SK.to_string(), s(&self.id)),
+            (attr::VERSION.to_string(), n(self.version as i64)),
+            (
+                attr::MEMBERSHIP_VERSION.to_string(),
+                n(self.membership_version as i64),
+            ),
+            (attr::CREATED.to_string(), s(&self.created)),
+            (attr::MODIFIED.to_string(), s(&self.modified)),
+            (
+                attr::ATTRS.to_string(),
+                s(Value::Object(self.attrs.clone()).to_string()),
+            ),
+        ]);
+        let memberships = match self.kind {
+            ResourceKind::User => (
+                attr::GROUPS,
+                self.groups.iter().map(|(g, d)| (g.clone(), s(d))).collect(),
+            ),
+            ResourceKind::Group => (
+                attr::PARENTS,
+                self.parents
+                    .iter()
+                    .map(|p| (p.clone(), AttributeValue::Bool(true)))
+                    .collect(),
+            ),
+        };
+        item.insert(memberships.0.to_string(), AttributeValue::M(memberships.1));
+        if let Some(d) = &self.fanout {
+            item.insert(attr::FANOUT.to_string(), s(d));
+        }
+        item
     }
 
     /// The displayName a group shows in its members' `groups` (RFC 7643 §4.1.2 `display`).

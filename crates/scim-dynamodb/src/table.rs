@@ -1,11 +1,12 @@
 //! Creating the table: for local use (`scimctl table create`) and tests. In AWS the SAM template
-//! declares the same table (same keys, on-demand billing, point-in-time recovery on).
+//! declares the same table (same keys, on-demand billing, point-in-time recovery on, TTL on the
+//! `ttl` attribute).
 
 use crate::error::sdk;
 use crate::keys::{PK, SK};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    ScalarAttributeType, TableStatus,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use scim_store::StoreError;
@@ -20,7 +21,8 @@ pub enum TableCreated {
 }
 
 /// Creates the store's table (`pk` and `sk`, both strings; no secondary index is needed),
-/// on-demand, waits until it is active and turns point-in-time recovery on. Idempotent.
+/// on-demand, waits until it is active, turns point-in-time recovery on and enables TTL on the
+/// `ttl` attribute (soft-deleted users are purged by it). Idempotent.
 pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, StoreError> {
     let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
     let attr = |n: &str| {
@@ -73,5 +75,28 @@ pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, S
         .send()
         .await
         .map_err(|e| sdk("UpdateContinuousBackups", e))?;
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| sdk("DescribeTimeToLive", e))?;
+    let enabled =
+        ttl.time_to_live_description().and_then(|d| d.attribute_name()) == Some(crate::record::attr::TTL);
+    if !enabled {
+        // UpdateTimeToLive refuses to enable TTL that is already enabled, hence the check.
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name(crate::record::attr::TTL)
+            .enabled(true)
+            .build()
+            .map_err(build)?;
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(|e| sdk("UpdateTimeToLive", e))?;
+    }
     Ok(outcome)
 }

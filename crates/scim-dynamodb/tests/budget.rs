@@ -13,7 +13,9 @@ mod common;
 use scim_dynamodb::{CallCounter, DynamoStore};
 use scim_proto::filter::Filter;
 use scim_proto::SchemaRegistry;
-use scim_store::{Expect, Include, MemberChange, Paging, Query, ResourceKind, Store, TenantId};
+use scim_store::{
+    DeleteMode, Expect, Include, MemberChange, Paging, Query, ResourceKind, Store, TenantId, TenantSettings,
+};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -295,12 +297,41 @@ async fn measure(users: usize, members: usize) -> Vec<(&'static str, Counts)> {
     );
     assert_eq!(m.resources.len(), 5);
     op!(
-        "DELETE /Users/{id} (in 1 group)",
-        s.delete(&t, ResourceKind::User, &member, Expect::Any)
-            .await
-            .unwrap()
+        "DELETE /Users/{id} soft (in 1 group)",
+        delete_user(&s, &t, &member).await
+    );
+    let restored = op!(
+        "scimctl users restore (1 group)",
+        s.restore_user(&t, &member).await.unwrap()
+    );
+    assert_eq!(restored.groups.as_ref().map(Vec::len), Some(1));
+    let hard = TenantSettings {
+        delete_mode: DeleteMode::Hard,
+        ..TenantSettings::default()
+    };
+    s.put_settings(&t, &hard, Expect::Any).await.unwrap();
+    op!(
+        "DELETE /Users/{id} hard (in 1 group)",
+        delete_user(&s, &t, &member).await
     );
     out
+}
+
+/// A user's DELETE as the service makes it: the tenant's settings, then a soft or hard delete.
+async fn delete_user(s: &DynamoStore, t: &TenantId, id: &str) {
+    let settings = s.settings(t).await.unwrap().settings;
+    match settings.delete_mode {
+        DeleteMode::Soft => s
+            .delete_user_soft(
+                t,
+                id,
+                Expect::Any,
+                time::OffsetDateTime::now_utc() + time::Duration::days(30),
+            )
+            .await
+            .unwrap(),
+        DeleteMode::Hard => s.delete(t, ResourceKind::User, id, Expect::Any).await.unwrap(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,8 +388,21 @@ async fn every_operation_costs_the_same_at_both_sizes() {
             counts(&[("BatchGetItem", 1), ("Query", 1)]),
         ),
         (
-            "DELETE /Users/{id} (in 1 group)",
-            counts(&[("GetItem", 1), ("TransactWriteItems", 1)]),
+            "DELETE /Users/{id} soft (in 1 group)",
+            counts(&[("GetItem", 2), ("TransactWriteItems", 1)]),
+        ),
+        (
+            "scimctl users restore (1 group)",
+            counts(&[
+                ("BatchGetItem", 1),
+                ("GetItem", 1),
+                ("Query", 1),
+                ("TransactWriteItems", 1),
+            ]),
+        ),
+        (
+            "DELETE /Users/{id} hard (in 1 group)",
+            counts(&[("GetItem", 2), ("TransactWriteItems", 1)]),
         ),
     ];
     let small = measure(70, 10).await;

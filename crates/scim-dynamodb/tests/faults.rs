@@ -470,3 +470,59 @@ async fn throttling_is_throttled() {
         .await;
     assert_eq!(r.map(|_| ()), Err(StoreError::Throttled { retry_after_secs: 1 }));
 }
+
+/// A soft delete of a user in more groups than one transaction holds leaves them in batches; if
+/// it stops after a batch, the groups already left are remembered (`dg`), so the retry keeps
+/// them all. A restore into that many groups joins the ones that still exist in batches too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_delete_and_restore_in_many_groups() {
+    let (s, faults) = store().await;
+    let t = tenant();
+    let u = users(&s, &t, 1).await.remove(0);
+    let mut groups = Vec::new();
+    for i in 0..110 {
+        let g = s
+            .create(
+                &t,
+                ResourceKind::Group,
+                obj(json!({"displayName": format!("G{i}")})),
+                adds(std::slice::from_ref(&u)),
+            )
+            .await
+            .unwrap();
+        groups.push(g.id);
+    }
+    groups.sort();
+    let purge = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    faults.arm(1);
+    let r = s.delete_user_soft(&t, &u, Expect::Any, purge).await;
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+    let still = s.get(&t, ResourceKind::User, &u, Include::ALL).await.unwrap();
+    assert_eq!(still.groups.unwrap().len(), 11, "the first batch left 99 groups");
+    assert!(s.deleted_users(&t).await.unwrap().is_empty());
+
+    s.delete_user_soft(&t, &u, Expect::Any, purge).await.unwrap();
+    let kept = s.deleted_users(&t).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0].groups, groups,
+        "every group, also those left by the failed attempt"
+    );
+    for g in &groups {
+        assert!(members(&s, &t, g).await.is_empty());
+    }
+
+    let (gone, rest) = groups.split_at(2);
+    for g in gone {
+        s.delete(&t, ResourceKind::Group, g, Expect::Any).await.unwrap();
+    }
+    let restored = s.restore_user(&t, &u).await.unwrap();
+    let joined: Vec<String> = restored.groups.unwrap().into_iter().map(|(g, _)| g).collect();
+    assert_eq!(joined, rest);
+    let read = s.get(&t, ResourceKind::User, &u, Include::ALL).await.unwrap();
+    let read: Vec<String> = read.groups.unwrap().into_iter().map(|(g, _)| g).collect();
+    assert_eq!(read, rest);
+    for g in rest {
+        assert_eq!(members(&s, &t, g).await, vec![u.clone()]);
+    }
+}

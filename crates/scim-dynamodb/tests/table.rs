@@ -4,7 +4,7 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::{BillingMode, KeyType, PointInTimeRecoveryStatus};
+use aws_sdk_dynamodb::types::{BillingMode, KeyType, PointInTimeRecoveryStatus, TimeToLiveStatus};
 use scim_dynamodb::{create_table, CallCounter, TableCreated, PK, SK};
 
 #[tokio::test]
@@ -43,6 +43,16 @@ async fn creates_the_table_once_with_its_keys_and_recovery() {
         .and_then(|c| c.point_in_time_recovery_description())
         .and_then(|p| p.point_in_time_recovery_status());
     assert_eq!(pitr, Some(&PointInTimeRecoveryStatus::Enabled));
+    // Soft-deleted users are purged by TTL on `ttl`.
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.attribute_name(), Some("ttl"));
+    assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
 }
 
 /// The SAM template declares the table the store reads: the same key attribute names.

@@ -9,7 +9,8 @@ use scim_proto::project::Projection;
 use scim_proto::resource::{self, NormalizeOptions, ResourceMeta};
 use scim_proto::{etag, ResourceSchema, ScimError};
 use scim_store::{
-    Expect, Include, MemberChange, Paging, Query, ResourceKind, StoreError, StoredResource, TenantId,
+    DeleteMode, Expect, Include, MemberChange, Paging, Query, ResourceKind, StoreError, StoredResource,
+    TenantId,
 };
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -275,7 +276,10 @@ impl<'a> Service<'a> {
         })
     }
 
-    /// RFC 7644 §3.6: DELETE.
+    /// RFC 7644 §3.6: DELETE. A user is deleted as the tenant's `delete_mode` says: `soft` (the
+    /// default) keeps it restorable for `retention_days` (`scimctl users restore`), `hard` keeps
+    /// nothing. Either way the client sees the resource gone (§3.6: later requests answer 404).
+    /// Groups are always deleted for good.
     pub async fn delete(&self, id: &str, if_match: Option<&str>) -> ApiResult<()> {
         let expect = match if_match {
             None => Expect::Any,
@@ -285,8 +289,19 @@ impl<'a> Service<'a> {
                 Expect::Version(existing.version)
             }
         };
-        self.state
-            .store
+        let store = &self.state.store;
+        if self.kind == ResourceKind::User {
+            let settings = store.settings(self.tenant).await?.settings;
+            if settings.delete_mode == DeleteMode::Soft {
+                let purge_after =
+                    scim_store::now() + time::Duration::days(i64::from(settings.retention_days));
+                return store
+                    .delete_user_soft(self.tenant, id, expect, purge_after)
+                    .await
+                    .map_err(ApiError::from);
+            }
+        }
+        store
             .delete(self.tenant, self.kind, id, expect)
             .await
             .map_err(ApiError::from)

@@ -17,8 +17,8 @@ use axum::response::Response;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use scim_store::{
-    Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
-    TenantSettings, VersionedSettings,
+    DeletedUser, Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource,
+    TenantId, TenantSettings, VersionedSettings,
 };
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -265,6 +265,27 @@ impl Store for CountingStore {
     ) -> Result<u64, StoreError> {
         count_call();
         self.0.put_settings(tenant, settings, expect).await
+    }
+
+    async fn delete_user_soft(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        expect: Expect,
+        purge_after: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        count_call();
+        self.0.delete_user_soft(tenant, id, expect, purge_after).await
+    }
+
+    async fn deleted_users(&self, tenant: &TenantId) -> Result<Vec<DeletedUser>, StoreError> {
+        count_call();
+        self.0.deleted_users(tenant).await
+    }
+
+    async fn restore_user(&self, tenant: &TenantId, id: &str) -> Result<StoredResource, StoreError> {
+        count_call();
+        self.0.restore_user(tenant, id).await
     }
 }
 

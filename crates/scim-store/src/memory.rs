@@ -6,9 +6,9 @@
 //! between, so a guard is never held across a suspension point.
 
 use crate::{
-    check_member_kind, now, stored_attributes, timestamp, unknown_member, Expect, Include, Member,
-    MemberChange, Page, Paging, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
-    TenantSettings, VersionedSettings,
+    check_member_kind, expired, now, purge_second, purge_timestamp, stored_attributes, timestamp,
+    unknown_member, DeletedUser, Expect, Include, Member, MemberChange, Page, Paging, Query, ResourceKind,
+    Store, StoreError, StoredResource, TenantId, TenantSettings, VersionedSettings,
 };
 use async_trait::async_trait;
 use scim_proto::schema::{AttrType, ResourceSchema, SchemaRegistry, Uniqueness};
@@ -66,6 +66,16 @@ struct Record {
     attrs: Map<String, Value>,
 }
 
+/// A soft-deleted user, kept until its purge second.
+#[derive(Debug, Clone)]
+struct Kept {
+    record: Record,
+    deleted: OffsetDateTime,
+    purge_after: i64,
+    /// The groups it was directly in.
+    groups: BTreeSet<String>,
+}
+
 /// Everything one tenant holds. Ids are UUIDs shared by users and groups, so one `member_of`
 /// map serves both kinds of member.
 #[derive(Debug, Default)]
@@ -80,6 +90,9 @@ struct Tenant {
     /// member id → the groups that contain it directly.
     member_of: HashMap<String, BTreeSet<String>>,
     settings: VersionedSettings,
+    /// Soft-deleted users by id; expired ones are hidden and dropped by the next soft-delete
+    /// operation ([`Tenant::drop_expired`]).
+    deleted: BTreeMap<String, Kept>,
 }
 
 impl Tenant {
@@ -261,6 +274,38 @@ impl Tenant {
         if !next.is_empty() {
             self.members.insert(group_id.to_string(), next);
         }
+    }
+
+    /// Removes a resource, its index entries and every membership it takes part in (RFC 7644
+    /// §3.6: the resource is gone everywhere). Returns the record and the groups it was
+    /// directly in, or `None` if there is no such resource.
+    fn remove(
+        &mut self,
+        kind: ResourceKind,
+        id: &str,
+        unique: &[UniqueAttr],
+    ) -> Option<(Record, BTreeSet<String>)> {
+        let record = self.records_mut(kind).remove(id)?;
+        self.unindex(kind, id, &record.attrs, unique);
+        let groups = self.member_of.remove(id).unwrap_or_default();
+        for g in &groups {
+            if let Some(ms) = self.members.get_mut(g) {
+                ms.remove(id);
+                if ms.is_empty() {
+                    self.members.remove(g);
+                }
+            }
+        }
+        // A group's own members no longer belong to it.
+        if kind == ResourceKind::Group {
+            self.write_members(id, BTreeMap::new());
+        }
+        Some((record, groups))
+    }
+
+    /// Drops the soft-deleted users whose purge second has passed.
+    fn drop_expired(&mut self, at: OffsetDateTime) {
+        self.deleted.retain(|_, k| !expired(k.purge_after, at));
     }
 
     fn leave(&mut self, member: &str, group_id: &str) {
@@ -588,22 +633,7 @@ impl Store for MemoryStore {
         let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
         let current = t.records(kind).get(id).ok_or(StoreError::NotFound)?;
         expect.check(current.version)?;
-        let attrs = current.attrs.clone();
-        t.unindex(kind, id, &attrs, unique);
-        t.records_mut(kind).remove(id);
-        // Out of every group that contains it (RFC 7644 §3.6: the resource is gone everywhere).
-        for g in t.member_of.remove(id).unwrap_or_default() {
-            if let Some(ms) = t.members.get_mut(&g) {
-                ms.remove(id);
-                if ms.is_empty() {
-                    t.members.remove(&g);
-                }
-            }
-        }
-        // A group's own members no longer belong to it.
-        if kind == ResourceKind::Group {
-            t.write_members(id, BTreeMap::new());
-        }
+        t.remove(kind, id, unique);
         Ok(())
     }
 
@@ -710,6 +740,99 @@ impl Store for MemoryStore {
             version: t.settings.version + 1,
         };
         Ok(t.settings.version)
+    }
+
+    async fn delete_user_soft(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        expect: Expect,
+        purge_after: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let unique = self.unique(ResourceKind::User);
+        let mut data = self.write()?;
+        let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
+        let current = t.users.get(id).ok_or(StoreError::NotFound)?;
+        expect.check(current.version)?;
+        let at = now();
+        t.drop_expired(at);
+        if let Some((record, groups)) = t.remove(ResourceKind::User, id, unique) {
+            let kept = Kept {
+                record,
+                deleted: at,
+                purge_after: purge_second(purge_after),
+                groups,
+            };
+            t.deleted.insert(id.to_string(), kept);
+        }
+        Ok(())
+    }
+
+    async fn deleted_users(&self, tenant: &TenantId) -> Result<Vec<DeletedUser>, StoreError> {
+        let data = self.read()?;
+        let at = now();
+        Ok(data
+            .tenants
+            .get(tenant)
+            .into_iter()
+            .flat_map(|t| t.deleted.iter())
+            .filter(|(_, k)| !expired(k.purge_after, at))
+            .map(|(id, k)| DeletedUser {
+                id: id.clone(),
+                version: k.record.version,
+                created: timestamp(k.record.created),
+                last_modified: timestamp(k.record.last_modified),
+                deleted: timestamp(k.deleted),
+                purge_after: purge_timestamp(k.purge_after),
+                attrs: k.record.attrs.clone(),
+                groups: k.groups.iter().cloned().collect(),
+            })
+            .collect())
+    }
+
+    async fn restore_user(&self, tenant: &TenantId, id: &str) -> Result<StoredResource, StoreError> {
+        let kind = ResourceKind::User;
+        let unique = self.unique(kind);
+        let mut data = self.write()?;
+        let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
+        let at = now();
+        t.drop_expired(at);
+        let kept = t.deleted.get(id).ok_or(StoreError::NotFound)?;
+        t.check_unique(kind, id, &kept.record.attrs, unique)?;
+        // `externalId` is not unique by schema, but two users with one externalId would make
+        // the IdP's `externalId eq` lookup ambiguous.
+        if let Some(x) = kept.record.attrs.get("externalId") {
+            if t.users.values().any(|r| r.attrs.get("externalId") == Some(x)) {
+                return Err(StoreError::Uniqueness {
+                    attribute: "externalId".into(),
+                });
+            }
+        }
+        let Some(kept) = t.deleted.remove(id) else {
+            return Err(StoreError::NotFound);
+        };
+        let record = Record {
+            version: kept.record.version + 1,
+            last_modified: at.max(kept.record.last_modified),
+            ..kept.record
+        };
+        t.index(kind, id, &record.attrs, unique);
+        t.records_mut(kind).insert(id.to_string(), record.clone());
+        let existing: Vec<String> = kept
+            .groups
+            .into_iter()
+            .filter(|g| t.groups.contains_key(g))
+            .collect();
+        for g in existing {
+            let mut next = t.members.get(&g).cloned().unwrap_or_default();
+            next.insert(id.to_string(), kind);
+            t.write_members(&g, next);
+        }
+        let include = Include {
+            groups: true,
+            ..Include::NONE
+        };
+        Ok(t.stored(kind, id, &record, include))
     }
 }
 
