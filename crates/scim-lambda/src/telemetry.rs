@@ -17,8 +17,8 @@ use axum::response::Response;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use scim_store::{
-    Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
-    TenantSettings, VersionedSettings,
+    Conflict, Expect, Include, MemberChange, Page, Query, Resolution, ResourceKind, Store, StoreError,
+    StoredResource, TenantId, TenantSettings, UnmanagedAccount, UnmanagedMatch, VersionedSettings,
 };
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -265,6 +265,65 @@ impl Store for CountingStore {
     ) -> Result<u64, StoreError> {
         count_call();
         self.0.put_settings(tenant, settings, expect).await
+    }
+
+    async fn import_unmanaged(
+        &self,
+        tenant: &TenantId,
+        attrs: Map<String, Value>,
+    ) -> Result<UnmanagedAccount, StoreError> {
+        count_call();
+        self.0.import_unmanaged(tenant, attrs).await
+    }
+
+    async fn find_unmanaged(
+        &self,
+        tenant: &TenantId,
+        attrs: &Map<String, Value>,
+    ) -> Result<Option<UnmanagedMatch>, StoreError> {
+        count_call();
+        self.0.find_unmanaged(tenant, attrs).await
+    }
+
+    async fn get_unmanaged(&self, tenant: &TenantId, id: &str) -> Result<UnmanagedAccount, StoreError> {
+        count_call();
+        self.0.get_unmanaged(tenant, id).await
+    }
+
+    async fn adopt_unmanaged(
+        &self,
+        tenant: &TenantId,
+        account: &UnmanagedAccount,
+        expect: Expect,
+        attrs: Map<String, Value>,
+    ) -> Result<StoredResource, StoreError> {
+        count_call();
+        self.0.adopt_unmanaged(tenant, account, expect, attrs).await
+    }
+
+    async fn record_conflict(
+        &self,
+        tenant: &TenantId,
+        matched: &UnmanagedMatch,
+        posted: &Map<String, Value>,
+    ) -> Result<Conflict, StoreError> {
+        count_call();
+        self.0.record_conflict(tenant, matched, posted).await
+    }
+
+    async fn list_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError> {
+        count_call();
+        self.0.list_conflicts(tenant).await
+    }
+
+    async fn resolve_conflict(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        resolution: Resolution,
+    ) -> Result<Conflict, StoreError> {
+        count_call();
+        self.0.resolve_conflict(tenant, id, resolution).await
     }
 }
 
