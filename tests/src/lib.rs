@@ -64,6 +64,9 @@ pub struct Server {
     pub base: String,
     client: reqwest::Client,
     token: String,
+    /// The server's store, to seed and inspect what no SCIM request reaches (unmanaged accounts,
+    /// conflicts, tenant settings).
+    pub store: Arc<dyn Store>,
 }
 
 /// One response, read whole.
@@ -185,6 +188,7 @@ impl Server {
             StaticToken::new("test-other", OTHER_TOKEN, TenantId::new("other").expect("tenant")),
         ];
         let state = app_state(vars, false, statics).await;
+        let store = state.store.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(scim_lambda::serve(listener, state, std::future::pending()));
@@ -192,6 +196,7 @@ impl Server {
             base: format!("http://{addr}/scim/v2"),
             client: reqwest::Client::new(),
             token: TOKEN.to_string(),
+            store,
         }
     }
 
@@ -201,6 +206,7 @@ impl Server {
             base: self.base.clone(),
             client: self.client.clone(),
             token: token.to_string(),
+            store: self.store.clone(),
         }
     }
 
