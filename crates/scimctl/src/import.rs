@@ -234,7 +234,7 @@ impl<S: Store> Import<'_, S> {
             Ok(attrs) => attrs,
             Err(e) => return Ok(Entry::new(user_name_of(&body), Outcome::Invalid, e.detail)),
         };
-        let user_name = user_name_of(&Value::Object(attrs.clone()));
+        let user_name = attrs.get("userName").and_then(Value::as_str).map(str::to_string);
         for key in match_keys(&attrs) {
             if let Some(other) = self.seen.get(&key) {
                 return Ok(Entry::new(
