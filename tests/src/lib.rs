@@ -62,7 +62,8 @@ pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticT
 pub struct Server {
     /// `http://127.0.0.1:<port>/scim/v2`
     pub base: String,
-    /// The server's store, for what only an operator does (tenant settings, `scimctl` commands).
+    /// The server's store, to seed and inspect what only an operator reaches (tenant settings,
+    /// unmanaged accounts, conflicts, kept deleted users).
     pub store: Arc<dyn Store>,
     client: reqwest::Client,
     token: String,

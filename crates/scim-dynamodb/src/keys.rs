@@ -11,11 +11,14 @@
 //! | equality index entry | `T#<tenant>#X#<User\|Group>#<attr>#<value>` | `<id>` |
 //! | tenant settings | `T#<tenant>#SETTINGS` | `#` |
 //! | soft-deleted user (kept until `ttl`) | `T#<tenant>#DELETED` | `<id>` |
+//! | unmanaged (imported) account | `T#<tenant>#UNMANAGED` | `<id>` |
+//! | unmanaged match entry | `T#<tenant>#UX#<userName\|email>#<value>` | `#` (the id in `id`) |
+//! | conflict | `T#<tenant>#CONFLICTS` | `<conflict id>` |
 //!
 //! Counter shards sort before every id (`#` < `0`), so a Query from the start of a listing
 //! partition reads the total and the first page in one call.
 
-use scim_store::{ResourceKind, TenantId};
+use scim_store::{MatchAttribute, ResourceKind, TenantId};
 use sha2::{Digest, Sha256};
 
 /// Partition key attribute name.
@@ -61,14 +64,35 @@ pub fn members(tenant: &TenantId, group_id: &str) -> String {
 }
 
 pub fn index(tenant: &TenantId, kind: ResourceKind, attr: &str, normalised: &str) -> String {
-    let value = if normalised.len() > MAX_INLINE_VALUE {
+    format!("T#{tenant}#X#{}#{attr}#{}", kind.name(), bounded(normalised))
+}
+
+/// A value as a key part: itself, or its SHA-256 when too long for a key.
+fn bounded(normalised: &str) -> String {
+    if normalised.len() > MAX_INLINE_VALUE {
         let digest = Sha256::digest(normalised.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         format!("#sha256#{hex}")
     } else {
         normalised.to_string()
-    };
-    format!("T#{tenant}#X#{}#{attr}#{value}", kind.name())
+    }
+}
+
+/// The partition of a tenant's unmanaged accounts, by id: apart from `USERS`, so no SCIM read
+/// (GET, list, filter) ever sees them.
+pub fn unmanaged(tenant: &TenantId) -> String {
+    format!("T#{tenant}#UNMANAGED")
+}
+
+/// The entry that says which live unmanaged account holds a match value (sort key
+/// [`UNIQUE_SK`]): a user create checks it is absent in its own transaction.
+pub fn unmanaged_index(tenant: &TenantId, attribute: MatchAttribute, normalised: &str) -> String {
+    format!("T#{tenant}#UX#{}#{}", attribute.name(), bounded(normalised))
+}
+
+/// The partition of a tenant's conflicts, by conflict id.
+pub fn conflicts(tenant: &TenantId) -> String {
+    format!("T#{tenant}#CONFLICTS")
 }
 
 /// The counter shard a resource id counts in.

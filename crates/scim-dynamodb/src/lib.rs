@@ -19,6 +19,7 @@ mod metrics;
 mod record;
 mod settings;
 mod table;
+mod unmanaged;
 
 pub use keys::{PK, SK};
 pub use metrics::CallCounter;
@@ -34,8 +35,9 @@ use error::{Reason, TxError};
 use record::{attr, get_n, get_s, n, now, s, Item, Rec};
 use scim_proto::schema::{AttrType, ResourceSchema, SchemaRegistry, Uniqueness};
 use scim_store::{
-    Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
-    TenantSettings, VersionedSettings,
+    Conflict, Expect, Include, MatchAttribute, MemberChange, Page, Query, Resolution, ResourceKind, Store,
+    StoreError, StoredResource, TenantId, TenantSettings, UnmanagedAccount, UnmanagedMatch,
+    VersionedSettings,
 };
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -145,6 +147,8 @@ enum Role {
     Unique(String),
     /// The resource item of a member being added or removed.
     Member(String),
+    /// An unmanaged account's match entry (attribute, normalised value): must be absent.
+    Unmanaged(MatchAttribute, String),
     Other,
 }
 
@@ -674,6 +678,11 @@ impl Store for DynamoStore {
                 first.push(self.index_put(&e, &id)?);
             }
             first.push((self.counter(tenant, kind, &id, 1)?, Role::Other));
+            if kind == ResourceKind::User {
+                // After the unique index items: a duplicate of a managed user is `Uniqueness`
+                // even when it also meets an unmanaged account.
+                first.extend(self.unmanaged_checks(tenant, &attrs, &[])?);
+            }
             let written = self
                 .write_member_batches(tenant, &id, &rec.display_name(), 1, first, ops, true)
                 .await;
@@ -686,6 +695,12 @@ impl Store for DynamoStore {
                     role: Role::Unique(label),
                     ..
                 }) => return Err(StoreError::Uniqueness { attribute: label }),
+                Err(
+                    f @ Failure::Condition {
+                        role: Role::Unmanaged(..),
+                        ..
+                    },
+                ) => return Err(Self::unmanaged_failure(&f).unwrap_or(StoreError::NotFound)),
                 // A member vanished between the plan and the write: plan again.
                 Err(Failure::Condition {
                     role: Role::Member(_),
@@ -901,6 +916,58 @@ impl Store for DynamoStore {
 
     async fn restore_user(&self, tenant: &TenantId, id: &str) -> Result<StoredResource, StoreError> {
         self.restore(tenant, id).await
+    }
+
+    async fn import_unmanaged(
+        &self,
+        tenant: &TenantId,
+        attrs: Map<String, Value>,
+    ) -> Result<UnmanagedAccount, StoreError> {
+        self.import_account(tenant, attrs).await
+    }
+
+    async fn find_unmanaged(
+        &self,
+        tenant: &TenantId,
+        attrs: &Map<String, Value>,
+    ) -> Result<Option<UnmanagedMatch>, StoreError> {
+        self.find_account(tenant, attrs).await
+    }
+
+    async fn get_unmanaged(&self, tenant: &TenantId, id: &str) -> Result<UnmanagedAccount, StoreError> {
+        self.read_account(tenant, id).await
+    }
+
+    async fn adopt_unmanaged(
+        &self,
+        tenant: &TenantId,
+        account: &UnmanagedAccount,
+        expect: Expect,
+        attrs: Map<String, Value>,
+    ) -> Result<StoredResource, StoreError> {
+        self.adopt_account(tenant, account, expect, attrs).await
+    }
+
+    async fn record_conflict(
+        &self,
+        tenant: &TenantId,
+        matched: &UnmanagedMatch,
+        posted: &Map<String, Value>,
+    ) -> Result<Conflict, StoreError> {
+        self.upsert_conflict(tenant, matched, posted).await
+    }
+
+    async fn list_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError> {
+        self.open_conflicts(tenant).await
+    }
+
+    async fn resolve_conflict(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        resolution: Resolution,
+    ) -> Result<Conflict, StoreError> {
+        self.resolve(tenant, id, resolution).await
     }
 }
 

@@ -14,7 +14,8 @@ use scim_dynamodb::{CallCounter, DynamoStore};
 use scim_proto::filter::Filter;
 use scim_proto::SchemaRegistry;
 use scim_store::{
-    DeleteMode, Expect, Include, MemberChange, Paging, Query, ResourceKind, Store, TenantId, TenantSettings,
+    create_user, ConflictPolicy, CreateOutcome, DeleteMode, Expect, Include, MemberChange, Paging, Query,
+    Resolution, ResourceKind, Store, TenantId, TenantSettings,
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -179,6 +180,45 @@ async fn measure(users: usize, members: usize) -> Vec<(&'static str, Counts)> {
         .await
         .unwrap()
     );
+    // Existing accounts: a POST that meets one goes through `create_user`, as the service does.
+    for name in ["review-me", "approve-me", "link-me"] {
+        s.import_unmanaged(&t, obj(json!({"userName": name})))
+            .await
+            .unwrap();
+    }
+    let outcome = op!(
+        "POST /Users meeting an unmanaged account (review: 409)",
+        create_user(&s, &t, obj(json!({"userName": "review-me"})))
+            .await
+            .unwrap()
+    );
+    assert!(matches!(outcome, CreateOutcome::Conflict(_)), "{outcome:?}");
+    let CreateOutcome::Conflict(c) = create_user(&s, &t, obj(json!({"userName": "approve-me"})))
+        .await
+        .unwrap()
+    else {
+        panic!("review refuses")
+    };
+    s.resolve_conflict(&t, &c.id, Resolution::Link).await.unwrap();
+    let outcome = op!(
+        "POST /Users retried after conflicts link (201)",
+        create_user(&s, &t, obj(json!({"userName": "approve-me"})))
+            .await
+            .unwrap()
+    );
+    assert!(matches!(outcome, CreateOutcome::Adopted(_)), "{outcome:?}");
+    let link = TenantSettings {
+        conflict_policy: ConflictPolicy::Link,
+        ..TenantSettings::default()
+    };
+    s.put_settings(&t, &link, Expect::Any).await.unwrap();
+    let outcome = op!(
+        "POST /Users meeting an unmanaged account (link: 201)",
+        create_user(&s, &t, obj(json!({"userName": "link-me"})))
+            .await
+            .unwrap()
+    );
+    assert!(matches!(outcome, CreateOutcome::Adopted(_)), "{outcome:?}");
     op!(
         "POST /Groups (no members)",
         s.create(
@@ -249,7 +289,7 @@ async fn measure(users: usize, members: usize) -> Vec<(&'static str, Counts)> {
         .await
         .unwrap()
     );
-    assert_eq!(all.total_results, Some(users as u64 + 1));
+    assert_eq!(all.total_results, Some(users as u64 + 3)); // new-user and the two adopted accounts
     let first = s
         .query(
             &t,
@@ -353,6 +393,18 @@ async fn every_operation_costs_the_same_at_both_sizes() {
         ),
         ("filter Group members.value eq", counts(&[("BatchGetItem", 2)])),
         ("POST /Users", counts(&[("TransactWriteItems", 1)])),
+        (
+            "POST /Users meeting an unmanaged account (review: 409)",
+            counts(&[("GetItem", 1), ("TransactWriteItems", 1), ("UpdateItem", 1)]),
+        ),
+        (
+            "POST /Users retried after conflicts link (201)",
+            counts(&[("GetItem", 2), ("TransactWriteItems", 2), ("UpdateItem", 1)]),
+        ),
+        (
+            "POST /Users meeting an unmanaged account (link: 201)",
+            counts(&[("GetItem", 2), ("TransactWriteItems", 2)]),
+        ),
         ("POST /Groups (no members)", counts(&[("TransactWriteItems", 1)])),
         (
             "PATCH /Users/{id} (title)",

@@ -9,8 +9,8 @@ use scim_proto::project::Projection;
 use scim_proto::resource::{self, NormalizeOptions, ResourceMeta};
 use scim_proto::{etag, ResourceSchema, ScimError};
 use scim_store::{
-    DeleteMode, Expect, Include, MemberChange, Paging, Query, ResourceKind, StoreError, StoredResource,
-    TenantId,
+    Conflict, CreateOutcome, DeleteMode, Expect, Include, MemberChange, Paging, Query, ResourceKind,
+    StoreError, StoredResource, TenantId,
 };
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -112,11 +112,22 @@ impl<'a> Service<'a> {
             })
             .await?;
         let has_members = !members.add.is_empty();
-        let mut created = self
-            .state
-            .store
-            .create(self.tenant, self.kind, attrs, members)
-            .await?;
+        let mut created = match self.kind {
+            // A user may meet an existing (unmanaged) account: the tenant's conflict policy
+            // decides between adopting it and a 409 for review.
+            ResourceKind::User => {
+                match scim_store::create_user(&*self.state.store, self.tenant, attrs).await? {
+                    CreateOutcome::Created(user) | CreateOutcome::Adopted(user) => user,
+                    CreateOutcome::Conflict(conflict) => return Err(conflict_error(&conflict).into()),
+                }
+            }
+            ResourceKind::Group => {
+                self.state
+                    .store
+                    .create(self.tenant, self.kind, attrs, members)
+                    .await?
+            }
+        };
         // A new user belongs to no group yet; a new group's members are read back as stored.
         created.groups = include.groups.then(Vec::new);
         created.members = include.members.then(Vec::new);
@@ -403,6 +414,18 @@ pub fn list_limits(state: &AppState) -> ListLimits {
         max_count: state.config.max_page_size,
         default_count: state.config.default_page_size,
     }
+}
+
+/// RFC 7644 §3.3: a create whose unique value is taken is 409 `uniqueness`. Here the holder is
+/// an account SCIM does not manage; the detail names the conflict an administrator decides on.
+fn conflict_error(conflict: &Conflict) -> ScimError {
+    ScimError::uniqueness(format!(
+        "{} '{}' belongs to an existing account that SCIM does not manage; an administrator must \
+         review conflict {} (scimctl conflicts list) before this user can be provisioned",
+        conflict.matched_attribute.name(),
+        conflict.matched_value,
+        conflict.id
+    ))
 }
 
 fn member_kind(ty: Option<&str>) -> ApiResult<Option<ResourceKind>> {

@@ -17,8 +17,9 @@ use axum::response::Response;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use scim_store::{
-    DeletedUser, Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource,
-    TenantId, TenantSettings, VersionedSettings,
+    Conflict, DeletedUser, Expect, Include, MemberChange, Page, Query, Resolution, ResourceKind, Store,
+    StoreError, StoredResource, TenantId, TenantSettings, UnmanagedAccount, UnmanagedMatch,
+    VersionedSettings,
 };
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -286,6 +287,65 @@ impl Store for CountingStore {
     async fn restore_user(&self, tenant: &TenantId, id: &str) -> Result<StoredResource, StoreError> {
         count_call();
         self.0.restore_user(tenant, id).await
+    }
+
+    async fn import_unmanaged(
+        &self,
+        tenant: &TenantId,
+        attrs: Map<String, Value>,
+    ) -> Result<UnmanagedAccount, StoreError> {
+        count_call();
+        self.0.import_unmanaged(tenant, attrs).await
+    }
+
+    async fn find_unmanaged(
+        &self,
+        tenant: &TenantId,
+        attrs: &Map<String, Value>,
+    ) -> Result<Option<UnmanagedMatch>, StoreError> {
+        count_call();
+        self.0.find_unmanaged(tenant, attrs).await
+    }
+
+    async fn get_unmanaged(&self, tenant: &TenantId, id: &str) -> Result<UnmanagedAccount, StoreError> {
+        count_call();
+        self.0.get_unmanaged(tenant, id).await
+    }
+
+    async fn adopt_unmanaged(
+        &self,
+        tenant: &TenantId,
+        account: &UnmanagedAccount,
+        expect: Expect,
+        attrs: Map<String, Value>,
+    ) -> Result<StoredResource, StoreError> {
+        count_call();
+        self.0.adopt_unmanaged(tenant, account, expect, attrs).await
+    }
+
+    async fn record_conflict(
+        &self,
+        tenant: &TenantId,
+        matched: &UnmanagedMatch,
+        posted: &Map<String, Value>,
+    ) -> Result<Conflict, StoreError> {
+        count_call();
+        self.0.record_conflict(tenant, matched, posted).await
+    }
+
+    async fn list_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError> {
+        count_call();
+        self.0.list_conflicts(tenant).await
+    }
+
+    async fn resolve_conflict(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        resolution: Resolution,
+    ) -> Result<Conflict, StoreError> {
+        count_call();
+        self.0.resolve_conflict(tenant, id, resolution).await
     }
 }
 

@@ -17,6 +17,11 @@ mod memory;
 pub use memory::MemoryStore;
 mod settings;
 pub use settings::{ConflictPolicy, DeleteMode, TenantSettings, VersionedSettings};
+pub mod unmanaged;
+pub use unmanaged::{
+    create_user, Conflict, ConflictStatus, CreateOutcome, MatchAttribute, Resolution, UnmanagedAccount,
+    UnmanagedMatch,
+};
 
 #[cfg(feature = "contract")]
 pub mod contract;
@@ -323,6 +328,9 @@ pub enum StoreError {
     },
     /// The backend could not be reached or failed; not the client's fault.
     Unavailable(String),
+    /// A new user (or an imported account) meets an unmanaged account on `userName` or primary
+    /// email ([`unmanaged`]).
+    UnmanagedMatch(UnmanagedMatch),
 }
 
 impl fmt::Display for StoreError {
@@ -353,6 +361,13 @@ impl fmt::Display for StoreError {
                 write!(f, "throttled; retry after {retry_after_secs}s")
             }
             StoreError::Unavailable(d) => write!(f, "store unavailable: {d}"),
+            StoreError::UnmanagedMatch(m) => write!(
+                f,
+                "{} '{}' belongs to the existing account {}, which SCIM does not manage",
+                m.attribute.name(),
+                m.value,
+                m.account
+            ),
         }
     }
 }
@@ -376,6 +391,12 @@ impl From<StoreError> for ScimError {
             StoreError::TooManyMembers { .. } | StoreError::TooMany(_) => ScimError::too_many(e.to_string()),
             StoreError::Throttled { .. } => ScimError::new(429, None, e.to_string()),
             StoreError::Unavailable(_) => ScimError::new(503, None, e.to_string()),
+            // RFC 7644 §3.3: a value that is already taken is 409 `uniqueness`. The account id is
+            // not for the IdP: the create path (`create_user`) answers this case itself.
+            StoreError::UnmanagedMatch(m) => ScimError::uniqueness(format!(
+                "{} is already in use by an existing account",
+                m.attribute.name()
+            )),
         }
     }
 }
@@ -471,4 +492,68 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// groups. `NotFound` when no unexpired record has this id; `Uniqueness` (nothing written)
     /// when another user took its `userName` or `externalId` meanwhile.
     async fn restore_user(&self, tenant: &TenantId, id: &str) -> Result<StoredResource, StoreError>;
+
+    // -----------------------------------------------------------------------------------------
+    // Existing (unmanaged) accounts and their conflicts ([`unmanaged`]). Unmanaged accounts are
+    // invisible to `get`, `query` and filters; `create` of a user that meets one (on
+    // [`unmanaged::match_keys`], case-insensitively) fails with [`StoreError::UnmanagedMatch`]
+    // after checking managed uniqueness (a duplicate of a managed user is `Uniqueness`).
+
+    /// Imports an account as unmanaged, with a new id and version 1. `userName` is required
+    /// (`Invalid`); refused with `Uniqueness` when a managed user holds its `userName` (or another
+    /// unique value), and with `UnmanagedMatch` when another unmanaged account holds its
+    /// `userName` or primary email.
+    async fn import_unmanaged(
+        &self,
+        tenant: &TenantId,
+        attrs: Map<String, Value>,
+    ) -> Result<UnmanagedAccount, StoreError>;
+
+    /// The unmanaged account a new user with `attrs` would meet (`userName` first, then primary
+    /// email), if any. Set-aside accounts meet nothing.
+    async fn find_unmanaged(
+        &self,
+        tenant: &TenantId,
+        attrs: &Map<String, Value>,
+    ) -> Result<Option<UnmanagedMatch>, StoreError>;
+
+    /// One unmanaged account, set aside or not, or `NotFound` (also once adopted).
+    async fn get_unmanaged(&self, tenant: &TenantId, id: &str) -> Result<UnmanagedAccount, StoreError>;
+
+    /// Adopts `account` (as read) as a managed user with `attrs`: same id and created time,
+    /// version + 1, conditional on `expect` against the account's current version. Atomic with
+    /// claiming managed uniqueness (`Uniqueness` if taken, nothing written). `NotFound` when the
+    /// account is gone or set aside; `UnmanagedMatch` when `attrs` meet another unmanaged account.
+    async fn adopt_unmanaged(
+        &self,
+        tenant: &TenantId,
+        account: &UnmanagedAccount,
+        expect: Expect,
+        attrs: Map<String, Value>,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// Records a refused POST that met `matched`: the conflict
+    /// [`unmanaged::conflict_id`]`(account, posted userName)` is created open with one attempt,
+    /// or, when it exists, gets one more attempt, the new last-attempt time and the latest
+    /// `posted` (its status unchanged). `posted` is kept as given (the caller removes secrets).
+    async fn record_conflict(
+        &self,
+        tenant: &TenantId,
+        matched: &UnmanagedMatch,
+        posted: &Map<String, Value>,
+    ) -> Result<Conflict, StoreError>;
+
+    /// The tenant's open conflicts, by id.
+    async fn list_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError>;
+
+    /// An administrator's decision on an open conflict (`NotFound` if there is none): `Link`
+    /// approves it; `Reject` rejects it and, atomically, sets its account aside (it keeps its
+    /// record, marked with the time, and no longer matches anything). Repeating the same
+    /// decision changes nothing; the opposite one is `Invalid`.
+    async fn resolve_conflict(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        resolution: Resolution,
+    ) -> Result<Conflict, StoreError>;
 }

@@ -5,6 +5,9 @@
 //! The lock is a `std::sync::RwLock`, taken and released inside each method with no `.await` in
 //! between, so a guard is never held across a suspension point.
 
+use crate::unmanaged::{
+    self, Conflict, ConflictStatus, MatchAttribute, Resolution, UnmanagedAccount, UnmanagedMatch,
+};
 use crate::{
     check_member_kind, expired, now, purge_second, purge_timestamp, stored_attributes, timestamp,
     unknown_member, DeletedUser, Expect, Include, Member, MemberChange, Page, Paging, Query, ResourceKind,
@@ -93,6 +96,32 @@ struct Tenant {
     /// Soft-deleted users by id; expired ones are hidden and dropped by the next soft-delete
     /// operation ([`Tenant::drop_expired`]).
     deleted: BTreeMap<String, Kept>,
+    /// Imported accounts SCIM does not manage, by id, set-aside ones included.
+    unmanaged: BTreeMap<String, UnmanagedRecord>,
+    /// (attribute, normalised value) → the live unmanaged account that holds it.
+    unmanaged_index: HashMap<(MatchAttribute, String), String>,
+    /// Conflicts by id.
+    conflicts: BTreeMap<String, Conflict>,
+}
+
+/// An unmanaged account as kept.
+#[derive(Debug, Clone)]
+struct UnmanagedRecord {
+    record: Record,
+    set_aside: Option<OffsetDateTime>,
+}
+
+impl UnmanagedRecord {
+    fn account(&self, id: &str) -> UnmanagedAccount {
+        UnmanagedAccount {
+            id: id.to_string(),
+            version: self.record.version,
+            created: timestamp(self.record.created),
+            last_modified: timestamp(self.record.last_modified),
+            attrs: self.record.attrs.clone(),
+            set_aside: self.set_aside.map(timestamp),
+        }
+    }
 }
 
 impl Tenant {
@@ -386,6 +415,29 @@ impl Tenant {
         result
     }
 
+    /// The live unmanaged account, other than `except`, that `attrs` meet (`userName` first).
+    fn unmanaged_match(&self, attrs: &Map<String, Value>, except: Option<&str>) -> Option<UnmanagedMatch> {
+        unmanaged::match_keys(attrs)
+            .into_iter()
+            .find_map(|(attribute, value)| {
+                let holder = self.unmanaged_index.get(&(attribute, value.clone()))?;
+                (Some(holder.as_str()) != except).then(|| UnmanagedMatch {
+                    account: holder.clone(),
+                    attribute,
+                    value,
+                })
+            })
+    }
+
+    /// Releases the match values an unmanaged account holds.
+    fn unindex_unmanaged(&mut self, id: &str, attrs: &Map<String, Value>) {
+        for key in unmanaged::match_keys(attrs) {
+            if self.unmanaged_index.get(&key).is_some_and(|h| h == id) {
+                self.unmanaged_index.remove(&key);
+            }
+        }
+    }
+
     /// The resource as a filter sees it: attributes plus `id`, `meta` and the derived
     /// `groups` (users) or `members` (groups), so any attribute a client can read can be
     /// filtered on (RFC 7644 §3.4.2.2).
@@ -534,6 +586,11 @@ impl Store for MemoryStore {
         let mut data = self.write()?;
         let t = data.tenants.entry(tenant.clone()).or_default();
         t.check_unique(kind, &id, &attrs, unique)?;
+        if kind == ResourceKind::User {
+            if let Some(m) = t.unmanaged_match(&attrs, None) {
+                return Err(StoreError::UnmanagedMatch(m));
+            }
+        }
         let next = match kind {
             ResourceKind::Group => Some(t.plan_members(&id, &members)?),
             ResourceKind::User => None,
@@ -833,6 +890,190 @@ impl Store for MemoryStore {
             ..Include::NONE
         };
         Ok(t.stored(kind, id, &record, include))
+    }
+
+    async fn import_unmanaged(
+        &self,
+        tenant: &TenantId,
+        attrs: Map<String, Value>,
+    ) -> Result<UnmanagedAccount, StoreError> {
+        let attrs = stored_attributes(attrs);
+        if !attrs.get("userName").is_some_and(Value::is_string) {
+            return Err(StoreError::Invalid("an imported account needs a userName".into()));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let unique = self.unique(ResourceKind::User);
+        let mut data = self.write()?;
+        let t = data.tenants.entry(tenant.clone()).or_default();
+        t.check_unique(ResourceKind::User, &id, &attrs, unique)?;
+        if let Some(m) = t.unmanaged_match(&attrs, None) {
+            return Err(StoreError::UnmanagedMatch(m));
+        }
+        let at = now();
+        for key in unmanaged::match_keys(&attrs) {
+            t.unmanaged_index.insert(key, id.clone());
+        }
+        let kept = UnmanagedRecord {
+            record: Record {
+                version: 1,
+                created: at,
+                last_modified: at,
+                attrs,
+            },
+            set_aside: None,
+        };
+        let account = kept.account(&id);
+        t.unmanaged.insert(id, kept);
+        Ok(account)
+    }
+
+    async fn find_unmanaged(
+        &self,
+        tenant: &TenantId,
+        attrs: &Map<String, Value>,
+    ) -> Result<Option<UnmanagedMatch>, StoreError> {
+        let data = self.read()?;
+        Ok(data
+            .tenants
+            .get(tenant)
+            .and_then(|t| t.unmanaged_match(attrs, None)))
+    }
+
+    async fn get_unmanaged(&self, tenant: &TenantId, id: &str) -> Result<UnmanagedAccount, StoreError> {
+        let data = self.read()?;
+        data.tenants
+            .get(tenant)
+            .and_then(|t| t.unmanaged.get(id))
+            .map(|u| u.account(id))
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn adopt_unmanaged(
+        &self,
+        tenant: &TenantId,
+        account: &UnmanagedAccount,
+        expect: Expect,
+        attrs: Map<String, Value>,
+    ) -> Result<StoredResource, StoreError> {
+        let attrs = stored_attributes(attrs);
+        let id = account.id.as_str();
+        let unique = self.unique(ResourceKind::User);
+        let mut data = self.write()?;
+        let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
+        let current = match t.unmanaged.get(id) {
+            Some(u) if u.set_aside.is_none() => u.record.clone(),
+            _ => return Err(StoreError::NotFound),
+        };
+        expect.check(current.version)?;
+        t.check_unique(ResourceKind::User, id, &attrs, unique)?;
+        if let Some(m) = t.unmanaged_match(&attrs, Some(id)) {
+            return Err(StoreError::UnmanagedMatch(m));
+        }
+        t.unindex_unmanaged(id, &current.attrs);
+        t.unmanaged.remove(id);
+        let record = Record {
+            version: current.version + 1,
+            created: current.created,
+            last_modified: now().max(current.last_modified),
+            attrs,
+        };
+        t.index(ResourceKind::User, id, &record.attrs, unique);
+        t.records_mut(ResourceKind::User)
+            .insert(id.to_string(), record.clone());
+        Ok(t.stored(ResourceKind::User, id, &record, Include::NONE))
+    }
+
+    async fn record_conflict(
+        &self,
+        tenant: &TenantId,
+        matched: &UnmanagedMatch,
+        posted: &Map<String, Value>,
+    ) -> Result<Conflict, StoreError> {
+        let user_name = posted
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let id = unmanaged::conflict_id(&matched.account, &user_name);
+        let at = timestamp(now());
+        let mut data = self.write()?;
+        let t = data.tenants.entry(tenant.clone()).or_default();
+        let conflict = t.conflicts.entry(id.clone()).or_insert_with(|| Conflict {
+            id,
+            unmanaged_id: matched.account.clone(),
+            matched_attribute: matched.attribute,
+            matched_value: matched.value.clone(),
+            user_name: user_name.clone(),
+            posted: posted.clone(),
+            first_attempt: at.clone(),
+            last_attempt: at.clone(),
+            attempts: 0,
+            status: ConflictStatus::Open,
+            resolved: None,
+        });
+        conflict.matched_attribute = matched.attribute;
+        conflict.matched_value = matched.value.clone();
+        conflict.user_name = user_name;
+        conflict.posted = posted.clone();
+        conflict.last_attempt = at;
+        conflict.attempts += 1;
+        Ok(conflict.clone())
+    }
+
+    async fn list_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError> {
+        let data = self.read()?;
+        Ok(data
+            .tenants
+            .get(tenant)
+            .map(|t| {
+                t.conflicts
+                    .values()
+                    .filter(|c| c.status == ConflictStatus::Open)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn resolve_conflict(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        resolution: Resolution,
+    ) -> Result<Conflict, StoreError> {
+        let mut data = self.write()?;
+        let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
+        let conflict = t.conflicts.get(id).ok_or(StoreError::NotFound)?.clone();
+        if !unmanaged::check_resolution(&conflict, resolution)? {
+            return Ok(conflict);
+        }
+        let at = now();
+        if resolution == Resolution::Reject {
+            let account = conflict.unmanaged_id.as_str();
+            let live = t
+                .unmanaged
+                .get(account)
+                .filter(|u| u.set_aside.is_none())
+                .map(|u| u.record.attrs.clone());
+            if let Some(attrs) = live {
+                t.unindex_unmanaged(account, &attrs);
+                if let Some(u) = t.unmanaged.get_mut(account) {
+                    u.set_aside = Some(at);
+                    u.record.version += 1;
+                    u.record.last_modified = at.max(u.record.last_modified);
+                }
+            }
+        }
+        let resolved = Conflict {
+            status: match resolution {
+                Resolution::Link => ConflictStatus::Approved,
+                Resolution::Reject => ConflictStatus::Rejected,
+            },
+            resolved: Some(timestamp(at)),
+            ..conflict
+        };
+        t.conflicts.insert(id.to_string(), resolved.clone());
+        Ok(resolved)
     }
 }
 

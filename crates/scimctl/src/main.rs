@@ -1,10 +1,13 @@
 //! `scimctl`: the operator CLI of the SCIM service. Each subcommand group is one module
-//! (`token`, `table`, `tenant`, `users`); a new group is one more module and one more [`Command`]
+//! (`token`, `table`, `tenant`, `users`, `import`, `conflicts`); a new group is one more module
+//! and one more [`Command`]
 //! variant. The data commands open the DynamoDB table through `store`.
 //!
 //! Exit codes: 0 done, 1 the operation failed (registry unreachable, unknown token id, ...),
 //! 2 the command line is wrong (clap's own usage errors use 2 as well).
 
+mod conflicts;
+mod import;
 mod store;
 mod table;
 mod tenant;
@@ -31,6 +34,10 @@ enum Command {
     Tenant(tenant::TenantArgs),
     /// A tenant's users as only an operator sees them: the soft-deleted ones, and restoring them
     Users(users::UsersArgs),
+    /// Import existing accounts (JSON lines or CSV) as unmanaged accounts of a tenant
+    Import(import::ImportArgs),
+    /// List the POSTs refused for meeting an imported account, and link or reject them
+    Conflicts(conflicts::ConflictsArgs),
 }
 
 /// Why a command did not succeed, and so which exit code it ends with.
@@ -50,6 +57,8 @@ async fn main() -> ExitCode {
         Command::Table(command) => table::run(command).await,
         Command::Tenant(command) => tenant::run(command).await,
         Command::Users(command) => users::run(command).await,
+        Command::Import(command) => import::run(command).await,
+        Command::Conflicts(command) => conflicts::run(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -57,3 +57,26 @@ pub fn data(table: &str, args: &[&str]) -> Run {
         .output()
         .unwrap())
 }
+
+/// The table's store as the service opens it, on moto: to seed what the commands act on (and
+/// run the service's create path, `scim_store::create_user`) without a running server.
+pub fn store_on_moto(table: &str) -> scim_dynamodb::DynamoStore {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let moto = scim_testkit::moto();
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(&moto.endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .build();
+    scim_dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(conf),
+        table,
+        std::sync::Arc::new(scim_proto::SchemaRegistry::standard()),
+    )
+}
+
+/// `v` as a JSON object.
+pub fn obj(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    v.as_object().cloned().unwrap()
+}
