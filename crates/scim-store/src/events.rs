@@ -154,12 +154,11 @@ pub enum MembershipChange {
     Removed,
 }
 
-/// What one committed write did to one stored item: a stream record.
+/// What one committed write did to one stored item of a tenant: a stream record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ItemChange {
     /// A user or group item: `old` None when it was created, `new` None when it was removed.
     Resource {
-        tenant: TenantId,
         kind: ResourceKind,
         id: String,
         old: Option<ResourceState>,
@@ -169,7 +168,6 @@ pub enum ItemChange {
     },
     /// One membership of `member_id` in `group_id`.
     Membership {
-        tenant: TenantId,
         group_id: String,
         member_id: String,
         member_kind: ResourceKind,
@@ -188,10 +186,9 @@ pub enum ItemChange {
 /// One event per resource per write: when several attributes change at once the most specific
 /// type wins (`deactivated`/`reactivated` for users, `renamed` for groups) and
 /// `changedAttributes` names all of them.
-pub fn event_for(change: &ItemChange) -> Option<ChangeEvent> {
+pub fn event_for(tenant: &TenantId, change: &ItemChange) -> Option<ChangeEvent> {
     match change {
         ItemChange::Resource {
-            tenant,
             kind,
             id,
             old,
@@ -202,13 +199,21 @@ pub fn event_for(change: &ItemChange) -> Option<ChangeEvent> {
             let (event_type, revision, changed, mode, time) = match (live(old.as_ref()), live(new.as_ref())) {
                 (None, None) => return None,
                 (None, Some(n)) => {
-                    let restored = old.as_ref().is_some_and(|o| o.lifecycle == Lifecycle::SoftDeleted);
+                    let restored = old
+                        .as_ref()
+                        .is_some_and(|o| o.lifecycle == Lifecycle::SoftDeleted);
                     let t = match (user, restored) {
                         (true, true) => EventType::UserRestored,
                         (true, false) => EventType::UserCreated,
                         (false, _) => EventType::GroupCreated,
                     };
-                    (t, n.version, attribute_names(&n.attrs), None, n.last_modified.clone())
+                    (
+                        t,
+                        n.version,
+                        attribute_names(&n.attrs),
+                        None,
+                        n.last_modified.clone(),
+                    )
                 }
                 (Some(o), None) => {
                     let (t, mode) = if user {
@@ -259,7 +264,6 @@ pub fn event_for(change: &ItemChange) -> Option<ChangeEvent> {
             })
         }
         ItemChange::Membership {
-            tenant,
             group_id,
             member_id,
             member_kind,
@@ -294,9 +298,9 @@ pub fn event_for(change: &ItemChange) -> Option<ChangeEvent> {
     }
 }
 
-/// The events of a sequence of item changes, in order.
-pub fn events_for(changes: &[ItemChange]) -> Vec<ChangeEvent> {
-    changes.iter().filter_map(event_for).collect()
+/// The events of a sequence of item changes of one tenant, in order.
+pub fn events_for(tenant: &TenantId, changes: &[ItemChange]) -> Vec<ChangeEvent> {
+    changes.iter().filter_map(|c| event_for(tenant, c)).collect()
 }
 
 /// The state when the SCIM client can see it.
@@ -329,7 +333,10 @@ fn changed_attributes(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec
         if a == b {
             continue;
         }
-        match (a.map_or(Some(&empty), Value::as_object), b.map_or(Some(&empty), Value::as_object)) {
+        match (
+            a.map_or(Some(&empty), Value::as_object),
+            b.map_or(Some(&empty), Value::as_object),
+        ) {
             (Some(a), Some(b)) if is_extension(key) => {
                 for sub in a.keys().chain(b.keys()) {
                     if a.get(sub) != b.get(sub) {
@@ -395,7 +402,6 @@ mod tests {
 
     fn resource(kind: ResourceKind, old: Option<ResourceState>, new: Option<ResourceState>) -> ItemChange {
         ItemChange::Resource {
-            tenant: tenant(),
             kind,
             id: "r1".into(),
             old,
@@ -405,7 +411,7 @@ mod tests {
     }
 
     fn user(old: Option<ResourceState>, new: Option<ResourceState>) -> Option<ChangeEvent> {
-        event_for(&resource(ResourceKind::User, old, new))
+        event_for(&tenant(), &resource(ResourceKind::User, old, new))
     }
 
     fn kind_and_changes(e: &Option<ChangeEvent>) -> Option<(EventType, Vec<String>)> {
@@ -418,15 +424,28 @@ mod tests {
 
     #[test]
     fn created_lists_every_attribute_and_takes_last_modified() {
-        let e = user(None, Some(state(1, json!({"userName": "a", URN: {"department": "x"}}))));
+        let e = user(
+            None,
+            Some(state(1, json!({"userName": "a", URN: {"department": "x"}}))),
+        );
         assert_eq!(
             kind_and_changes(&e),
-            Some((EventType::UserCreated, names(&[&format!("{URN}:department"), "userName"])))
+            Some((
+                EventType::UserCreated,
+                names(&[&format!("{URN}:department"), "userName"])
+            ))
         );
         let e = e.unwrap();
         assert_eq!(e.time, "2024-01-01T00:00:01.000Z");
         assert_eq!((e.resource_type.as_str(), e.resource_id.as_str()), ("User", "r1"));
-        let g = event_for(&resource(ResourceKind::Group, None, Some(state(1, json!({"displayName": "G"})))));
+        let g = event_for(
+            &tenant(),
+            &resource(
+                ResourceKind::Group,
+                None,
+                Some(state(1, json!({"displayName": "G"}))),
+            ),
+        );
         assert_eq!(g.unwrap().event_type, EventType::GroupCreated);
     }
 
@@ -437,7 +456,15 @@ mod tests {
         assert_eq!(e.mode, Some(DeleteMode::Hard));
         assert_eq!(e.time, "2024-01-01T00:00:09.000Z");
         assert!(e.changed_attributes.is_empty());
-        let g = event_for(&resource(ResourceKind::Group, Some(state(2, json!({"displayName": "G"}))), None)).unwrap();
+        let g = event_for(
+            &tenant(),
+            &resource(
+                ResourceKind::Group,
+                Some(state(2, json!({"displayName": "G"}))),
+                None,
+            ),
+        )
+        .unwrap();
         assert_eq!((g.event_type, g.mode), (EventType::GroupDeleted, None));
     }
 
@@ -456,13 +483,19 @@ mod tests {
         // Absent counts as active: setting it to true is an update, to false a deactivation.
         let bare = json!({"userName": "a"});
         assert_eq!(
-            kind_and_changes(&user(Some(state(1, bare.clone())), Some(state(2, json!({"userName": "a", "active": true}))))),
+            kind_and_changes(&user(
+                Some(state(1, bare.clone())),
+                Some(state(2, json!({"userName": "a", "active": true})))
+            )),
             Some((EventType::UserUpdated, names(&["active"])))
         );
         assert_eq!(
-            user(Some(state(1, bare)), Some(state(2, json!({"userName": "a", "active": false}))))
-                .unwrap()
-                .event_type,
+            user(
+                Some(state(1, bare)),
+                Some(state(2, json!({"userName": "a", "active": false})))
+            )
+            .unwrap()
+            .event_type,
             EventType::UserDeactivated
         );
     }
@@ -470,18 +503,23 @@ mod tests {
     #[test]
     fn group_rename_wins_and_other_changes_are_updates() {
         let g = |old: Value, new: Value| {
-            kind_and_changes(&event_for(&resource(
-                ResourceKind::Group,
-                Some(state(1, old)),
-                Some(state(2, new)),
-            )))
+            kind_and_changes(&event_for(
+                &tenant(),
+                &resource(ResourceKind::Group, Some(state(1, old)), Some(state(2, new))),
+            ))
         };
         assert_eq!(
-            g(json!({"displayName": "A", "externalId": "1"}), json!({"displayName": "B", "externalId": "2"})),
+            g(
+                json!({"displayName": "A", "externalId": "1"}),
+                json!({"displayName": "B", "externalId": "2"})
+            ),
             Some((EventType::GroupRenamed, names(&["displayName", "externalId"])))
         );
         assert_eq!(
-            g(json!({"displayName": "A"}), json!({"displayName": "A", "externalId": "2"})),
+            g(
+                json!({"displayName": "A"}),
+                json!({"displayName": "A", "externalId": "2"})
+            ),
             Some((EventType::GroupUpdated, names(&["externalId"])))
         );
     }
@@ -498,7 +536,10 @@ mod tests {
             ))
         );
         assert_eq!(
-            kind_and_changes(&user(Some(state(1, old)), Some(state(2, json!({"userName": "a"}))))),
+            kind_and_changes(&user(
+                Some(state(1, old)),
+                Some(state(2, json!({"userName": "a"})))
+            )),
             Some((
                 EventType::UserUpdated,
                 vec![format!("{URN}:costCenter"), format!("{URN}:department")]
@@ -525,13 +566,18 @@ mod tests {
             ..state(v, a.clone())
         };
         let e = user(Some(state(1, a.clone())), Some(soft(2))).unwrap();
-        assert_eq!((e.event_type, e.mode), (EventType::UserDeleted, Some(DeleteMode::Soft)));
+        assert_eq!(
+            (e.event_type, e.mode),
+            (EventType::UserDeleted, Some(DeleteMode::Soft))
+        );
         assert_eq!(e.time, "2024-01-01T00:00:02.000Z");
         let e = user(Some(soft(2)), Some(state(3, a.clone()))).unwrap();
         assert_eq!(e.event_type, EventType::UserRestored);
         // Adopting an imported account makes it appear to the SCIM client: created.
         assert_eq!(
-            user(Some(unmanaged(1)), Some(state(2, a.clone()))).unwrap().event_type,
+            user(Some(unmanaged(1)), Some(state(2, a.clone())))
+                .unwrap()
+                .event_type,
             EventType::UserCreated
         );
         // Importing, purging, setting aside: nothing a SCIM subscriber has seen.
@@ -543,7 +589,6 @@ mod tests {
     #[test]
     fn member_events_name_the_member() {
         let change = |c, revision: &str| ItemChange::Membership {
-            tenant: tenant(),
             group_id: "g".into(),
             member_id: "u".into(),
             member_kind: ResourceKind::User,
@@ -551,7 +596,7 @@ mod tests {
             time: "2024-01-01T00:00:05.000Z".into(),
             revision: revision.into(),
         };
-        let e = event_for(&change(MembershipChange::Added, "7")).unwrap();
+        let e = event_for(&tenant(), &change(MembershipChange::Added, "7")).unwrap();
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
             json!({
@@ -560,10 +605,15 @@ mod tests {
                 "memberId": "u", "memberType": "User"
             })
         );
-        let removed = event_for(&change(MembershipChange::Removed, "7")).unwrap();
+        let removed = event_for(&tenant(), &change(MembershipChange::Removed, "7")).unwrap();
         assert_eq!(removed.event_type, EventType::GroupMemberRemoved);
         assert_ne!(removed.id, e.id);
-        assert_ne!(event_for(&change(MembershipChange::Added, "8")).unwrap().id, e.id);
+        assert_ne!(
+            event_for(&tenant(), &change(MembershipChange::Added, "8"))
+                .unwrap()
+                .id,
+            e.id
+        );
     }
 
     #[test]
@@ -572,9 +622,16 @@ mod tests {
         let created = user(None, Some(state(1, a.clone()))).unwrap();
         assert_eq!(user(None, Some(state(1, a.clone()))).unwrap().id, created.id);
         assert_eq!(created.id.len(), 32);
-        let updated = user(Some(state(1, a.clone())), Some(state(2, json!({"userName": "b"})))).unwrap();
+        let updated = user(
+            Some(state(1, a.clone())),
+            Some(state(2, json!({"userName": "b"}))),
+        )
+        .unwrap();
         let deleted = user(Some(state(2, a)), None).unwrap();
-        let ids: BTreeSet<&str> = [&created.id, &updated.id, &deleted.id].into_iter().map(String::as_str).collect();
+        let ids: BTreeSet<&str> = [&created.id, &updated.id, &deleted.id]
+            .into_iter()
+            .map(String::as_str)
+            .collect();
         assert_eq!(ids.len(), 3);
     }
 
@@ -585,7 +642,16 @@ mod tests {
         let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["id", "type", "tenant", "resourceType", "resourceId", "time", "changedAttributes", "mode"]
+            [
+                "id",
+                "type",
+                "tenant",
+                "resourceType",
+                "resourceId",
+                "time",
+                "changedAttributes",
+                "mode"
+            ]
         );
         assert_eq!(body["type"], "user.deleted");
         assert_eq!(body["mode"], "hard");
