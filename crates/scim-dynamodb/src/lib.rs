@@ -6,6 +6,7 @@
 //!   credentials).
 //! - [`create_table`] creates the table (`pk`, `sk`; no secondary index).
 //! - [`CallCounter`] counts calls per operation through an SDK interceptor.
+//! - [`stream`] turns the table's stream records into change events on EventBridge.
 //!
 //! Every read is strongly consistent, so a client reads its own writes (an IdP creates a user and
 //! looks it up by `userName` a moment later).
@@ -16,6 +17,7 @@ mod list;
 mod members;
 mod metrics;
 mod record;
+pub mod stream;
 mod table;
 
 pub use keys::{PK, SK};

@@ -9,6 +9,7 @@
 //! fan-out).
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use scim_store::events::{Lifecycle, ResourceState};
 use scim_store::{ResourceKind, StoreError, StoredResource};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -118,6 +119,16 @@ impl Rec {
             parents: map_keys(attr::PARENTS).into_iter().map(|(k, _)| k).collect(),
             fanout: get_s(item, attr::FANOUT).map(str::to_string),
         })
+    }
+
+    /// The item as one side of a change event's item change: the parts a subscriber can see.
+    pub fn state(&self) -> ResourceState {
+        ResourceState {
+            version: self.version,
+            last_modified: self.modified.clone(),
+            attrs: self.attrs.clone(),
+            lifecycle: Lifecycle::Live,
+        }
     }
 
     /// The displayName a group shows in its members' `groups` (RFC 7643 §4.1.2 `display`).

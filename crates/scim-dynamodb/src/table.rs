@@ -1,11 +1,12 @@
 //! Creating the table: for local use (`scimctl table create`) and tests. In AWS the SAM template
-//! declares the same table (same keys, on-demand billing, point-in-time recovery on).
+//! declares the same table (same keys, on-demand billing, point-in-time recovery on, a stream of
+//! new and old images for change events).
 
 use crate::error::sdk;
 use crate::keys::{PK, SK};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    ScalarAttributeType, TableStatus,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
 };
 use aws_sdk_dynamodb::Client;
 use scim_store::StoreError;
@@ -20,7 +21,9 @@ pub enum TableCreated {
 }
 
 /// Creates the store's table (`pk` and `sk`, both strings; no secondary index is needed),
-/// on-demand, waits until it is active and turns point-in-time recovery on. Idempotent.
+/// on-demand, with a stream of new and old images (the change events' source, see
+/// [`crate::stream`]), waits until it is active and turns point-in-time recovery on. Idempotent:
+/// an existing table without a stream gets one.
 pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, StoreError> {
     let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
     let attr = |n: &str| {
@@ -30,6 +33,13 @@ pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, S
             .build()
     };
     let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
+    let stream = || {
+        StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::NewAndOldImages)
+            .build()
+            .map_err(build)
+    };
     let created = client
         .create_table()
         .table_name(name)
@@ -38,6 +48,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, S
         .attribute_definitions(attr(PK).map_err(build)?)
         .attribute_definitions(attr(SK).map_err(build)?)
         .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(stream()?)
         .send()
         .await;
     let outcome = match created {
@@ -50,6 +61,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, S
         }
         Err(e) => return Err(sdk("CreateTable", e)),
     };
+    let mut streaming = true;
     for _ in 0..120 {
         let d = client
             .describe_table()
@@ -57,10 +69,23 @@ pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, S
             .send()
             .await
             .map_err(|e| sdk("DescribeTable", e))?;
-        if d.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+        let table = d.table();
+        if table.and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            streaming = table
+                .and_then(|t| t.stream_specification())
+                .is_some_and(|s| s.stream_enabled());
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if !streaming {
+        client
+            .update_table()
+            .table_name(name)
+            .stream_specification(stream()?)
+            .send()
+            .await
+            .map_err(|e| sdk("UpdateTable", e))?;
     }
     let pitr = PointInTimeRecoverySpecification::builder()
         .point_in_time_recovery_enabled(true)
