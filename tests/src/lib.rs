@@ -9,7 +9,7 @@ use scim_auth::{StaticToken, TokenCache};
 use scim_lambda::config::Config;
 use scim_lambda::state::AppState;
 use scim_proto::SchemaRegistry;
-use scim_store::{MemoryStore, Store, TenantId};
+use scim_store::{Store, TenantId};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -50,8 +50,8 @@ pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticT
         .await
         .expect("token registry");
     AppState {
+        store: Backend::current().store(registry.clone(), &config).await,
         config: Arc::new(config),
-        store: Backend::current().store(registry.clone()).await,
         registry,
         tokens: Arc::new(tokens),
     }
@@ -147,9 +147,11 @@ impl Backend {
         }
     }
 
-    async fn store(self, registry: Arc<SchemaRegistry>) -> Arc<dyn Store> {
+    async fn store(self, registry: Arc<SchemaRegistry>, config: &Config) -> Arc<dyn Store> {
         match self {
-            Backend::Memory => Arc::new(MemoryStore::new(registry)),
+            Backend::Memory => {
+                Arc::new(scim_lambda::events::memory_store(registry, config).expect("SCIM_EVENTS"))
+            }
             Backend::DynamoDb => {
                 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
                 let moto = scim_testkit::moto();
