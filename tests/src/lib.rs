@@ -1,6 +1,7 @@
 //! A test harness: the real Router on a real TCP listener on 127.0.0.1, and a small client that
 //! speaks to it the way IdPs do.
 
+pub mod events;
 pub mod lambda;
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
@@ -162,7 +163,12 @@ impl Backend {
                     .credentials_provider(Credentials::new("test", "test", None, None, "test"))
                     .build();
                 let client = aws_sdk_dynamodb::Client::from_conf(conf);
-                let table = scim_testkit::unique_name("blackbox");
+                // The table SCIM_TABLE names (a test that reads the table's stream picks it),
+                // else a fresh one.
+                let table = config
+                    .table
+                    .clone()
+                    .unwrap_or_else(|| scim_testkit::unique_name("blackbox"));
                 scim_dynamodb::create_table(&client, &table)
                     .await
                     .expect("a DynamoDB table on moto");
