@@ -86,6 +86,10 @@ async fn stream_records(sdk: &SdkConfig, table: &str) -> Vec<Value> {
 async fn stream_records_become_exactly_the_expected_events_on_eventbridge() {
     let sdk = sdk().await;
     let table = scim_testkit::unique_name("events");
+    // The table as deployed, with its stream; the server then uses it as it is.
+    scim_dynamodb::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .await
+        .unwrap();
     let s = Server::start_with(&[("SCIM_TABLE", &table)]).await;
     let want = provisioning_sequence(&s).await;
 

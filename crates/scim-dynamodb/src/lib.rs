@@ -22,7 +22,7 @@ mod table;
 
 pub use keys::{PK, SK};
 pub use metrics::CallCounter;
-pub use table::{create_table, TableCreated};
+pub use table::{create_table, create_table_with, TableCreated};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
