@@ -26,7 +26,7 @@ REQUIREMENTS=(
   "scim2-models==0.12.3"
   "scim2-cli==0.6.0"
   "scim-sanity==0.7.4"
-  "moto[dynamodb,secretsmanager]==5.2.5"
+  "moto[dynamodb,dynamodbstreams,events,sqs,secretsmanager]==5.2.5"
   "flask==3.1.3"
   "flask-cors==6.0.5"
 )

@@ -50,7 +50,8 @@ class TemplateTest(unittest.TestCase):
         cls.res = cls.t["Resources"]
         sam = json.loads(json.dumps(cls.t))
         # The translator wants an S3 location; `sam build`/`sam deploy` put one there.
-        sam["Resources"]["ScimFunction"]["Properties"]["CodeUri"] = "s3://bucket/scim-lambda.zip"
+        for function in ("ScimFunction", "EventsFunction"):
+            sam["Resources"][function]["Properties"]["CodeUri"] = "s3://bucket/scim-lambda.zip"
         os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
         cls.cfn = transform(sam, {}, _NoManagedPolicies())
         cls.cfn_res = cls.cfn["Resources"]
@@ -204,17 +205,33 @@ class TemplateTest(unittest.TestCase):
                 for r in resources:
                     self.assertNotEqual(r, "*", f"{where}: {actions} on *")
                     self.assertFalse(isinstance(r, str) and r.endswith(":*"), f"{where}: {r}")
-            if "dynamodb" in services:
+            stream_actions = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                              "dynamodb:ListStreams"}
+            if "dynamodb" in services and set(actions) <= stream_actions:
+                # The events function reads the stream and nothing else of the table.
+                seen.add("stream")
+                self.assertTrue(where.startswith("EventsFunctionRole/"), where)
+                self.assertIn(resources, [[{"Fn::GetAtt": ["ScimTable", "StreamArn"]}],
+                                          [{"Fn::Sub": "${ScimTable.Arn}/stream/*"}]])
+            elif "dynamodb" in services:
                 seen.add("dynamodb")
+                self.assertTrue(where.startswith("FunctionRole/"), where)
                 self.assertEqual(resources, [{"Fn::GetAtt": ["ScimTable", "Arn"]},
                                              {"Fn::Sub": "${ScimTable.Arn}/index/*"}])
                 self.assertNotIn("dynamodb:Scan", actions, "the design never scans")
                 self.assertNotIn("dynamodb:DeleteTable", actions)
+            if "events" in services:
+                seen.add("events")
+                self.assertEqual((actions, resources), (["events:PutEvents"], [{"Fn::GetAtt": ["EventBus", "Arn"]}]))
+            if "sqs" in services:
+                seen.add("sqs")
+                self.assertEqual((actions, resources),
+                                 (["sqs:SendMessage"], [{"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}]))
             if "secretsmanager" in services:
                 seen.add("secretsmanager")
                 self.assertEqual(actions, ["secretsmanager:GetSecretValue"])
                 self.assertEqual(resources, [{"Ref": "TokenRegistrySecret"}])
-        self.assertEqual(seen, {"dynamodb", "secretsmanager"})
+        self.assertEqual(seen, {"dynamodb", "secretsmanager", "stream", "events", "sqs"})
 
     # --- Data ------------------------------------------------------------------------------------
 
@@ -231,6 +248,58 @@ class TemplateTest(unittest.TestCase):
                                           {"AttributeName": "sk", "KeyType": "RANGE"}])
         self.assertEqual({(a["AttributeName"], a["AttributeType"]) for a in p["AttributeDefinitions"]},
                          {("pk", "S"), ("sk", "S")})
+        # Change events need both images of every item change (scim_dynamodb::stream).
+        self.assertEqual(p["StreamSpecification"], {"StreamViewType": "NEW_AND_OLD_IMAGES"})
+
+    # --- Change events ---------------------------------------------------------------------------
+
+    def test_events_function_is_the_same_binary_selected_by_scim_function(self):
+        f = self.res["EventsFunction"]
+        http = self.res["ScimFunction"]
+        self.assertEqual(f["Metadata"], http["Metadata"])
+        for key in ("CodeUri", "Handler", "Runtime", "Architectures"):
+            self.assertEqual(f["Properties"][key], http["Properties"][key], key)
+        env = f["Properties"]["Environment"]["Variables"]
+        self.assertEqual(env["SCIM_FUNCTION"], "events")
+        self.assertEqual(env["SCIM_EVENT_BUS"], {"Ref": "EventBus"})
+        self.assertEqual(f["Properties"]["Role"], {"Fn::GetAtt": ["EventsFunctionRole", "Arn"]})
+        self.assertEqual(f["Properties"]["LoggingConfig"]["LogGroup"], {"Ref": "EventsFunctionLogGroup"})
+        # The names the Rust code reads.
+        config = read("crates/scim-lambda/src/config.rs")
+        for name in ('"SCIM_FUNCTION"', '"SCIM_EVENT_BUS"', 'Some("events")'):
+            self.assertIn(name, config)
+        self.assertIn('EVENT_SOURCE: &str = "scim"', read("crates/scim-dynamodb/src/stream.rs"))
+        self.assertEqual(self.res["EventBus"]["Type"], "AWS::Events::EventBus")
+
+    def test_events_stream_source_retries_from_the_failed_record(self):
+        mappings = self.of_type("AWS::Lambda::EventSourceMapping")
+        self.assertEqual(len(mappings), 1)
+        m = next(iter(mappings.values()))["Properties"]
+        self.assertEqual(m["FunctionName"], {"Ref": "EventsFunction"})
+        self.assertEqual(m["EventSourceArn"], {"Fn::GetAtt": ["ScimTable", "StreamArn"]})
+        self.assertEqual(m["StartingPosition"], "TRIM_HORIZON")
+        self.assertEqual(m["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+        self.assertTrue(m["BisectBatchOnFunctionError"])
+        self.assertGreaterEqual(m["MaximumRetryAttempts"], 1)
+        self.assertEqual(m["DestinationConfig"]["OnFailure"]["Destination"],
+                         {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]})
+        # In order per item: one batch per shard at a time (the default).
+        self.assertNotIn("ParallelizationFactor", m)
+
+    def test_events_dead_letter_queue_and_alarms(self):
+        q = self.res["EventsDeadLetterQueue"]["Properties"]
+        self.assertEqual(q["MessageRetentionPeriod"], 1209600)
+        self.assertTrue(q["SqsManagedSseEnabled"])
+        dlq = self.res["EventsDeadLetterAlarm"]["Properties"]
+        self.assertEqual((dlq["Namespace"], dlq["MetricName"]), ("AWS/SQS", "ApproximateNumberOfMessagesVisible"))
+        self.assertEqual(dlq["Dimensions"], [{"Name": "QueueName",
+                                              "Value": {"Fn::GetAtt": ["EventsDeadLetterQueue", "QueueName"]}}])
+        self.assertEqual((dlq["Threshold"], dlq["ComparisonOperator"]), (0, "GreaterThanThreshold"))
+        errors = self.res["EventsFunctionErrorsAlarm"]["Properties"]
+        self.assertEqual((errors["Namespace"], errors["MetricName"]), ("AWS/Lambda", "Errors"))
+        self.assertEqual(errors["Dimensions"], [{"Name": "FunctionName", "Value": {"Ref": "EventsFunction"}}])
+        for alarm in (dlq, errors):
+            self.assertEqual(alarm["AlarmActions"]["Fn::If"][0], "HasAlarmTopic")
 
     def test_table_purges_soft_deleted_users_by_ttl(self):
         # The store writes a soft-deleted user's purge time (epoch seconds) into `ttl`.
@@ -279,6 +348,9 @@ class TemplateTest(unittest.TestCase):
         outputs = self.t["Outputs"]
         for name in ["ScimBaseUrl", "TableName", "TokenRegistrySecretArn", "FunctionName"]:
             self.assertIn(name, outputs)
+        self.assertEqual(outputs["EventBusName"]["Value"], {"Ref": "EventBus"})
+        self.assertEqual(outputs["EventBusArn"]["Value"], {"Fn::GetAtt": ["EventBus", "Arn"]})
+        self.assertEqual(outputs["EventsDeadLetterQueueUrl"]["Value"], {"Ref": "EventsDeadLetterQueue"})
         url = outputs["ScimBaseUrl"]["Value"]["Fn::If"]
         self.assertEqual(url[1], {"Fn::Sub": "https://${CustomDomainName}/scim/v2"})
         self.assertEqual(url[2], {"Fn::Sub": "https://${Distribution.DomainName}/scim/v2"})

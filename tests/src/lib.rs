@@ -1,6 +1,7 @@
 //! A test harness: the real Router on a real TCP listener on 127.0.0.1, and a small client that
 //! speaks to it the way IdPs do.
 
+pub mod events;
 pub mod lambda;
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
@@ -9,7 +10,7 @@ use scim_auth::{StaticToken, TokenCache};
 use scim_lambda::config::Config;
 use scim_lambda::state::AppState;
 use scim_proto::SchemaRegistry;
-use scim_store::{MemoryStore, Store, TenantId};
+use scim_store::{Store, TenantId};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -50,8 +51,8 @@ pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticT
         .await
         .expect("token registry");
     AppState {
+        store: Backend::current().store(registry.clone(), &config).await,
         config: Arc::new(config),
-        store: Backend::current().store(registry.clone()).await,
         registry,
         tokens: Arc::new(tokens),
     }
@@ -150,9 +151,11 @@ impl Backend {
         }
     }
 
-    async fn store(self, registry: Arc<SchemaRegistry>) -> Arc<dyn Store> {
+    async fn store(self, registry: Arc<SchemaRegistry>, config: &Config) -> Arc<dyn Store> {
         match self {
-            Backend::Memory => Arc::new(MemoryStore::new(registry)),
+            Backend::Memory => {
+                Arc::new(scim_lambda::events::memory_store(registry, config).expect("SCIM_EVENTS"))
+            }
             Backend::DynamoDb => {
                 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
                 let moto = scim_testkit::moto();
@@ -163,8 +166,15 @@ impl Backend {
                     .credentials_provider(Credentials::new("test", "test", None, None, "test"))
                     .build();
                 let client = aws_sdk_dynamodb::Client::from_conf(conf);
-                let table = scim_testkit::unique_name("blackbox");
-                scim_dynamodb::create_table(&client, &table)
+                // The table SCIM_TABLE names (a test that reads the table's stream picks it),
+                // else a fresh one.
+                let table = config
+                    .table
+                    .clone()
+                    .unwrap_or_else(|| scim_testkit::unique_name("blackbox"));
+                // No stream unless the test made the table first (`dynamodb_events.rs`): on
+                // moto a stream slows every transaction down.
+                scim_dynamodb::create_table_with(&client, &table, false)
                     .await
                     .expect("a DynamoDB table on moto");
                 Arc::new(scim_dynamodb::DynamoStore::new(client, table, registry))

@@ -16,9 +16,9 @@
 //! its memberships in the groups that still exist. Each membership bumps the group's `mv`, on
 //! which a group delete is conditional, so a group deleted meanwhile never keeps a member.
 
-use crate::record::{attr, get_n, get_s, n, now, s, Item, Rec};
+use crate::record::{attr, get_n, get_s, n, now, origin, s, with_origin, Item, Rec};
 use crate::{error, keys, DynamoStore, Failure, Role, ATTEMPTS, MAX_TRANSACTION_ITEMS};
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use scim_store::{
     expired, purge_second, purge_timestamp, DeletedUser, Expect, ResourceKind, StoreError, StoredResource,
     TenantId,
@@ -49,11 +49,43 @@ impl DynamoStore {
             deleted: now(),
             purge_after: purge_second(purge_after),
         };
+        self.mark_soft_deleting(tenant, id).await?;
         let result = self
             .delete_resource(tenant, ResourceKind::User, id, expect, Some(&keep))
             .await;
         self.forget(tenant, id);
         result
+    }
+
+    /// Marks the user item as being soft-deleted ([`attr::SOFT_DELETING`]), so the stream's
+    /// REMOVE of it reads as a soft delete. Unconditional on the version: the delete that follows
+    /// checks it; a missing user is left for that delete to report.
+    async fn mark_soft_deleting(&self, tenant: &TenantId, id: &str) -> Result<(), StoreError> {
+        if !keys::plausible_id(id) {
+            return Ok(());
+        }
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::resources(tenant, ResourceKind::User), id)))
+            .update_expression("SET #sd = :sd")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#sd", attr::SOFT_DELETING)
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":sd", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(error::sdk("UpdateItem", e)),
+        }
     }
 
     /// The put of the kept record of user `cur`, remembering the groups it is in now and those
@@ -165,7 +197,7 @@ impl DynamoStore {
             let mut items = vec![
                 (
                     self.put(
-                        restored.item(keys::resources(tenant, kind)),
+                        with_origin(restored.item(keys::resources(tenant, kind)), origin::RESTORED),
                         Some("attribute_not_exists(#pk)"),
                     )?,
                     Role::Target,

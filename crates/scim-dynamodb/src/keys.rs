@@ -102,6 +102,48 @@ pub fn counter_shard(id: &str) -> String {
     format!("{COUNTER_PREFIX}{shard:02}")
 }
 
+/// What an item is, told by its key: the stream processor reads every item of the table and
+/// turns only resources and memberships into events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemKey {
+    Resource {
+        tenant: TenantId,
+        kind: ResourceKind,
+        id: String,
+    },
+    Membership {
+        tenant: TenantId,
+        group_id: String,
+        member_id: String,
+    },
+}
+
+/// The resource or membership an item's key names; `None` for counters, index entries and any
+/// other item.
+pub fn parse(pk: &str, sk: &str) -> Option<ItemKey> {
+    // Tenant names never contain `#` (TenantId::new), so the first `#` after `T#` ends it.
+    let (tenant, rest) = pk.strip_prefix("T#")?.split_once('#')?;
+    let tenant = TenantId::new(tenant).ok()?;
+    let kind = match rest {
+        "USERS" => Some(ResourceKind::User),
+        "GROUPS" => Some(ResourceKind::Group),
+        _ => None,
+    };
+    match (kind, rest.strip_prefix("M#")) {
+        (Some(kind), _) if !sk.starts_with('#') => Some(ItemKey::Resource {
+            tenant,
+            kind,
+            id: sk.to_string(),
+        }),
+        (None, Some(group_id)) => Some(ItemKey::Membership {
+            tenant,
+            group_id: group_id.to_string(),
+            member_id: sk.to_string(),
+        }),
+        _ => None,
+    }
+}
+
 /// Whether a client-supplied id can name a stored resource at all (non-empty, bounded, no
 /// control characters). Anything else is simply not found.
 pub fn plausible_id(id: &str) -> bool {
@@ -128,6 +170,40 @@ mod tests {
         assert!(k.len() < 200, "{k}");
         assert_ne!(k, index(&t, ResourceKind::User, "userName", &"y".repeat(5000)));
         assert!(index(&t, ResourceKind::User, "userName", "bob").ends_with("#userName#bob"));
+    }
+
+    #[test]
+    fn keys_parse_back_and_other_items_are_none() {
+        let t = TenantId::new("acme-1").unwrap_or_else(|_| unreachable!());
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            assert_eq!(
+                parse(&resources(&t, kind), "abc"),
+                Some(ItemKey::Resource {
+                    tenant: t.clone(),
+                    kind,
+                    id: "abc".into()
+                })
+            );
+            assert_eq!(parse(&resources(&t, kind), &counter_shard("abc")), None);
+        }
+        assert_eq!(
+            parse(&members(&t, "g1"), "u1"),
+            Some(ItemKey::Membership {
+                tenant: t.clone(),
+                group_id: "g1".into(),
+                member_id: "u1".into()
+            })
+        );
+        assert_eq!(
+            parse(&index(&t, ResourceKind::User, "userName", "bob"), UNIQUE_SK),
+            None
+        );
+        assert_eq!(
+            parse(&index(&t, ResourceKind::Group, "displayName", "g"), "id"),
+            None
+        );
+        assert_eq!(parse("T#acme-1#SETTINGS", "#"), None);
+        assert_eq!(parse("other", "x"), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //!   credentials).
 //! - [`create_table`] creates the table (`pk`, `sk`; no secondary index).
 //! - [`CallCounter`] counts calls per operation through an SDK interceptor.
+//! - [`stream`] turns the table's stream records into change events on EventBridge.
 //!
 //! Every read is strongly consistent, so a client reads its own writes (an IdP creates a user and
 //! looks it up by `userName` a moment later).
@@ -18,12 +19,13 @@ mod members;
 mod metrics;
 mod record;
 mod settings;
+pub mod stream;
 mod table;
 mod unmanaged;
 
 pub use keys::{PK, SK};
 pub use metrics::CallCounter;
-pub use table::{create_table, TableCreated};
+pub use table::{create_table, create_table_with, TableCreated};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{

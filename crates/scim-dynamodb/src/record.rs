@@ -9,6 +9,7 @@
 //! fan-out).
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use scim_store::events::{Lifecycle, ResourceState};
 use scim_store::{ResourceKind, StoreError, StoredResource};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -34,6 +35,24 @@ pub mod attr {
     pub const DELETED: &str = "d";
     /// Kept users: the purge time in epoch seconds, the table's TTL attribute.
     pub const TTL: &str = "ttl";
+    /// Users: set just before a soft delete removes the item, so the stream's REMOVE record says
+    /// the user was soft-deleted (its change event's `mode`).
+    pub const SOFT_DELETING: &str = "sd";
+    /// Users: how this item came to be when it was not created by a POST (`restored`,
+    /// `adopted`), so the stream's INSERT record says which event it is.
+    pub const ORIGIN: &str = "o";
+}
+
+/// `item` marked with how it came to be ([`attr::ORIGIN`]).
+pub fn with_origin(mut item: Item, origin: &str) -> Item {
+    item.insert(attr::ORIGIN.to_string(), s(origin));
+    item
+}
+
+/// Values of [`attr::ORIGIN`].
+pub mod origin {
+    pub const RESTORED: &str = "restored";
+    pub const ADOPTED: &str = "adopted";
 }
 
 /// Now, as the store writes `created` and `lastModified`.
@@ -168,6 +187,16 @@ impl Rec {
             item.insert(attr::FANOUT.to_string(), s(d));
         }
         item
+    }
+
+    /// The item as one side of a change event's item change: the parts a subscriber can see.
+    pub fn state(&self) -> ResourceState {
+        ResourceState {
+            version: self.version,
+            last_modified: self.modified.clone(),
+            attrs: self.attrs.clone(),
+            lifecycle: Lifecycle::Live,
+        }
     }
 
     /// The displayName a group shows in its members' `groups` (RFC 7643 §4.1.2 `display`).

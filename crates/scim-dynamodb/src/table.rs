@@ -1,12 +1,12 @@
 //! Creating the table: for local use (`scimctl table create`) and tests. In AWS the SAM template
 //! declares the same table (same keys, on-demand billing, point-in-time recovery on, TTL on the
-//! `ttl` attribute).
+//! `ttl` attribute, a stream of new and old images for change events).
 
 use crate::error::sdk;
 use crate::keys::{PK, SK};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use scim_store::StoreError;
@@ -21,9 +21,22 @@ pub enum TableCreated {
 }
 
 /// Creates the store's table (`pk` and `sk`, both strings; no secondary index is needed),
-/// on-demand, waits until it is active, turns point-in-time recovery on and enables TTL on the
-/// `ttl` attribute (soft-deleted users are purged by it). Idempotent.
+/// on-demand, with a stream of new and old images (the change events' source, see
+/// [`crate::stream`]), waits until it is active, turns point-in-time recovery on and enables TTL
+/// on the `ttl` attribute (soft-deleted users are purged by it). Idempotent: an existing table
+/// without a stream gets one.
 pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, StoreError> {
+    create_table_with(client, name, true).await
+}
+
+/// [`create_table`], with the stream only if `stream`. For tests and the bench on moto, which
+/// copies a whole table, stream records included, for every transaction: a stream nobody reads
+/// makes each write slower than the last.
+pub async fn create_table_with(
+    client: &Client,
+    name: &str,
+    stream: bool,
+) -> Result<TableCreated, StoreError> {
     let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
     let attr = |n: &str| {
         AttributeDefinition::builder()
@@ -32,6 +45,13 @@ pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, S
             .build()
     };
     let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
+    let stream_spec = || {
+        StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::NewAndOldImages)
+            .build()
+            .map_err(build)
+    };
     let created = client
         .create_table()
         .table_name(name)
@@ -40,6 +60,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, S
         .attribute_definitions(attr(PK).map_err(build)?)
         .attribute_definitions(attr(SK).map_err(build)?)
         .billing_mode(BillingMode::PayPerRequest)
+        .set_stream_specification(if stream { Some(stream_spec()?) } else { None })
         .send()
         .await;
     let outcome = match created {
@@ -52,6 +73,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, S
         }
         Err(e) => return Err(sdk("CreateTable", e)),
     };
+    let mut streaming = true;
     for _ in 0..120 {
         let d = client
             .describe_table()
@@ -59,10 +81,23 @@ pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, S
             .send()
             .await
             .map_err(|e| sdk("DescribeTable", e))?;
-        if d.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+        let table = d.table();
+        if table.and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            streaming = table
+                .and_then(|t| t.stream_specification())
+                .is_some_and(|s| s.stream_enabled());
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if stream && !streaming {
+        client
+            .update_table()
+            .table_name(name)
+            .stream_specification(stream_spec()?)
+            .send()
+            .await
+            .map_err(|e| sdk("UpdateTable", e))?;
     }
     let pitr = PointInTimeRecoverySpecification::builder()
         .point_in_time_recovery_enabled(true)

@@ -13,7 +13,7 @@
 //! - A conflict is an item in `T#<tenant>#CONFLICTS` keyed by its deterministic id; a retry is
 //!   one UpdateItem (`ADD` of the attempt count).
 
-use crate::record::{attr, get_n, get_s, n, now, s, Item, Rec};
+use crate::record::{attr, get_n, get_s, n, now, origin, s, with_origin, Item, Rec};
 use crate::{error, keys, old_version, DynamoStore, Failure, Role};
 use aws_sdk_dynamodb::types::{
     ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
@@ -315,7 +315,10 @@ impl DynamoStore {
             fanout: None,
             left: Default::default(),
         };
-        let item = rec.item(keys::resources(tenant, ResourceKind::User));
+        let item = with_origin(
+            rec.item(keys::resources(tenant, ResourceKind::User)),
+            origin::ADOPTED,
+        );
         items.push((self.put(item, Some("attribute_not_exists(#pk)"))?, Role::Other));
         for e in self.index_entries(tenant, ResourceKind::User, id, &rec.attrs) {
             items.push(self.index_put(&e, id)?);

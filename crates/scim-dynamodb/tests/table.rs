@@ -4,7 +4,9 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::{BillingMode, KeyType, PointInTimeRecoveryStatus, TimeToLiveStatus};
+use aws_sdk_dynamodb::types::{
+    BillingMode, KeyType, PointInTimeRecoveryStatus, StreamViewType, TimeToLiveStatus,
+};
 use scim_dynamodb::{create_table, CallCounter, TableCreated, PK, SK};
 
 #[tokio::test]
@@ -32,6 +34,9 @@ async fn creates_the_table_once_with_its_keys_and_recovery() {
         Some(&BillingMode::PayPerRequest)
     );
     assert!(t.global_secondary_indexes().is_empty());
+    let stream = t.stream_specification().unwrap();
+    assert!(stream.stream_enabled());
+    assert_eq!(stream.stream_view_type(), Some(&StreamViewType::NewAndOldImages));
     let backups = client
         .describe_continuous_backups()
         .table_name(&name)
@@ -53,6 +58,46 @@ async fn creates_the_table_once_with_its_keys_and_recovery() {
     let ttl = ttl.time_to_live_description().unwrap();
     assert_eq!(ttl.attribute_name(), Some("ttl"));
     assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+}
+
+/// A table made before change events gets its stream from `create_table`.
+#[tokio::test]
+async fn an_existing_table_without_a_stream_gets_one() {
+    let client = common::client(&CallCounter::default());
+    let name = scim_testkit::unique_name("table");
+    let key = |n: &str, t| {
+        aws_sdk_dynamodb::types::KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let attr = |n: &str| {
+        aws_sdk_dynamodb::types::AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(&name)
+        .key_schema(key(PK, KeyType::Hash))
+        .key_schema(key(SK, KeyType::Range))
+        .attribute_definitions(attr(PK))
+        .attribute_definitions(attr(SK))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        create_table(&client, &name).await.unwrap(),
+        TableCreated::AlreadyExisted
+    );
+    let d = client.describe_table().table_name(&name).send().await.unwrap();
+    let stream = d.table().and_then(|t| t.stream_specification()).unwrap();
+    assert!(stream.stream_enabled());
+    assert_eq!(stream.stream_view_type(), Some(&StreamViewType::NewAndOldImages));
 }
 
 /// The SAM template declares the table the store reads: the same key attribute names.

@@ -5,6 +5,7 @@ use crate::origin::OriginSecret;
 use scim_auth::{CacheSettings, RegistryLocation, LOCAL_REGISTRY_PATH};
 use scim_proto::resource::PasswordPolicy;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Which [`scim_store::Store`] backs the service.
@@ -12,6 +13,53 @@ use std::time::Duration;
 pub enum StoreChoice {
     Memory,
     DynamoDb,
+}
+
+/// `SCIM_FUNCTION`: what the `scim-lambda` binary does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Function {
+    /// `http` or unset: the SCIM service.
+    Http,
+    /// `events`: the DynamoDB stream processor, publishing change events to `SCIM_EVENT_BUS`
+    /// (a bus name or ARN). Reads no other setting.
+    Events { bus: String },
+}
+
+impl Function {
+    pub fn from_env() -> Result<Function, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Function, String> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        match get("SCIM_FUNCTION").as_deref() {
+            None | Some("http") => Ok(Function::Http),
+            Some("events") => match get("SCIM_EVENT_BUS") {
+                Some(bus) => Ok(Function::Events { bus }),
+                None => Err(
+                    "SCIM_EVENT_BUS: required with SCIM_FUNCTION=events (the EventBridge bus name or ARN)"
+                        .into(),
+                ),
+            },
+            Some(other) => Err(format!("SCIM_FUNCTION: '{other}' is neither 'http' nor 'events'")),
+        }
+    }
+}
+
+/// `SCIM_EVENTS`: where the embedded store's change events go. (On DynamoDB they come from the
+/// table's stream, through the `events` function.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventsSetting {
+    /// Unset: no events.
+    Off,
+    /// `file:<path>`: JSON lines appended to the file.
+    File(PathBuf),
+    /// `log`: one log line per event (target `scim_events`).
+    Log,
 }
 
 /// `SCIM_CURSOR_KEY`: the HMAC-SHA256 key that signs RFC 9865 cursors. Its `Debug` shows no bytes.
@@ -61,6 +109,8 @@ pub struct Config {
     /// all groups of a list page). Beyond it the answer is 400 `tooMany`, never a shortened
     /// list; keeps responses under Lambda's 6 MB payload limit.
     pub max_inline_members: u64,
+    /// `SCIM_EVENTS`: where the embedded store publishes change events.
+    pub events: EventsSetting,
 }
 
 /// Whether the process runs inside AWS Lambda.
@@ -123,6 +173,21 @@ impl Config {
                     .into(),
             );
         }
+        let events = match get("SCIM_EVENTS").map(|v| v.trim().to_string()) {
+            None => EventsSetting::Off,
+            Some(v) if v == "log" => EventsSetting::Log,
+            Some(v) => match v.strip_prefix("file:").filter(|p| !p.is_empty()) {
+                Some(path) => EventsSetting::File(path.into()),
+                None => return Err(format!("SCIM_EVENTS: '{v}' is neither 'file:<path>' nor 'log'")),
+            },
+        };
+        if events != EventsSetting::Off && store == StoreChoice::DynamoDb {
+            return Err(
+                "SCIM_EVENTS: applies to the embedded store only; on DynamoDB change events \
+                come from the table's stream (the function with SCIM_FUNCTION=events)"
+                    .into(),
+            );
+        }
         let cursor_key = match get("SCIM_CURSOR_KEY") {
             Some(b64) => {
                 use base64::Engine as _;
@@ -166,6 +231,7 @@ impl Config {
             table,
             cursor_key,
             max_inline_members: number("SCIM_MAX_INLINE_MEMBERS", 10_000)?,
+            events,
         })
     }
 }
@@ -270,6 +336,61 @@ mod tests {
         assert!(config(&[("SCIM_MAX_PAGE_SIZE", "x")], false)
             .unwrap_err()
             .starts_with("SCIM_MAX_PAGE_SIZE"));
+    }
+
+    #[test]
+    fn events_go_to_a_file_or_the_log_and_only_from_the_embedded_store() {
+        assert_eq!(config(&[], false).unwrap().events, EventsSetting::Off);
+        assert_eq!(
+            config(&[("SCIM_EVENTS", "file:/tmp/e.jsonl")], false)
+                .unwrap()
+                .events,
+            EventsSetting::File("/tmp/e.jsonl".into())
+        );
+        assert_eq!(
+            config(&[("SCIM_EVENTS", "log")], false).unwrap().events,
+            EventsSetting::Log
+        );
+        for bad in ["file:", "stdout"] {
+            let err = config(&[("SCIM_EVENTS", bad)], false).unwrap_err();
+            assert!(err.starts_with("SCIM_EVENTS"), "{err}");
+        }
+        let err = config(
+            &[
+                ("SCIM_EVENTS", "log"),
+                ("SCIM_STORE", "dynamodb"),
+                ("SCIM_TABLE", "t"),
+            ],
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("SCIM_EVENTS: applies to the embedded store only"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_function_is_http_unless_events_with_a_bus() {
+        let function = |vars: &[(&str, &str)]| {
+            let map: HashMap<String, String> =
+                vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            Function::from_lookup(|k| map.get(k).cloned())
+        };
+        assert_eq!(function(&[]).unwrap(), Function::Http);
+        assert_eq!(function(&[("SCIM_FUNCTION", "http")]).unwrap(), Function::Http);
+        assert_eq!(
+            function(&[("SCIM_FUNCTION", "events"), ("SCIM_EVENT_BUS", "scim-events")]).unwrap(),
+            Function::Events {
+                bus: "scim-events".into()
+            }
+        );
+        assert!(function(&[("SCIM_FUNCTION", "events")])
+            .unwrap_err()
+            .starts_with("SCIM_EVENT_BUS"));
+        assert!(function(&[("SCIM_FUNCTION", "cron")])
+            .unwrap_err()
+            .starts_with("SCIM_FUNCTION"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod handlers;
 pub mod lambda;

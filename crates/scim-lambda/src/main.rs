@@ -1,15 +1,16 @@
 //! `scim-lambda`: under AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set) it serves Lambda events;
-//! otherwise it listens on `SCIM_LISTEN`. Both run the same Router.
+//! otherwise it listens on `SCIM_LISTEN`. Both run the same Router. With `SCIM_FUNCTION=events`
+//! it is the change-event function instead: DynamoDB stream batches in, EventBridge events out.
 
 use scim_auth::{
     update, IssuedToken, NewToken, RegistryError, RegistryLocation, StaticToken, TokenCache, TokenRegistry,
 };
 use scim_dynamodb::DynamoStore;
-use scim_lambda::config::{in_lambda, Config, StoreChoice};
+use scim_lambda::config::{in_lambda, Config, Function, StoreChoice};
 use scim_lambda::state::AppState;
 use scim_lambda::{serve, BASE_PATH};
 use scim_proto::SchemaRegistry;
-use scim_store::{MemoryStore, Store, TenantId};
+use scim_store::{Store, TenantId};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -48,10 +49,13 @@ fn init_tracing(lambda: bool) {
 }
 
 async fn run(lambda: bool) -> Result<(), String> {
+    if let Function::Events { bus } = Function::from_env()? {
+        return scim_lambda::events::run_stream_function(bus).await;
+    }
     let config = Config::from_env()?;
     let registry = Arc::new(SchemaRegistry::standard());
     let store: Arc<dyn Store> = match config.store {
-        StoreChoice::Memory => Arc::new(MemoryStore::new(registry.clone())),
+        StoreChoice::Memory => Arc::new(scim_lambda::events::memory_store(registry.clone(), &config)?),
         StoreChoice::DynamoDb => {
             // Config::from_env guarantees the table name for this store.
             let table = config

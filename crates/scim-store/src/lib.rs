@@ -13,6 +13,7 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
+pub mod events;
 mod memory;
 pub use memory::MemoryStore;
 mod settings;

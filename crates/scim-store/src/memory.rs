@@ -4,7 +4,15 @@
 //!
 //! The lock is a `std::sync::RwLock`, taken and released inside each method with no `.await` in
 //! between, so a guard is never held across a suspension point.
+//!
+//! Change events: every change of a record or a membership goes through one of the few `Tenant`
+//! methods that make it (`put_record`, `revive`, `remove_record`, `write_members`, `leave_all`),
+//! which note it as an [`ItemChange`] in the tenant's journal. A write runs inside
+//! [`MemoryStore::write_tenant`], which turns the journal into events when the write succeeds
+//! and drops it when it fails (every write validates before it mutates, so a failed write changed
+//! nothing). A new write method gets its events by using those methods inside `write_tenant`.
 
+use crate::events::{events_for, EventSink, ItemChange, Lifecycle, MembershipChange, ResourceState};
 use crate::unmanaged::{
     self, Conflict, ConflictStatus, MatchAttribute, Resolution, UnmanagedAccount, UnmanagedMatch,
 };
@@ -69,6 +77,18 @@ struct Record {
     attrs: Map<String, Value>,
 }
 
+impl Record {
+    /// The record as one side of an [`ItemChange`].
+    fn state(&self, lifecycle: Lifecycle) -> ResourceState {
+        ResourceState {
+            version: self.version,
+            last_modified: timestamp(self.last_modified),
+            attrs: self.attrs.clone(),
+            lifecycle,
+        }
+    }
+}
+
 /// A soft-deleted user, kept until its purge second.
 #[derive(Debug, Clone)]
 struct Kept {
@@ -102,6 +122,10 @@ struct Tenant {
     unmanaged_index: HashMap<(MatchAttribute, String), String>,
     /// Conflicts by id.
     conflicts: BTreeMap<String, Conflict>,
+    /// The changes of the write in progress (see the module documentation).
+    journal: Vec<ItemChange>,
+    /// Membership changes so far: each one's [`ItemChange::Membership::revision`].
+    membership_changes: u64,
 }
 
 /// An unmanaged account as kept.
@@ -137,6 +161,71 @@ impl Tenant {
             ResourceKind::User => &mut self.users,
             ResourceKind::Group => &mut self.groups,
         }
+    }
+
+    /// Creates or replaces a record.
+    fn put_record(&mut self, kind: ResourceKind, id: &str, record: Record) {
+        let new = record.state(Lifecycle::Live);
+        let old = self.records_mut(kind).insert(id.to_string(), record);
+        self.journal.push(ItemChange::Resource {
+            kind,
+            id: id.to_string(),
+            old: old.map(|r| r.state(Lifecycle::Live)),
+            time: new.last_modified.clone(),
+            new: Some(new),
+        });
+    }
+
+    /// Makes a user that was soft-deleted or unmanaged (`from`) a live one again.
+    fn revive(&mut self, id: &str, record: Record, from: ResourceState) {
+        let new = record.state(Lifecycle::Live);
+        self.users.insert(id.to_string(), record);
+        self.journal.push(ItemChange::Resource {
+            kind: ResourceKind::User,
+            id: id.to_string(),
+            old: Some(from),
+            time: new.last_modified.clone(),
+            new: Some(new),
+        });
+    }
+
+    /// Removes a record (not its memberships or index entries); `kept` is the state it is kept
+    /// in (a soft delete), `None` for a hard delete.
+    fn remove_record(
+        &mut self,
+        kind: ResourceKind,
+        id: &str,
+        at: &str,
+        kept: Option<ResourceState>,
+    ) -> Option<Record> {
+        let old = self.records_mut(kind).remove(id)?;
+        self.journal.push(ItemChange::Resource {
+            kind,
+            id: id.to_string(),
+            old: Some(old.state(Lifecycle::Live)),
+            new: kept,
+            time: at.to_string(),
+        });
+        Some(old)
+    }
+
+    fn note_membership(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        kind: ResourceKind,
+        change: MembershipChange,
+        at: &str,
+    ) {
+        self.membership_changes += 1;
+        self.journal.push(ItemChange::Membership {
+            group_id: group_id.to_string(),
+            member_id: member_id.to_string(),
+            member_kind: kind,
+            change,
+            time: at.to_string(),
+            revision: self.membership_changes.to_string(),
+        });
     }
 
     fn kind_of(&self, id: &str) -> Option<ResourceKind> {
@@ -288,17 +377,20 @@ impl Tenant {
         None
     }
 
-    /// Replaces `group_id`'s members with `next`, keeping `member_of` in step.
-    fn write_members(&mut self, group_id: &str, next: BTreeMap<String, ResourceKind>) {
+    /// Replaces `group_id`'s members with `next`, keeping `member_of` in step; `at` is the
+    /// commit time of the write.
+    fn write_members(&mut self, group_id: &str, next: BTreeMap<String, ResourceKind>, at: &str) {
         let old = self.members.remove(group_id).unwrap_or_default();
-        for id in old.keys().filter(|id| !next.contains_key(*id)) {
+        for (id, kind) in old.iter().filter(|(id, _)| !next.contains_key(*id)) {
             self.leave(id, group_id);
+            self.note_membership(group_id, id, *kind, MembershipChange::Removed, at);
         }
-        for id in next.keys().filter(|id| !old.contains_key(*id)) {
+        for (id, kind) in next.iter().filter(|(id, _)| !old.contains_key(*id)) {
             self.member_of
                 .entry(id.clone())
                 .or_default()
                 .insert(group_id.to_string());
+            self.note_membership(group_id, id, *kind, MembershipChange::Added, at);
         }
         if !next.is_empty() {
             self.members.insert(group_id.to_string(), next);
@@ -306,30 +398,48 @@ impl Tenant {
     }
 
     /// Removes a resource, its index entries and every membership it takes part in (RFC 7644
-    /// §3.6: the resource is gone everywhere). Returns the record and the groups it was
-    /// directly in, or `None` if there is no such resource.
+    /// §3.6: the resource is gone everywhere), at `at`; `soft` keeps it as soft-deleted (for
+    /// its change event). Returns the record and the groups it was directly in, or `None` if
+    /// there is no such resource.
     fn remove(
         &mut self,
         kind: ResourceKind,
         id: &str,
         unique: &[UniqueAttr],
+        at: OffsetDateTime,
+        soft: bool,
     ) -> Option<(Record, BTreeSet<String>)> {
-        let record = self.records_mut(kind).remove(id)?;
-        self.unindex(kind, id, &record.attrs, unique);
-        let groups = self.member_of.remove(id).unwrap_or_default();
-        for g in &groups {
-            if let Some(ms) = self.members.get_mut(g) {
-                ms.remove(id);
-                if ms.is_empty() {
-                    self.members.remove(g);
-                }
-            }
-        }
+        let current = self.records(kind).get(id)?;
+        let at = at.max(current.last_modified);
+        let kept = soft.then(|| ResourceState {
+            last_modified: timestamp(at),
+            ..current.state(Lifecycle::SoftDeleted)
+        });
+        let attrs = current.attrs.clone();
+        let stamp = timestamp(at);
+        let groups = self.member_of.get(id).cloned().unwrap_or_default();
+        self.leave_all(id, &stamp);
         // A group's own members no longer belong to it.
         if kind == ResourceKind::Group {
-            self.write_members(id, BTreeMap::new());
+            self.write_members(id, BTreeMap::new(), &stamp);
         }
+        self.unindex(kind, id, &attrs, unique);
+        let record = self.remove_record(kind, id, &stamp, kept)?;
         Some((record, groups))
+    }
+
+    /// Takes `member` out of every group that contains it (its own members stay).
+    fn leave_all(&mut self, member: &str, at: &str) {
+        for g in self.member_of.remove(member).unwrap_or_default() {
+            let Some(ms) = self.members.get_mut(&g) else {
+                continue;
+            };
+            let Some(kind) = ms.remove(member) else { continue };
+            if ms.is_empty() {
+                self.members.remove(&g);
+            }
+            self.note_membership(&g, member, kind, MembershipChange::Removed, at);
+        }
     }
 
     /// Drops the soft-deleted users whose purge second has passed.
@@ -505,6 +615,7 @@ pub struct MemoryStore {
     unique_users: Vec<UniqueAttr>,
     unique_groups: Vec<UniqueAttr>,
     data: RwLock<Data>,
+    events: Option<Arc<dyn EventSink>>,
 }
 
 impl fmt::Debug for MemoryStore {
@@ -512,6 +623,7 @@ impl fmt::Debug for MemoryStore {
         let tenants = self.data.read().map(|d| d.tenants.len()).unwrap_or_default();
         f.debug_struct("MemoryStore")
             .field("tenants", &tenants)
+            .field("events", &self.events)
             .finish_non_exhaustive()
     }
 }
@@ -551,7 +663,14 @@ impl MemoryStore {
             unique_users,
             unique_groups,
             data: RwLock::new(Data::default()),
+            events: None,
         }
+    }
+
+    /// The store, publishing the events of every committed write to `sink`.
+    pub fn with_events(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.events = Some(sink);
+        self
     }
 
     fn unique(&self, kind: ResourceKind) -> &[UniqueAttr] {
@@ -568,6 +687,27 @@ impl MemoryStore {
     fn write(&self) -> Result<RwLockWriteGuard<'_, Data>, StoreError> {
         self.data.write().map_err(poisoned)
     }
+
+    /// Runs one write on `tenant`'s data under the write lock. When it succeeds, the events of
+    /// what it changed go to the sink before the lock is released, so each resource's events
+    /// arrive in the order of its versions; when it fails, there are none.
+    fn write_tenant<R>(
+        &self,
+        tenant: &TenantId,
+        write: impl FnOnce(&mut Tenant) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut data = self.write()?;
+        let t = data.tenants.entry(tenant.clone()).or_default();
+        let result = write(t);
+        let changes = std::mem::take(&mut t.journal);
+        if let (Ok(_), Some(sink)) = (&result, &self.events) {
+            let events = events_for(tenant, &changes);
+            if !events.is_empty() {
+                sink.publish(&events);
+            }
+        }
+        result
+    }
 }
 
 #[async_trait]
@@ -583,31 +723,31 @@ impl Store for MemoryStore {
         let attrs = stored_attributes(attrs);
         let id = uuid::Uuid::new_v4().to_string();
         let unique = self.unique(kind);
-        let mut data = self.write()?;
-        let t = data.tenants.entry(tenant.clone()).or_default();
-        t.check_unique(kind, &id, &attrs, unique)?;
-        if kind == ResourceKind::User {
-            if let Some(m) = t.unmanaged_match(&attrs, None) {
-                return Err(StoreError::UnmanagedMatch(m));
+        self.write_tenant(tenant, |t| {
+            t.check_unique(kind, &id, &attrs, unique)?;
+            if kind == ResourceKind::User {
+                if let Some(m) = t.unmanaged_match(&attrs, None) {
+                    return Err(StoreError::UnmanagedMatch(m));
+                }
             }
-        }
-        let next = match kind {
-            ResourceKind::Group => Some(t.plan_members(&id, &members)?),
-            ResourceKind::User => None,
-        };
-        let at = now();
-        let record = Record {
-            version: 1,
-            created: at,
-            last_modified: at,
-            attrs,
-        };
-        t.index(kind, &id, &record.attrs, unique);
-        t.records_mut(kind).insert(id.clone(), record.clone());
-        if let Some(next) = next {
-            t.write_members(&id, next);
-        }
-        Ok(t.stored(kind, &id, &record, Include::NONE))
+            let next = match kind {
+                ResourceKind::Group => Some(t.plan_members(&id, &members)?),
+                ResourceKind::User => None,
+            };
+            let at = now();
+            let record = Record {
+                version: 1,
+                created: at,
+                last_modified: at,
+                attrs,
+            };
+            t.index(kind, &id, &record.attrs, unique);
+            t.put_record(kind, &id, record.clone());
+            if let Some(next) = next {
+                t.write_members(&id, next, &timestamp(at));
+            }
+            Ok(t.stored(kind, &id, &record, Include::NONE))
+        })
     }
 
     async fn get(
@@ -644,38 +784,39 @@ impl Store for MemoryStore {
         members.check_kind(kind)?;
         let attrs = stored_attributes(attrs);
         let unique = self.unique(kind);
-        let mut data = self.write()?;
-        let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
-        let current = t.records(kind).get(id).ok_or(StoreError::NotFound)?.clone();
-        expect.check(current.version)?;
-        // Renaming to a different case of one's own name finds one's own id in the index.
-        t.check_unique(kind, id, &attrs, unique)?;
-        let next = match kind {
-            ResourceKind::Group if !members.is_empty() => Some(t.plan_members(id, &members)?),
-            _ => None,
-        };
-        let members_change = next
-            .as_ref()
-            .is_some_and(|n| t.members.get(id).map_or(!n.is_empty(), |cur| cur != n));
-        if attrs == current.attrs && !members_change {
-            return Ok(t.stored(kind, id, &current, Include::NONE));
-        }
-        t.unindex(kind, id, &current.attrs, unique);
-        t.index(kind, id, &attrs, unique);
-        let record = Record {
-            version: current.version + 1,
-            created: current.created,
-            // Never before the previous value, even if the clock steps back.
-            last_modified: now().max(current.last_modified),
-            attrs,
-        };
-        t.records_mut(kind).insert(id.to_string(), record.clone());
-        if let Some(next) = next {
-            if members_change {
-                t.write_members(id, next);
+        self.write_tenant(tenant, |t| {
+            let current = t.records(kind).get(id).ok_or(StoreError::NotFound)?.clone();
+            expect.check(current.version)?;
+            // Renaming to a different case of one's own name finds one's own id in the index.
+            t.check_unique(kind, id, &attrs, unique)?;
+            let next = match kind {
+                ResourceKind::Group if !members.is_empty() => Some(t.plan_members(id, &members)?),
+                _ => None,
+            };
+            let members_change = next
+                .as_ref()
+                .is_some_and(|n| t.members.get(id).map_or(!n.is_empty(), |cur| cur != n));
+            if attrs == current.attrs && !members_change {
+                return Ok(t.stored(kind, id, &current, Include::NONE));
             }
-        }
-        Ok(t.stored(kind, id, &record, Include::NONE))
+            t.unindex(kind, id, &current.attrs, unique);
+            t.index(kind, id, &attrs, unique);
+            let record = Record {
+                version: current.version + 1,
+                created: current.created,
+                // Never before the previous value, even if the clock steps back.
+                last_modified: now().max(current.last_modified),
+                attrs,
+            };
+            let at = timestamp(record.last_modified);
+            t.put_record(kind, id, record.clone());
+            if let Some(next) = next {
+                if members_change {
+                    t.write_members(id, next, &at);
+                }
+            }
+            Ok(t.stored(kind, id, &record, Include::NONE))
+        })
     }
 
     async fn delete(
@@ -686,12 +827,12 @@ impl Store for MemoryStore {
         expect: Expect,
     ) -> Result<(), StoreError> {
         let unique = self.unique(kind);
-        let mut data = self.write()?;
-        let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
-        let current = t.records(kind).get(id).ok_or(StoreError::NotFound)?;
-        expect.check(current.version)?;
-        t.remove(kind, id, unique);
-        Ok(())
+        self.write_tenant(tenant, |t| {
+            let current = t.records(kind).get(id).ok_or(StoreError::NotFound)?;
+            expect.check(current.version)?;
+            t.remove(kind, id, unique, now(), false);
+            Ok(())
+        })
     }
 
     async fn query(&self, tenant: &TenantId, kind: ResourceKind, query: &Query) -> Result<Page, StoreError> {
@@ -807,22 +948,22 @@ impl Store for MemoryStore {
         purge_after: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let unique = self.unique(ResourceKind::User);
-        let mut data = self.write()?;
-        let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
-        let current = t.users.get(id).ok_or(StoreError::NotFound)?;
-        expect.check(current.version)?;
-        let at = now();
-        t.drop_expired(at);
-        if let Some((record, groups)) = t.remove(ResourceKind::User, id, unique) {
-            let kept = Kept {
-                record,
-                deleted: at,
-                purge_after: purge_second(purge_after),
-                groups,
-            };
-            t.deleted.insert(id.to_string(), kept);
-        }
-        Ok(())
+        self.write_tenant(tenant, |t| {
+            let current = t.users.get(id).ok_or(StoreError::NotFound)?;
+            expect.check(current.version)?;
+            let at = now();
+            t.drop_expired(at);
+            if let Some((record, groups)) = t.remove(ResourceKind::User, id, unique, at, true) {
+                let kept = Kept {
+                    record,
+                    deleted: at,
+                    purge_after: purge_second(purge_after),
+                    groups,
+                };
+                t.deleted.insert(id.to_string(), kept);
+            }
+            Ok(())
+        })
     }
 
     async fn deleted_users(&self, tenant: &TenantId) -> Result<Vec<DeletedUser>, StoreError> {
@@ -850,46 +991,51 @@ impl Store for MemoryStore {
     async fn restore_user(&self, tenant: &TenantId, id: &str) -> Result<StoredResource, StoreError> {
         let kind = ResourceKind::User;
         let unique = self.unique(kind);
-        let mut data = self.write()?;
-        let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
-        let at = now();
-        t.drop_expired(at);
-        let kept = t.deleted.get(id).ok_or(StoreError::NotFound)?;
-        t.check_unique(kind, id, &kept.record.attrs, unique)?;
-        // `externalId` is not unique by schema, but two users with one externalId would make
-        // the IdP's `externalId eq` lookup ambiguous.
-        if let Some(x) = kept.record.attrs.get("externalId") {
-            if t.users.values().any(|r| r.attrs.get("externalId") == Some(x)) {
-                return Err(StoreError::Uniqueness {
-                    attribute: "externalId".into(),
-                });
+        self.write_tenant(tenant, |t| {
+            let at = now();
+            t.drop_expired(at);
+            let kept = t.deleted.get(id).ok_or(StoreError::NotFound)?;
+            t.check_unique(kind, id, &kept.record.attrs, unique)?;
+            // `externalId` is not unique by schema, but two users with one externalId would make
+            // the IdP's `externalId eq` lookup ambiguous.
+            if let Some(x) = kept.record.attrs.get("externalId") {
+                if t.users.values().any(|r| r.attrs.get("externalId") == Some(x)) {
+                    return Err(StoreError::Uniqueness {
+                        attribute: "externalId".into(),
+                    });
+                }
             }
-        }
-        let Some(kept) = t.deleted.remove(id) else {
-            return Err(StoreError::NotFound);
-        };
-        let record = Record {
-            version: kept.record.version + 1,
-            last_modified: at.max(kept.record.last_modified),
-            ..kept.record
-        };
-        t.index(kind, id, &record.attrs, unique);
-        t.records_mut(kind).insert(id.to_string(), record.clone());
-        let existing: Vec<String> = kept
-            .groups
-            .into_iter()
-            .filter(|g| t.groups.contains_key(g))
-            .collect();
-        for g in existing {
-            let mut next = t.members.get(&g).cloned().unwrap_or_default();
-            next.insert(id.to_string(), kind);
-            t.write_members(&g, next);
-        }
-        let include = Include {
-            groups: true,
-            ..Include::NONE
-        };
-        Ok(t.stored(kind, id, &record, include))
+            let Some(kept) = t.deleted.remove(id) else {
+                return Err(StoreError::NotFound);
+            };
+            let from = ResourceState {
+                last_modified: timestamp(kept.deleted),
+                ..kept.record.state(Lifecycle::SoftDeleted)
+            };
+            let record = Record {
+                version: kept.record.version + 1,
+                last_modified: at.max(kept.record.last_modified),
+                ..kept.record
+            };
+            let stamp = timestamp(record.last_modified);
+            t.index(kind, id, &record.attrs, unique);
+            t.revive(id, record.clone(), from);
+            let existing: Vec<String> = kept
+                .groups
+                .into_iter()
+                .filter(|g| t.groups.contains_key(g))
+                .collect();
+            for g in existing {
+                let mut next = t.members.get(&g).cloned().unwrap_or_default();
+                next.insert(id.to_string(), kind);
+                t.write_members(&g, next, &stamp);
+            }
+            let include = Include {
+                groups: true,
+                ..Include::NONE
+            };
+            Ok(t.stored(kind, id, &record, include))
+        })
     }
 
     async fn import_unmanaged(
@@ -958,29 +1104,29 @@ impl Store for MemoryStore {
         let attrs = stored_attributes(attrs);
         let id = account.id.as_str();
         let unique = self.unique(ResourceKind::User);
-        let mut data = self.write()?;
-        let t = data.tenants.get_mut(tenant).ok_or(StoreError::NotFound)?;
-        let current = match t.unmanaged.get(id) {
-            Some(u) if u.set_aside.is_none() => u.record.clone(),
-            _ => return Err(StoreError::NotFound),
-        };
-        expect.check(current.version)?;
-        t.check_unique(ResourceKind::User, id, &attrs, unique)?;
-        if let Some(m) = t.unmanaged_match(&attrs, Some(id)) {
-            return Err(StoreError::UnmanagedMatch(m));
-        }
-        t.unindex_unmanaged(id, &current.attrs);
-        t.unmanaged.remove(id);
-        let record = Record {
-            version: current.version + 1,
-            created: current.created,
-            last_modified: now().max(current.last_modified),
-            attrs,
-        };
-        t.index(ResourceKind::User, id, &record.attrs, unique);
-        t.records_mut(ResourceKind::User)
-            .insert(id.to_string(), record.clone());
-        Ok(t.stored(ResourceKind::User, id, &record, Include::NONE))
+        self.write_tenant(tenant, |t| {
+            let current = match t.unmanaged.get(id) {
+                Some(u) if u.set_aside.is_none() => u.record.clone(),
+                _ => return Err(StoreError::NotFound),
+            };
+            expect.check(current.version)?;
+            t.check_unique(ResourceKind::User, id, &attrs, unique)?;
+            if let Some(m) = t.unmanaged_match(&attrs, Some(id)) {
+                return Err(StoreError::UnmanagedMatch(m));
+            }
+            t.unindex_unmanaged(id, &current.attrs);
+            t.unmanaged.remove(id);
+            let from = current.state(Lifecycle::Unmanaged);
+            let record = Record {
+                version: current.version + 1,
+                created: current.created,
+                last_modified: now().max(current.last_modified),
+                attrs,
+            };
+            t.index(ResourceKind::User, id, &record.attrs, unique);
+            t.revive(id, record.clone(), from);
+            Ok(t.stored(ResourceKind::User, id, &record, Include::NONE))
+        })
     }
 
     async fn record_conflict(
@@ -1099,6 +1245,163 @@ mod tests {
             add: ids.iter().map(|id| (id.to_string(), None)).collect(),
             ..MemberChange::default()
         }
+    }
+
+    /// Keeps what it is given.
+    #[derive(Debug, Default)]
+    struct Collect(std::sync::Mutex<Vec<crate::events::ChangeEvent>>);
+
+    impl EventSink for Collect {
+        fn publish(&self, events: &[crate::events::ChangeEvent]) {
+            self.0.lock().unwrap().extend_from_slice(events);
+        }
+    }
+
+    /// Each committed write publishes its events, in order, with the store's own timestamps;
+    /// failed writes and writes that change nothing publish none.
+    #[tokio::test]
+    async fn committed_writes_publish_their_events() {
+        use crate::events::{DeleteMode, EventType::*};
+        let sink = Arc::new(Collect::default());
+        let s = store().with_events(sink.clone());
+        let t = TenantId::new("t").unwrap();
+        let none = MemberChange::default;
+        let u = s
+            .create(&t, ResourceKind::User, obj(json!({"userName": "a"})), none())
+            .await
+            .unwrap();
+        let u2 = s
+            .update(
+                &t,
+                ResourceKind::User,
+                &u.id,
+                Expect::Version(1),
+                obj(json!({"userName": "a", "active": false})),
+                none(),
+            )
+            .await
+            .unwrap();
+        // Nothing changes, a stale version, a taken userName: no events.
+        s.update(
+            &t,
+            ResourceKind::User,
+            &u.id,
+            Expect::Any,
+            u2.attrs.clone(),
+            none(),
+        )
+        .await
+        .unwrap();
+        s.update(
+            &t,
+            ResourceKind::User,
+            &u.id,
+            Expect::Version(1),
+            obj(json!({"userName": "b"})),
+            none(),
+        )
+        .await
+        .unwrap_err();
+        s.create(&t, ResourceKind::User, obj(json!({"userName": "A"})), none())
+            .await
+            .unwrap_err();
+        let g = s
+            .create(
+                &t,
+                ResourceKind::Group,
+                obj(json!({"displayName": "G"})),
+                add(&[&u.id]),
+            )
+            .await
+            .unwrap();
+        s.create(
+            &t,
+            ResourceKind::Group,
+            obj(json!({"displayName": "H"})),
+            add(&["nobody"]),
+        )
+        .await
+        .unwrap_err();
+        s.delete(&t, ResourceKind::User, &u.id, Expect::Any)
+            .await
+            .unwrap();
+        let events = sink.0.lock().unwrap().clone();
+        let got: Vec<_> = events
+            .iter()
+            .map(|e| (e.event_type, e.resource_id.as_str(), e.member_id.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (UserCreated, u.id.as_str(), None),
+                (UserDeactivated, &u.id, None),
+                (GroupCreated, &g.id, None),
+                (GroupMemberAdded, &g.id, Some(u.id.as_str())),
+                (GroupMemberRemoved, &g.id, Some(&u.id)),
+                (UserDeleted, &u.id, None),
+            ]
+        );
+        assert_eq!(events[1].time, u2.last_modified);
+        assert_eq!(events[1].changed_attributes, ["active"]);
+        assert_eq!(events[3].time, g.last_modified);
+        assert_eq!(events[5].mode, Some(DeleteMode::Hard));
+        assert!(events[5].time >= u2.last_modified);
+    }
+
+    /// Soft delete, restore and adoption are the user's deletion, restoration and creation.
+    #[tokio::test]
+    async fn lifecycle_changes_publish_their_events() {
+        use crate::events::{DeleteMode, EventType::*};
+        let sink = Arc::new(Collect::default());
+        let s = store().with_events(sink.clone());
+        let t = TenantId::new("t").unwrap();
+        let u = s
+            .create(
+                &t,
+                ResourceKind::User,
+                obj(json!({"userName": "a"})),
+                MemberChange::default(),
+            )
+            .await
+            .unwrap();
+        let g = s
+            .create(
+                &t,
+                ResourceKind::Group,
+                obj(json!({"displayName": "G"})),
+                add(&[&u.id]),
+            )
+            .await
+            .unwrap();
+        let purge = OffsetDateTime::now_utc() + time::Duration::days(1);
+        s.delete_user_soft(&t, &u.id, Expect::Any, purge).await.unwrap();
+        s.restore_user(&t, &u.id).await.unwrap();
+        let imported = s
+            .import_unmanaged(&t, obj(json!({"userName": "b"})))
+            .await
+            .unwrap();
+        s.adopt_unmanaged(&t, &imported, Expect::Any, obj(json!({"userName": "b"})))
+            .await
+            .unwrap();
+        let events = sink.0.lock().unwrap().clone();
+        let got: Vec<_> = events
+            .iter()
+            .map(|e| (e.event_type, e.resource_id.as_str(), e.member_id.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (UserCreated, u.id.as_str(), None),
+                (GroupCreated, &g.id, None),
+                (GroupMemberAdded, &g.id, Some(u.id.as_str())),
+                (GroupMemberRemoved, &g.id, Some(&u.id)),
+                (UserDeleted, &u.id, None),
+                (UserRestored, &u.id, None),
+                (GroupMemberAdded, &g.id, Some(&u.id)),
+                (UserCreated, &imported.id, None),
+            ]
+        );
+        assert_eq!(events[4].mode, Some(DeleteMode::Soft));
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Test support shared by the crates whose tests talk to AWS services: a moto server
-//! (DynamoDB and Secrets Manager) on 127.0.0.1, started once per test binary.
+//! (DynamoDB and its streams, Secrets Manager, EventBridge, SQS) on 127.0.0.1, started once per
+//! test binary.
 //!
 //! moto comes from the project's tool venv (`make tools`, which `make test` runs). A test that
 //! needs it and cannot start it fails with a message saying what to do; it never skips.
