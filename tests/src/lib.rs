@@ -62,6 +62,8 @@ pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticT
 pub struct Server {
     /// `http://127.0.0.1:<port>/scim/v2`
     pub base: String,
+    /// The server's store, for what no SCIM request can do (tenant settings).
+    pub store: Arc<dyn Store>,
     client: reqwest::Client,
     token: String,
 }
@@ -185,11 +187,13 @@ impl Server {
             StaticToken::new("test-other", OTHER_TOKEN, TenantId::new("other").expect("tenant")),
         ];
         let state = app_state(vars, false, statics).await;
+        let store = state.store.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(scim_lambda::serve(listener, state, std::future::pending()));
         Server {
             base: format!("http://{addr}/scim/v2"),
+            store,
             client: reqwest::Client::new(),
             token: TOKEN.to_string(),
         }
@@ -199,6 +203,7 @@ impl Server {
     pub fn as_token(&self, token: &str) -> Server {
         Server {
             base: self.base.clone(),
+            store: self.store.clone(),
             client: self.client.clone(),
             token: token.to_string(),
         }

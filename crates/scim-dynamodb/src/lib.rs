@@ -10,6 +10,7 @@
 //! Every read is strongly consistent, so a client reads its own writes (an IdP creates a user and
 //! looks it up by `userName` a moment later).
 
+mod access;
 mod error;
 mod keys;
 mod list;
@@ -33,8 +34,8 @@ use error::{Reason, TxError};
 use record::{attr, get_n, get_s, n, now, s, Item, Rec};
 use scim_proto::schema::{AttrType, ResourceSchema, SchemaRegistry, Uniqueness};
 use scim_store::{
-    Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
-    TenantSettings, VersionedSettings,
+    Expect, GroupAncestry, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError,
+    StoredResource, TenantId, TenantSettings, VersionedSettings,
 };
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -892,6 +893,14 @@ impl Store for DynamoStore {
         expect: Expect,
     ) -> Result<u64, StoreError> {
         self.write_settings(tenant, settings, expect).await
+    }
+
+    async fn groups_with_parents(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<Vec<GroupAncestry>, StoreError> {
+        self.read_ancestry(tenant, ids).await
     }
 }
 

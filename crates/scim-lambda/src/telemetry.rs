@@ -17,8 +17,8 @@ use axum::response::Response;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use scim_store::{
-    Expect, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
-    TenantSettings, VersionedSettings,
+    Expect, GroupAncestry, Include, MemberChange, Page, Query, ResourceKind, Store, StoreError,
+    StoredResource, TenantId, TenantSettings, VersionedSettings,
 };
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -265,6 +265,15 @@ impl Store for CountingStore {
     ) -> Result<u64, StoreError> {
         count_call();
         self.0.put_settings(tenant, settings, expect).await
+    }
+
+    async fn groups_with_parents(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<Vec<GroupAncestry>, StoreError> {
+        count_call();
+        self.0.groups_with_parents(tenant, ids).await
     }
 }
 

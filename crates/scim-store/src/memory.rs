@@ -6,8 +6,8 @@
 //! between, so a guard is never held across a suspension point.
 
 use crate::{
-    check_member_kind, now, stored_attributes, timestamp, unknown_member, Expect, Include, Member,
-    MemberChange, Page, Paging, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
+    check_member_kind, now, stored_attributes, timestamp, unknown_member, Expect, GroupAncestry, Include,
+    Member, MemberChange, Page, Paging, Query, ResourceKind, Store, StoreError, StoredResource, TenantId,
     TenantSettings, VersionedSettings,
 };
 use async_trait::async_trait;
@@ -710,6 +710,35 @@ impl Store for MemoryStore {
             version: t.settings.version + 1,
         };
         Ok(t.settings.version)
+    }
+
+    async fn groups_with_parents(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<Vec<GroupAncestry>, StoreError> {
+        let data = self.read()?;
+        let Some(t) = data.tenants.get(tenant) else {
+            return Ok(Vec::new());
+        };
+        let mut seen = BTreeSet::new();
+        Ok(ids
+            .iter()
+            .filter(|id| seen.insert(id.as_str()))
+            .filter_map(|id| {
+                let record = t.groups.get(id)?;
+                Some(GroupAncestry {
+                    id: id.clone(),
+                    display_name: t.display_name(id),
+                    external_id: record
+                        .attrs
+                        .get("externalId")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    parents: t.member_of.get(id).into_iter().flatten().cloned().collect(),
+                })
+            })
+            .collect())
     }
 }
 

@@ -1,5 +1,5 @@
 //! `scimctl`: the operator CLI of the SCIM service. Each subcommand group is one module
-//! (`token`, `table`, `tenant`); a new group is one more module and one more [`Command`]
+//! (`token`, `table`, `tenant`, `users`); a new group is one more module and one more [`Command`]
 //! variant. The data commands open the DynamoDB table through `store`.
 //!
 //! Exit codes: 0 done, 1 the operation failed (registry unreachable, unknown token id, ...),
@@ -9,6 +9,8 @@ mod store;
 mod table;
 mod tenant;
 mod token;
+mod users;
+mod users_show;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,6 +30,8 @@ enum Command {
     Table(table::TableArgs),
     /// Show and change a tenant's lifecycle settings (delete mode, conflict policy, group roles)
     Tenant(tenant::TenantArgs),
+    /// Look at a tenant's users (with their effective groups and roles)
+    Users(users::UsersArgs),
 }
 
 /// Why a command did not succeed, and so which exit code it ends with.
@@ -46,6 +50,7 @@ async fn main() -> ExitCode {
         Command::Token(command) => token::run(command).await,
         Command::Table(command) => table::run(command).await,
         Command::Tenant(command) => tenant::run(command).await,
+        Command::Users(command) => users::run(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
