@@ -209,8 +209,8 @@ async fn effective_roles_follow_nested_groups() {
         r.text
     );
 
-    // A cycle: C gets A, which is already inside C through B.
-    let r = members(&s, &c, "add", &a).await;
+    // A cycle: A gets C, which already contains A through B.
+    let r = members(&s, &a, "add", &c).await;
     r.assert_error(400, Some("invalidValue"));
     let detail = r.body["detail"].as_str().unwrap_or_default();
     assert!(
