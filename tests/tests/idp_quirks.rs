@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const ACCESS: &str = "urn:scim-lambda:params:scim:schemas:extension:access:2.0:User";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const SPC: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
@@ -1562,7 +1563,13 @@ async fn p21_bad_credentials_401_scim_error() {
 async fn p22_sailpoint_discovery_endpoints() {
     let s = Server::start().await;
     let spc = get_ok(&s, "/ServiceProviderConfig").await;
-    assert_eq!(spc["schemas"], json!([SPC]));
+    assert_eq!(
+        spc["schemas"],
+        json!([
+            SPC,
+            "urn:scim-lambda:params:scim:schemas:extension:access:2.0:ServiceProviderConfig"
+        ])
+    );
     assert_eq!(spc["patch"]["supported"], json!(true));
     assert_eq!(spc["bulk"]["supported"], json!(false));
     assert_eq!(spc["filter"]["supported"], json!(true));
@@ -1595,7 +1602,7 @@ async fn p22_sailpoint_discovery_endpoints() {
         .iter()
         .map(|r| r["id"].as_str().expect("id").to_string())
         .collect();
-    assert_eq!(urns, set(&[USER, GROUP, ENTERPRISE]));
+    assert_eq!(urns, set(&[USER, GROUP, ENTERPRISE, ACCESS]));
     for urn in [USER, GROUP, ENTERPRISE] {
         let one = get_ok(&s, &format!("/Schemas/{urn}")).await;
         assert_eq!(one["id"], urn);

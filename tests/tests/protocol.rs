@@ -44,7 +44,7 @@ async fn discovery_endpoints_answer() {
     s.get("/ResourceTypes/Robot").await.assert_error(404, None);
 
     let schemas = s.get("/Schemas").await;
-    assert_eq!(schemas.assert_status(200)["totalResults"], 3);
+    assert_eq!(schemas.assert_status(200)["totalResults"], 4);
     for urn in [
         USER,
         GROUP,

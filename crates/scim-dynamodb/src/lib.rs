@@ -11,6 +11,7 @@
 //! Every read is strongly consistent, so a client reads its own writes (an IdP creates a user and
 //! looks it up by `userName` a moment later).
 
+mod access;
 mod deleted;
 mod error;
 mod keys;
@@ -37,9 +38,9 @@ use error::{Reason, TxError};
 use record::{attr, get_n, get_s, n, now, s, Item, Rec};
 use scim_proto::schema::{AttrType, ResourceSchema, SchemaRegistry, Uniqueness};
 use scim_store::{
-    Conflict, Expect, Include, MatchAttribute, MemberChange, Page, Query, Resolution, ResourceKind, Store,
-    StoreError, StoredResource, TenantId, TenantSettings, UnmanagedAccount, UnmanagedMatch,
-    VersionedSettings,
+    Conflict, Expect, GroupAncestry, Include, MatchAttribute, MemberChange, Page, Query, Resolution,
+    ResourceKind, Store, StoreError, StoredResource, TenantId, TenantSettings, UnmanagedAccount,
+    UnmanagedMatch, VersionedSettings,
 };
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -970,6 +971,14 @@ impl Store for DynamoStore {
         resolution: Resolution,
     ) -> Result<Conflict, StoreError> {
         self.resolve(tenant, id, resolution).await
+    }
+
+    async fn groups_with_parents(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<Vec<GroupAncestry>, StoreError> {
+        self.read_ancestry(tenant, ids).await
     }
 }
 

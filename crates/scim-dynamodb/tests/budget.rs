@@ -14,8 +14,8 @@ use scim_dynamodb::{CallCounter, DynamoStore};
 use scim_proto::filter::Filter;
 use scim_proto::SchemaRegistry;
 use scim_store::{
-    create_user, ConflictPolicy, CreateOutcome, DeleteMode, Expect, Include, MemberChange, Paging, Query,
-    Resolution, ResourceKind, Store, TenantId, TenantSettings,
+    create_user, effective_access, ConflictPolicy, CreateOutcome, DeleteMode, Expect, Include, MemberChange,
+    Paging, Query, Resolution, ResourceKind, Store, TenantId, TenantSettings,
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -336,6 +336,46 @@ async fn measure(users: usize, members: usize) -> Vec<(&'static str, Counts)> {
         .unwrap()
     );
     assert_eq!(m.resources.len(), 5);
+    // The seeded group nested two levels deep: seeded ⊂ Parent ⊂ Grandparent.
+    let parent = s
+        .create(
+            &t,
+            ResourceKind::Group,
+            obj(json!({"displayName": "Parent"})),
+            adds(std::slice::from_ref(&gid)),
+        )
+        .await
+        .unwrap();
+    let grandparent = s
+        .create(
+            &t,
+            ResourceKind::Group,
+            obj(json!({"displayName": "Grandparent", "externalId": "gp"})),
+            adds(&[parent.id]),
+        )
+        .await
+        .unwrap();
+    let mut settings = TenantSettings::default();
+    settings.assign("group_roles.parent=developer").unwrap();
+    settings.assign("group_roles.gp=employee").unwrap();
+    s.put_settings(&t, &settings, Expect::Any).await.unwrap();
+    let access = op!(
+        "GET /Users/{id}?attributes=<access extension> (2 levels above direct)",
+        {
+            let u = s
+                .get(&t, ResourceKind::User, &member, Include::ALL)
+                .await
+                .unwrap();
+            let settings = s.settings(&t).await.unwrap().settings;
+            effective_access(&s, &t, &u, &settings).await.unwrap()
+        }
+    );
+    assert_eq!(access.roles, ["developer", "employee"]);
+    assert_eq!(
+        access.groups.iter().map(|g| g.depth).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(access.groups[2].id, grandparent.id);
     op!(
         "DELETE /Users/{id} soft (in 1 group)",
         delete_user(&s, &t, &member).await
@@ -440,8 +480,12 @@ async fn every_operation_costs_the_same_at_both_sizes() {
             counts(&[("BatchGetItem", 1), ("Query", 1)]),
         ),
         (
+            "GET /Users/{id}?attributes=<access extension> (2 levels above direct)",
+            counts(&[("BatchGetItem", 3), ("GetItem", 2)]),
+        ),
+        (
             "DELETE /Users/{id} soft (in 1 group)",
-            counts(&[("GetItem", 2), ("TransactWriteItems", 1)]),
+            counts(&[("GetItem", 2), ("TransactWriteItems", 1), ("UpdateItem", 1)]),
         ),
         (
             "scimctl users restore (1 group)",

@@ -74,15 +74,19 @@ fn resource_response(status: StatusCode, svc: &Service<'_>, r: &StoredResource, 
     response
 }
 
-/// Renders and projects a resource for a response.
-fn respond(
+/// Renders and projects a resource for a response (with the access extension when asked).
+async fn respond(
     status: StatusCode,
     svc: &Service<'_>,
     query: &ListQuery,
     r: &StoredResource,
 ) -> ApiResult<Response> {
     let projection = svc.projection(&query.attributes, &query.excluded_attributes)?;
-    let body = Value::Object(projection.apply(&svc.render(r), &svc.schema()));
+    let body = svc
+        .present(std::slice::from_ref(r), &projection)
+        .await?
+        .pop()
+        .unwrap_or_default();
     Ok(resource_response(status, svc, r, body))
 }
 
@@ -233,7 +237,7 @@ pub async fn create<K: Kind>(
     let query = query_of(&state, &pairs)?;
     let include = svc.include_for(&svc.projection(&query.attributes, &query.excluded_attributes)?);
     let created = svc.create(&body, include).await?;
-    respond(StatusCode::CREATED, &svc, &query, &created)
+    respond(StatusCode::CREATED, &svc, &query, &created).await
 }
 
 /// `GET /Users/{id}` (RFC 7644 §3.4.1), 304 when `If-None-Match` names the current version.
@@ -252,7 +256,7 @@ pub async fn get_one<K: Kind>(
     if etag::if_none_match_hits(pre.if_none_match.as_deref(), r.version) {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
-    respond(StatusCode::OK, &svc, &query, &r)
+    respond(StatusCode::OK, &svc, &query, &r).await
 }
 
 /// `PUT /Users/{id}` (RFC 7644 §3.5.1).
@@ -269,7 +273,7 @@ pub async fn replace<K: Kind>(
     let query = query_of(&state, &pairs)?;
     let include = svc.include_for(&svc.projection(&query.attributes, &query.excluded_attributes)?);
     let r = svc.replace(&id, &body, pre.if_match.as_deref(), include).await?;
-    respond(StatusCode::OK, &svc, &query, &r)
+    respond(StatusCode::OK, &svc, &query, &r).await
 }
 
 /// `PATCH /Users/{id}` (RFC 7644 §3.5.2): 200 with the resource. A group PATCH answers 204 unless
@@ -303,7 +307,7 @@ pub async fn patch<K: Kind>(
         }
         return Ok(response);
     }
-    respond(StatusCode::OK, &svc, &query, &r)
+    respond(StatusCode::OK, &svc, &query, &r).await
 }
 
 /// `DELETE /Users/{id}` (RFC 7644 §3.6): 204.

@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use config::Config;
 use handlers::{Groups, Users};
-use scim_proto::discovery::{Capabilities, PaginationCaps, PaginationMethod};
+use scim_proto::discovery::{AccessCaps, Capabilities, PaginationCaps, PaginationMethod};
 use state::AppState;
 
 /// Where the SCIM API lives under the host.
@@ -46,6 +46,11 @@ pub fn capabilities(config: &Config) -> Capabilities {
             default_page_size: config.default_page_size,
             max_page_size: config.max_page_size,
             cursor_timeout: None,
+        }),
+        // Lifecycle spec, "Nested groups": effective membership counts this many levels.
+        access: Some(AccessCaps {
+            nesting_max_depth: scim_store::MAX_NESTING_DEPTH as u64,
+            effective_roles: true,
         }),
     }
 }

@@ -3,23 +3,26 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use scim_proto::list::{ListLimits, ListQuery};
 use scim_proto::patch::{apply_patch, MemberDelta, PatchLimits, PatchOptions, PatchRequest};
 use scim_proto::project::Projection;
-use scim_proto::resource::{self, NormalizeOptions, ResourceMeta};
+use scim_proto::resource::{self, NormalizeOptions};
+use scim_proto::schema::ACCESS_USER_SCHEMA;
 use scim_proto::{etag, ResourceSchema, ScimError};
+use scim_store::wire::{self, GROUPS, MEMBERS};
 use scim_store::{
-    Conflict, CreateOutcome, DeleteMode, Expect, Include, MemberChange, Paging, Query, ResourceKind,
-    StoreError, StoredResource, TenantId,
+    effective_access, Conflict, CreateOutcome, DeleteMode, Expect, Include, MemberChange, Paging, Query,
+    ResourceKind, StoreError, StoredResource, TenantId, TenantSettings,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
-/// The Group attribute held in membership records rather than in the group (design brief:
-/// a group has no practical size limit).
-const MEMBERS: &str = "members";
-/// The User attribute derived from membership records (RFC 7643 §4.1.2, readOnly).
-const GROUPS: &str = "groups";
+/// The attributes of the access extension, computed only when a request names them
+/// (`returned: request`).
+const ACCESS_ATTRIBUTES: [&str; 2] = ["effectiveRoles", "effectiveGroups"];
+/// How many users of a list page have their effective access computed at a time.
+const ACCESS_CONCURRENCY: usize = 8;
 /// How often a PUT or PATCH that lost a race with another writer is re-applied to the fresh
 /// resource before the client is asked to retry. Between attempts it waits a random, growing
 /// while (`backoff`), so writers that collided do not collide again in step.
@@ -70,11 +73,21 @@ impl<'a> Service<'a> {
         Ok(Projection::new(attributes, excluded, &self.schema())?)
     }
 
-    /// What to load beyond the resource item for a response with this projection.
+    /// Whether a response with this projection carries the access extension of users.
+    pub fn wants_access(&self, projection: &Projection) -> bool {
+        self.kind == ResourceKind::User
+            && ACCESS_ATTRIBUTES
+                .iter()
+                .any(|a| projection.includes(&format!("{ACCESS_USER_SCHEMA}:{a}")))
+    }
+
+    /// What to load beyond the resource item for a response with this projection. Effective
+    /// access starts from the user's direct groups, so they are loaded for it too.
     pub fn include_for(&self, projection: &Projection) -> Include {
         Include {
             members: self.kind == ResourceKind::Group && projection.includes(MEMBERS),
-            groups: self.kind == ResourceKind::User && projection.includes(GROUPS),
+            groups: self.kind == ResourceKind::User
+                && (projection.includes(GROUPS) || self.wants_access(projection)),
             // Lambda answers at most 6 MB: a member list that might not fit is refused with a
             // way out (exclude members, list them by filter), never shortened.
             member_limit: Some(self.state.config.max_inline_members),
@@ -346,67 +359,63 @@ impl<'a> Service<'a> {
                 },
             )
             .await?;
-        let resources = page
-            .resources
-            .iter()
-            .map(|r| Value::Object(projection.apply(&self.render(r), &schema)))
-            .collect();
+        let resources = self.present(&page.resources, &projection).await?;
         Ok((resources, page.total_results, page.next))
+    }
+
+    /// Renders and projects resources for a response. When the projection names the access
+    /// extension (`returned: request`, RFC 7643 §7), each user's effective groups and roles are
+    /// computed (the tenant's settings read once) and rendered with it; they are never stored.
+    pub async fn present(
+        &self,
+        resources: &[StoredResource],
+        projection: &Projection,
+    ) -> ApiResult<Vec<Value>> {
+        let schema = self.schema();
+        let project = |r: &StoredResource| Value::Object(projection.apply(&self.render(r), &schema));
+        if resources.is_empty() || !self.wants_access(projection) {
+            return Ok(resources.iter().map(project).collect());
+        }
+        let settings = self.state.store.settings(self.tenant).await?.settings;
+        // Futures made in a loop, not a closure: a closure over borrowed resources makes the
+        // handler future not provably `Send` for every lifetime (rust-lang/rust#64552).
+        let mut pending = Vec::with_capacity(resources.len());
+        for r in resources {
+            pending.push(self.with_access(r, &settings));
+        }
+        let with_access: Vec<StoredResource> = stream::iter(pending)
+            .buffered(ACCESS_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(with_access.iter().map(project).collect())
+    }
+
+    /// A user with its effective access attached for rendering.
+    async fn with_access(
+        &self,
+        user: &StoredResource,
+        settings: &TenantSettings,
+    ) -> Result<StoredResource, StoreError> {
+        let access = effective_access(self.state.store.as_ref(), self.tenant, user, settings).await?;
+        let mut user = user.clone();
+        access.attach(&mut user);
+        Ok(user)
     }
 
     /// The full wire representation (RFC 7643 §3) of a stored resource.
     pub fn render(&self, r: &StoredResource) -> Map<String, Value> {
-        let mut attrs = r.attrs.clone();
-        if let Some(members) = r.members.as_ref().filter(|m| !m.is_empty()) {
-            let members = members
-                .iter()
-                .map(|m| {
-                    json!({
-                        "value": m.value,
-                        "$ref": self.location(m.kind, &m.value),
-                        "type": m.kind.name(),
-                    })
-                })
-                .collect();
-            attrs.insert(MEMBERS.into(), Value::Array(members));
-        }
-        if let Some(groups) = r.groups.as_ref().filter(|g| !g.is_empty()) {
-            let groups = groups
-                .iter()
-                .map(|(id, display)| {
-                    json!({
-                        "value": id,
-                        "$ref": self.location(ResourceKind::Group, id),
-                        "display": display,
-                        "type": "direct",
-                    })
-                })
-                .collect();
-            attrs.insert(GROUPS.into(), Value::Array(groups));
-        }
-        let meta = ResourceMeta {
-            id: r.id.clone(),
-            created: r.created.clone(),
-            last_modified: r.last_modified.clone(),
-            version: r.version,
-            location: self.location(self.kind, &r.id),
-        };
-        resource::render(&attrs, &self.schema(), &meta)
+        wire::render(&self.state.registry, self.base_url, r)
     }
 
     /// `meta.location` of a resource (RFC 7644 §3.1).
     pub fn location(&self, kind: ResourceKind, id: &str) -> String {
-        let endpoint = schema_of(self.state, kind).resource_type.endpoint.clone();
-        format!("{}{endpoint}/{id}", self.base_url)
+        wire::location(&self.state.registry, self.base_url, kind, id)
     }
 }
 
 /// The schema view of a resource kind; both kinds are in every registry the service builds.
 pub fn schema_of(state: &AppState, kind: ResourceKind) -> ResourceSchema<'_> {
-    match kind {
-        ResourceKind::User => state.registry.user(),
-        ResourceKind::Group => state.registry.group(),
-    }
+    wire::schema_of(&state.registry, kind)
 }
 
 pub fn list_limits(state: &AppState) -> ListLimits {

@@ -17,9 +17,9 @@ use axum::response::Response;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use scim_store::{
-    Conflict, DeletedUser, Expect, Include, MemberChange, Page, Query, Resolution, ResourceKind, Store,
-    StoreError, StoredResource, TenantId, TenantSettings, UnmanagedAccount, UnmanagedMatch,
-    VersionedSettings,
+    Conflict, DeletedUser, Expect, GroupAncestry, Include, MemberChange, Page, Query, Resolution,
+    ResourceKind, Store, StoreError, StoredResource, TenantId, TenantSettings, UnmanagedAccount,
+    UnmanagedMatch, VersionedSettings,
 };
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -346,6 +346,15 @@ impl Store for CountingStore {
     ) -> Result<Conflict, StoreError> {
         count_call();
         self.0.resolve_conflict(tenant, id, resolution).await
+    }
+
+    async fn groups_with_parents(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<Vec<GroupAncestry>, StoreError> {
+        count_call();
+        self.0.groups_with_parents(tenant, ids).await
     }
 }
 

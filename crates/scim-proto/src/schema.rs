@@ -16,6 +16,9 @@ pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User` (RFC 7643 §4.3).
 pub const ENTERPRISE_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// This service's User extension for effective access: `effectiveRoles` and `effectiveGroups`,
+/// read-only and `returned: request` (computed when a request names them, never stored).
+pub const ACCESS_USER_SCHEMA: &str = "urn:scim-lambda:params:scim:schemas:extension:access:2.0:User";
 /// The schema of schema resources (RFC 7643 §7).
 pub const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 /// The schema of resource type resources (RFC 7643 §6).
@@ -207,14 +210,16 @@ fn builtin(json_text: &str) -> Schema {
 }
 
 impl SchemaRegistry {
-    /// Core User with the Enterprise User extension, and Group (RFC 7643 §4).
+    /// Core User with the Enterprise User extension and this service's access extension, and
+    /// Group (RFC 7643 §4, §6 `schemaExtensions`).
     pub fn standard() -> Self {
         let user = builtin(include_str!("../schemas/user.json"));
         let enterprise = builtin(include_str!("../schemas/enterprise_user.json"));
+        let access = builtin(include_str!("../schemas/access_user.json"));
         let group = builtin(include_str!("../schemas/group.json"));
         let common = builtin(include_str!("../schemas/common.json"));
         SchemaRegistry {
-            schemas: vec![user, enterprise, group],
+            schemas: vec![user, enterprise, access, group],
             common,
             resource_types: vec![
                 ResourceType {
@@ -222,10 +227,16 @@ impl SchemaRegistry {
                     endpoint: "/Users".into(),
                     description: "User accounts".into(),
                     schema: USER_SCHEMA.into(),
-                    schema_extensions: vec![SchemaExtension {
-                        schema: ENTERPRISE_USER_SCHEMA.into(),
-                        required: false,
-                    }],
+                    schema_extensions: vec![
+                        SchemaExtension {
+                            schema: ENTERPRISE_USER_SCHEMA.into(),
+                            required: false,
+                        },
+                        SchemaExtension {
+                            schema: ACCESS_USER_SCHEMA.into(),
+                            required: false,
+                        },
+                    ],
                 },
                 ResourceType {
                     name: "Group".into(),
@@ -454,7 +465,7 @@ mod tests {
     #[test]
     fn builtin_schemas_are_well_formed() {
         let reg = SchemaRegistry::standard();
-        assert_eq!(reg.schemas().len(), 3);
+        assert_eq!(reg.schemas().len(), 4);
         for s in reg.schemas().iter().chain(std::iter::once(&reg.common)) {
             for a in &s.attributes {
                 check_def(a, true);
@@ -494,6 +505,16 @@ mod tests {
             .unwrap()
             .attribute("manager")
             .is_some());
+        let access = reg.schema(ACCESS_USER_SCHEMA).unwrap();
+        for name in ["effectiveRoles", "effectiveGroups"] {
+            let a = access.attribute(name).unwrap();
+            assert!(a.multi_valued, "{name}");
+            assert_eq!(
+                (a.mutability, a.returned),
+                (Mutability::ReadOnly, Returned::Request),
+                "{name}"
+            );
+        }
         let members = reg.schema(GROUP_SCHEMA).unwrap().attribute("members").unwrap();
         assert!(members.multi_valued);
         assert!(members
@@ -570,6 +591,6 @@ mod tests {
             r.extension,
             Some("urn:example:params:scim:schemas:extension:acme:2.0:User")
         );
-        assert_eq!(reg.resource_type("User").unwrap().schema_extensions.len(), 2);
+        assert_eq!(reg.resource_type("User").unwrap().schema_extensions.len(), 3);
     }
 }

@@ -3,9 +3,10 @@
 
 use scim_proto::discovery::{
     resource_type_resource, resource_types_list, schema_resource, schemas_list, service_provider_config,
-    BulkLimits, Capabilities, PaginationCaps, PaginationMethod, SERVICE_PROVIDER_CONFIG_SCHEMA,
+    AccessCaps, BulkLimits, Capabilities, PaginationCaps, PaginationMethod, ACCESS_CONFIG_SCHEMA,
+    SERVICE_PROVIDER_CONFIG_SCHEMA,
 };
-use scim_proto::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+use scim_proto::schema::{ACCESS_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 use scim_proto::SchemaRegistry;
 use serde_json::{json, Value};
 
@@ -22,6 +23,7 @@ fn caps() -> Capabilities {
         documentation_uri: None,
         max_payload_bytes: Some(1_048_576),
         pagination: None,
+        access: None,
     }
 }
 
@@ -40,6 +42,7 @@ fn service_provider_config_advertises_capabilities() {
     assert_eq!(spc["etag"], json!({"supported": true}));
     assert!(spc.get("documentationUri").is_none());
     assert!(spc.get("pagination").is_none());
+    assert!(spc.get(ACCESS_CONFIG_SCHEMA).is_none());
     let auth = spc["authenticationSchemes"].as_array().unwrap();
     assert_eq!(auth.len(), 1);
     assert_eq!(auth[0]["type"], "oauthbearertoken");
@@ -89,8 +92,20 @@ fn service_provider_config_with_bulk_docs_and_pagination() {
         max_page_size: 50,
         cursor_timeout: None,
     });
+    c.access = Some(AccessCaps {
+        nesting_max_depth: 10,
+        effective_roles: true,
+    });
     let spc = service_provider_config(&c, BASE);
     assert_eq!(spc["pagination"]["cursor"], false);
+    assert_eq!(
+        spc["schemas"],
+        json!([SERVICE_PROVIDER_CONFIG_SCHEMA, ACCESS_CONFIG_SCHEMA])
+    );
+    assert_eq!(
+        spc[ACCESS_CONFIG_SCHEMA],
+        json!({"nestedGroups": {"supported": true, "maxDepth": 10}, "effectiveRoles": {"supported": true}})
+    );
     assert!(spc["pagination"].get("cursorTimeout").is_none());
 }
 
@@ -111,10 +126,18 @@ fn schemas_and_resource_types_lists() {
         schemas["schemas"],
         json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
     );
-    assert_eq!(schemas["totalResults"], 3);
-    assert_eq!(schemas["itemsPerPage"], 3);
+    assert_eq!(schemas["totalResults"], 4);
+    assert_eq!(schemas["itemsPerPage"], 4);
     assert_eq!(schemas["startIndex"], 1);
-    assert_eq!(ids(&schemas), [USER_SCHEMA, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA]);
+    assert_eq!(
+        ids(&schemas),
+        [
+            USER_SCHEMA,
+            ENTERPRISE_USER_SCHEMA,
+            ACCESS_USER_SCHEMA,
+            GROUP_SCHEMA
+        ]
+    );
     assert_eq!(
         schemas["Resources"][0]["meta"]["location"],
         format!("{BASE}/Schemas/{USER_SCHEMA}")
@@ -124,8 +147,9 @@ fn schemas_and_resource_types_lists() {
     assert_eq!(types["totalResults"], 2);
     assert_eq!(ids(&types), ["User", "Group"]);
     assert_eq!(
-        types["Resources"][0]["schemaExtensions"][0]["schema"],
-        ENTERPRISE_USER_SCHEMA
+        types["Resources"][0]["schemaExtensions"],
+        json!([{"schema": ENTERPRISE_USER_SCHEMA, "required": false},
+               {"schema": ACCESS_USER_SCHEMA, "required": false}])
     );
 }
 
@@ -137,6 +161,7 @@ fn single_schema_and_resource_type() {
         (USER_SCHEMA, Some(USER_SCHEMA)),
         ("URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:GROUP", Some(GROUP_SCHEMA)),
         (ENTERPRISE_USER_SCHEMA, Some(ENTERPRISE_USER_SCHEMA)),
+        (ACCESS_USER_SCHEMA, Some(ACCESS_USER_SCHEMA)),
         ("urn:example:nope", None),
     ];
     for (urn, want) in cases {

@@ -18,8 +18,8 @@ use crate::unmanaged::{
 };
 use crate::{
     check_member_kind, expired, now, purge_second, purge_timestamp, stored_attributes, timestamp,
-    unknown_member, DeletedUser, Expect, Include, Member, MemberChange, Page, Paging, Query, ResourceKind,
-    Store, StoreError, StoredResource, TenantId, TenantSettings, VersionedSettings,
+    unknown_member, DeletedUser, Expect, GroupAncestry, Include, Member, MemberChange, Page, Paging, Query,
+    ResourceKind, Store, StoreError, StoredResource, TenantId, TenantSettings, VersionedSettings,
 };
 use async_trait::async_trait;
 use scim_proto::schema::{AttrType, ResourceSchema, SchemaRegistry, Uniqueness};
@@ -1220,6 +1220,35 @@ impl Store for MemoryStore {
         };
         t.conflicts.insert(id.to_string(), resolved.clone());
         Ok(resolved)
+    }
+
+    async fn groups_with_parents(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<Vec<GroupAncestry>, StoreError> {
+        let data = self.read()?;
+        let Some(t) = data.tenants.get(tenant) else {
+            return Ok(Vec::new());
+        };
+        let mut seen = BTreeSet::new();
+        Ok(ids
+            .iter()
+            .filter(|id| seen.insert(id.as_str()))
+            .filter_map(|id| {
+                let record = t.groups.get(id)?;
+                Some(GroupAncestry {
+                    id: id.clone(),
+                    display_name: t.display_name(id),
+                    external_id: record
+                        .attrs
+                        .get("externalId")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    parents: t.member_of.get(id).into_iter().flatten().cloned().collect(),
+                })
+            })
+            .collect())
     }
 }
 

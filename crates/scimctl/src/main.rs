@@ -32,7 +32,8 @@ enum Command {
     Table(table::TableArgs),
     /// Show and change a tenant's lifecycle settings (delete mode, conflict policy, group roles)
     Tenant(tenant::TenantArgs),
-    /// A tenant's users as only an operator sees them: the soft-deleted ones, and restoring them
+    /// A tenant's users as only an operator sees them: one with its effective roles, the
+    /// soft-deleted ones, and restoring them
     Users(users::UsersArgs),
     /// Import existing accounts (JSON lines or CSV) as unmanaged accounts of a tenant
     Import(import::ImportArgs),

@@ -1,15 +1,20 @@
-//! `scimctl users ...`: an operator's view of a tenant's users beyond what SCIM shows. Today the
-//! soft-deleted ones (tenant setting `delete_mode = soft`): `users deleted` lists the records
-//! kept until their purge time, `users restore` brings one back with its id, attributes and the
-//! groups that still exist.
+//! `scimctl users ...`: an operator's view of a tenant's users beyond what SCIM shows.
+//! `users show` prints a user as the service renders it (never its password) with the access
+//! extension: its effective groups, direct and through nested groups, and the roles they grant
+//! under the tenant's `group_roles`. The soft-deleted users (tenant setting `delete_mode = soft`):
+//! `users deleted` lists the records kept until their purge time, `users restore` brings one back
+//! with its id, attributes and the groups that still exist. `meta.location` and `$ref` are
+//! relative to the server (`/scim/v2/...`): the CLI does not know the public host.
 
 use crate::store::{print_json, tenant, TableArg};
 use crate::Failure;
 use clap::{Args, Subcommand};
-use scim_proto::resource::{self, ResourceMeta};
 use scim_proto::SchemaRegistry;
-use scim_store::{ResourceKind, Store, StoreError, StoredResource};
+use scim_store::{effective_access, wire, Include, ResourceKind, Store, StoreError, StoredResource};
 use serde_json::{json, Value};
+
+/// Where the service mounts the SCIM API (`scim_lambda::BASE_PATH`).
+const BASE_PATH: &str = "/scim/v2";
 
 /// `scimctl users <command>`
 #[derive(Debug, Args)]
@@ -20,6 +25,14 @@ pub struct UsersArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
+    /// Print a user as the service renders it, with its effective groups and roles
+    Show {
+        tenant: String,
+        /// The user's id
+        id: String,
+        #[command(flatten)]
+        table: TableArg,
+    },
     /// List a tenant's soft-deleted users that can still be restored (id, userName, externalId,
     /// deleted, purgeAfter, groups)
     Deleted {
@@ -40,6 +53,11 @@ pub enum UsersCommand {
 
 pub async fn run(args: UsersArgs) -> Result<(), Failure> {
     match args.command {
+        UsersCommand::Show {
+            tenant: name,
+            id,
+            table,
+        } => show(&name, &id, &table).await,
         UsersCommand::Deleted { tenant: name, table } => {
             let t = tenant(&name)?;
             let store = table.open().await?;
@@ -86,30 +104,33 @@ pub async fn run(args: UsersArgs) -> Result<(), Failure> {
     }
 }
 
-/// A user as SCIM renders it (RFC 7643 §4.1: `schemas`, attributes, `groups`, `meta`, never the
-/// password), with `meta.location` relative to the service's base URL, which scimctl does not
-/// know.
-pub fn user_json(user: &StoredResource) -> Value {
-    let registry = SchemaRegistry::standard();
-    let Some(schema) = registry.view(ResourceKind::User.name()) else {
-        return Value::Object(user.attrs.clone());
+/// A user as the service renders it (RFC 7643 §4.1: `schemas`, attributes, `groups`, `meta`,
+/// never the password).
+fn user_json(user: &StoredResource) -> Value {
+    Value::Object(wire::render(&SchemaRegistry::standard(), BASE_PATH, user))
+}
+
+async fn show(tenant_name: &str, id: &str, table: &TableArg) -> Result<(), Failure> {
+    let t = tenant(tenant_name)?;
+    let store = table.open().await?;
+    let with_groups = Include {
+        groups: true,
+        ..Include::NONE
     };
-    let mut attrs = user.attrs.clone();
-    if let Some(groups) = user.groups.as_ref().filter(|g| !g.is_empty()) {
-        let groups = groups
-            .iter()
-            .map(|(id, display)| json!({"value": id, "display": display, "type": "direct"}))
-            .collect();
-        attrs.insert("groups".into(), Value::Array(groups));
-    }
-    let meta = ResourceMeta {
-        id: user.id.clone(),
-        created: user.created.clone(),
-        last_modified: user.last_modified.clone(),
-        version: user.version,
-        location: format!("Users/{}", user.id),
+    let mut user = match store.get(&t, ResourceKind::User, id, with_groups).await {
+        Ok(user) => user,
+        Err(StoreError::NotFound) => {
+            return Err(Failure::Failed(format!("tenant {tenant_name} has no user {id}")))
+        }
+        Err(e) => return Err(failed(e)),
     };
-    Value::Object(resource::render(&attrs, &schema, &meta))
+    let settings = store.settings(&t).await.map_err(failed)?.settings;
+    let access = effective_access(&store, &t, &user, &settings)
+        .await
+        .map_err(failed)?;
+    access.attach(&mut user);
+    print_json(&user_json(&user));
+    Ok(())
 }
 
 fn failed(e: StoreError) -> Failure {
