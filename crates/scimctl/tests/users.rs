@@ -116,7 +116,8 @@ async fn deleted_lists_and_restore_brings_back() {
     assert_eq!(restored["meta"]["version"], "W/\"2\"");
     assert_eq!(
         restored["groups"],
-        json!([{"value": staff.id, "display": "Staff", "type": "direct"}])
+        json!([{"value": staff.id, "$ref": format!("/scim/v2/Groups/{}", staff.id),
+                "display": "Staff", "type": "direct"}])
     );
     let back = s
         .get(&t, ResourceKind::User, &alice.id, Include::ALL)
