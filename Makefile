@@ -10,6 +10,9 @@ help: ## list the targets
 run: ## the service on SCIM_LISTEN (default 127.0.0.1:8080) with the embedded store; the first start prints a bearer token
 	$(CARGO) run --quiet --bin scim-lambda
 
+run-dynamodb: tools ## the service on SCIM_LISTEN on the DynamoDB store, with moto standing in for DynamoDB (for scimctl tenant/users/import/conflicts)
+	bash scripts/run-dynamodb.sh
+
 table: ## create the DynamoDB table named by SCIM_TABLE (the AWS settings come from the environment)
 	$(CARGO) run --quiet --bin scimctl -- table create
 
@@ -57,4 +60,4 @@ bench: tools ## requests/s, p50/p99 latency, peak RSS: embedded store (10,000 us
 	$(CARGO) build --quiet --release --bin scim-lambda --bin scim-bench
 	./target/release/scim-bench --server ./target/release/scim-lambda
 
-.PHONY: help run table tools test lint bench watch build-lambda aws-check deploy logs
+.PHONY: help run run-dynamodb table tools test lint bench watch build-lambda aws-check deploy logs
