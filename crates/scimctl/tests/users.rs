@@ -3,48 +3,9 @@
 
 mod common;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use common::{data, fresh_table};
-use scim_dynamodb::DynamoStore;
-use scim_proto::SchemaRegistry;
-use scim_store::{Expect, Include, MemberChange, ResourceKind, Store, StoredResource, TenantId};
-use serde_json::{json, Map, Value};
-use std::sync::Arc;
-
-fn store(table: &str) -> DynamoStore {
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(&scim_testkit::moto().endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .build();
-    DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(conf),
-        table,
-        Arc::new(SchemaRegistry::standard()),
-    )
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-async fn create(
-    s: &DynamoStore,
-    t: &TenantId,
-    kind: ResourceKind,
-    attrs: Value,
-    members: &[&str],
-) -> StoredResource {
-    let members = MemberChange {
-        add: members.iter().map(|m| (m.to_string(), None)).collect(),
-        ..MemberChange::default()
-    };
-    s.create(t, kind, obj(attrs), members).await.unwrap()
-}
+use common::{create, data, fresh_table, store_on_moto as store};
+use scim_store::{Expect, Include, ResourceKind, Store, TenantId};
+use serde_json::json;
 
 fn in_days(days: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc() + time::Duration::days(days)

@@ -4,52 +4,11 @@
 
 mod common;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use common::{data, fresh_table};
-use scim_dynamodb::DynamoStore;
-use scim_proto::SchemaRegistry;
-use scim_store::{MemberChange, ResourceKind, Store, StoredResource, TenantId};
-use serde_json::{json, Map, Value};
-use std::sync::Arc;
+use common::{create, data, fresh_table, store_on_moto as store};
+use scim_store::{ResourceKind, TenantId};
+use serde_json::json;
 
 const ACCESS: &str = "urn:scim-lambda:params:scim:schemas:extension:access:2.0:User";
-
-/// The service's store on `table`, to seed what `users show` reads.
-fn store(table: &str) -> DynamoStore {
-    let moto = scim_testkit::moto();
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(conf),
-        table,
-        Arc::new(SchemaRegistry::standard()),
-    )
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-async fn create(
-    s: &DynamoStore,
-    t: &TenantId,
-    kind: ResourceKind,
-    attrs: Value,
-    members: &[&str],
-) -> StoredResource {
-    let change = MemberChange {
-        add: members.iter().map(|m| (m.to_string(), None)).collect(),
-        ..MemberChange::default()
-    };
-    s.create(t, kind, obj(attrs), change).await.unwrap()
-}
 
 #[tokio::test]
 async fn show_prints_the_user_with_effective_groups_and_roles() {

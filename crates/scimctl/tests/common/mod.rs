@@ -80,3 +80,19 @@ pub fn store_on_moto(table: &str) -> scim_dynamodb::DynamoStore {
 pub fn obj(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
     v.as_object().cloned().unwrap()
 }
+
+/// Creates a resource through the store, with `members` (ids) added.
+pub async fn create(
+    s: &scim_dynamodb::DynamoStore,
+    t: &scim_store::TenantId,
+    kind: scim_store::ResourceKind,
+    attrs: serde_json::Value,
+    members: &[&str],
+) -> scim_store::StoredResource {
+    use scim_store::Store;
+    let change = scim_store::MemberChange {
+        add: members.iter().map(|m| (m.to_string(), None)).collect(),
+        ..scim_store::MemberChange::default()
+    };
+    s.create(t, kind, obj(attrs), change).await.unwrap()
+}
