@@ -132,18 +132,10 @@ impl DynamoStore {
         let kind = ResourceKind::User;
         let kept_pk = keys::deleted(tenant);
         for _ in 0..ATTEMPTS {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(Self::key(&kept_pk, id)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| error::sdk("GetItem", e))?;
-            let Some(item) = out.item() else {
+            let Some(item) = self.get_consistent(kept_pk.clone(), id).await? else {
                 return Err(StoreError::NotFound);
             };
+            let item = &item;
             if deleted_user(item, OffsetDateTime::now_utc())?.is_none() {
                 return Err(StoreError::NotFound);
             }

@@ -296,21 +296,27 @@ impl DynamoStore {
         HashMap::from([(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))])
     }
 
+    /// One strongly consistent GetItem of any item.
+    pub(crate) async fn get_consistent(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| error::sdk("GetItem", e))?;
+        Ok(out.item)
+    }
+
     /// One strongly consistent GetItem.
     async fn read(&self, tenant: &TenantId, kind: ResourceKind, id: &str) -> Result<Option<Rec>, StoreError> {
         if !keys::plausible_id(id) {
             return Ok(None);
         }
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(keys::resources(tenant, kind), id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| error::sdk("GetItem", e))?;
-        let rec = out.item().map(|i| Rec::from_item(kind, i)).transpose()?;
+        let item = self.get_consistent(keys::resources(tenant, kind), id).await?;
+        let rec = item.as_ref().map(|i| Rec::from_item(kind, i)).transpose()?;
         if let Some(r) = &rec {
             self.remember(tenant, r);
         }

@@ -10,22 +10,16 @@ use scim_store::{Expect, StoreError, TenantId, TenantSettings, VersionedSettings
 
 impl DynamoStore {
     pub(crate) async fn read_settings(&self, tenant: &TenantId) -> Result<VersionedSettings, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(keys::settings(tenant), keys::UNIQUE_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| error::sdk("GetItem", e))?;
-        let Some(item) = out.item() else {
+        let Some(item) = self
+            .get_consistent(keys::settings(tenant), keys::UNIQUE_SK)
+            .await?
+        else {
             return Ok(VersionedSettings::default());
         };
         let corrupt =
             |what: &str| StoreError::Unavailable(format!("the tenant settings item is malformed: {what}"));
-        let json = get_s(item, attr::ATTRS).ok_or_else(|| corrupt("no settings"))?;
-        let version = get_n(item, attr::VERSION)
+        let json = get_s(&item, attr::ATTRS).ok_or_else(|| corrupt("no settings"))?;
+        let version = get_n(&item, attr::VERSION)
             .and_then(|v| u64::try_from(v).ok())
             .ok_or_else(|| corrupt("no version"))?;
         let settings = TenantSettings::from_json(json).map_err(|e| corrupt(&e.to_string()))?;

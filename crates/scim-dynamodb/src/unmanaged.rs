@@ -256,16 +256,9 @@ impl DynamoStore {
         if !keys::plausible_id(id) {
             return Err(StoreError::NotFound);
         }
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(keys::unmanaged(tenant), id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| error::sdk("GetItem", e))?;
-        out.item()
+        self.get_consistent(keys::unmanaged(tenant), id)
+            .await?
+            .as_ref()
             .map(account_from_item)
             .transpose()?
             .ok_or(StoreError::NotFound)
@@ -424,16 +417,9 @@ impl DynamoStore {
         if !keys::plausible_id(id) {
             return Err(StoreError::NotFound);
         }
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(keys::conflicts(tenant), id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| error::sdk("GetItem", e))?;
-        out.item()
+        self.get_consistent(keys::conflicts(tenant), id)
+            .await?
+            .as_ref()
             .map(conflict_from_item)
             .transpose()?
             .ok_or(StoreError::NotFound)
