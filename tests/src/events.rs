@@ -5,6 +5,7 @@
 use crate::Server;
 use reqwest::Method;
 use scim_store::events::ChangeEvent;
+use scim_store::{DeleteMode, Expect, TenantId, TenantSettings};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -20,6 +21,8 @@ pub struct Expected {
     pub changed_attributes: Vec<String>,
     pub member_id: Option<String>,
     pub time: Option<String>,
+    /// `user.deleted`: how (`soft` or `hard`).
+    pub mode: Option<DeleteMode>,
 }
 
 impl Expected {
@@ -36,6 +39,14 @@ impl Expected {
             changed_attributes: changed.iter().map(|c| c.to_string()).collect(),
             member_id: member_id.map(str::to_string),
             time: time.and_then(Value::as_str).map(str::to_string),
+            mode: None,
+        }
+    }
+
+    fn deleted(user: &str, mode: DeleteMode) -> Self {
+        Expected {
+            mode: Some(mode),
+            ..Expected::new("user.deleted", user, &[], None, None)
         }
     }
 
@@ -46,6 +57,7 @@ impl Expected {
             && self.changed_attributes == e.changed_attributes
             && self.member_id == e.member_id
             && self.time.as_ref().is_none_or(|t| *t == e.time)
+            && self.mode == e.mode
     }
 }
 
@@ -245,11 +257,21 @@ pub async fn provisioning_sequence(s: &Server) -> Vec<Expected> {
         Some(&b),
         None,
     ));
-    want.push(Expected::new("user.deleted", &b, &[], None, None));
+    // The default delete_mode is soft.
+    want.push(Expected::deleted(&b, DeleteMode::Soft));
     s.delete(&format!("/Groups/{g}")).await.assert_status(204);
     want.push(Expected::new("group.deleted", &g, &[], None, None));
+    let tenant = TenantId::new("default").expect("tenant");
+    let hard = TenantSettings {
+        delete_mode: DeleteMode::Hard,
+        ..TenantSettings::default()
+    };
+    s.store
+        .put_settings(&tenant, &hard, Expect::Any)
+        .await
+        .expect("settings");
     s.delete(&format!("/Users/{a}")).await.assert_status(204);
-    want.push(Expected::new("user.deleted", &a, &[], None, None));
+    want.push(Expected::deleted(&a, DeleteMode::Hard));
     want
 }
 

@@ -75,15 +75,8 @@ impl fmt::Display for EventType {
     }
 }
 
-/// How a user was deleted (tenant setting `delete_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeleteMode {
-    /// Gone, with its memberships.
-    Hard,
-    /// Kept for the retention period, restorable.
-    Soft,
-}
+/// How a user was deleted: the tenant's `delete_mode` at the time.
+pub use crate::settings::DeleteMode;
 
 /// One event, serialised as the body subscribers receive (EventBridge `detail`, one JSON line of
 /// `SCIM_EVENTS=file:`).
