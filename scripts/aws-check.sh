@@ -89,11 +89,14 @@ sam build --beta-features --parameter-overrides "Architecture=$ARCH" >target/sam
   cat target/sam-build.log >&2
   exit 1
 }
-built=".aws-sam/build/ScimFunction/bootstrap"
-[[ -x "$built" ]] || {
-  echo "aws-check: sam build did not produce $built" >&2
-  exit 1
-}
+# Both functions (HTTP and events) run the same binary, so sam builds it once and both point at
+# that artifact: check what the built template names, for every function.
+codes=$(sed -n 's/^ *CodeUri: //p' .aws-sam/build/template.yaml | sort -u)
+[[ -n "$codes" ]] || { echo "aws-check: sam build wrote no CodeUri" >&2; exit 1; }
+for code in $codes; do
+  built=".aws-sam/build/$code/bootstrap"
+  [[ -x "$built" ]] || { echo "aws-check: sam build did not produce $built" >&2; exit 1; }
+done
 step "sam build: $built ($(stat -c %s "$built") bytes) and .aws-sam/build/template.yaml in $(($(date +%s) - start)) s"
 
 # 6. `sam deploy` (and `sam package`, which it runs) uploads to S3 and calls CloudFormation: that
