@@ -18,7 +18,7 @@ use crate::{error, keys, old_version, DynamoStore, Failure, Role};
 use aws_sdk_dynamodb::types::{
     ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
-use scim_store::unmanaged::{self, check_resolution, conflict_id};
+use scim_store::unmanaged::{self, check_resolution, conflict_of};
 use scim_store::{
     Conflict, ConflictStatus, Expect, MatchAttribute, Resolution, ResourceKind, StoreError, StoredResource,
     TenantId, UnmanagedAccount, UnmanagedMatch,
@@ -167,10 +167,7 @@ impl DynamoStore {
         tenant: &TenantId,
         attrs: Map<String, Value>,
     ) -> Result<UnmanagedAccount, StoreError> {
-        let attrs = scim_store::stored_attributes(attrs);
-        if !attrs.get("userName").is_some_and(Value::is_string) {
-            return Err(StoreError::Invalid("an imported account needs a userName".into()));
-        }
+        let attrs = unmanaged::importable(attrs)?;
         let id = uuid::Uuid::new_v4().to_string();
         let at = now();
         let mut items = Vec::new();
@@ -351,12 +348,7 @@ impl DynamoStore {
         found: &UnmanagedMatch,
         posted: &Map<String, Value>,
     ) -> Result<Conflict, StoreError> {
-        let user_name = posted
-            .get("userName")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let id = conflict_id(&found.account, &user_name);
+        let (id, user_name) = conflict_of(&found.account, posted);
         let at = now();
         let out = self
             .client

@@ -1043,10 +1043,7 @@ impl Store for MemoryStore {
         tenant: &TenantId,
         attrs: Map<String, Value>,
     ) -> Result<UnmanagedAccount, StoreError> {
-        let attrs = stored_attributes(attrs);
-        if !attrs.get("userName").is_some_and(Value::is_string) {
-            return Err(StoreError::Invalid("an imported account needs a userName".into()));
-        }
+        let attrs = unmanaged::importable(attrs)?;
         let id = uuid::Uuid::new_v4().to_string();
         let unique = self.unique(ResourceKind::User);
         let mut data = self.write()?;
@@ -1135,12 +1132,7 @@ impl Store for MemoryStore {
         matched: &UnmanagedMatch,
         posted: &Map<String, Value>,
     ) -> Result<Conflict, StoreError> {
-        let user_name = posted
-            .get("userName")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let id = unmanaged::conflict_id(&matched.account, &user_name);
+        let (id, user_name) = unmanaged::conflict_of(&matched.account, posted);
         let at = timestamp(now());
         let mut data = self.write()?;
         let t = data.tenants.entry(tenant.clone()).or_default();

@@ -165,6 +165,26 @@ pub enum Resolution {
     Reject,
 }
 
+/// The attributes an import keeps ([`crate::stored_attributes`]), which must name a `userName`.
+pub fn importable(attrs: Map<String, Value>) -> Result<Map<String, Value>, StoreError> {
+    let attrs = crate::stored_attributes(attrs);
+    if !attrs.get("userName").is_some_and(Value::is_string) {
+        return Err(StoreError::Invalid("an imported account needs a userName".into()));
+    }
+    Ok(attrs)
+}
+
+/// The conflict a refused POST of `posted` makes with `account`: its id ([`conflict_id`]) and
+/// the posted `userName` (empty if none).
+pub fn conflict_of(account: &str, posted: &Map<String, Value>) -> (String, String) {
+    let user_name = posted
+        .get("userName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    (conflict_id(account, &user_name), user_name)
+}
+
 /// The id of the conflict between an unmanaged account and a posted `userName` (compared
 /// case-insensitively): deterministic, so every retry of one POST finds the same conflict.
 pub fn conflict_id(account: &str, user_name: &str) -> String {

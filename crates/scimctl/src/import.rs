@@ -15,7 +15,9 @@ use scim_proto::filter::Filter;
 use scim_proto::resource::{self, NormalizeOptions};
 use scim_proto::SchemaRegistry;
 use scim_store::unmanaged::match_keys;
-use scim_store::{Include, MatchAttribute, Paging, Query, ResourceKind, Store, StoreError, TenantId};
+use scim_store::{
+    Include, MatchAttribute, Paging, Query, ResourceKind, Store, StoreError, TenantId, UnmanagedMatch,
+};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
@@ -207,6 +209,20 @@ impl Entry {
             id: None,
         }
     }
+
+    /// An account whose `userName` or email another imported account already holds.
+    fn unmanaged_conflict(user_name: Option<String>, m: &UnmanagedMatch) -> Entry {
+        Entry::new(
+            user_name,
+            Outcome::ConflictUnmanaged,
+            format!(
+                "{} '{}' belongs to the imported account {}",
+                m.attribute.name(),
+                m.value,
+                m.account
+            ),
+        )
+    }
 }
 
 struct Import<'a, S: Store> {
@@ -260,16 +276,7 @@ impl<S: Store> Import<'_, S> {
                 Outcome::ConflictManaged,
                 format!("{attribute} belongs to a user managed by SCIM"),
             )),
-            Err(StoreError::UnmanagedMatch(m)) => Ok(Entry::new(
-                user_name,
-                Outcome::ConflictUnmanaged,
-                format!(
-                    "{} '{}' belongs to the imported account {}",
-                    m.attribute.name(),
-                    m.value,
-                    m.account
-                ),
-            )),
+            Err(StoreError::UnmanagedMatch(m)) => Ok(Entry::unmanaged_conflict(user_name, &m)),
             Err(StoreError::Invalid(detail)) => Ok(Entry::new(user_name, Outcome::Invalid, detail)),
             Err(e) => Err(e),
         }
@@ -303,16 +310,7 @@ impl<S: Store> Import<'_, S> {
             ));
         }
         if let Some(m) = self.store.find_unmanaged(self.tenant, &attrs).await? {
-            return Ok(Entry::new(
-                user_name,
-                Outcome::ConflictUnmanaged,
-                format!(
-                    "{} '{}' belongs to the imported account {}",
-                    m.attribute.name(),
-                    m.value,
-                    m.account
-                ),
-            ));
+            return Ok(Entry::unmanaged_conflict(user_name, &m));
         }
         Ok(Entry::new(
             user_name,
