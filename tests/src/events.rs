@@ -261,6 +261,14 @@ pub async fn provisioning_sequence(s: &Server) -> Vec<Expected> {
     want.push(Expected::deleted(&b, DeleteMode::Soft));
     s.delete(&format!("/Groups/{g}")).await.assert_status(204);
     want.push(Expected::new("group.deleted", &g, &[], None, None));
+    // A DELETE refused for its If-Match: no event.
+    s.send(|c, base| {
+        c.delete(format!("{base}/Users/{a}"))
+            .header("authorization", s.bearer())
+            .header("if-match", "W/\"1\"")
+    })
+    .await
+    .assert_error(412, None);
     let tenant = TenantId::new("default").expect("tenant");
     let hard = TenantSettings {
         delete_mode: DeleteMode::Hard,

@@ -49,7 +49,7 @@ impl DynamoStore {
             deleted: now(),
             purge_after: purge_second(purge_after),
         };
-        self.mark_soft_deleting(tenant, id).await?;
+        self.mark_soft_deleting(tenant, id, expect).await?;
         let result = self
             .delete_resource(tenant, ResourceKind::User, id, expect, Some(&keep))
             .await;
@@ -58,13 +58,19 @@ impl DynamoStore {
     }
 
     /// Marks the user item as being soft-deleted ([`attr::SOFT_DELETING`]), so the stream's
-    /// REMOVE of it reads as a soft delete. Unconditional on the version: the delete that follows
-    /// checks it; a missing user is left for that delete to report.
-    async fn mark_soft_deleting(&self, tenant: &TenantId, id: &str) -> Result<(), StoreError> {
+    /// REMOVE of it reads as a soft delete. Conditional on `expect`, so a DELETE refused for
+    /// its `If-Match` leaves no mark; a failed condition is left for the delete that follows to
+    /// report (`NotFound`, `VersionConflict`).
+    async fn mark_soft_deleting(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        expect: Expect,
+    ) -> Result<(), StoreError> {
         if !keys::plausible_id(id) {
             return Ok(());
         }
-        let sent = self
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -73,9 +79,14 @@ impl DynamoStore {
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#sd", attr::SOFT_DELETING)
             .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_values(":sd", AttributeValue::Bool(true))
-            .send()
-            .await;
+            .expression_attribute_values(":sd", AttributeValue::Bool(true));
+        if let Expect::Version(v) = expect {
+            update = update
+                .condition_expression("attribute_exists(#pk) AND #v = :v")
+                .expression_attribute_names("#v", attr::VERSION)
+                .expression_attribute_values(":v", n(i64::try_from(v).unwrap_or(i64::MAX)));
+        }
+        let sent = update.send().await;
         match sent {
             Ok(_) => Ok(()),
             Err(e)

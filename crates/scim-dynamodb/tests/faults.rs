@@ -526,3 +526,30 @@ async fn soft_delete_and_restore_in_many_groups() {
         assert_eq!(members(&s, &t, g).await, vec![u.clone()]);
     }
 }
+
+/// A soft delete refused for its expected version writes nothing, not even the mark that tells
+/// the stream a later REMOVE of the item is a soft delete (else a hard delete after it would
+/// be reported as soft).
+#[tokio::test]
+async fn a_refused_soft_delete_leaves_the_user_unmarked() {
+    let (s, _) = store().await;
+    let t = tenant();
+    let u = users(&s, &t, 1).await.remove(0);
+    let purge = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let r = s.delete_user_soft(&t, &u, Expect::Version(99), purge).await;
+    assert_eq!(r, Err(StoreError::VersionConflict { current: 1 }));
+    let item = s
+        .client()
+        .get_item()
+        .table_name(s.table())
+        .key(scim_dynamodb::PK, AttributeValue::S(format!("T#{t}#USERS")))
+        .key(scim_dynamodb::SK, AttributeValue::S(u.clone()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(!item.contains_key("sd"), "{item:?}");
+    assert!(s.deleted_users(&t).await.unwrap().is_empty());
+}
