@@ -1268,6 +1268,14 @@ mod tests {
         }
     }
 
+    /// Each event's type, resource id and member id, the parts these tests compare.
+    fn summary(events: &[crate::events::ChangeEvent]) -> Vec<(crate::events::EventType, &str, Option<&str>)> {
+        events
+            .iter()
+            .map(|e| (e.event_type, e.resource_id.as_str(), e.member_id.as_deref()))
+            .collect()
+    }
+
     /// Keeps what it is given.
     #[derive(Debug, Default)]
     struct Collect(std::sync::Mutex<Vec<crate::events::ChangeEvent>>);
@@ -1347,10 +1355,7 @@ mod tests {
             .await
             .unwrap();
         let events = sink.0.lock().unwrap().clone();
-        let got: Vec<_> = events
-            .iter()
-            .map(|e| (e.event_type, e.resource_id.as_str(), e.member_id.as_deref()))
-            .collect();
+        let got = summary(&events);
         assert_eq!(
             got,
             [
@@ -1405,10 +1410,7 @@ mod tests {
             .await
             .unwrap();
         let events = sink.0.lock().unwrap().clone();
-        let got: Vec<_> = events
-            .iter()
-            .map(|e| (e.event_type, e.resource_id.as_str(), e.member_id.as_deref()))
-            .collect();
+        let got = summary(&events);
         assert_eq!(
             got,
             [
