@@ -3,11 +3,12 @@
 //! `roles[].value` and, for each of those groups, the roles the tenant's `group_roles` maps its
 //! `displayName` (ignoring case) or `externalId` (exactly) to.
 //!
-//! The walk goes up one level of parents per [`Store::groups_with_parents`] call (one
+//! The walk goes up one level of parents per [`AncestryStore::groups_with_parents`] call (one
 //! BatchGetItem on DynamoDB), breadth first, with a visited set, so cycles and diamonds cost
-//! nothing extra; it stops after [`MAX_NESTING_DEPTH`] levels.
+//! nothing extra; it stops after [`EFFECTIVE_GROUP_DEPTH`] levels.
 
-use crate::{Include, ResourceKind, Store, StoreError, StoredResource, TenantId, TenantSettings};
+use crate::{Include, ResourceKind, ResourceStore, StoreError, StoredResource, TenantId, TenantSettings};
+use async_trait::async_trait;
 use scim_proto::schema::ACCESS_USER_SCHEMA;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashSet};
@@ -15,7 +16,7 @@ use std::future::Future;
 
 /// Levels of groups that count for effective membership: a user's direct groups are level 1,
 /// the groups containing them level 2, and so on. Ancestry deeper than this is ignored.
-pub const MAX_NESTING_DEPTH: usize = 10;
+pub const EFFECTIVE_GROUP_DEPTH: usize = 10;
 
 /// What an ancestry walk needs of one group: its keys for `group_roles` and the groups that
 /// contain it directly.
@@ -108,9 +109,9 @@ fn own_roles(user: &StoredResource) -> impl Iterator<Item = String> + '_ {
 /// A user's effective groups and roles under `settings`. `user` is the user as read with
 /// `Include { groups: true, .. }`; one read without its groups is read again with them.
 ///
-/// Cost: the groups read (if needed) plus one [`Store::groups_with_parents`] per level of groups
-/// found, at most [`MAX_NESTING_DEPTH`]. Groups deleted meanwhile are skipped.
-pub async fn effective_access<S: Store + ?Sized>(
+/// Cost: the groups read (if needed) plus one [`AncestryStore::groups_with_parents`] per level of groups
+/// found, at most [`EFFECTIVE_GROUP_DEPTH`]. Groups deleted meanwhile are skipped.
+pub async fn effective_access<S: ResourceStore + AncestryStore + ?Sized>(
     store: &S,
     tenant: &TenantId,
     user: &StoredResource,
@@ -156,7 +157,7 @@ where
     let mut seen: HashSet<String> = direct.iter().cloned().collect();
     let mut frontier: Vec<String> = seen.iter().cloned().collect();
     frontier.sort();
-    for depth in 1..=MAX_NESTING_DEPTH {
+    for depth in 1..=EFFECTIVE_GROUP_DEPTH {
         if frontier.is_empty() {
             break;
         }
@@ -167,7 +168,7 @@ where
                     .roles_of_group(&g.display_name, g.external_id.as_deref())
                     .map(str::to_string),
             );
-            if depth < MAX_NESTING_DEPTH {
+            if depth < EFFECTIVE_GROUP_DEPTH {
                 next.extend(g.parents.into_iter().filter(|p| seen.insert(p.clone())));
             }
             groups.push(EffectiveGroup {
@@ -188,6 +189,21 @@ where
         groups,
         roles: roles.into_iter().collect(),
     })
+}
+
+/// What an ancestry walk reads of groups.
+#[async_trait]
+pub trait AncestryStore: Send + Sync {
+    /// For each id that names a group of the tenant: its `displayName`, `externalId` and the
+    /// ids of the groups it is a direct member of (sorted), in the order of `ids`, each group
+    /// once. Ids that name nothing, a user, or another tenant's group are left out. One level of
+    /// an ancestry walk ([`effective_access`]): DynamoDB reads it with one BatchGetItem
+    /// per 100 ids.
+    async fn groups_with_parents(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<Vec<GroupAncestry>, StoreError>;
 }
 
 #[cfg(test)]
@@ -297,10 +313,10 @@ mod tests {
         settings.assign("group_roles.Name g10=tenth").unwrap();
         settings.assign("group_roles.Name g11=eleventh").unwrap();
         let access = s.walk(&["g01"], &[], &settings).await;
-        assert_eq!(access.groups.len(), MAX_NESTING_DEPTH);
+        assert_eq!(access.groups.len(), EFFECTIVE_GROUP_DEPTH);
         assert_eq!(access.groups.last().map(|g| g.id.as_str()), Some("g10"));
         assert_eq!(access.roles, ["tenth"]);
-        assert_eq!(s.calls().len(), MAX_NESTING_DEPTH);
+        assert_eq!(s.calls().len(), EFFECTIVE_GROUP_DEPTH);
     }
 
     /// Own roles and group roles are one sorted set; unknown groups are skipped; no groups

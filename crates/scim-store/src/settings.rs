@@ -2,7 +2,8 @@
 //! does, and which application roles a group grants. Every setting has a safe default, so a
 //! tenant that never configured anything is well defined.
 
-use crate::StoreError;
+use crate::{Expect, StoreError, TenantId};
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -200,6 +201,22 @@ impl fmt::Display for TenantSettings {
         let pretty = serde_json::to_string_pretty(self).map_err(|_| fmt::Error)?;
         f.write_str(&pretty)
     }
+}
+
+/// A tenant's lifecycle settings, stored versioned and written conditionally.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The tenant's settings; the defaults (version 0) when none were ever written.
+    async fn settings(&self, tenant: &TenantId) -> Result<VersionedSettings, StoreError>;
+
+    /// Replaces the tenant's settings, conditional on `expect` (`Expect::Version(0)`: only if none
+    /// were written yet). Validates them first. Returns the new version.
+    async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+        expect: Expect,
+    ) -> Result<u64, StoreError>;
 }
 
 #[cfg(test)]

@@ -9,8 +9,10 @@
 //! with the one definition of the primary email), the conflict id, the attribute overlay.
 
 use crate::{
-    ConflictPolicy, Expect, MemberChange, ResourceKind, Store, StoreError, StoredResource, TenantId,
+    ConflictPolicy, Expect, MemberChange, ResourceKind, ResourceStore, SettingsStore, StoreError,
+    StoredResource, TenantId,
 };
+use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -243,7 +245,7 @@ pub enum CreateOutcome {
 /// outcome is [`CreateOutcome::Conflict`]; under `link`, or once approved, the account is read
 /// and adopted with [`adopted_attributes`]. A duplicate of a managed user stays
 /// [`StoreError::Uniqueness`] whatever the policy.
-pub async fn create_user<S: Store + ?Sized>(
+pub async fn create_user<S: ResourceStore + SettingsStore + UnmanagedStore + ?Sized>(
     store: &S,
     tenant: &TenantId,
     attrs: Map<String, Value>,
@@ -285,6 +287,72 @@ pub async fn create_user<S: Store + ?Sized>(
         }
     }
     Err(StoreError::Throttled { retry_after_secs: 1 })
+}
+
+/// Existing (unmanaged) accounts and their conflicts. Unmanaged accounts are invisible to
+/// [`ResourceStore::get`], [`ResourceStore::query`] and filters; [`ResourceStore::create`] of a
+/// user that meets one (on [`match_keys`], case-insensitively) fails with
+/// [`StoreError::UnmanagedMatch`] after checking managed uniqueness (a duplicate of a managed
+/// user is `Uniqueness`).
+#[async_trait]
+pub trait UnmanagedStore: Send + Sync {
+    /// Imports an account as unmanaged, with a new id and version 1. `userName` is required
+    /// (`Invalid`); refused with `Uniqueness` when a managed user holds its `userName` (or another
+    /// unique value), and with `UnmanagedMatch` when another unmanaged account holds its
+    /// `userName` or primary email.
+    async fn import_unmanaged(
+        &self,
+        tenant: &TenantId,
+        attrs: Map<String, Value>,
+    ) -> Result<UnmanagedAccount, StoreError>;
+
+    /// The unmanaged account a new user with `attrs` would meet (`userName` first, then primary
+    /// email), if any. Set-aside accounts meet nothing.
+    async fn find_unmanaged(
+        &self,
+        tenant: &TenantId,
+        attrs: &Map<String, Value>,
+    ) -> Result<Option<UnmanagedMatch>, StoreError>;
+
+    /// One unmanaged account, set aside or not, or `NotFound` (also once adopted).
+    async fn get_unmanaged(&self, tenant: &TenantId, id: &str) -> Result<UnmanagedAccount, StoreError>;
+
+    /// Adopts `account` (as read) as a managed user with `attrs`: same id and created time,
+    /// version + 1, conditional on `expect` against the account's current version. Atomic with
+    /// claiming managed uniqueness (`Uniqueness` if taken, nothing written). `NotFound` when the
+    /// account is gone or set aside; `UnmanagedMatch` when `attrs` meet another unmanaged account.
+    async fn adopt_unmanaged(
+        &self,
+        tenant: &TenantId,
+        account: &UnmanagedAccount,
+        expect: Expect,
+        attrs: Map<String, Value>,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// Records a refused POST that met `matched`: the conflict
+    /// [`conflict_id`]`(account, posted userName)` is created open with one attempt,
+    /// or, when it exists, gets one more attempt, the new last-attempt time and the latest
+    /// `posted` (its status unchanged). `posted` is kept as given (the caller removes secrets).
+    async fn record_conflict(
+        &self,
+        tenant: &TenantId,
+        matched: &UnmanagedMatch,
+        posted: &Map<String, Value>,
+    ) -> Result<Conflict, StoreError>;
+
+    /// The tenant's open conflicts, by id.
+    async fn list_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError>;
+
+    /// An administrator's decision on an open conflict (`NotFound` if there is none): `Link`
+    /// approves it; `Reject` rejects it and, atomically, sets its account aside (it keeps its
+    /// record, marked with the time, and no longer matches anything). Repeating the same
+    /// decision changes nothing; the opposite one is `Invalid`.
+    async fn resolve_conflict(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        resolution: Resolution,
+    ) -> Result<Conflict, StoreError>;
 }
 
 #[cfg(test)]
