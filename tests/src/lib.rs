@@ -10,7 +10,8 @@ use scim_auth::{StaticToken, TokenCache};
 use scim_lambda::config::Config;
 use scim_lambda::state::AppState;
 use scim_proto::SchemaRegistry;
-use scim_store::{Store, TenantId};
+use scim_store::prelude::*;
+use scim_store::TenantId;
 use serde_json::Value;
 use std::sync::Arc;
 

@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::Client;
 use scim_dynamodb::{create_table_with, CallCounter, DynamoStore};
 use scim_proto::filter::Filter;
 use scim_proto::SchemaRegistry;
-use scim_store::{Expect, Include, MemberChange, Paging, Query, ResourceKind, Store, TenantId};
+use scim_store::{Expect, Include, MemberChange, Paging, Query, ResourceKind, ResourceStore, TenantId};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;

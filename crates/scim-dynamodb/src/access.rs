@@ -3,12 +3,14 @@
 
 use crate::record::{Item, Rec};
 use crate::{keys, DynamoStore};
-use scim_store::{GroupAncestry, ResourceKind, StoreError, TenantId};
+use async_trait::async_trait;
+use scim_store::{AncestryStore, GroupAncestry, ResourceKind, StoreError, TenantId};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 
-impl DynamoStore {
-    pub(crate) async fn read_ancestry(
+#[async_trait]
+impl AncestryStore for DynamoStore {
+    async fn groups_with_parents(
         &self,
         tenant: &TenantId,
         ids: &[String],

@@ -18,10 +18,11 @@
 
 use crate::record::{attr, get_n, get_s, n, now, origin, s, with_origin, Item, Rec};
 use crate::{error, keys, DynamoStore, Failure, Role, ATTEMPTS, MAX_TRANSACTION_ITEMS};
+use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use scim_store::{
-    expired, purge_second, purge_timestamp, DeletedUser, Expect, ResourceKind, StoreError, StoredResource,
-    TenantId,
+    expired, purge_second, purge_timestamp, DeletedUser, DeletedUserStore, Expect, ResourceKind, StoreError,
+    StoredResource, TenantId,
 };
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -38,25 +39,6 @@ pub(crate) struct Keep {
 }
 
 impl DynamoStore {
-    pub(crate) async fn soft_delete_user(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        expect: Expect,
-        purge_after: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let keep = Keep {
-            deleted: now(),
-            purge_after: purge_second(purge_after),
-        };
-        self.mark_soft_deleting(tenant, id, expect).await?;
-        let result = self
-            .delete_resource(tenant, ResourceKind::User, id, expect, Some(&keep))
-            .await;
-        self.forget(tenant, id);
-        result
-    }
-
     /// Marks the user item as being soft-deleted ([`attr::SOFT_DELETING`]), so the stream's
     /// REMOVE of it reads as a soft delete. Conditional on `expect`, so a DELETE refused for
     /// its `If-Match` leaves no mark; a failed condition is left for the delete that follows to
@@ -115,132 +97,6 @@ impl DynamoStore {
         item.insert(attr::DELETED.into(), s(&keep.deleted));
         item.insert(attr::TTL.into(), n(keep.purge_after));
         self.put(item, None)
-    }
-
-    pub(crate) async fn list_deleted(&self, tenant: &TenantId) -> Result<Vec<DeletedUser>, StoreError> {
-        let pk = keys::deleted(tenant);
-        let at = OffsetDateTime::now_utc();
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let (items, more) = self.query_page(&pk, after.as_deref(), LIST_PAGE, None).await?;
-            for item in &items {
-                if let Some(d) = deleted_user(item, at)? {
-                    out.push(d);
-                }
-            }
-            match (more, items.last().and_then(|i| get_s(i, keys::SK))) {
-                (true, Some(last)) => after = Some(last.to_string()),
-                _ => return Ok(out),
-            }
-        }
-    }
-
-    pub(crate) async fn restore(&self, tenant: &TenantId, id: &str) -> Result<StoredResource, StoreError> {
-        if !keys::plausible_id(id) {
-            return Err(StoreError::NotFound);
-        }
-        let kind = ResourceKind::User;
-        let kept_pk = keys::deleted(tenant);
-        for _ in 0..ATTEMPTS {
-            let Some(item) = self.get_consistent(kept_pk.clone(), id).await? else {
-                return Err(StoreError::NotFound);
-            };
-            let item = &item;
-            if deleted_user(item, OffsetDateTime::now_utc())?.is_none() {
-                return Err(StoreError::NotFound);
-            }
-            let kept = Rec::from_item(kind, item)?;
-            let index = self.index_entries(tenant, kind, id, &kept.attrs);
-            // Lookup values are not unique by schema, but two users with one `externalId` would
-            // make the IdP's `externalId eq` lookup ambiguous. (Not transactional: a create that
-            // races the restore can still take it.)
-            for e in index.iter().filter(|e| !e.unique) {
-                let (holders, _) = self.query_page(&e.pk, None, 1, Some("sk")).await?;
-                if !holders.is_empty() {
-                    return Err(StoreError::Uniqueness {
-                        attribute: e.label.clone(),
-                    });
-                }
-            }
-            let groups_pk = keys::resources(tenant, ResourceKind::Group);
-            let found = self
-                .batch_get(
-                    kept.groups
-                        .keys()
-                        .map(|g| (groups_pk.clone(), g.clone()))
-                        .collect(),
-                    Some("pk, sk, v, a"),
-                )
-                .await?;
-            let mut groups: BTreeMap<String, String> = BTreeMap::new();
-            for g in found.values() {
-                let g = Rec::from_item(ResourceKind::Group, g)?;
-                groups.insert(g.id.clone(), g.display_name());
-            }
-            let fixed = 3 + index.len();
-            let first_room = (MAX_TRANSACTION_ITEMS - fixed) / 2;
-            let late: BTreeMap<String, String> = groups
-                .iter()
-                .skip(first_room)
-                .map(|(g, d)| (g.clone(), d.clone()))
-                .collect();
-            let restored = Rec {
-                version: kept.version + 1,
-                membership_version: kept.membership_version + 1,
-                modified: now().max(kept.modified.clone()),
-                groups: groups
-                    .iter()
-                    .take(first_room)
-                    .map(|(g, d)| (g.clone(), d.clone()))
-                    .collect(),
-                left: Default::default(),
-                ..kept.clone()
-            };
-            let mut items = vec![
-                (
-                    self.put(
-                        with_origin(restored.item(keys::resources(tenant, kind)), origin::RESTORED),
-                        Some("attribute_not_exists(#pk)"),
-                    )?,
-                    Role::Target,
-                ),
-                (
-                    self.delete(
-                        Self::key(&kept_pk, id),
-                        Some(("v = :v", vec![(":v", n(kept.version as i64))])),
-                    )?,
-                    Role::Target,
-                ),
-                (self.counter(tenant, kind, id, 1)?, Role::Other),
-            ];
-            for e in &index {
-                items.push(self.index_put(e, id)?);
-            }
-            for g in restored.groups.keys() {
-                items.extend(self.join_items(tenant, id, g)?);
-            }
-            match self.transact(items).await {
-                Ok(()) => {}
-                Err(Failure::Condition {
-                    role: Role::Unique(label),
-                    ..
-                }) => return Err(StoreError::Uniqueness { attribute: label }),
-                // Restored by someone else meanwhile.
-                Err(Failure::Condition {
-                    role: Role::Target, ..
-                }) => return Err(StoreError::NotFound),
-                // A group was deleted meanwhile: plan again without it.
-                Err(Failure::Condition { .. }) => continue,
-                Err(Failure::Store(e)) => return Err(e),
-            }
-            let mut done = restored;
-            done.groups.extend(self.join_late(tenant, id, late).await?);
-            return Ok(done.stored(true));
-        }
-        Err(StoreError::Throttled {
-            retry_after_secs: error::RETRY_AFTER_SECS,
-        })
     }
 
     /// The items that make user `id` a member of group `group` (the user's own `g` entry
@@ -355,4 +211,152 @@ fn deleted_user(item: &Item, at: OffsetDateTime) -> Result<Option<DeletedUser>, 
         attrs: rec.attrs,
         groups: rec.groups.into_keys().collect(),
     }))
+}
+
+#[async_trait]
+impl DeletedUserStore for DynamoStore {
+    async fn delete_user_soft(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        expect: Expect,
+        purge_after: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let keep = Keep {
+            deleted: now(),
+            purge_after: purge_second(purge_after),
+        };
+        self.mark_soft_deleting(tenant, id, expect).await?;
+        let result = self
+            .delete_resource(tenant, ResourceKind::User, id, expect, Some(&keep))
+            .await;
+        self.forget(tenant, id);
+        result
+    }
+
+    async fn deleted_users(&self, tenant: &TenantId) -> Result<Vec<DeletedUser>, StoreError> {
+        let pk = keys::deleted(tenant);
+        let at = OffsetDateTime::now_utc();
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (items, more) = self.query_page(&pk, after.as_deref(), LIST_PAGE, None).await?;
+            for item in &items {
+                if let Some(d) = deleted_user(item, at)? {
+                    out.push(d);
+                }
+            }
+            match (more, items.last().and_then(|i| get_s(i, keys::SK))) {
+                (true, Some(last)) => after = Some(last.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn restore_user(&self, tenant: &TenantId, id: &str) -> Result<StoredResource, StoreError> {
+        if !keys::plausible_id(id) {
+            return Err(StoreError::NotFound);
+        }
+        let kind = ResourceKind::User;
+        let kept_pk = keys::deleted(tenant);
+        for _ in 0..ATTEMPTS {
+            let Some(item) = self.get_consistent(kept_pk.clone(), id).await? else {
+                return Err(StoreError::NotFound);
+            };
+            let item = &item;
+            if deleted_user(item, OffsetDateTime::now_utc())?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let kept = Rec::from_item(kind, item)?;
+            let index = self.index_entries(tenant, kind, id, &kept.attrs);
+            // Lookup values are not unique by schema, but two users with one `externalId` would
+            // make the IdP's `externalId eq` lookup ambiguous. (Not transactional: a create that
+            // races the restore can still take it.)
+            for e in index.iter().filter(|e| !e.unique) {
+                let (holders, _) = self.query_page(&e.pk, None, 1, Some("sk")).await?;
+                if !holders.is_empty() {
+                    return Err(StoreError::Uniqueness {
+                        attribute: e.label.clone(),
+                    });
+                }
+            }
+            let groups_pk = keys::resources(tenant, ResourceKind::Group);
+            let found = self
+                .batch_get(
+                    kept.groups
+                        .keys()
+                        .map(|g| (groups_pk.clone(), g.clone()))
+                        .collect(),
+                    Some("pk, sk, v, a"),
+                )
+                .await?;
+            let mut groups: BTreeMap<String, String> = BTreeMap::new();
+            for g in found.values() {
+                let g = Rec::from_item(ResourceKind::Group, g)?;
+                groups.insert(g.id.clone(), g.display_name());
+            }
+            let fixed = 3 + index.len();
+            let first_room = (MAX_TRANSACTION_ITEMS - fixed) / 2;
+            let late: BTreeMap<String, String> = groups
+                .iter()
+                .skip(first_room)
+                .map(|(g, d)| (g.clone(), d.clone()))
+                .collect();
+            let restored = Rec {
+                version: kept.version + 1,
+                membership_version: kept.membership_version + 1,
+                modified: now().max(kept.modified.clone()),
+                groups: groups
+                    .iter()
+                    .take(first_room)
+                    .map(|(g, d)| (g.clone(), d.clone()))
+                    .collect(),
+                left: Default::default(),
+                ..kept.clone()
+            };
+            let mut items = vec![
+                (
+                    self.put(
+                        with_origin(restored.item(keys::resources(tenant, kind)), origin::RESTORED),
+                        Some("attribute_not_exists(#pk)"),
+                    )?,
+                    Role::Target,
+                ),
+                (
+                    self.delete(
+                        Self::key(&kept_pk, id),
+                        Some(("v = :v", vec![(":v", n(kept.version as i64))])),
+                    )?,
+                    Role::Target,
+                ),
+                (self.counter(tenant, kind, id, 1)?, Role::Other),
+            ];
+            for e in &index {
+                items.push(self.index_put(e, id)?);
+            }
+            for g in restored.groups.keys() {
+                items.extend(self.join_items(tenant, id, g)?);
+            }
+            match self.transact(items).await {
+                Ok(()) => {}
+                Err(Failure::Condition {
+                    role: Role::Unique(label),
+                    ..
+                }) => return Err(StoreError::Uniqueness { attribute: label }),
+                // Restored by someone else meanwhile.
+                Err(Failure::Condition {
+                    role: Role::Target, ..
+                }) => return Err(StoreError::NotFound),
+                // A group was deleted meanwhile: plan again without it.
+                Err(Failure::Condition { .. }) => continue,
+                Err(Failure::Store(e)) => return Err(e),
+            }
+            let mut done = restored;
+            done.groups.extend(self.join_late(tenant, id, late).await?);
+            return Ok(done.stored(true));
+        }
+        Err(StoreError::Throttled {
+            retry_after_secs: error::RETRY_AFTER_SECS,
+        })
+    }
 }

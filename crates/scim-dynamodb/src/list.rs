@@ -27,7 +27,7 @@ const SCAN_PAGE: i32 = 500;
 
 /// Where a filtered list finds its candidates.
 #[derive(Debug)]
-enum Source {
+pub(crate) enum Source {
     /// A small, known set of ids (from `id eq`, an index or a member's memberships). With
     /// `members.value eq "<m>"`, every candidate is known to contain `m`.
     Ids(Vec<String>, Option<(String, ResourceKind)>),
@@ -38,35 +38,9 @@ enum Source {
 }
 
 impl DynamoStore {
-    pub(crate) async fn list(
-        &self,
-        tenant: &TenantId,
-        kind: ResourceKind,
-        q: &Query,
-    ) -> Result<Page, StoreError> {
-        let schema = self.schema(kind)?;
-        let mut page = match &q.filter {
-            None => self.list_all(tenant, kind, q).await?,
-            Some(f) => {
-                let source = self.source(tenant, kind, f, &schema).await?;
-                match source {
-                    Source::Ids(ids, known) => {
-                        self.list_ids(tenant, kind, q, f, &schema, (ids, known)).await?
-                    }
-                    source => self.list_scan(tenant, kind, q, f, &schema, source).await?,
-                }
-            }
-        };
-        if kind == ResourceKind::Group && q.include.members {
-            self.attach_members(tenant, &mut page.resources, q.include)
-                .await?;
-        }
-        Ok(page)
-    }
-
     /// Picks the cheapest source the filter allows (`Filter::equality_lookups`: `eq` terms that
     /// every match satisfies).
-    async fn source(
+    pub(crate) async fn source(
         &self,
         tenant: &TenantId,
         kind: ResourceKind,
@@ -97,7 +71,7 @@ impl DynamoStore {
     }
 
     /// The ids an index partition names (one Query; a unique entry holds one id).
-    async fn index_ids(&self, pk: &str) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn index_ids(&self, pk: &str) -> Result<Vec<String>, StoreError> {
         let mut ids = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -116,7 +90,7 @@ impl DynamoStore {
 
     /// The groups that directly contain `member` (a user or a group), from its own item, and
     /// the member's kind (`None` when it does not exist).
-    async fn containing_groups(
+    pub(crate) async fn containing_groups(
         &self,
         tenant: &TenantId,
         member: &str,
@@ -150,7 +124,7 @@ impl DynamoStore {
     }
 
     /// Resource items by id, in id order (BatchGetItem, 100 per call).
-    async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         tenant: &TenantId,
         kind: ResourceKind,
@@ -175,11 +149,11 @@ impl DynamoStore {
     }
 
     /// Whether evaluating the filter needs each group's members (they are not in the group item).
-    fn needs_members(kind: ResourceKind, filter: &Filter) -> bool {
+    pub(crate) fn needs_members(kind: ResourceKind, filter: &Filter) -> bool {
         kind == ResourceKind::Group && filter.to_string().to_ascii_lowercase().contains("members")
     }
 
-    async fn matches(
+    pub(crate) async fn matches(
         &self,
         tenant: &TenantId,
         filter: &Filter,
@@ -203,7 +177,7 @@ impl DynamoStore {
     }
 
     /// A small candidate set: all of it is read and evaluated, so the total is exact.
-    async fn list_ids(
+    pub(crate) async fn list_ids(
         &self,
         tenant: &TenantId,
         kind: ResourceKind,
@@ -251,7 +225,7 @@ impl DynamoStore {
         })
     }
 
-    fn too_many(&self) -> StoreError {
+    pub(crate) fn too_many(&self) -> StoreError {
         StoreError::TooMany(format!(
             "answering this would examine more than {} resources; use cursor paging (cursor=) or a \
              filter on userName, externalId, id or (groups) displayName",
@@ -261,7 +235,12 @@ impl DynamoStore {
 
     /// No filter: the listing partition. The counter shards sort first, so a page from the start
     /// carries the total; later cursor pages read the 16 counters with a second small Query.
-    async fn list_all(&self, tenant: &TenantId, kind: ResourceKind, q: &Query) -> Result<Page, StoreError> {
+    pub(crate) async fn list_all(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        q: &Query,
+    ) -> Result<Page, StoreError> {
         let pk = keys::resources(tenant, kind);
         match &q.paging {
             Paging::Index { start_index } => {
@@ -307,7 +286,7 @@ impl DynamoStore {
         }
     }
 
-    async fn read_counters(&self, pk: &str) -> Result<u64, StoreError> {
+    pub(crate) async fn read_counters(&self, pk: &str) -> Result<u64, StoreError> {
         let out = self
             .client
             .query()
@@ -330,7 +309,7 @@ impl DynamoStore {
     /// Up to `want` resources from the listing partition after `after` (from the start with
     /// the counters when `with_counters`). Returns the total if the counters were read, the
     /// resources, and whether the partition ended.
-    async fn read_listing(
+    pub(crate) async fn read_listing(
         &self,
         tenant: &TenantId,
         kind: ResourceKind,
@@ -385,7 +364,7 @@ impl DynamoStore {
     }
 
     /// A filter evaluated item by item over a large source, reading at most the scan limit.
-    async fn list_scan(
+    pub(crate) async fn list_scan(
         &self,
         tenant: &TenantId,
         kind: ResourceKind,
@@ -470,7 +449,7 @@ impl DynamoStore {
 
     /// The next batch of candidates after `after`: the resources, how many items were examined,
     /// the position of the last one, and whether more may follow.
-    async fn next_batch(
+    pub(crate) async fn next_batch(
         &self,
         tenant: &TenantId,
         kind: ResourceKind,
@@ -518,7 +497,7 @@ impl DynamoStore {
 
     /// Loads the members of each group on a page (in parallel), refusing more than the limit in
     /// total.
-    async fn attach_members(
+    pub(crate) async fn attach_members(
         &self,
         tenant: &TenantId,
         resources: &mut [StoredResource],

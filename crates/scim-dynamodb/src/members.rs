@@ -9,12 +9,13 @@
 use crate::error;
 use crate::keys;
 use crate::record::{attr, get_n, get_s, n, parse_kind, s};
-use crate::{DynamoStore, Failure, Role, MAX_NESTING_DEPTH, MAX_NESTING_GROUPS, MAX_TRANSACTION_ITEMS};
+use crate::{DynamoStore, Failure, Role, MAX_TRANSACTION_ITEMS};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use futures_util::stream::{self, StreamExt};
+use scim_store::nesting::AncestorWalk;
 use scim_store::{MemberChange, ResourceKind, StoreError, TenantId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -153,45 +154,27 @@ impl DynamoStore {
     }
 
     /// Every group that contains `group_id`, directly or through other groups, walking the
-    /// parents (`p`) level by level: one BatchGetItem per level, at most [`MAX_NESTING_DEPTH`]
-    /// levels and [`MAX_NESTING_GROUPS`] groups. Deeper or wider nesting is refused (400) rather
-    /// than risk a cycle the walk did not see.
+    /// parents (`p`) level by level: one BatchGetItem per level, within the nesting bound every
+    /// store enforces ([`scim_store::nesting`]).
     async fn ancestors(&self, tenant: &TenantId, group_id: &str) -> Result<BTreeSet<String>, StoreError> {
         let pk = keys::resources(tenant, ResourceKind::Group);
-        let mut seen: BTreeSet<String> = BTreeSet::new();
-        let mut frontier = vec![group_id.to_string()];
-        for _ in 0..=MAX_NESTING_DEPTH {
-            if frontier.is_empty() {
-                return Ok(seen);
-            }
+        let mut walk = AncestorWalk::new(group_id);
+        while let Some(frontier) = walk.frontier() {
             let found = self
                 .batch_get(
                     frontier.iter().map(|g| (pk.clone(), g.clone())).collect(),
                     Some("pk, sk, p"),
                 )
                 .await?;
-            let mut next = Vec::new();
+            let mut parents = Vec::new();
             for item in found.values() {
-                if let Some(AttributeValue::M(parents)) = item.get(attr::PARENTS) {
-                    for p in parents.keys() {
-                        if seen.insert(p.clone()) {
-                            next.push(p.clone());
-                        }
-                    }
+                if let Some(AttributeValue::M(p)) = item.get(attr::PARENTS) {
+                    parents.extend(p.keys().cloned());
                 }
             }
-            if seen.len() > MAX_NESTING_GROUPS {
-                break;
-            }
-            frontier = next;
+            walk.found(parents);
         }
-        if frontier.is_empty() {
-            return Ok(seen);
-        }
-        Err(StoreError::InvalidMember(format!(
-            "group '{group_id}' is nested more than {MAX_NESTING_DEPTH} levels deep or inside more than \
-             {MAX_NESTING_GROUPS} groups; group members cannot be added to it"
-        )))
+        walk.finish()
     }
 
     /// The update of a member's own item when it leaves `group_id`.

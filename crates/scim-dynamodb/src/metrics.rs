@@ -1,4 +1,6 @@
-//! Counting DynamoDB calls per operation, for tests (the budget assertions) and `make bench`.
+//! Counting DynamoDB calls: per request for its log line ([`RequestMeter`], on every
+//! [`crate::DynamoStore`]'s client), and per operation name for tests (the budget assertions)
+//! and `make bench` ([`CallCounter`]).
 //!
 //! Build the client with the counter as an interceptor and hand it to [`crate::DynamoStore::new`]:
 //!
@@ -68,6 +70,27 @@ impl Intercept for CallCounter {
         if let Ok(mut counts) = self.counts.lock() {
             *counts.entry(name).or_default() += 1;
         }
+        Ok(())
+    }
+}
+
+/// Counts every DynamoDB operation toward the request being served
+/// ([`scim_store::metering`]). [`crate::DynamoStore::new`] installs it on its client.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestMeter;
+
+impl Intercept for RequestMeter {
+    fn name(&self) -> &'static str {
+        "RequestMeter"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        scim_store::metering::count_call();
         Ok(())
     }
 }

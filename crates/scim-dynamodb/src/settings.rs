@@ -4,12 +4,14 @@
 
 use crate::record::{attr, get_n, get_s, n, s};
 use crate::{error, keys, DynamoStore};
+use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
-use scim_store::{Expect, StoreError, TenantId, TenantSettings, VersionedSettings};
+use scim_store::{Expect, SettingsStore, StoreError, TenantId, TenantSettings, VersionedSettings};
 
-impl DynamoStore {
-    pub(crate) async fn read_settings(&self, tenant: &TenantId) -> Result<VersionedSettings, StoreError> {
+#[async_trait]
+impl SettingsStore for DynamoStore {
+    async fn settings(&self, tenant: &TenantId) -> Result<VersionedSettings, StoreError> {
         let Some(item) = self
             .get_consistent(keys::settings(tenant), keys::UNIQUE_SK)
             .await?
@@ -27,7 +29,7 @@ impl DynamoStore {
     }
 
     /// One conditional UpdateItem: the version is bumped in the same write that checks it.
-    pub(crate) async fn write_settings(
+    async fn put_settings(
         &self,
         tenant: &TenantId,
         settings: &TenantSettings,

@@ -13,15 +13,17 @@
 //! - A conflict is an item in `T#<tenant>#CONFLICTS` keyed by its deterministic id; a retry is
 //!   one UpdateItem (`ADD` of the attempt count).
 
+use crate::calls::{build_error, old_version};
 use crate::record::{attr, get_n, get_s, n, now, origin, s, with_origin, Item, Rec};
-use crate::{error, keys, old_version, DynamoStore, Failure, Role};
+use crate::{error, keys, DynamoStore, Failure, Role};
+use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use scim_store::unmanaged::{self, check_resolution, conflict_of};
 use scim_store::{
     Conflict, ConflictStatus, Expect, MatchAttribute, Resolution, ResourceKind, StoreError, StoredResource,
-    TenantId, UnmanagedAccount, UnmanagedMatch,
+    TenantId, UnmanagedAccount, UnmanagedMatch, UnmanagedStore,
 };
 use serde_json::{Map, Value};
 
@@ -133,7 +135,7 @@ impl DynamoStore {
                     .expression_attribute_names("#pk", keys::PK)
                     .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                     .build()
-                    .map_err(crate::build_error)?;
+                    .map_err(build_error)?;
                 Ok((
                     TransactWriteItem::builder().condition_check(check).build(),
                     Role::Unmanaged(attribute, value),
@@ -160,9 +162,24 @@ impl DynamoStore {
         Self::key(keys::unmanaged_index(tenant, *attribute, value), keys::UNIQUE_SK)
     }
 
+    async fn read_conflict(&self, tenant: &TenantId, id: &str) -> Result<Conflict, StoreError> {
+        if !keys::plausible_id(id) {
+            return Err(StoreError::NotFound);
+        }
+        self.get_consistent(keys::conflicts(tenant), id)
+            .await?
+            .as_ref()
+            .map(conflict_from_item)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+#[async_trait]
+impl UnmanagedStore for DynamoStore {
     /// One TransactWriteItems: the account, its match entries (each conditional on being
     /// free), and a ConditionCheck that no managed user holds its unique values.
-    pub(crate) async fn import_account(
+    async fn import_unmanaged(
         &self,
         tenant: &TenantId,
         attrs: Map<String, Value>,
@@ -179,7 +196,7 @@ impl DynamoStore {
                     .condition_expression("attribute_not_exists(#pk)")
                     .expression_attribute_names("#pk", keys::PK)
                     .build()
-                    .map_err(crate::build_error)?;
+                    .map_err(build_error)?;
                 items.push((
                     TransactWriteItem::builder().condition_check(check).build(),
                     Role::Unique(e.label.clone()),
@@ -222,7 +239,7 @@ impl DynamoStore {
     }
 
     /// One BatchGetItem of the (at most two) match entries.
-    pub(crate) async fn find_account(
+    async fn find_unmanaged(
         &self,
         tenant: &TenantId,
         attrs: &Map<String, Value>,
@@ -245,11 +262,7 @@ impl DynamoStore {
     }
 
     /// One strongly consistent GetItem.
-    pub(crate) async fn read_account(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-    ) -> Result<UnmanagedAccount, StoreError> {
+    async fn get_unmanaged(&self, tenant: &TenantId, id: &str) -> Result<UnmanagedAccount, StoreError> {
         if !keys::plausible_id(id) {
             return Err(StoreError::NotFound);
         }
@@ -263,7 +276,7 @@ impl DynamoStore {
 
     /// One TransactWriteItems: the account item and its match entries go, the user item, its
     /// index items (unique ones conditional) and a counter increment come, all or nothing.
-    pub(crate) async fn adopt_account(
+    async fn adopt_unmanaged(
         &self,
         tenant: &TenantId,
         account: &UnmanagedAccount,
@@ -342,7 +355,7 @@ impl DynamoStore {
     }
 
     /// One UpdateItem: created on the first attempt, counted on every later one.
-    pub(crate) async fn upsert_conflict(
+    async fn record_conflict(
         &self,
         tenant: &TenantId,
         found: &UnmanagedMatch,
@@ -386,7 +399,7 @@ impl DynamoStore {
     }
 
     /// Query pages over the tenant's conflicts (a handful; no bound needed).
-    pub(crate) async fn open_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError> {
+    async fn list_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError> {
         let pk = keys::conflicts(tenant);
         let mut after: Option<String> = None;
         let mut open = Vec::new();
@@ -405,22 +418,10 @@ impl DynamoStore {
         }
     }
 
-    async fn read_conflict(&self, tenant: &TenantId, id: &str) -> Result<Conflict, StoreError> {
-        if !keys::plausible_id(id) {
-            return Err(StoreError::NotFound);
-        }
-        self.get_consistent(keys::conflicts(tenant), id)
-            .await?
-            .as_ref()
-            .map(conflict_from_item)
-            .transpose()?
-            .ok_or(StoreError::NotFound)
-    }
-
     /// Reads the conflict (and, to reject, its account), then one write conditional on the
     /// conflict still being open: an UpdateItem to link, a TransactWriteItems to reject (the
     /// conflict, the account marked set aside, its match entries released).
-    pub(crate) async fn resolve(
+    async fn resolve_conflict(
         &self,
         tenant: &TenantId,
         id: &str,
@@ -451,7 +452,7 @@ impl DynamoStore {
                 Role::Target,
             )];
             if resolution == Resolution::Reject {
-                match self.read_account(tenant, &conflict.unmanaged_id).await {
+                match self.get_unmanaged(tenant, &conflict.unmanaged_id).await {
                     Ok(account) if account.set_aside.is_none() => {
                         items.push((
                             self.update(

@@ -13,9 +13,10 @@ mod common;
 use scim_dynamodb::{CallCounter, DynamoStore};
 use scim_proto::filter::Filter;
 use scim_proto::SchemaRegistry;
+use scim_store::prelude::*;
 use scim_store::{
     create_user, effective_access, ConflictPolicy, CreateOutcome, DeleteMode, Expect, Include, MemberChange,
-    Paging, Query, Resolution, ResourceKind, Store, TenantId, TenantSettings,
+    Paging, Query, Resolution, ResourceKind, TenantId, TenantSettings,
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;

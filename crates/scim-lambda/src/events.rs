@@ -104,7 +104,7 @@ pub async fn run_stream_function(bus: String) -> Result<(), String> {
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
-    use scim_store::{MemberChange, ResourceKind, Store, TenantId};
+    use scim_store::{MemberChange, ResourceKind, ResourceStore, TenantId};
     use serde_json::json;
 
     /// Two writes append two batches of whole lines to an existing file.

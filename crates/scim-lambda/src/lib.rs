@@ -47,9 +47,9 @@ pub fn capabilities(config: &Config) -> Capabilities {
             max_page_size: config.max_page_size,
             cursor_timeout: None,
         }),
-        // Lifecycle spec, "Nested groups": effective membership counts this many levels.
+        // Effective membership counts this many levels of nested groups (docs/lifecycle.md).
         access: Some(AccessCaps {
-            nesting_max_depth: scim_store::MAX_NESTING_DEPTH as u64,
+            nesting_max_depth: scim_store::EFFECTIVE_GROUP_DEPTH as u64,
             effective_roles: true,
         }),
     }
@@ -69,9 +69,7 @@ fn resource_routes<K: handlers::Kind>() -> Router<AppState> {
 }
 
 /// The whole service.
-pub fn router(mut state: AppState) -> Router {
-    // Every store call of a request is counted for its log line (telemetry::CountingStore).
-    state.store = std::sync::Arc::new(telemetry::CountingStore(state.store));
+pub fn router(state: AppState) -> Router {
     let telemetry = telemetry::Telemetry {
         emf: config::in_lambda(),
     };

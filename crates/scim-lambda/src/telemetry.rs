@@ -9,29 +9,18 @@
 //! request, so no store implementation needs to know about it.
 
 use crate::auth::Tenant;
-use async_trait::async_trait;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
-use scim_store::{
-    Conflict, DeletedUser, Expect, GroupAncestry, Include, MemberChange, Page, Query, Resolution,
-    ResourceKind, Store, StoreError, StoredResource, TenantId, TenantSettings, UnmanagedAccount,
-    UnmanagedMatch, VersionedSettings,
-};
+use scim_store::metering;
 use serde_json::{json, Map, Value};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The CloudWatch namespace of the metrics (template.yaml's alarms and dashboard use it).
 pub const METRICS_NAMESPACE: &str = "ScimService";
-
-tokio::task_local! {
-    static STORE_CALLS: Arc<AtomicU32>;
-}
 
 /// Where telemetry goes.
 #[derive(Debug, Clone, Copy)]
@@ -156,14 +145,13 @@ pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, n
         .map(|m| m.as_str().to_string());
     let request_id = request.lambda_context_ref().map(|c| c.request_id.clone());
     let gateway_id = gateway_request_id(&request);
-    let calls = Arc::new(AtomicU32::new(0));
-    let response = STORE_CALLS.scope(calls.clone(), next.run(request)).await;
+    let (response, store_calls) = metering::metered(next.run(request)).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let record = RequestRecord {
         operation: operation(&method, route.as_deref()),
         status: response.status().as_u16(),
         latency_ms,
-        store_calls: calls.load(Ordering::Relaxed),
+        store_calls,
         request_id,
     };
     let tenant = response.extensions().get::<Tenant>();
@@ -190,172 +178,6 @@ pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, n
         println!("{}", emf_line(&record, now));
     }
     response
-}
-
-fn count_call() {
-    let _ = STORE_CALLS.try_with(|c| c.fetch_add(1, Ordering::Relaxed));
-}
-
-/// A [`Store`] that counts its calls for the request log, then delegates.
-#[derive(Debug)]
-pub struct CountingStore(pub Arc<dyn Store>);
-
-#[async_trait]
-impl Store for CountingStore {
-    async fn create(
-        &self,
-        tenant: &TenantId,
-        kind: ResourceKind,
-        attrs: Map<String, Value>,
-        members: MemberChange,
-    ) -> Result<StoredResource, StoreError> {
-        count_call();
-        self.0.create(tenant, kind, attrs, members).await
-    }
-
-    async fn get(
-        &self,
-        tenant: &TenantId,
-        kind: ResourceKind,
-        id: &str,
-        include: Include,
-    ) -> Result<StoredResource, StoreError> {
-        count_call();
-        self.0.get(tenant, kind, id, include).await
-    }
-
-    async fn update(
-        &self,
-        tenant: &TenantId,
-        kind: ResourceKind,
-        id: &str,
-        expect: Expect,
-        attrs: Map<String, Value>,
-        members: MemberChange,
-    ) -> Result<StoredResource, StoreError> {
-        count_call();
-        self.0.update(tenant, kind, id, expect, attrs, members).await
-    }
-
-    async fn delete(
-        &self,
-        tenant: &TenantId,
-        kind: ResourceKind,
-        id: &str,
-        expect: Expect,
-    ) -> Result<(), StoreError> {
-        count_call();
-        self.0.delete(tenant, kind, id, expect).await
-    }
-
-    async fn query(&self, tenant: &TenantId, kind: ResourceKind, query: &Query) -> Result<Page, StoreError> {
-        count_call();
-        self.0.query(tenant, kind, query).await
-    }
-
-    async fn settings(&self, tenant: &TenantId) -> Result<VersionedSettings, StoreError> {
-        count_call();
-        self.0.settings(tenant).await
-    }
-
-    async fn put_settings(
-        &self,
-        tenant: &TenantId,
-        settings: &TenantSettings,
-        expect: Expect,
-    ) -> Result<u64, StoreError> {
-        count_call();
-        self.0.put_settings(tenant, settings, expect).await
-    }
-
-    async fn delete_user_soft(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        expect: Expect,
-        purge_after: time::OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        count_call();
-        self.0.delete_user_soft(tenant, id, expect, purge_after).await
-    }
-
-    async fn deleted_users(&self, tenant: &TenantId) -> Result<Vec<DeletedUser>, StoreError> {
-        count_call();
-        self.0.deleted_users(tenant).await
-    }
-
-    async fn restore_user(&self, tenant: &TenantId, id: &str) -> Result<StoredResource, StoreError> {
-        count_call();
-        self.0.restore_user(tenant, id).await
-    }
-
-    async fn import_unmanaged(
-        &self,
-        tenant: &TenantId,
-        attrs: Map<String, Value>,
-    ) -> Result<UnmanagedAccount, StoreError> {
-        count_call();
-        self.0.import_unmanaged(tenant, attrs).await
-    }
-
-    async fn find_unmanaged(
-        &self,
-        tenant: &TenantId,
-        attrs: &Map<String, Value>,
-    ) -> Result<Option<UnmanagedMatch>, StoreError> {
-        count_call();
-        self.0.find_unmanaged(tenant, attrs).await
-    }
-
-    async fn get_unmanaged(&self, tenant: &TenantId, id: &str) -> Result<UnmanagedAccount, StoreError> {
-        count_call();
-        self.0.get_unmanaged(tenant, id).await
-    }
-
-    async fn adopt_unmanaged(
-        &self,
-        tenant: &TenantId,
-        account: &UnmanagedAccount,
-        expect: Expect,
-        attrs: Map<String, Value>,
-    ) -> Result<StoredResource, StoreError> {
-        count_call();
-        self.0.adopt_unmanaged(tenant, account, expect, attrs).await
-    }
-
-    async fn record_conflict(
-        &self,
-        tenant: &TenantId,
-        matched: &UnmanagedMatch,
-        posted: &Map<String, Value>,
-    ) -> Result<Conflict, StoreError> {
-        count_call();
-        self.0.record_conflict(tenant, matched, posted).await
-    }
-
-    async fn list_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError> {
-        count_call();
-        self.0.list_conflicts(tenant).await
-    }
-
-    async fn resolve_conflict(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        resolution: Resolution,
-    ) -> Result<Conflict, StoreError> {
-        count_call();
-        self.0.resolve_conflict(tenant, id, resolution).await
-    }
-
-    async fn groups_with_parents(
-        &self,
-        tenant: &TenantId,
-        ids: &[String],
-    ) -> Result<Vec<GroupAncestry>, StoreError> {
-        count_call();
-        self.0.groups_with_parents(tenant, ids).await
-    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,12 @@ pub use unmanaged::{
 #[cfg(feature = "contract")]
 pub mod contract;
 
+/// Every capability trait, for code that calls a concrete store's methods
+/// (`use scim_store::prelude::*`); code holding `dyn Store` needs none of them.
+pub mod prelude {
+    pub use crate::{AncestryStore, DeletedUserStore, ResourceStore, SettingsStore, Store, UnmanagedStore};
+}
+
 /// RFC 3339 §5.6 `date-time` in UTC with exactly three fractional digits. A fixed width makes
 /// the strings sort in time order, so a backend can compare them as text (DynamoDB sort keys) and
 /// `meta.lastModified gt "..."` works whichever way the filter compares.

@@ -6,7 +6,7 @@
 use crate::store::{print_json, tenant, TableArg};
 use crate::Failure;
 use clap::{Args, Subcommand};
-use scim_store::{Resolution, Store, StoreError};
+use scim_store::{Resolution, StoreError, UnmanagedStore};
 use serde_json::Value;
 
 /// `scimctl conflicts <command>`

@@ -4,7 +4,7 @@
 use crate::store::{print_json, tenant, TableArg};
 use crate::Failure;
 use clap::{Args, Subcommand};
-use scim_store::{Expect, Store, StoreError, TenantSettings};
+use scim_store::{Expect, SettingsStore, StoreError, TenantSettings};
 use serde_json::json;
 
 /// `scimctl tenant <command>`

@@ -10,7 +10,10 @@ use crate::store::{print_json, tenant, TableArg};
 use crate::Failure;
 use clap::{Args, Subcommand};
 use scim_proto::SchemaRegistry;
-use scim_store::{effective_access, wire, Include, ResourceKind, Store, StoreError, StoredResource};
+use scim_store::{
+    effective_access, wire, DeletedUserStore, Include, ResourceKind, ResourceStore, SettingsStore,
+    StoreError, StoredResource,
+};
 use serde_json::{json, Value};
 
 /// Where the service mounts the SCIM API (`scim_lambda::BASE_PATH`).

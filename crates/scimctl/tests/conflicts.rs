@@ -7,7 +7,8 @@
 mod common;
 
 use common::{data, fresh_table, obj, store_on_moto};
-use scim_store::{create_user, CreateOutcome, Store, TenantId};
+use scim_store::prelude::*;
+use scim_store::{create_user, CreateOutcome, TenantId};
 use serde_json::{json, Value};
 
 fn tenant() -> TenantId {

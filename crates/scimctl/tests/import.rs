@@ -5,7 +5,8 @@
 mod common;
 
 use common::{data, fresh_table, obj, store_on_moto};
-use scim_store::{Include, MemberChange, ResourceKind, Store, StoreError, TenantId};
+use scim_store::prelude::*;
+use scim_store::{Include, MemberChange, ResourceKind, StoreError, TenantId};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 

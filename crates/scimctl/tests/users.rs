@@ -4,7 +4,8 @@
 mod common;
 
 use common::{create, data, fresh_table, store_on_moto as store};
-use scim_store::{Expect, Include, ResourceKind, Store, TenantId};
+use scim_store::prelude::*;
+use scim_store::{Expect, Include, ResourceKind, TenantId};
 use serde_json::json;
 
 fn in_days(days: i64) -> time::OffsetDateTime {

@@ -1,6 +1,7 @@
 //! What the scimctl test binaries share: running the built binary, and running it against moto.
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses a part of it; tests may unwrap
 
+use scim_store::prelude::*;
 use std::process::{Command, Output};
 
 pub struct Run {
@@ -89,7 +90,6 @@ pub async fn create(
     attrs: serde_json::Value,
     members: &[&str],
 ) -> scim_store::StoredResource {
-    use scim_store::Store;
     let change = scim_store::MemberChange {
         add: members.iter().map(|m| (m.to_string(), None)).collect(),
         ..scim_store::MemberChange::default()
