@@ -9,6 +9,7 @@
 use crate::args::{Args, DynamoArgs};
 use crate::capacity::CapacityLog;
 use crate::load::Limits;
+use crate::measure::seed_and_measure;
 use crate::moto::MotoProcess;
 use crate::report;
 use crate::server::ServerProcess;
@@ -74,7 +75,7 @@ pub async fn section(args: &Args, dynamo: &DynamoArgs, seed_concurrency: usize) 
         duration: Duration::from_secs(dynamo.seconds),
         concurrency: args.concurrency,
     };
-    let (errors, ids) = crate::seed_and_measure(&mut server, dynamo.users, seed_concurrency, limits).await?;
+    let (errors, ids) = seed_and_measure(&mut server, dynamo.users, seed_concurrency, limits).await?;
     // The server is done; stopping it now keeps its requests out of the counts below.
     drop(server);
 
