@@ -1,6 +1,7 @@
 //! Thin HTTP handlers: extract typed inputs, call one [`Service`] operation, shape the response.
 
 use crate::auth::Tenant;
+use crate::capabilities::capabilities;
 use crate::cursor::Binding;
 use crate::error::{scim_json, ApiError, ApiResult};
 use crate::extract::{BaseUrl, Preconditions, QueryPairs, ScimBody};
@@ -327,7 +328,7 @@ pub async fn delete<K: Kind>(
 /// `GET /ServiceProviderConfig` (RFC 7644 §4, RFC 7643 §5).
 pub async fn service_provider_config(State(state): State<AppState>, _: Tenant, base: BaseUrl) -> Response {
     scim_json(&discovery::service_provider_config(
-        &crate::capabilities(&state.config),
+        &capabilities(&state.config),
         &base.0,
     ))
 }
