@@ -5,7 +5,8 @@ use crate::capabilities::capabilities;
 use crate::cursor::Binding;
 use crate::error::{scim_json, ApiError, ApiResult};
 use crate::extract::{BaseUrl, Preconditions, QueryPairs, ScimBody};
-use crate::service::{list_limits, Service};
+use crate::service::{list_limits, Service, Shown};
+use crate::shape::ResponseShape;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use scim_proto::discovery;
 use scim_proto::list::{list_response, ListQuery};
 use scim_proto::{etag, ScimError};
-use scim_store::{Paging, ResourceKind, StoredResource};
+use scim_store::{Paging, ResourceKind};
 use serde_json::Value;
 
 /// Selects the resource type of a generic handler at compile time (`list::<Users>`).
@@ -60,35 +61,22 @@ fn service<'a, K: Kind>(state: &'a AppState, tenant: &'a Tenant, base: &'a BaseU
 }
 
 /// A single-resource response with `ETag` (RFC 7644 §3.14) and, on 201, `Location` equal to
-/// `meta.location` (RFC 7644 §3.3).
-fn resource_response(status: StatusCode, svc: &Service<'_>, r: &StoredResource, body: Value) -> Response {
-    let mut response = (status, scim_json(&body)).into_response();
+/// `meta.location` (RFC 7644 §3.3). Without a body (a group PATCH) the status alone.
+fn resource_response(status: StatusCode, svc: &Service<'_>, shown: Shown) -> Response {
+    let mut response = match &shown.body {
+        Some(body) => (status, scim_json(body)).into_response(),
+        None => status.into_response(),
+    };
     let headers = response.headers_mut();
-    if let Ok(tag) = HeaderValue::from_str(&etag::weak_etag(r.version)) {
+    if let Ok(tag) = HeaderValue::from_str(&etag::weak_etag(shown.version)) {
         headers.insert(header::ETAG, tag);
     }
     if status == StatusCode::CREATED {
-        if let Ok(location) = HeaderValue::from_str(&svc.location(svc.kind, &r.id)) {
+        if let Ok(location) = HeaderValue::from_str(&svc.location(svc.kind, &shown.id)) {
             headers.insert(header::LOCATION, location);
         }
     }
     response
-}
-
-/// Renders and projects a resource for a response (with the access extension when asked).
-async fn respond(
-    status: StatusCode,
-    svc: &Service<'_>,
-    query: &ListQuery,
-    r: &StoredResource,
-) -> ApiResult<Response> {
-    let projection = svc.projection(&query.attributes, &query.excluded_attributes)?;
-    let body = svc
-        .present(std::slice::from_ref(r), &projection)
-        .await?
-        .pop()
-        .unwrap_or_default();
-    Ok(resource_response(status, svc, r, body))
 }
 
 fn query_of(state: &AppState, pairs: &QueryPairs) -> ApiResult<ListQuery> {
@@ -235,10 +223,9 @@ pub async fn create<K: Kind>(
     ScimBody(body): ScimBody,
 ) -> ApiResult<Response> {
     let svc = service::<K>(&state, &tenant, &base);
-    let query = query_of(&state, &pairs)?;
-    let include = svc.include_for(&svc.projection(&query.attributes, &query.excluded_attributes)?);
-    let created = svc.create(&body, include).await?;
-    respond(StatusCode::CREATED, &svc, &query, &created).await
+    let shape = ResponseShape::new(&state, K::KIND, &query_of(&state, &pairs)?)?;
+    let created = svc.create(&body, &shape).await?;
+    Ok(resource_response(StatusCode::CREATED, &svc, created))
 }
 
 /// `GET /Users/{id}` (RFC 7644 §3.4.1), 304 when `If-None-Match` names the current version.
@@ -251,13 +238,11 @@ pub async fn get_one<K: Kind>(
     pre: Preconditions,
 ) -> ApiResult<Response> {
     let svc = service::<K>(&state, &tenant, &base);
-    let query = query_of(&state, &pairs)?;
-    let include = svc.include_for(&svc.projection(&query.attributes, &query.excluded_attributes)?);
-    let r = svc.get(&id, include).await?;
-    if etag::if_none_match_hits(pre.if_none_match.as_deref(), r.version) {
-        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    let shape = ResponseShape::new(&state, K::KIND, &query_of(&state, &pairs)?)?;
+    match svc.get(&id, pre.if_none_match.as_deref(), &shape).await? {
+        Some(shown) => Ok(resource_response(StatusCode::OK, &svc, shown)),
+        None => Ok(StatusCode::NOT_MODIFIED.into_response()),
     }
-    respond(StatusCode::OK, &svc, &query, &r).await
 }
 
 /// `PUT /Users/{id}` (RFC 7644 §3.5.1).
@@ -271,10 +256,9 @@ pub async fn replace<K: Kind>(
     ScimBody(body): ScimBody,
 ) -> ApiResult<Response> {
     let svc = service::<K>(&state, &tenant, &base);
-    let query = query_of(&state, &pairs)?;
-    let include = svc.include_for(&svc.projection(&query.attributes, &query.excluded_attributes)?);
-    let r = svc.replace(&id, &body, pre.if_match.as_deref(), include).await?;
-    respond(StatusCode::OK, &svc, &query, &r).await
+    let shape = ResponseShape::new(&state, K::KIND, &query_of(&state, &pairs)?)?;
+    let replaced = svc.replace(&id, &body, pre.if_match.as_deref(), &shape).await?;
+    Ok(resource_response(StatusCode::OK, &svc, replaced))
 }
 
 /// `PATCH /Users/{id}` (RFC 7644 §3.5.2): 200 with the resource. A group PATCH answers 204 unless
@@ -295,20 +279,18 @@ pub async fn patch<K: Kind>(
     let wants_body = K::KIND == ResourceKind::User
         || !query.attributes.is_empty()
         || !query.excluded_attributes.is_empty();
-    let include = if wants_body {
-        svc.include_for(&svc.projection(&query.attributes, &query.excluded_attributes)?)
+    let shape = wants_body
+        .then(|| ResponseShape::new(&state, K::KIND, &query))
+        .transpose()?;
+    let patched = svc
+        .patch(&id, &body, pre.if_match.as_deref(), shape.as_ref())
+        .await?;
+    let status = if shape.is_some() {
+        StatusCode::OK
     } else {
-        scim_store::Include::NONE
+        StatusCode::NO_CONTENT
     };
-    let r = svc.patch(&id, &body, pre.if_match.as_deref(), include).await?;
-    if !wants_body {
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        if let Ok(tag) = HeaderValue::from_str(&etag::weak_etag(r.version)) {
-            response.headers_mut().insert(header::ETAG, tag);
-        }
-        return Ok(response);
-    }
-    respond(StatusCode::OK, &svc, &query, &r).await
+    Ok(resource_response(status, &svc, patched))
 }
 
 /// `DELETE /Users/{id}` (RFC 7644 §3.6): 204.

@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod lambda;
 pub mod origin;
 pub mod service;
+pub mod shape;
 pub mod state;
 pub mod telemetry;
 
