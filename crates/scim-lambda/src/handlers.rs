@@ -2,9 +2,9 @@
 
 use crate::auth::Tenant;
 use crate::capabilities::capabilities;
-use crate::cursor::Binding;
 use crate::error::{scim_json, ApiError, ApiResult};
 use crate::extract::{BaseUrl, Preconditions, QueryPairs, ScimBody};
+use crate::search::{self, ListPage};
 use crate::service::{list_limits, Service, Shown};
 use crate::shape::ResponseShape;
 use crate::state::AppState;
@@ -14,8 +14,7 @@ use axum::response::{IntoResponse, Response};
 use scim_proto::discovery;
 use scim_proto::list::{list_response, ListQuery};
 use scim_proto::{etag, ScimError};
-use scim_store::{Paging, ResourceKind};
-use serde_json::Value;
+use scim_store::ResourceKind;
 
 /// Selects the resource type of a generic handler at compile time (`list::<Users>`).
 pub trait Kind: Send + Sync + 'static {
@@ -83,30 +82,20 @@ fn query_of(state: &AppState, pairs: &QueryPairs) -> ApiResult<ListQuery> {
     Ok(ListQuery::from_query_pairs(&pairs.0, &list_limits(state))?)
 }
 
-/// `POST /.search` spans two resource types and pages by index only.
-fn reject_cursor(query: &ListQuery) -> ApiResult<()> {
-    if query.is_cursor_paging() {
-        return Err(ScimError::invalid_value(
-            "cursor pagination is offered on /Users and /Groups; /.search pages with startIndex and count",
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// A ListResponse; `totalResults` is left out when a cursor page does not know it (a filter
-/// evaluated item by item that stopped at the work bound).
-fn list_body(
-    resources: Vec<Value>,
-    total: Option<u64>,
-    start_index: Option<u64>,
-    next_cursor: Option<String>,
-) -> Value {
-    let mut body = list_response(resources, total.unwrap_or(0), start_index, next_cursor, None);
-    if let (None, Some(obj)) = (total, body.as_object_mut()) {
+/// A ListResponse (RFC 7644 §3.4.2); `totalResults` is left out when a cursor page does not
+/// know it.
+fn list_body(page: ListPage) -> Response {
+    let mut body = list_response(
+        page.resources,
+        page.total.unwrap_or(0),
+        page.start_index,
+        page.next_cursor,
+        None,
+    );
+    if let (None, Some(obj)) = (page.total, body.as_object_mut()) {
         obj.remove("totalResults");
     }
-    body
+    scim_json(&body)
 }
 
 /// `GET /Users` (RFC 7644 §3.4.2).
@@ -117,7 +106,8 @@ pub async fn list<K: Kind>(
     pairs: QueryPairs,
 ) -> ApiResult<Response> {
     let query = query_of(&state, &pairs)?;
-    list_kind::<K>(&state, &tenant, &base, &query).await
+    let page = service::<K>(&state, &tenant, &base).list(&query).await?;
+    Ok(list_body(page))
 }
 
 /// `POST /Users/.search` (RFC 7644 §3.4.3).
@@ -128,44 +118,11 @@ pub async fn search<K: Kind>(
     ScimBody(body): ScimBody,
 ) -> ApiResult<Response> {
     let query = ListQuery::from_search_request(&body, &list_limits(&state))?;
-    list_kind::<K>(&state, &tenant, &base, &query).await
+    let page = service::<K>(&state, &tenant, &base).list(&query).await?;
+    Ok(list_body(page))
 }
 
-async fn list_kind<K: Kind>(
-    state: &AppState,
-    tenant: &Tenant,
-    base: &BaseUrl,
-    query: &ListQuery,
-) -> ApiResult<Response> {
-    let svc = service::<K>(state, tenant, base);
-    let count = query.page_size(&list_limits(state));
-    let Some(cursor) = &query.cursor else {
-        let paging = Paging::Index {
-            start_index: query.start_index,
-        };
-        let (resources, total, _) = svc.list_page(query, paging, count).await?;
-        return Ok(scim_json(&list_body(
-            resources,
-            total,
-            Some(query.start_index),
-            None,
-        )));
-    };
-    // RFC 9865: the cursor is the store's position, signed and bound to this tenant and query.
-    let binding = Binding {
-        tenant: &tenant.id,
-        kind: K::KIND,
-        query,
-    };
-    let key = &state.config.cursor_key;
-    let after = binding.open(key, cursor)?;
-    let (resources, total, next) = svc.list_page(query, Paging::Cursor { after }, count).await?;
-    let next_cursor = next.and_then(|position| binding.sign(key, &position));
-    Ok(scim_json(&list_body(resources, total, None, next_cursor)))
-}
-
-/// `POST /.search` (RFC 7644 §3.4.3): users, then groups, paged as one list. A filter that names
-/// an attribute one type lacks simply matches none of that type.
+/// `POST /.search` (RFC 7644 §3.4.3): every resource type, paged as one list.
 pub async fn search_all(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -173,45 +130,8 @@ pub async fn search_all(
     ScimBody(body): ScimBody,
 ) -> ApiResult<Response> {
     let query = ListQuery::from_search_request(&body, &list_limits(&state))?;
-    reject_cursor(&query)?;
-    let count = query.page_size(&list_limits(&state));
-    let users = service::<Users>(&state, &tenant, &base);
-    let groups = service::<Groups>(&state, &tenant, &base);
-    let applies = |svc: &Service<'_>| {
-        query
-            .filter
-            .as_ref()
-            .is_none_or(|f| f.validate(&svc.schema()).is_ok())
-    };
-    if let Some(filter) = &query.filter {
-        if !applies(&users) && !applies(&groups) {
-            // Report the User error: the filter fits neither type.
-            filter.validate(&users.schema())?;
-        }
-    }
-    let index = |start_index| Paging::Index { start_index };
-    let (mut resources, users_total) = if applies(&users) {
-        let (r, total, _) = users.list_page(&query, index(query.start_index), count).await?;
-        (r, total.unwrap_or(0))
-    } else {
-        (vec![], 0)
-    };
-    let remaining = count.saturating_sub(resources.len() as u64);
-    let group_start = query.start_index.saturating_sub(users_total).max(1);
-    let (group_page, groups_total) = if applies(&groups) {
-        let (r, total, _) = groups.list_page(&query, index(group_start), remaining).await?;
-        (r, total.unwrap_or(0))
-    } else {
-        (vec![], 0)
-    };
-    resources.extend(group_page);
-    Ok(scim_json(&list_response(
-        resources,
-        users_total + groups_total,
-        Some(query.start_index),
-        None,
-        None,
-    )))
+    let page = search::search_all(&state, &tenant.id, &base.0, &query).await?;
+    Ok(list_body(page))
 }
 
 /// `POST /Users` (RFC 7644 §3.3): 201 with the resource and `Location`.

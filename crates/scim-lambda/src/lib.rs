@@ -14,6 +14,7 @@ pub mod extract;
 pub mod handlers;
 pub mod lambda;
 pub mod origin;
+pub mod search;
 pub mod service;
 pub mod shape;
 pub mod state;

@@ -5,14 +5,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::shape::ResponseShape;
 use crate::state::AppState;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use scim_proto::list::{ListLimits, ListQuery};
+use scim_proto::list::ListLimits;
 use scim_proto::patch::{apply_patch, MemberDelta, PatchLimits, PatchOptions, PatchRequest};
 use scim_proto::resource::{self, NormalizeOptions};
 use scim_proto::{etag, ResourceSchema, ScimError};
 use scim_store::wire::{self, MEMBERS};
 use scim_store::{
-    effective_access, Conflict, CreateOutcome, DeleteMode, Expect, Include, MemberChange, Paging, Query,
-    ResourceKind, StoreError, StoredResource, TenantId, TenantSettings,
+    effective_access, Conflict, CreateOutcome, DeleteMode, Expect, Include, MemberChange, ResourceKind,
+    StoreError, StoredResource, TenantId, TenantSettings,
 };
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -335,38 +335,6 @@ impl<'a> Service<'a> {
             .delete(self.tenant, self.kind, id, expect)
             .await
             .map_err(ApiError::from)
-    }
-
-    /// RFC 7644 §3.4.2: one page of resources matching the query, rendered and projected, with
-    /// the total (when known: cursor pages may not know it) and the store's position to continue
-    /// after (cursor paging, RFC 9865).
-    pub async fn list_page(
-        &self,
-        query: &ListQuery,
-        paging: Paging,
-        count: u64,
-    ) -> ApiResult<(Vec<Value>, Option<u64>, Option<String>)> {
-        let schema = self.schema();
-        if let Some(filter) = &query.filter {
-            filter.validate(&schema)?;
-        }
-        let shape = ResponseShape::new(self.state, self.kind, query)?;
-        let page = self
-            .state
-            .store
-            .query(
-                self.tenant,
-                self.kind,
-                &Query {
-                    filter: query.filter.clone(),
-                    paging,
-                    count,
-                    include: shape.include,
-                },
-            )
-            .await?;
-        let resources = self.present(&page.resources, &shape).await?;
-        Ok((resources, page.total_results, page.next))
     }
 
     /// Renders and projects resources for a response. When the shape names the access
