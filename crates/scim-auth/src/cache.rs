@@ -11,9 +11,9 @@
 //! record's hash in constant time (`subtle`), never stopping at a match: the time taken depends on
 //! the number of records, not on which record matched or how many leading bytes agreed.
 
+use crate::backend::TokenRegistry;
 use crate::document::{TokenRecord, TokenState};
 use crate::error::RegistryError;
-use crate::registry::TokenRegistry;
 use crate::token::sha256_hex;
 use scim_store::TenantId;
 use std::fmt;
@@ -235,8 +235,8 @@ fn find_by_hash<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::Loaded;
     use crate::document::{NewToken, RegistryDocument};
-    use crate::registry::Loaded;
     use async_trait::async_trait;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Mutex;

@@ -5,9 +5,9 @@
 //! temporary file beside it and renames it over the old one. Readers never lock: a rename is
 //! atomic, so they see the old document or the new one, never half of one.
 
+use crate::backend::{Loaded, TokenRegistry};
 use crate::document::RegistryDocument;
 use crate::error::RegistryError;
-use crate::registry::{Loaded, TokenRegistry};
 use crate::token::{random_bytes, sha256_hex};
 use async_trait::async_trait;
 use std::fs::{self, File, OpenOptions};
@@ -155,8 +155,8 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::update;
     use crate::document::NewToken;
-    use crate::registry::update;
     use std::sync::Arc;
     use time::{Duration, OffsetDateTime};
 

@@ -5,6 +5,7 @@
 //! The plaintext of a token exists only in [`TokenSecret`], which is shown once at creation and
 //! never stored, logged or printed by `Debug`.
 
+mod backend;
 mod cache;
 mod document;
 mod error;
@@ -14,6 +15,7 @@ mod registry;
 mod secrets_manager;
 mod token;
 
+pub use backend::{update, Loaded, TokenRegistry, MAX_ATTEMPTS};
 pub use cache::{CacheSettings, StaticToken, TokenCache, Verdict};
 pub use document::{
     IssuedToken, NewToken, RegistryDocument, Rotation, TokenRecord, TokenState, DOCUMENT_VERSION,
@@ -22,6 +24,6 @@ pub use document::{
 pub use error::{DocumentError, RegistryError};
 pub use expiry::{parse_expiry, parse_grace};
 pub use file::FileRegistry;
-pub use registry::{update, Loaded, RegistryLocation, TokenRegistry, LOCAL_REGISTRY_PATH, MAX_ATTEMPTS};
+pub use registry::{RegistryLocation, LOCAL_REGISTRY_PATH};
 pub use secrets_manager::{SecretsManagerRegistry, PENDING_STAGE};
 pub use token::{sha256_hex, TokenSecret, TOKEN_PREFIX};

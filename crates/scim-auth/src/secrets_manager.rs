@@ -13,9 +13,9 @@
 //! The very first write creates the secret (`CreateSecret`), or, for a secret that exists without
 //! a value, relies on Secrets Manager making a secret's first version `AWSCURRENT`.
 
+use crate::backend::{Loaded, TokenRegistry};
 use crate::document::RegistryDocument;
 use crate::error::RegistryError;
-use crate::registry::{Loaded, TokenRegistry};
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};

@@ -1,7 +1,7 @@
 //! The token itself: format, generation and hashing. A token is a bearer credential
 //! (RFC 6750 §2.1), so whoever holds it acts for its tenant; only its SHA-256 is ever kept.
 
-use crate::RegistryError;
+use crate::error::RegistryError;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::fmt;

@@ -7,8 +7,9 @@
 //! latency floor of each operation there.
 
 use crate::args::{Args, DynamoArgs};
-use crate::capacity::{CapacityLog, Units};
+use crate::capacity::CapacityLog;
 use crate::load::Limits;
+use crate::measure::seed_and_measure;
 use crate::moto::MotoProcess;
 use crate::report;
 use crate::server::ServerProcess;
@@ -19,7 +20,6 @@ use scim_proto::filter::Filter;
 use scim_proto::SchemaRegistry;
 use scim_store::{Expect, Include, MemberChange, Paging, Query, ResourceKind, ResourceStore, TenantId};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,7 +75,7 @@ pub async fn section(args: &Args, dynamo: &DynamoArgs, seed_concurrency: usize) 
         duration: Duration::from_secs(dynamo.seconds),
         concurrency: args.concurrency,
     };
-    let (errors, ids) = crate::seed_and_measure(&mut server, dynamo.users, seed_concurrency, limits).await?;
+    let (errors, ids) = seed_and_measure(&mut server, dynamo.users, seed_concurrency, limits).await?;
     // The server is done; stopping it now keeps its requests out of the counts below.
     drop(server);
 
@@ -319,45 +319,9 @@ fn adds(ids: &[String]) -> MemberChange {
     }
 }
 
-/// `{"GetItem": 1, "UpdateItem": 1}` as `GetItem 1 + UpdateItem 1`.
-pub fn format_calls(calls: &BTreeMap<String, u64>) -> String {
-    if calls.is_empty() {
-        return "none".into();
-    }
-    calls
-        .iter()
-        .map(|(op, n)| format!("{op} {n}"))
-        .collect::<Vec<_>>()
-        .join(" + ")
-}
-
-/// Reported capacity as `BatchGetItem 2.0`, or `-` when no response reported any.
-pub fn format_capacity(units: &Units) -> String {
-    if units.is_empty() {
-        return "-".into();
-    }
-    units
-        .iter()
-        .map(|(op, u)| format!("{op} {u:.1}"))
-        .collect::<Vec<_>>()
-        .join(" + ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_calls_and_capacity() {
-        let calls = BTreeMap::from([("Query".to_string(), 1), ("BatchGetItem".to_string(), 1)]);
-        assert_eq!(format_calls(&calls), "BatchGetItem 1 + Query 1");
-        assert_eq!(format_calls(&BTreeMap::new()), "none");
-        assert_eq!(format_capacity(&Units::new()), "-");
-        assert_eq!(
-            format_capacity(&Units::from([("BatchGetItem".to_string(), 2.0)])),
-            "BatchGetItem 2.0"
-        );
-    }
 
     #[test]
     fn builds_the_scenario_queries() {

@@ -9,6 +9,7 @@ mod capacity;
 mod client;
 mod dynamodb;
 mod load;
+mod measure;
 mod moto;
 mod report;
 mod rng;
@@ -17,19 +18,14 @@ mod server;
 mod stats;
 
 use args::{Args, Command, USAGE};
-use client::Scim;
 use load::Limits;
-use scenarios::{Fixture, Scenario};
+use measure::seed_and_measure;
 use server::ServerProcess;
-use stats::Summary;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Requests in flight while seeding: enough to keep both server cores busy.
 const SEED_CONCURRENCY: usize = 16;
-/// How long the server may take to answer its first request.
-const READY_WITHIN: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -78,54 +74,5 @@ async fn embedded(args: &Args) -> Result<usize, String> {
         concurrency: args.concurrency,
     };
     let (errors, _) = seed_and_measure(&mut server, args.users, SEED_CONCURRENCY, limits).await?;
-    Ok(errors)
-}
-
-/// Waits for `server`, seeds `users` users, measures every scenario under `limits` and prints
-/// the server's memory. Returns the failed request count and the seeded users' ids.
-pub(crate) async fn seed_and_measure(
-    server: &mut ServerProcess,
-    users: usize,
-    seed_concurrency: usize,
-    limits: Limits,
-) -> Result<(usize, Vec<String>), String> {
-    let scim = Scim::new(&server.base, &server.token)?;
-    scim.wait_ready(server, READY_WITHIN).await?;
-
-    let started = Instant::now();
-    let ids = load::seed_users(&scim, users, seed_concurrency).await?;
-    report::seeding(ids.len(), started.elapsed());
-
-    let fixture = Arc::new(Fixture { scim, ids, users });
-    let errors = measure_all(&fixture, limits, server).await?;
-    report::memory(server.pid(), server.memory()?);
-    let ids = fixture.ids.clone();
-    Ok((errors, ids))
-}
-
-/// Runs every scenario in order, printing a row as each finishes and the first error of any
-/// scenario that had errors; returns the total error count.
-async fn measure_all(fx: &Arc<Fixture>, limits: Limits, server: &mut ServerProcess) -> Result<usize, String> {
-    let mut failures = Vec::new();
-    let mut errors = 0;
-    report::header();
-    for scenario in Scenario::ALL {
-        let outcome = load::measure(fx, scenario, limits, rng::os_seed()?).await?;
-        let summary = Summary::of(&outcome);
-        report::row(scenario.label(), &summary);
-        errors += summary.errors;
-        if let Some(first) = outcome.first_error {
-            failures.push(format!(
-                "{}: {} error(s), first: {first}",
-                scenario.label(),
-                summary.errors
-            ));
-        }
-        // A crashed server would make every later row a column of errors; say so instead.
-        server.ensure_running()?;
-    }
-    for failure in &failures {
-        eprintln!("{failure}");
-    }
     Ok(errors)
 }

@@ -3,7 +3,6 @@
 
 use crate::args::{Args, DynamoArgs};
 use crate::capacity::Units;
-use crate::dynamodb::{format_calls, format_capacity};
 use crate::server::Memory;
 use crate::stats::{ms, Summary};
 use std::collections::BTreeMap;
@@ -115,4 +114,45 @@ pub fn memory(pid: u32, memory: Memory) {
 
 fn mib(kb: u64) -> f64 {
     kb as f64 / 1024.0
+}
+
+/// `{"GetItem": 1, "UpdateItem": 1}` as `GetItem 1 + UpdateItem 1`.
+fn format_calls(calls: &BTreeMap<String, u64>) -> String {
+    if calls.is_empty() {
+        return "none".into();
+    }
+    calls
+        .iter()
+        .map(|(op, n)| format!("{op} {n}"))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+/// Reported capacity as `BatchGetItem 2.0`, or `-` when no response reported any.
+fn format_capacity(units: &Units) -> String {
+    if units.is_empty() {
+        return "-".into();
+    }
+    units
+        .iter()
+        .map(|(op, u)| format!("{op} {u:.1}"))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_calls_and_capacity() {
+        let calls = BTreeMap::from([("Query".to_string(), 1), ("BatchGetItem".to_string(), 1)]);
+        assert_eq!(format_calls(&calls), "BatchGetItem 1 + Query 1");
+        assert_eq!(format_calls(&BTreeMap::new()), "none");
+        assert_eq!(format_capacity(&Units::new()), "-");
+        assert_eq!(
+            format_capacity(&Units::from([("BatchGetItem".to_string(), 2.0)])),
+            "BatchGetItem 2.0"
+        );
+    }
 }

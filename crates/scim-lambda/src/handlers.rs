@@ -1,10 +1,12 @@
 //! Thin HTTP handlers: extract typed inputs, call one [`Service`] operation, shape the response.
 
 use crate::auth::Tenant;
-use crate::cursor::Binding;
+use crate::capabilities::capabilities;
 use crate::error::{scim_json, ApiError, ApiResult};
 use crate::extract::{BaseUrl, Preconditions, QueryPairs, ScimBody};
-use crate::service::{list_limits, Service};
+use crate::search::{self, ListPage};
+use crate::service::{list_limits, Service, Shown};
+use crate::shape::ResponseShape;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
@@ -12,8 +14,7 @@ use axum::response::{IntoResponse, Response};
 use scim_proto::discovery;
 use scim_proto::list::{list_response, ListQuery};
 use scim_proto::{etag, ScimError};
-use scim_store::{Paging, ResourceKind, StoredResource};
-use serde_json::Value;
+use scim_store::ResourceKind;
 
 /// Selects the resource type of a generic handler at compile time (`list::<Users>`).
 pub trait Kind: Send + Sync + 'static {
@@ -59,65 +60,42 @@ fn service<'a, K: Kind>(state: &'a AppState, tenant: &'a Tenant, base: &'a BaseU
 }
 
 /// A single-resource response with `ETag` (RFC 7644 §3.14) and, on 201, `Location` equal to
-/// `meta.location` (RFC 7644 §3.3).
-fn resource_response(status: StatusCode, svc: &Service<'_>, r: &StoredResource, body: Value) -> Response {
-    let mut response = (status, scim_json(&body)).into_response();
+/// `meta.location` (RFC 7644 §3.3). Without a body (a group PATCH) the status alone.
+fn resource_response(status: StatusCode, svc: &Service<'_>, shown: Shown) -> Response {
+    let mut response = match &shown.body {
+        Some(body) => (status, scim_json(body)).into_response(),
+        None => status.into_response(),
+    };
     let headers = response.headers_mut();
-    if let Ok(tag) = HeaderValue::from_str(&etag::weak_etag(r.version)) {
+    if let Ok(tag) = HeaderValue::from_str(&etag::weak_etag(shown.version)) {
         headers.insert(header::ETAG, tag);
     }
     if status == StatusCode::CREATED {
-        if let Ok(location) = HeaderValue::from_str(&svc.location(svc.kind, &r.id)) {
+        if let Ok(location) = HeaderValue::from_str(&svc.location(svc.kind, &shown.id)) {
             headers.insert(header::LOCATION, location);
         }
     }
     response
 }
 
-/// Renders and projects a resource for a response (with the access extension when asked).
-async fn respond(
-    status: StatusCode,
-    svc: &Service<'_>,
-    query: &ListQuery,
-    r: &StoredResource,
-) -> ApiResult<Response> {
-    let projection = svc.projection(&query.attributes, &query.excluded_attributes)?;
-    let body = svc
-        .present(std::slice::from_ref(r), &projection)
-        .await?
-        .pop()
-        .unwrap_or_default();
-    Ok(resource_response(status, svc, r, body))
-}
-
 fn query_of(state: &AppState, pairs: &QueryPairs) -> ApiResult<ListQuery> {
     Ok(ListQuery::from_query_pairs(&pairs.0, &list_limits(state))?)
 }
 
-/// `POST /.search` spans two resource types and pages by index only.
-fn reject_cursor(query: &ListQuery) -> ApiResult<()> {
-    if query.is_cursor_paging() {
-        return Err(ScimError::invalid_value(
-            "cursor pagination is offered on /Users and /Groups; /.search pages with startIndex and count",
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// A ListResponse; `totalResults` is left out when a cursor page does not know it (a filter
-/// evaluated item by item that stopped at the work bound).
-fn list_body(
-    resources: Vec<Value>,
-    total: Option<u64>,
-    start_index: Option<u64>,
-    next_cursor: Option<String>,
-) -> Value {
-    let mut body = list_response(resources, total.unwrap_or(0), start_index, next_cursor, None);
-    if let (None, Some(obj)) = (total, body.as_object_mut()) {
+/// A ListResponse (RFC 7644 §3.4.2); `totalResults` is left out when a cursor page does not
+/// know it.
+fn list_body(page: ListPage) -> Response {
+    let mut body = list_response(
+        page.resources,
+        page.total.unwrap_or(0),
+        page.start_index,
+        page.next_cursor,
+        None,
+    );
+    if let (None, Some(obj)) = (page.total, body.as_object_mut()) {
         obj.remove("totalResults");
     }
-    body
+    scim_json(&body)
 }
 
 /// `GET /Users` (RFC 7644 §3.4.2).
@@ -128,7 +106,8 @@ pub async fn list<K: Kind>(
     pairs: QueryPairs,
 ) -> ApiResult<Response> {
     let query = query_of(&state, &pairs)?;
-    list_kind::<K>(&state, &tenant, &base, &query).await
+    let page = service::<K>(&state, &tenant, &base).list(&query).await?;
+    Ok(list_body(page))
 }
 
 /// `POST /Users/.search` (RFC 7644 §3.4.3).
@@ -139,44 +118,11 @@ pub async fn search<K: Kind>(
     ScimBody(body): ScimBody,
 ) -> ApiResult<Response> {
     let query = ListQuery::from_search_request(&body, &list_limits(&state))?;
-    list_kind::<K>(&state, &tenant, &base, &query).await
+    let page = service::<K>(&state, &tenant, &base).list(&query).await?;
+    Ok(list_body(page))
 }
 
-async fn list_kind<K: Kind>(
-    state: &AppState,
-    tenant: &Tenant,
-    base: &BaseUrl,
-    query: &ListQuery,
-) -> ApiResult<Response> {
-    let svc = service::<K>(state, tenant, base);
-    let count = query.page_size(&list_limits(state));
-    let Some(cursor) = &query.cursor else {
-        let paging = Paging::Index {
-            start_index: query.start_index,
-        };
-        let (resources, total, _) = svc.list_page(query, paging, count).await?;
-        return Ok(scim_json(&list_body(
-            resources,
-            total,
-            Some(query.start_index),
-            None,
-        )));
-    };
-    // RFC 9865: the cursor is the store's position, signed and bound to this tenant and query.
-    let binding = Binding {
-        tenant: &tenant.id,
-        kind: K::KIND,
-        query,
-    };
-    let key = &state.config.cursor_key;
-    let after = binding.open(key, cursor)?;
-    let (resources, total, next) = svc.list_page(query, Paging::Cursor { after }, count).await?;
-    let next_cursor = next.and_then(|position| binding.sign(key, &position));
-    Ok(scim_json(&list_body(resources, total, None, next_cursor)))
-}
-
-/// `POST /.search` (RFC 7644 §3.4.3): users, then groups, paged as one list. A filter that names
-/// an attribute one type lacks simply matches none of that type.
+/// `POST /.search` (RFC 7644 §3.4.3): every resource type, paged as one list.
 pub async fn search_all(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -184,45 +130,8 @@ pub async fn search_all(
     ScimBody(body): ScimBody,
 ) -> ApiResult<Response> {
     let query = ListQuery::from_search_request(&body, &list_limits(&state))?;
-    reject_cursor(&query)?;
-    let count = query.page_size(&list_limits(&state));
-    let users = service::<Users>(&state, &tenant, &base);
-    let groups = service::<Groups>(&state, &tenant, &base);
-    let applies = |svc: &Service<'_>| {
-        query
-            .filter
-            .as_ref()
-            .is_none_or(|f| f.validate(&svc.schema()).is_ok())
-    };
-    if let Some(filter) = &query.filter {
-        if !applies(&users) && !applies(&groups) {
-            // Report the User error: the filter fits neither type.
-            filter.validate(&users.schema())?;
-        }
-    }
-    let index = |start_index| Paging::Index { start_index };
-    let (mut resources, users_total) = if applies(&users) {
-        let (r, total, _) = users.list_page(&query, index(query.start_index), count).await?;
-        (r, total.unwrap_or(0))
-    } else {
-        (vec![], 0)
-    };
-    let remaining = count.saturating_sub(resources.len() as u64);
-    let group_start = query.start_index.saturating_sub(users_total).max(1);
-    let (group_page, groups_total) = if applies(&groups) {
-        let (r, total, _) = groups.list_page(&query, index(group_start), remaining).await?;
-        (r, total.unwrap_or(0))
-    } else {
-        (vec![], 0)
-    };
-    resources.extend(group_page);
-    Ok(scim_json(&list_response(
-        resources,
-        users_total + groups_total,
-        Some(query.start_index),
-        None,
-        None,
-    )))
+    let page = search::search_all(&state, &tenant.id, &base.0, &query).await?;
+    Ok(list_body(page))
 }
 
 /// `POST /Users` (RFC 7644 §3.3): 201 with the resource and `Location`.
@@ -234,10 +143,9 @@ pub async fn create<K: Kind>(
     ScimBody(body): ScimBody,
 ) -> ApiResult<Response> {
     let svc = service::<K>(&state, &tenant, &base);
-    let query = query_of(&state, &pairs)?;
-    let include = svc.include_for(&svc.projection(&query.attributes, &query.excluded_attributes)?);
-    let created = svc.create(&body, include).await?;
-    respond(StatusCode::CREATED, &svc, &query, &created).await
+    let shape = ResponseShape::new(&state, K::KIND, &query_of(&state, &pairs)?)?;
+    let created = svc.create(&body, &shape).await?;
+    Ok(resource_response(StatusCode::CREATED, &svc, created))
 }
 
 /// `GET /Users/{id}` (RFC 7644 §3.4.1), 304 when `If-None-Match` names the current version.
@@ -250,13 +158,11 @@ pub async fn get_one<K: Kind>(
     pre: Preconditions,
 ) -> ApiResult<Response> {
     let svc = service::<K>(&state, &tenant, &base);
-    let query = query_of(&state, &pairs)?;
-    let include = svc.include_for(&svc.projection(&query.attributes, &query.excluded_attributes)?);
-    let r = svc.get(&id, include).await?;
-    if etag::if_none_match_hits(pre.if_none_match.as_deref(), r.version) {
-        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    let shape = ResponseShape::new(&state, K::KIND, &query_of(&state, &pairs)?)?;
+    match svc.get(&id, pre.if_none_match.as_deref(), &shape).await? {
+        Some(shown) => Ok(resource_response(StatusCode::OK, &svc, shown)),
+        None => Ok(StatusCode::NOT_MODIFIED.into_response()),
     }
-    respond(StatusCode::OK, &svc, &query, &r).await
 }
 
 /// `PUT /Users/{id}` (RFC 7644 §3.5.1).
@@ -270,10 +176,9 @@ pub async fn replace<K: Kind>(
     ScimBody(body): ScimBody,
 ) -> ApiResult<Response> {
     let svc = service::<K>(&state, &tenant, &base);
-    let query = query_of(&state, &pairs)?;
-    let include = svc.include_for(&svc.projection(&query.attributes, &query.excluded_attributes)?);
-    let r = svc.replace(&id, &body, pre.if_match.as_deref(), include).await?;
-    respond(StatusCode::OK, &svc, &query, &r).await
+    let shape = ResponseShape::new(&state, K::KIND, &query_of(&state, &pairs)?)?;
+    let replaced = svc.replace(&id, &body, pre.if_match.as_deref(), &shape).await?;
+    Ok(resource_response(StatusCode::OK, &svc, replaced))
 }
 
 /// `PATCH /Users/{id}` (RFC 7644 §3.5.2): 200 with the resource. A group PATCH answers 204 unless
@@ -294,20 +199,18 @@ pub async fn patch<K: Kind>(
     let wants_body = K::KIND == ResourceKind::User
         || !query.attributes.is_empty()
         || !query.excluded_attributes.is_empty();
-    let include = if wants_body {
-        svc.include_for(&svc.projection(&query.attributes, &query.excluded_attributes)?)
+    let shape = wants_body
+        .then(|| ResponseShape::new(&state, K::KIND, &query))
+        .transpose()?;
+    let patched = svc
+        .patch(&id, &body, pre.if_match.as_deref(), shape.as_ref())
+        .await?;
+    let status = if shape.is_some() {
+        StatusCode::OK
     } else {
-        scim_store::Include::NONE
+        StatusCode::NO_CONTENT
     };
-    let r = svc.patch(&id, &body, pre.if_match.as_deref(), include).await?;
-    if !wants_body {
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        if let Ok(tag) = HeaderValue::from_str(&etag::weak_etag(r.version)) {
-            response.headers_mut().insert(header::ETAG, tag);
-        }
-        return Ok(response);
-    }
-    respond(StatusCode::OK, &svc, &query, &r).await
+    Ok(resource_response(status, &svc, patched))
 }
 
 /// `DELETE /Users/{id}` (RFC 7644 §3.6): 204.
@@ -327,7 +230,7 @@ pub async fn delete<K: Kind>(
 /// `GET /ServiceProviderConfig` (RFC 7644 §4, RFC 7643 §5).
 pub async fn service_provider_config(State(state): State<AppState>, _: Tenant, base: BaseUrl) -> Response {
     scim_json(&discovery::service_provider_config(
-        &crate::capabilities(&state.config),
+        &capabilities(&state.config),
         &base.0,
     ))
 }

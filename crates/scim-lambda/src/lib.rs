@@ -5,6 +5,7 @@
 //! handlers receive the caller's tenant as a typed [`auth::Tenant`] and pass it to the store.
 
 pub mod auth;
+pub mod capabilities;
 pub mod config;
 pub mod cursor;
 pub mod error;
@@ -13,47 +14,22 @@ pub mod extract;
 pub mod handlers;
 pub mod lambda;
 pub mod origin;
+pub mod search;
 pub mod service;
+pub mod shape;
 pub mod state;
 pub mod telemetry;
+
+pub use capabilities::capabilities;
 
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
-use config::Config;
 use handlers::{Groups, Users};
-use scim_proto::discovery::{AccessCaps, Capabilities, PaginationCaps, PaginationMethod};
 use state::AppState;
 
 /// Where the SCIM API lives under the host.
 pub const BASE_PATH: &str = "/scim/v2";
-
-/// What `/ServiceProviderConfig` advertises: exactly what this service does (idp-quirks 22).
-pub fn capabilities(config: &Config) -> Capabilities {
-    Capabilities {
-        patch: true,
-        bulk: None,
-        filter_max_results: config.max_page_size,
-        change_password: true,
-        sort: false,
-        etag: true,
-        documentation_uri: None,
-        max_payload_bytes: Some(config.max_body_bytes as u64),
-        pagination: Some(PaginationCaps {
-            cursor: true,
-            index: true,
-            default_method: PaginationMethod::Index,
-            default_page_size: config.default_page_size,
-            max_page_size: config.max_page_size,
-            cursor_timeout: None,
-        }),
-        // Effective membership counts this many levels of nested groups (docs/lifecycle.md).
-        access: Some(AccessCaps {
-            nesting_max_depth: scim_store::EFFECTIVE_GROUP_DEPTH as u64,
-            effective_roles: true,
-        }),
-    }
-}
 
 fn resource_routes<K: handlers::Kind>() -> Router<AppState> {
     Router::new()

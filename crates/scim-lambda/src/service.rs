@@ -2,25 +2,21 @@
 //! is delegated to `scim_proto`, storage to the store. Nothing here knows HTTP.
 
 use crate::error::{ApiError, ApiResult};
+use crate::shape::ResponseShape;
 use crate::state::AppState;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use scim_proto::list::{ListLimits, ListQuery};
+use scim_proto::list::ListLimits;
 use scim_proto::patch::{apply_patch, MemberDelta, PatchLimits, PatchOptions, PatchRequest};
-use scim_proto::project::Projection;
 use scim_proto::resource::{self, NormalizeOptions};
-use scim_proto::schema::ACCESS_USER_SCHEMA;
 use scim_proto::{etag, ResourceSchema, ScimError};
-use scim_store::wire::{self, GROUPS, MEMBERS};
+use scim_store::wire::{self, MEMBERS};
 use scim_store::{
-    effective_access, Conflict, CreateOutcome, DeleteMode, Expect, Include, MemberChange, Paging, Query,
-    ResourceKind, StoreError, StoredResource, TenantId, TenantSettings,
+    effective_access, Conflict, CreateOutcome, DeleteMode, Expect, Include, MemberChange, ResourceKind,
+    StoreError, StoredResource, TenantId, TenantSettings,
 };
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
-/// The attributes of the access extension, computed only when a request names them
-/// (`returned: request`).
-const ACCESS_ATTRIBUTES: [&str; 2] = ["effectiveRoles", "effectiveGroups"];
 /// How many users of a list page have their effective access computed at a time.
 const ACCESS_CONCURRENCY: usize = 8;
 /// How often a PUT or PATCH that lost a race with another writer is re-applied to the fresh
@@ -43,6 +39,22 @@ async fn backoff(attempt: u32) {
 
 /// A resource's next attributes and member change, as computed by a PUT or PATCH.
 type NewState = (Map<String, Value>, MemberChange);
+
+/// A resource as a response carries it.
+#[derive(Debug)]
+pub struct Shown {
+    /// For `Location` (RFC 7644 §3.3).
+    pub id: String,
+    /// The version the `ETag` names (RFC 7644 §3.14).
+    pub version: u64,
+    /// The rendered, projected resource; `None` when the request wanted no body.
+    pub body: Option<Value>,
+}
+
+/// What to load beyond the resource item: nothing when no body is shown.
+fn include_of(shape: Option<&ResponseShape>) -> Include {
+    shape.map_or(Include::NONE, |s| s.include)
+}
 
 /// One operation's context: who acts, on which resource type, under which base URL.
 #[derive(Debug)]
@@ -68,32 +80,6 @@ impl<'a> Service<'a> {
         list_limits(self.state)
     }
 
-    /// `attributes` / `excludedAttributes` for this resource type.
-    pub fn projection(&self, attributes: &[String], excluded: &[String]) -> ApiResult<Projection> {
-        Ok(Projection::new(attributes, excluded, &self.schema())?)
-    }
-
-    /// Whether a response with this projection carries the access extension of users.
-    pub fn wants_access(&self, projection: &Projection) -> bool {
-        self.kind == ResourceKind::User
-            && ACCESS_ATTRIBUTES
-                .iter()
-                .any(|a| projection.includes(&format!("{ACCESS_USER_SCHEMA}:{a}")))
-    }
-
-    /// What to load beyond the resource item for a response with this projection. Effective
-    /// access starts from the user's direct groups, so they are loaded for it too.
-    pub fn include_for(&self, projection: &Projection) -> Include {
-        Include {
-            members: self.kind == ResourceKind::Group && projection.includes(MEMBERS),
-            groups: self.kind == ResourceKind::User
-                && (projection.includes(GROUPS) || self.wants_access(projection)),
-            // Lambda answers at most 6 MB: a member list that might not fit is refused with a
-            // way out (exclude members, list them by filter), never shortened.
-            member_limit: Some(self.state.config.max_inline_members),
-        }
-    }
-
     /// Runs protocol work on the blocking pool: normalising or patching may hash a password with
     /// argon2id (tens of milliseconds of CPU), which must not stall the async workers serving
     /// other requests.
@@ -113,8 +99,9 @@ impl<'a> Service<'a> {
             })?
     }
 
-    /// RFC 7644 §3.3: POST creates a resource; `include` says what the response shows.
-    pub async fn create(&self, body: &Value, include: Include) -> ApiResult<StoredResource> {
+    /// RFC 7644 §3.3: POST creates a resource, shown as `shape` says.
+    pub async fn create(&self, body: &Value, shape: &ResponseShape) -> ApiResult<Shown> {
+        let include = shape.include;
         let body = body.clone();
         let (attrs, members) = self
             .off_thread(move |schema, options| {
@@ -147,18 +134,32 @@ impl<'a> Service<'a> {
         if include.members && has_members {
             created = self.read_back(&created.id, include).await?;
         }
-        Ok(created)
+        self.show(created, Some(shape)).await
     }
 
-    /// RFC 7644 §3.4.1: GET of one resource.
-    pub async fn get(&self, id: &str, include: Include) -> ApiResult<StoredResource> {
+    /// RFC 7644 §3.4.1: GET of one resource, shown as `shape` says; `None` (304) when
+    /// `If-None-Match` names the current version (RFC 7644 §3.14), before any rendering work.
+    pub async fn get(
+        &self,
+        id: &str,
+        if_none_match: Option<&str>,
+        shape: &ResponseShape,
+    ) -> ApiResult<Option<Shown>> {
+        let r = self.load(id, shape.include).await?;
+        if etag::if_none_match_hits(if_none_match, r.version) {
+            return Ok(None);
+        }
+        Ok(Some(self.show(r, Some(shape)).await?))
+    }
+
+    async fn load(&self, id: &str, include: Include) -> ApiResult<StoredResource> {
         Ok(self.state.store.get(self.tenant, self.kind, id, include).await?)
     }
 
     /// Reads the resource a write is based on. A user's groups are read with it (the write does
     /// not change them, so the response reuses them); a group's members are not.
     async fn read_for_write(&self, id: &str, include: Include) -> ApiResult<StoredResource> {
-        self.get(
+        self.load(
             id,
             Include {
                 members: false,
@@ -206,8 +207,8 @@ impl<'a> Service<'a> {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
-        include: Include,
-    ) -> ApiResult<StoredResource> {
+        shape: &ResponseShape,
+    ) -> ApiResult<Shown> {
         let body = body.clone();
         let (incoming, mut members) = self
             .off_thread(move |schema, options| {
@@ -217,36 +218,41 @@ impl<'a> Service<'a> {
             })
             .await?;
         members.replace_all = self.kind == ResourceKind::Group;
-        self.write(id, if_match, include, move |existing, schema, _| {
-            let attrs = resource::merge_for_put(&existing.attrs, incoming.clone(), schema)?;
-            resource::check_required(&attrs, schema)?;
-            Ok(Some((attrs, members.clone())))
-        })
-        .await
+        let written = self
+            .write(id, if_match, shape.include, move |existing, schema, _| {
+                let attrs = resource::merge_for_put(&existing.attrs, incoming.clone(), schema)?;
+                resource::check_required(&attrs, schema)?;
+                Ok(Some((attrs, members.clone())))
+            })
+            .await?;
+        self.show(written, Some(shape)).await
     }
 
     /// RFC 7644 §3.5.2: PATCH, applied atomically by the scim-proto engine; group member
-    /// changes reach the store as a delta, never as a rewritten member list.
+    /// changes reach the store as a delta, never as a rewritten member list. Without a `shape`
+    /// the answer carries no body.
     pub async fn patch(
         &self,
         id: &str,
         body: &Value,
         if_match: Option<&str>,
-        include: Include,
-    ) -> ApiResult<StoredResource> {
+        shape: Option<&ResponseShape>,
+    ) -> ApiResult<Shown> {
         let request = PatchRequest::from_json(body, &PatchLimits::default())?;
         let mut options = match self.kind {
             ResourceKind::Group => PatchOptions::with_detached_members(),
             ResourceKind::User => PatchOptions::default(),
         };
         options.normalize = self.normalize_options();
-        self.write(id, if_match, include, move |existing, schema, _| {
-            let mut attrs = existing.attrs.clone();
-            let outcome = apply_patch(&mut attrs, &request, schema, &options)?;
-            let members = member_change_from_delta(outcome.members)?;
-            Ok((outcome.modified || !members.is_empty()).then_some((attrs, members)))
-        })
-        .await
+        let written = self
+            .write(id, if_match, include_of(shape), move |existing, schema, _| {
+                let mut attrs = existing.attrs.clone();
+                let outcome = apply_patch(&mut attrs, &request, schema, &options)?;
+                let members = member_change_from_delta(outcome.members)?;
+                Ok((outcome.modified || !members.is_empty()).then_some((attrs, members)))
+            })
+            .await?;
+        self.show(written, shape).await
     }
 
     /// Reads the resource, computes its new state with `change` on the blocking pool (`None`:
@@ -308,7 +314,7 @@ impl<'a> Service<'a> {
         let expect = match if_match {
             None => Expect::Any,
             Some(_) => {
-                let existing = self.get(id, Include::NONE).await?;
+                let existing = self.load(id, Include::NONE).await?;
                 etag::check_if_match(if_match, existing.version)?;
                 Expect::Version(existing.version)
             }
@@ -331,49 +337,17 @@ impl<'a> Service<'a> {
             .map_err(ApiError::from)
     }
 
-    /// RFC 7644 §3.4.2: one page of resources matching the query, rendered and projected, with
-    /// the total (when known: cursor pages may not know it) and the store's position to continue
-    /// after (cursor paging, RFC 9865).
-    pub async fn list_page(
-        &self,
-        query: &ListQuery,
-        paging: Paging,
-        count: u64,
-    ) -> ApiResult<(Vec<Value>, Option<u64>, Option<String>)> {
-        let schema = self.schema();
-        if let Some(filter) = &query.filter {
-            filter.validate(&schema)?;
-        }
-        let projection = self.projection(&query.attributes, &query.excluded_attributes)?;
-        let page = self
-            .state
-            .store
-            .query(
-                self.tenant,
-                self.kind,
-                &Query {
-                    filter: query.filter.clone(),
-                    paging,
-                    count,
-                    include: self.include_for(&projection),
-                },
-            )
-            .await?;
-        let resources = self.present(&page.resources, &projection).await?;
-        Ok((resources, page.total_results, page.next))
-    }
-
-    /// Renders and projects resources for a response. When the projection names the access
+    /// Renders and projects resources for a response. When the shape names the access
     /// extension (`returned: request`, RFC 7643 §7), each user's effective groups and roles are
     /// computed (the tenant's settings read once) and rendered with it; they are never stored.
     pub async fn present(
         &self,
         resources: &[StoredResource],
-        projection: &Projection,
+        shape: &ResponseShape,
     ) -> ApiResult<Vec<Value>> {
         let schema = self.schema();
-        let project = |r: &StoredResource| Value::Object(projection.apply(&self.render(r), &schema));
-        if resources.is_empty() || !self.wants_access(projection) {
+        let project = |r: &StoredResource| Value::Object(shape.projection.apply(&self.render(r), &schema));
+        if resources.is_empty() || !shape.access {
             return Ok(resources.iter().map(project).collect());
         }
         let settings = self.state.store.settings(self.tenant).await?.settings;
@@ -388,6 +362,24 @@ impl<'a> Service<'a> {
             .try_collect()
             .await?;
         Ok(with_access.iter().map(project).collect())
+    }
+
+    /// One resource as a response carries it; no body without a shape.
+    async fn show(&self, r: StoredResource, shape: Option<&ResponseShape>) -> ApiResult<Shown> {
+        let body = match shape {
+            Some(shape) => Some(
+                self.present(std::slice::from_ref(&r), shape)
+                    .await?
+                    .pop()
+                    .unwrap_or_default(),
+            ),
+            None => None,
+        };
+        Ok(Shown {
+            id: r.id,
+            version: r.version,
+            body,
+        })
     }
 
     /// A user with its effective access attached for rendering.

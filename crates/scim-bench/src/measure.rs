@@ -1,0 +1,64 @@
+//! One section's measurement, shared by the embedded and the DynamoDB sections: wait for the
+//! started server, seed users, run every scenario, print the server's memory.
+
+use crate::client::Scim;
+use crate::load::{self, Limits};
+use crate::report;
+use crate::rng;
+use crate::scenarios::{Fixture, Scenario};
+use crate::server::ServerProcess;
+use crate::stats::Summary;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long the server may take to answer its first request.
+const READY_WITHIN: Duration = Duration::from_secs(30);
+
+/// Waits for `server`, seeds `users` users, measures every scenario under `limits` and prints
+/// the server's memory. Returns the failed request count and the seeded users' ids.
+pub async fn seed_and_measure(
+    server: &mut ServerProcess,
+    users: usize,
+    seed_concurrency: usize,
+    limits: Limits,
+) -> Result<(usize, Vec<String>), String> {
+    let scim = Scim::new(&server.base, &server.token)?;
+    scim.wait_ready(server, READY_WITHIN).await?;
+
+    let started = Instant::now();
+    let ids = load::seed_users(&scim, users, seed_concurrency).await?;
+    report::seeding(ids.len(), started.elapsed());
+
+    let fixture = Arc::new(Fixture { scim, ids, users });
+    let errors = measure_all(&fixture, limits, server).await?;
+    report::memory(server.pid(), server.memory()?);
+    let ids = fixture.ids.clone();
+    Ok((errors, ids))
+}
+
+/// Runs every scenario in order, printing a row as each finishes and the first error of any
+/// scenario that had errors; returns the total error count.
+async fn measure_all(fx: &Arc<Fixture>, limits: Limits, server: &mut ServerProcess) -> Result<usize, String> {
+    let mut failures = Vec::new();
+    let mut errors = 0;
+    report::header();
+    for scenario in Scenario::ALL {
+        let outcome = load::measure(fx, scenario, limits, rng::os_seed()?).await?;
+        let summary = Summary::of(&outcome);
+        report::row(scenario.label(), &summary);
+        errors += summary.errors;
+        if let Some(first) = outcome.first_error {
+            failures.push(format!(
+                "{}: {} error(s), first: {first}",
+                scenario.label(),
+                summary.errors
+            ));
+        }
+        // A crashed server would make every later row a column of errors; say so instead.
+        server.ensure_running()?;
+    }
+    for failure in &failures {
+        eprintln!("{failure}");
+    }
+    Ok(errors)
+}

@@ -1,0 +1,32 @@
+//! What `/ServiceProviderConfig` advertises (RFC 7643 §5), derived from the settings: its own
+//! module so that handlers need nothing from the crate root that routes to them.
+
+use crate::config::Config;
+use scim_proto::discovery::{AccessCaps, Capabilities, PaginationCaps, PaginationMethod};
+
+/// What `/ServiceProviderConfig` advertises: exactly what this service does (idp-quirks 22).
+pub fn capabilities(config: &Config) -> Capabilities {
+    Capabilities {
+        patch: true,
+        bulk: None,
+        filter_max_results: config.max_page_size,
+        change_password: true,
+        sort: false,
+        etag: true,
+        documentation_uri: None,
+        max_payload_bytes: Some(config.max_body_bytes as u64),
+        pagination: Some(PaginationCaps {
+            cursor: true,
+            index: true,
+            default_method: PaginationMethod::Index,
+            default_page_size: config.default_page_size,
+            max_page_size: config.max_page_size,
+            cursor_timeout: None,
+        }),
+        // Effective membership counts this many levels of nested groups (docs/lifecycle.md).
+        access: Some(AccessCaps {
+            nesting_max_depth: scim_store::EFFECTIVE_GROUP_DEPTH as u64,
+            effective_roles: true,
+        }),
+    }
+}
