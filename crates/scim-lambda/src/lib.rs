@@ -28,7 +28,8 @@ use state::AppState;
 /// Where the SCIM API lives under the host.
 pub const BASE_PATH: &str = "/scim/v2";
 
-/// What `/ServiceProviderConfig` advertises: exactly what this service does (idp-quirks 22).
+/// What `/ServiceProviderConfig` advertises: exactly what this service does, no more, since IdPs
+/// change their behaviour by it (docs/idp-compatibility.md, "Discovery endpoints").
 pub fn capabilities(config: &Config) -> Capabilities {
     Capabilities {
         patch: true,
