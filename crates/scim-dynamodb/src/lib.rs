@@ -1,5 +1,5 @@
 //! The [`Store`] on one DynamoDB table, built so that every SCIM operation costs a fixed number of
-//! DynamoDB calls however large the tenant or the group (ARCHITECTURE.md has the cost table).
+//! DynamoDB calls however large the tenant or the group (the crate's README.md has the cost table).
 //!
 //! - [`DynamoStore::new`] takes a ready `aws_sdk_dynamodb::Client`; [`DynamoStore::from_env`]
 //!   builds one through aws-config's standard chain (`AWS_ENDPOINT_URL`, `AWS_REGION`,
@@ -57,7 +57,7 @@ const MAX_BATCH_GET: usize = 100;
 const ATTEMPTS: usize = 4;
 /// Default bound on items one list request may examine (see [`DynamoStore::with_scan_limit`]).
 pub const DEFAULT_SCAN_LIMIT: u64 = 20_000;
-/// Deepest group nesting the cycle check follows (ARCHITECTURE.md: nested groups).
+/// Deepest group nesting the cycle check follows (README.md, "Member changes").
 pub const MAX_NESTING_DEPTH: usize = 32;
 /// Most groups the cycle check visits.
 pub const MAX_NESTING_GROUPS: usize = 1_000;
@@ -168,7 +168,7 @@ impl From<StoreError> for Failure {
     }
 }
 
-/// The [`Store`] on one DynamoDB table (key design in [`keys`] and ARCHITECTURE.md).
+/// The [`Store`] on one DynamoDB table (key design in [`keys`] and the crate's README.md).
 ///
 /// The store remembers the last item it read or wrote per resource (bounded). A write with
 /// [`Expect::Version`] that matches the remembered version uses it instead of reading again: the
