@@ -48,7 +48,7 @@ pub fn capabilities(config: &Config) -> Capabilities {
             max_page_size: config.max_page_size,
             cursor_timeout: None,
         }),
-        // Lifecycle spec, "Nested groups": effective membership counts this many levels.
+        // docs/lifecycle.md, "Nested groups": effective membership counts this many levels.
         access: Some(AccessCaps {
             nesting_max_depth: scim_store::MAX_NESTING_DEPTH as u64,
             effective_roles: true,
