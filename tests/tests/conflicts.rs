@@ -1,6 +1,6 @@
 //! Existing accounts (`scimctl import`) meeting a `POST /Users`: the tenant's `conflict_policy`
-//! decides between adopting the account (`link`) and a 409 for review (`review`), as the
-//! lifecycle spec says. Unmanaged accounts and settings are seeded through the server's store,
+//! decides between adopting the account (`link`) and a 409 for review (`review`), as
+//! docs/lifecycle.md says. Unmanaged accounts and settings are seeded through the server's store,
 //! and conflicts are resolved there, as `scimctl` does. `dynamodb_conflicts.rs` runs this file
 //! on DynamoDB.
 #![allow(clippy::unwrap_used)] // tests may unwrap

@@ -1,5 +1,6 @@
-//! Effective groups and roles (lifecycle spec, "group_roles" and "Nested groups"): the access
-//! extension of User, computed only when a request names it, over a real listener.
+//! Effective groups and roles (docs/lifecycle.md, "Groups and application roles" and "Nested
+//! groups"): the access extension of User, computed only when a request names it, over a real
+//! listener.
 //! `dynamodb_effective_roles.rs` runs the same cases on DynamoDB.
 
 use scim_blackbox::{Reply, Server};

@@ -1,5 +1,5 @@
 //! Each identity provider's whole provisioning lifecycle, replayed in the order the IdP performs
-//! it and with the request shapes it uses (`/work/shared/idp-quirks.md`): test connection,
+//! it and with the request shapes it uses (docs/idp-compatibility.md): test connection,
 //! lookup before create, create, update (PUT for Okta and SailPoint, PATCH for Entra),
 //! deactivate, reactivate, role change, group create, member add and remove, rename, delete.
 //! After every step the server's state is read back with GET, not inferred from the status.
@@ -98,7 +98,7 @@ async fn patch_group(s: &Server, gid: &str, body: &Value) {
 }
 
 /// A POST that must answer 201 with the resource and `Location` = `meta.location`
-/// (idp-quirks 17).
+/// (docs/idp-compatibility.md, "POST answers 201 with the resource").
 async fn created(s: &Server, path: &str, body: &Value) -> Value {
     let r = s.post(path, body).await;
     let body = r.assert_status(201).clone();

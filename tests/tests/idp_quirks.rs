@@ -1,6 +1,6 @@
-//! What Okta, Microsoft Entra ID and SailPoint really send (/work/shared/idp-quirks.md), each
-//! point with a payload shaped like the identity provider's own, over a real listener on
-//! 127.0.0.1. Test names start with the number of the point they cover (`p03_...` is point 3).
+//! What Okta, Microsoft Entra ID and SailPoint really send, each behaviour with a payload shaped
+//! like the identity provider's own, over a real listener on 127.0.0.1. docs/idp-compatibility.md
+//! describes each behaviour, what the service answers, and which tests here prove it.
 //! Every write is checked with a GET afterwards, not only by its status.
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};

@@ -1,4 +1,4 @@
-//! The key design: every key of the table, in one place. See ARCHITECTURE.md ("DynamoDB key
+//! The key design: every key of the table, in one place. See the crate's README.md ("Key
 //! design") for the access pattern each one serves.
 //!
 //! | item | `pk` | `sk` |

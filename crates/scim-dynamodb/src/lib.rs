@@ -94,7 +94,7 @@ impl From<StoreError> for Failure {
     }
 }
 
-/// The [`Store`] on one DynamoDB table (key design in [`keys`] and ARCHITECTURE.md).
+/// The [`Store`] on one DynamoDB table (key design in [`keys`] and the crate's README.md).
 ///
 /// The store remembers the last item it read or wrote per resource (bounded). A write with
 /// [`Expect::Version`] that matches the remembered version uses it instead of reading again: the

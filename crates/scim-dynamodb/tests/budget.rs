@@ -1,4 +1,4 @@
-//! The call budget of every operation (ARCHITECTURE.md, "Cost per operation"), counted with an
+//! The call budget of every operation (the crate's README.md, "Cost per operation"), counted with an
 //! SDK interceptor and checked at two sizes: a tenant of 70 users with a group of 10, and a
 //! tenant of 2,060 users with a group of 2,000 (60 users stay outside the group in both, for the
 //! member adds). The counts must be the same at both sizes.

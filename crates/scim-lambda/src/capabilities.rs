@@ -4,7 +4,8 @@
 use crate::config::Config;
 use scim_proto::discovery::{AccessCaps, Capabilities, PaginationCaps, PaginationMethod};
 
-/// What `/ServiceProviderConfig` advertises: exactly what this service does (idp-quirks 22).
+/// What `/ServiceProviderConfig` advertises: exactly what this service does, no more, since IdPs
+/// change their behaviour by it (docs/idp-compatibility.md, "Discovery endpoints").
 pub fn capabilities(config: &Config) -> Capabilities {
     Capabilities {
         patch: true,

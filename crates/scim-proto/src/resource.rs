@@ -1,7 +1,7 @@
 //! Validation and normalisation of request bodies into the canonical form (RFC 7643 §2–§4,
 //! RFC 7644 §3.3 and §3.5.1), PUT merging, and rendering of the wire representation.
 //!
-//! Input is what identity providers really send (see the IdP quirks in the project notes): the
+//! Input is what identity providers really send (docs/idp-compatibility.md): the
 //! rules are strict about types and tolerant about everything an IdP is known to add (unknown
 //! schema URNs, read-only attributes, `null`s, string booleans, bare manager ids).
 

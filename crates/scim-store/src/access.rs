@@ -1,7 +1,7 @@
-//! Effective access (lifecycle spec, "group_roles" and "Nested groups"): every group a user
-//! belongs to, directly or through nested groups, and the application roles that grants: its own
-//! `roles[].value` and, for each of those groups, the roles the tenant's `group_roles` maps its
-//! `displayName` (ignoring case) or `externalId` (exactly) to.
+//! Effective access (docs/lifecycle.md, "Groups and application roles" and "Nested groups"):
+//! every group a user belongs to, directly or through nested groups, and the application roles
+//! that grants: its own `roles[].value` and, for each of those groups, the roles the tenant's
+//! `group_roles` maps its `displayName` (ignoring case) or `externalId` (exactly) to.
 //!
 //! The walk goes up one level of parents per [`AncestryStore::groups_with_parents`] call (one
 //! BatchGetItem on DynamoDB), breadth first, with a visited set, so cycles and diamonds cost

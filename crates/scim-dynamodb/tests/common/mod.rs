@@ -91,8 +91,8 @@ pub async fn batch_write(client: &Client, table: &str, items: Vec<HashMap<String
 
 const TS: &str = "2024-01-01T00:00:00.000Z";
 
-/// Seeds a tenant fast, item by item in the store's documented layout (ARCHITECTURE.md, key
-/// design): `users` users named `seed<i>`, and a group `Seeded` whose members are the first
+/// Seeds a tenant fast, item by item in the store's documented layout (the crate's README.md,
+/// "Key design"): `users` users named `seed<i>`, and a group `Seeded` whose members are the first
 /// `members` of them. Returns the user ids (sorted) and the group id.
 pub async fn seed(
     client: &Client,

@@ -113,7 +113,8 @@ impl<'a> Engine<'_, 'a> {
     /// resource itself and the value holds the attributes to add; §3.5.2.3 likewise for
     /// replace). Keys may be plain (`active`), dotted (`name.givenName`), URN-qualified
     /// (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber`) or a schema
-    /// URN whose value is an object of that schema's attributes (Entra, idp-quirks point 5).
+    /// URN whose value is an object of that schema's attributes (Entra; docs/idp-compatibility.md,
+    /// "PATCH without a path (Entra)").
     ///
     /// Unknown keys and `null` values are ignored, and so are read-only attributes (`id`, `meta`,
     /// `groups`): Okta renames a group with a value object carrying the group's own `id`
@@ -127,7 +128,8 @@ impl<'a> Engine<'_, 'a> {
         obj: &Map<String, Value>,
     ) -> Result<()> {
         for (key, value) in obj {
-            // idp-quirks point 20: a null-valued key is treated as absent, i.e. left unchanged.
+            // A null-valued key is treated as absent: the attribute is left unchanged
+            // (docs/idp-compatibility.md, "PATCH without a path (Okta)").
             if value.is_null() {
                 continue;
             }
@@ -392,8 +394,9 @@ impl<'a> Engine<'_, 'a> {
     /// RFC 7644 §3.5.2.3: the values matched by the filter are replaced (or, with a
     /// sub-attribute, their sub-attribute is). When no value matches, the RFC answers 400
     /// `noTarget`; but IdPs set a typed value that does not exist yet with exactly this form
-    /// (Entra `emails[type eq "work"].value`, idp-quirks point 4), so when the filter is made only
-    /// of `eq` comparisons joined by `and`, a value carrying those attributes is created instead.
+    /// (Entra `emails[type eq "work"].value`; docs/idp-compatibility.md, "Value-filter paths that
+    /// create the value"), so when the filter is made only of `eq` comparisons joined by `and`, a
+    /// value carrying those attributes is created instead.
     /// A filter on a single-valued complex attribute (`manager[value eq "x"]`) applies when the
     /// attribute matches.
     fn write_filtered(
@@ -524,8 +527,8 @@ impl<'a> Engine<'_, 'a> {
         let name = t.attr.name.as_str();
         match (&t.filter, t.sub, value) {
             // Entra removes values of a multi-valued attribute with the attribute as the path and
-            // the values to remove as the value (idp-quirks point 3): only the listed values go,
-            // never the whole attribute.
+            // the values to remove as the value (docs/idp-compatibility.md, "Member removal with a
+            // value list"): only the listed values go, never the whole attribute.
             (None, None, Some(listed)) if t.attr.multi_valued => {
                 let listed = self.listed(t.attr, listed)?;
                 let mut arr = take_array(c, name);
@@ -610,7 +613,8 @@ impl<'a> Engine<'_, 'a> {
     /// - `add members [...]` adds (RFC 7644 §3.5.2.1); `replace members [...]` replaces all
     ///   (RFC 7644 §3.5.2.3; Okta's push of an empty group sends `[]`).
     /// - `remove members` with no filter and no value removes all (RFC 7644 §3.5.2.2); with a
-    ///   value list removes only the listed members (Entra, idp-quirks point 3).
+    ///   value list removes only the listed members (Entra; docs/idp-compatibility.md, "Member
+    ///   removal with a value list").
     /// - `remove members[value eq "a" or value eq "b"]` removes those members;
     ///   `replace members[value eq "a"]` replaces member `a` with the value's members.
     /// - Any other filter is 400 `invalidFilter`: the engine never holds the member list, so it

@@ -21,7 +21,8 @@ pub struct MemberRef {
 ///
 /// Applying it: when `replace_all`, remove every existing member first; then remove `remove`,
 /// then add `add`. `add` and `remove` never share a value. Adding a present member and removing
-/// an absent one are no-ops for the store (idp-quirks point 8).
+/// an absent one are no-ops for the store (docs/idp-compatibility.md, "Present and absent
+/// members").
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberDelta {
     /// Existing members are removed first (a `replace` of `members`, or a `remove` of `members`
