@@ -1,24 +1,13 @@
 //! Soft-deleted users in the embedded store ([`DeletedUserStore`]).
 
-use super::{MemoryStore, Record, Tenant};
+use super::{Kept, MemoryStore, Record, Tenant};
 use crate::events::{Lifecycle, ResourceState};
 use crate::{
     expired, now, purge_second, purge_timestamp, timestamp, DeletedUser, DeletedUserStore, Expect, Include,
     ResourceKind, StoreError, StoredResource, TenantId,
 };
 use async_trait::async_trait;
-use std::collections::BTreeSet;
 use time::OffsetDateTime;
-
-/// A soft-deleted user, kept until its purge second.
-#[derive(Debug, Clone)]
-pub(super) struct Kept {
-    record: Record,
-    deleted: OffsetDateTime,
-    purge_after: i64,
-    /// The groups it was directly in.
-    groups: BTreeSet<String>,
-}
 
 impl Tenant {
     /// Drops the soft-deleted users whose purge second has passed.

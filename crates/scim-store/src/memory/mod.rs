@@ -26,19 +26,17 @@ mod unmanaged;
 
 use crate::attributes::{indexed_attributes, IndexedAttribute};
 use crate::events::{events_for, EventSink, ItemChange, Lifecycle, MembershipChange, ResourceState};
-use crate::unmanaged::{Conflict, MatchAttribute};
+use crate::unmanaged::{Conflict, MatchAttribute, UnmanagedAccount};
 use crate::{
     metering, timestamp, Include, Member, ResourceKind, StoreError, StoredResource, TenantId,
     VersionedSettings,
 };
-use deleted::Kept;
 use scim_proto::schema::SchemaRegistry;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use time::OffsetDateTime;
-use unmanaged::UnmanagedRecord;
 
 /// One stored user or group.
 #[derive(Debug, Clone)]
@@ -57,6 +55,36 @@ impl Record {
             last_modified: timestamp(self.last_modified),
             attrs: self.attrs.clone(),
             lifecycle,
+        }
+    }
+}
+
+/// A soft-deleted user, kept until its purge second.
+#[derive(Debug, Clone)]
+struct Kept {
+    record: Record,
+    deleted: OffsetDateTime,
+    purge_after: i64,
+    /// The groups it was directly in.
+    groups: BTreeSet<String>,
+}
+
+/// An unmanaged account as kept.
+#[derive(Debug, Clone)]
+struct UnmanagedRecord {
+    record: Record,
+    set_aside: Option<OffsetDateTime>,
+}
+
+impl UnmanagedRecord {
+    fn account(&self, id: &str) -> UnmanagedAccount {
+        UnmanagedAccount {
+            id: id.to_string(),
+            version: self.record.version,
+            created: timestamp(self.record.created),
+            last_modified: timestamp(self.record.last_modified),
+            attrs: self.record.attrs.clone(),
+            set_aside: self.set_aside.map(timestamp),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Unmanaged accounts and their conflicts in the embedded store ([`UnmanagedStore`]).
 
-use super::{MemoryStore, Record, Tenant};
+use super::{MemoryStore, Record, Tenant, UnmanagedRecord};
 use crate::events::Lifecycle;
 use crate::unmanaged::{self, Conflict, ConflictStatus, Resolution, UnmanagedAccount, UnmanagedMatch};
 use crate::{
@@ -9,27 +9,6 @@ use crate::{
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
-
-/// An unmanaged account as kept.
-#[derive(Debug, Clone)]
-pub(super) struct UnmanagedRecord {
-    record: Record,
-    set_aside: Option<OffsetDateTime>,
-}
-
-impl UnmanagedRecord {
-    fn account(&self, id: &str) -> UnmanagedAccount {
-        UnmanagedAccount {
-            id: id.to_string(),
-            version: self.record.version,
-            created: timestamp(self.record.created),
-            last_modified: timestamp(self.record.last_modified),
-            attrs: self.record.attrs.clone(),
-            set_aside: self.set_aside.map(timestamp),
-        }
-    }
-}
 
 impl Tenant {
     /// The live unmanaged account, other than `except`, that `attrs` meet (`userName` first).
