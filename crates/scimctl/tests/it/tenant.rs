@@ -1,9 +1,7 @@
 //! `scimctl tenant show|set` against a table on moto.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod common;
-
-use common::{data, fresh_table};
+use crate::common::{self, data, fresh_table};
 use serde_json::json;
 
 #[test]

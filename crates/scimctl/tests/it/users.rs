@@ -1,9 +1,7 @@
 //! `scimctl users deleted|restore` against a table on moto, seeded through the store itself.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod common;
-
-use common::{create, data, fresh_table, store_on_moto as store};
+use crate::common::{create, data, fresh_table, store_on_moto as store};
 use scim_store::{Expect, Include, ResourceKind, Store, TenantId};
 use serde_json::json;
 

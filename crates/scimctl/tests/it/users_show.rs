@@ -2,9 +2,7 @@
 //! effective groups and roles.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod common;
-
-use common::{create, data, fresh_table, store_on_moto as store};
+use crate::common::{create, data, fresh_table, store_on_moto as store};
 use scim_store::{ResourceKind, TenantId};
 use serde_json::json;
 

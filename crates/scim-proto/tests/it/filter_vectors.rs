@@ -8,14 +8,10 @@ use scim_proto::filter::{MAX_FILTER_DEPTH, MAX_FILTER_LEN};
 use scim_proto::schema::Schema;
 use scim_proto::{AttrPath, Filter, PatchPath, SchemaRegistry, ScimType};
 use serde_json::{Map, Value};
-use std::path::PathBuf;
 
+/// Reads `tests/vectors/filter/<name>`.
 fn vectors(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/vectors/filter")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    crate::common::vector(&format!("filter/{name}"))
 }
 
 fn cases(file: &Value) -> &Vec<Value> {

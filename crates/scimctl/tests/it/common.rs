@@ -1,5 +1,5 @@
-//! What the scimctl test binaries share: running the built binary, and running it against moto.
-#![allow(dead_code, clippy::unwrap_used)] // each test binary uses a part of it; tests may unwrap
+//! What the scimctl tests share: running the built binary, and running it against moto.
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 use std::process::{Command, Output};
 
@@ -61,16 +61,8 @@ pub fn data(table: &str, args: &[&str]) -> Run {
 /// The table's store as the service opens it, on moto: to seed what the commands act on (and
 /// run the service's create path, `scim_store::create_user`) without a running server.
 pub fn store_on_moto(table: &str) -> scim_dynamodb::DynamoStore {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-    let moto = scim_testkit::moto();
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
     scim_dynamodb::DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(conf),
+        scim_testkit::dynamodb::client(),
         table,
         std::sync::Arc::new(scim_proto::SchemaRegistry::standard()),
     )

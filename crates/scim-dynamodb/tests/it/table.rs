@@ -2,8 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
+use crate::common;
 use aws_sdk_dynamodb::types::{
     BillingMode, KeyType, PointInTimeRecoveryStatus, StreamViewType, TimeToLiveStatus,
 };

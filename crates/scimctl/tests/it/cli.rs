@@ -1,9 +1,7 @@
 //! `scimctl` end to end: the built binary against a registry file in a temporary directory.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod common;
-
-use common::{run, scimctl_on_moto, Run};
+use crate::common::{run, scimctl_on_moto, Run};
 use std::path::Path;
 use std::process::Command;
 

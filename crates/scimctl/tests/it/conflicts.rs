@@ -4,9 +4,7 @@
 //! the retried POSTs adopting or not adopting the accounts.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod common;
-
-use common::{data, fresh_table, obj, store_on_moto};
+use crate::common::{data, fresh_table, obj, store_on_moto};
 use scim_store::{create_user, CreateOutcome, Store, TenantId};
 use serde_json::{json, Value};
 

@@ -8,8 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common;
 use scim_dynamodb::{CallCounter, DynamoStore};
 use scim_proto::filter::Filter;
 use scim_proto::SchemaRegistry;

@@ -2,9 +2,7 @@
 //! `tests/vectors/resource/*.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{cases, check_error, registry_for};
+use crate::common::{cases, check_error, registry_for};
 use scim_proto::resource::{
     check_required, merge_for_put, normalize, normalize_attribute, render, verify_password, NormalizeOptions,
     PasswordPolicy, ResourceMeta,

@@ -2,9 +2,7 @@
 //! codes. What was imported is read back through the store.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod common;
-
-use common::{data, fresh_table, obj, store_on_moto};
+use crate::common::{self, data, fresh_table, obj, store_on_moto};
 use scim_store::{Include, MemberChange, ResourceKind, Store, StoreError, TenantId};
 use serde_json::{json, Value};
 use std::path::PathBuf;

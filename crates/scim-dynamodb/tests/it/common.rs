@@ -2,7 +2,6 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::Client;
 use scim_dynamodb::{create_table_with, CallCounter, DynamoStore};
 use scim_proto::SchemaRegistry;
@@ -18,13 +17,7 @@ pub fn client_with(
     counter: &CallCounter,
     extra: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
 ) -> Client {
-    let moto = scim_testkit::moto();
-    let mut conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .interceptor(counter.clone());
+    let mut conf = scim_testkit::dynamodb::config().interceptor(counter.clone());
     if let Some(i) = extra {
         conf = conf.interceptor(i);
     }

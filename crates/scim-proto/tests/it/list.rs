@@ -2,9 +2,7 @@
 //! `tests/vectors/list/*.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{cases, check_error};
+use crate::common::{cases, check_error};
 use scim_proto::list::{list_response, LIST_RESPONSE_SCHEMA};
 use scim_proto::{ListLimits, ListQuery, SortOrder};
 use serde_json::{json, Value};

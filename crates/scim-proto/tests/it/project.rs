@@ -2,9 +2,7 @@
 //! `tests/vectors/project/projection.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{check_error, registry_for, vector};
+use crate::common::{check_error, registry_for, vector};
 use scim_proto::Projection;
 use serde_json::Value;
 
