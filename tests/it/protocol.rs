@@ -1,7 +1,10 @@
-//! Every endpoint and status code of the service, over a real listener on 127.0.0.1.
+//! Every endpoint and status code of the service, over a real listener on 127.0.0.1, on both
+//! stores.
+// Tests may unwrap (`allow-unwrap-in-tests` misses them: `on_both_stores!` runs plain functions).
+#![allow(clippy::unwrap_used)]
 
 use reqwest::Method;
-use scim_blackbox::{Server, OTHER_TOKEN};
+use scim_blackbox::{on_both_stores, Server, OTHER_TOKEN};
 use serde_json::{json, Value};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -10,7 +13,7 @@ const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
-#[tokio::test]
+on_both_stores!(discovery_endpoints_answer);
 async fn discovery_endpoints_answer() {
     let s = Server::start().await;
     let spc = s.get("/ServiceProviderConfig").await;
@@ -59,7 +62,7 @@ async fn discovery_endpoints_answer() {
         .assert_error(404, None);
 }
 
-#[tokio::test]
+on_both_stores!(discovery_endpoints_refuse_writes_with_405);
 async fn discovery_endpoints_refuse_writes_with_405() {
     let s = Server::start().await;
     for path in ["/ServiceProviderConfig", "/ResourceTypes", "/Schemas"] {
@@ -76,7 +79,7 @@ async fn discovery_endpoints_refuse_writes_with_405() {
         .assert_error(405, None);
 }
 
-#[tokio::test]
+on_both_stores!(unknown_routes_and_ids_are_scim_404);
 async fn unknown_routes_and_ids_are_scim_404() {
     let s = Server::start().await;
     s.get("/Robots").await.assert_error(404, None);
@@ -107,7 +110,7 @@ async fn unknown_routes_and_ids_are_scim_404() {
     outside.assert_error(404, None);
 }
 
-#[tokio::test]
+on_both_stores!(every_endpoint_requires_a_valid_token);
 async fn every_endpoint_requires_a_valid_token() {
     let s = Server::start().await;
     for path in [
@@ -140,7 +143,7 @@ async fn every_endpoint_requires_a_valid_token() {
     }
 }
 
-#[tokio::test]
+on_both_stores!(user_lifecycle_create_get_replace_patch_delete);
 async fn user_lifecycle_create_get_replace_patch_delete() {
     let s = Server::start().await;
     let created = s
@@ -229,7 +232,7 @@ async fn user_lifecycle_create_get_replace_patch_delete() {
     s.delete(&format!("/Users/{id}")).await.assert_error(404, None);
 }
 
-#[tokio::test]
+on_both_stores!(group_lifecycle_with_members);
 async fn group_lifecycle_with_members() {
     let s = Server::start().await;
     let alice = s.create_user("alice").await;
@@ -313,7 +316,7 @@ async fn group_lifecycle_with_members() {
         .is_none());
 }
 
-#[tokio::test]
+on_both_stores!(nested_groups_and_cycles);
 async fn nested_groups_and_cycles() {
     let s = Server::start().await;
     let inner = s.create_group("inner", &[]).await;
@@ -336,7 +339,7 @@ async fn nested_groups_and_cycles() {
         .is_none());
 }
 
-#[tokio::test]
+on_both_stores!(lists_page_with_start_index_and_count);
 async fn lists_page_with_start_index_and_count() {
     let s = Server::start().await;
     for i in 0..5 {
@@ -390,7 +393,7 @@ async fn lists_page_with_start_index_and_count() {
     assert_eq!(r.assert_status(200)["Resources"][0]["displayName"], "team");
 }
 
-#[tokio::test]
+on_both_stores!(bad_input_answers_scim_errors);
 async fn bad_input_answers_scim_errors() {
     let s = Server::start().await;
     let raw = |method: Method, path: &str, content_type: &str, body: &str| {
@@ -522,7 +525,7 @@ async fn bad_input_answers_scim_errors() {
         .assert_error(400, Some("invalidValue"));
 }
 
-#[tokio::test]
+on_both_stores!(duplicates_are_409_uniqueness);
 async fn duplicates_are_409_uniqueness() {
     let s = Server::start().await;
     s.create_user("Dup@Example.com").await;
@@ -541,7 +544,7 @@ async fn duplicates_are_409_uniqueness() {
     .assert_error(409, Some("uniqueness"));
 }
 
-#[tokio::test]
+on_both_stores!(tenants_are_isolated);
 async fn tenants_are_isolated() {
     let s = Server::start().await;
     let other = s.as_token(OTHER_TOKEN);
@@ -593,7 +596,10 @@ async fn tenants_are_isolated() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    concurrent_patches_never_lose_a_change
+);
 async fn concurrent_patches_never_lose_a_change() {
     let s = std::sync::Arc::new(Server::start().await);
     let id = s.create_user("contended").await;
@@ -623,9 +629,9 @@ async fn concurrent_patches_never_lose_a_change() {
     assert_eq!(user.body["meta"]["version"], "W/\"17\"");
 }
 
+on_both_stores!(cursor_paging_walks_every_resource_once);
 /// RFC 9865: `cursor=` starts cursor paging; following `nextCursor` visits every user once; the
 /// cursor is bound to the tenant and the query.
-#[tokio::test]
 async fn cursor_paging_walks_every_resource_once() {
     let s = Server::start().await;
     let mut ids = Vec::new();
@@ -686,9 +692,9 @@ async fn cursor_paging_walks_every_resource_once() {
     assert!(r.body["nextCursor"].is_string());
 }
 
+on_both_stores!(too_many_members_inline_is_400_never_truncated);
 /// A group whose members would not fit a response is refused with a way out, never truncated
 /// (SCIM_MAX_INLINE_MEMBERS).
-#[tokio::test]
 async fn too_many_members_inline_is_400_never_truncated() {
     let s = Server::start_with(&[("SCIM_MAX_INLINE_MEMBERS", "3")]).await;
     let mut ids = Vec::new();

@@ -1,11 +1,10 @@
 //! Existing accounts (`scimctl import`) meeting a `POST /Users`: the tenant's `conflict_policy`
 //! decides between adopting the account (`link`) and a 409 for review (`review`), as the
 //! lifecycle spec says. Unmanaged accounts and settings are seeded through the server's store,
-//! and conflicts are resolved there, as `scimctl` does. `dynamodb_conflicts.rs` runs this file
-//! on DynamoDB.
+//! and conflicts are resolved there, as `scimctl` does. Each test runs on both stores.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use scim_blackbox::Server;
+use scim_blackbox::{on_both_stores, Server};
 use scim_store::{ConflictPolicy, Expect, Resolution, TenantId, TenantSettings};
 use serde_json::{json, Map, Value};
 
@@ -56,7 +55,7 @@ fn lookup(user_name: &str) -> String {
     format!("/Users?filter=userName%20eq%20%22{user_name}%22")
 }
 
-#[tokio::test]
+on_both_stores!(link_policy_adopts_the_imported_account);
 async fn link_policy_adopts_the_imported_account() {
     let s = Server::start().await;
     set_policy(&s, ConflictPolicy::Link).await;
@@ -100,7 +99,7 @@ async fn link_policy_adopts_the_imported_account() {
     assert!(s.store.list_conflicts(&tenant()).await.unwrap().is_empty());
 }
 
-#[tokio::test]
+on_both_stores!(review_policy_refuses_until_an_administrator_links);
 async fn review_policy_refuses_until_an_administrator_links() {
     let s = Server::start().await;
     let id = import(
@@ -147,7 +146,7 @@ async fn review_policy_refuses_until_an_administrator_links() {
     s.get(&format!("/Users/{id}")).await.assert_status(200);
 }
 
-#[tokio::test]
+on_both_stores!(after_a_reject_the_retry_creates_a_new_user);
 async fn after_a_reject_the_retry_creates_a_new_user() {
     let s = Server::start().await;
     let id = import(&s, json!({"userName": "dade.murphy@example.com"})).await;
@@ -171,7 +170,7 @@ async fn after_a_reject_the_retry_creates_a_new_user() {
     assert!(aside.set_aside.is_some());
 }
 
-#[tokio::test]
+on_both_stores!(entra_post_matches_on_the_primary_work_email);
 async fn entra_post_matches_on_the_primary_work_email() {
     let s = Server::start().await;
     set_policy(&s, ConflictPolicy::Link).await;
@@ -217,7 +216,7 @@ async fn entra_post_matches_on_the_primary_work_email() {
     assert!(detail.contains("email 'grace@contoso.com'"), "{detail}");
 }
 
-#[tokio::test]
+on_both_stores!(a_duplicate_of_a_managed_user_is_409_whatever_the_policy);
 async fn a_duplicate_of_a_managed_user_is_409_whatever_the_policy() {
     for policy in [ConflictPolicy::Review, ConflictPolicy::Link] {
         let s = Server::start().await;

@@ -1,8 +1,8 @@
 //! Effective groups and roles (lifecycle spec, "group_roles" and "Nested groups"): the access
-//! extension of User, computed only when a request names it, over a real listener.
-//! `dynamodb_effective_roles.rs` runs the same cases on DynamoDB.
+//! extension of User, computed only when a request names it, over a real listener, on both
+//! stores.
 
-use scim_blackbox::{Reply, Server};
+use scim_blackbox::{on_both_stores, Reply, Server};
 use scim_store::{Expect, TenantId, TenantSettings};
 use serde_json::{json, Value};
 
@@ -82,7 +82,7 @@ fn schemas(user: &Value) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test]
+on_both_stores!(effective_roles_follow_nested_groups);
 async fn effective_roles_follow_nested_groups() {
     let s = Server::start().await;
     // readOnly input (RFC 7643 §2.2) is ignored: a client cannot grant itself roles.
@@ -236,7 +236,7 @@ async fn effective_roles_follow_nested_groups() {
     assert_eq!(roles(r.assert_status(200)), json!(["extra", "own-role"]));
 }
 
-#[tokio::test]
+on_both_stores!(discovery_declares_the_extension);
 async fn discovery_declares_the_extension() {
     let s = Server::start().await;
     let r = s.get("/Schemas").await;

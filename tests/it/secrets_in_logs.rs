@@ -1,10 +1,12 @@
-//! Security: no token and no password reaches the logs. Every log event of this test binary (the
-//! server, the token operations and the HTTP stack, at every level down to TRACE) is captured in
-//! the JSON form the Lambda writes, then searched for each secret the test used.
+//! Security: no token and no password reaches the logs. Every log event of the test's process
+//! (the server, the token operations and the HTTP stack, at every level down to TRACE) is
+//! captured in the JSON form the Lambda writes, then searched for each secret the test used. The
+//! subscriber that captures them is global, so the test runs alone in a process of its own
+//! (`scim_blackbox::alone_in_process`).
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use scim_auth::{sha256_hex, update, FileRegistry, NewToken};
-use scim_blackbox::{Server, TOKEN};
+use scim_blackbox::{alone_in_process, Server, TOKEN};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -39,6 +41,12 @@ impl<'a> MakeWriter<'a> for Captured {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn neither_tokens_nor_passwords_appear_in_any_log_line() {
+    if !alone_in_process(
+        module_path!(),
+        "neither_tokens_nor_passwords_appear_in_any_log_line",
+    ) {
+        return;
+    }
     let logs = Captured::default();
     tracing_subscriber::fmt()
         .json()

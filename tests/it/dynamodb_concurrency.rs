@@ -1,5 +1,5 @@
 //! Concurrent writers on the DynamoDB store, through the real Router over HTTP: no change is
-//! ever lost. (The binary's name starts with `dynamodb_`, so `Server::start` uses DynamoDB.)
+//! ever lost.
 
 use reqwest::Method;
 use scim_blackbox::{Backend, Server};
@@ -30,8 +30,7 @@ async fn with_retries(s: &Server, method: Method, path: &str, body: &Value) -> (
 /// fresh user when it loses the race, so all 20 changes are there afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_patches_of_one_user_keep_every_change() {
-    assert_eq!(Backend::current(), Backend::DynamoDb);
-    let s = Arc::new(Server::start().await);
+    let s = Arc::new(Server::start_on(Backend::DynamoDb, &[]).await);
     let id = s.create_user("contended@example.com").await;
     let paths: Vec<String> = [
         "displayName",
@@ -108,7 +107,7 @@ async fn twenty_concurrent_patches_of_one_user_keep_every_change() {
 /// each user lists the group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_member_adds_all_land() {
-    let s = Arc::new(Server::start().await);
+    let s = Arc::new(Server::start_on(Backend::DynamoDb, &[]).await);
     let gid = s.create_group("Crowd", &[]).await;
     let mut ids = Vec::new();
     let numbers: Vec<usize> = (0..200).collect();

@@ -9,7 +9,7 @@
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use scim_blackbox::events::{assert_events, provisioning_sequence};
-use scim_blackbox::Server;
+use scim_blackbox::{Backend, Server};
 use scim_dynamodb::stream::{self, EventBridge, StreamEvent};
 use scim_store::events::ChangeEvent;
 use serde_json::{json, Value};
@@ -90,7 +90,7 @@ async fn stream_records_become_exactly_the_expected_events_on_eventbridge() {
     scim_dynamodb::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
         .await
         .unwrap();
-    let s = Server::start_with(&[("SCIM_TABLE", &table)]).await;
+    let s = Server::start_on(Backend::DynamoDb, &[("SCIM_TABLE", &table)]).await;
     let want = provisioning_sequence(&s).await;
 
     // The bus, and a rule delivering every scim event to a queue.

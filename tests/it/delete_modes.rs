@@ -1,8 +1,11 @@
 //! `DELETE /Users/{id}` under each `delete_mode` (the tenant setting), over a real listener.
 //! Either way the client sees RFC 7644 §3.6: 204, then 404, and the userName free again; soft
 //! mode keeps a restorable record, hard mode keeps nothing. Groups are always deleted for good.
+//! Each test runs on both stores.
+// Tests may unwrap (`allow-unwrap-in-tests` misses them: `on_both_stores!` runs plain functions).
+#![allow(clippy::unwrap_used)]
 
-use scim_blackbox::{Server, OTHER_TOKEN};
+use scim_blackbox::{on_both_stores, Server, OTHER_TOKEN};
 use scim_store::{DeleteMode, Expect, Include, ResourceKind, StoreError, TenantId, TenantSettings};
 use serde_json::json;
 
@@ -42,7 +45,7 @@ async fn delete_then_gone(s: &Server, name: &str, id: &str, group: &str) {
     assert_ne!(again, id);
 }
 
-#[tokio::test]
+on_both_stores!(soft_delete_is_gone_for_the_client_and_kept_for_the_operator);
 async fn soft_delete_is_gone_for_the_client_and_kept_for_the_operator() {
     let s = Server::start().await;
     // Soft is the default: no settings written.
@@ -74,7 +77,7 @@ async fn soft_delete_is_gone_for_the_client_and_kept_for_the_operator() {
     assert_eq!(body["groups"][0]["value"], group);
 }
 
-#[tokio::test]
+on_both_stores!(hard_delete_is_gone_and_keeps_nothing);
 async fn hard_delete_is_gone_and_keeps_nothing() {
     let s = Server::start().await;
     set_mode(&s, DeleteMode::Hard).await;
@@ -85,9 +88,9 @@ async fn hard_delete_is_gone_and_keeps_nothing() {
     assert!(s.store.restore_user(&default_tenant(), &id).await.is_err());
 }
 
+on_both_stores!(if_match_is_honoured_in_both_modes);
 /// RFC 7644 §3.14: a DELETE with a stale `If-Match` is 412 and deletes nothing, in both modes;
 /// with the current version it deletes.
-#[tokio::test]
 async fn if_match_is_honoured_in_both_modes() {
     let s = Server::start().await;
     for (mode, name) in [(DeleteMode::Soft, "carol"), (DeleteMode::Hard, "dave")] {
@@ -129,8 +132,8 @@ async fn if_match_is_honoured_in_both_modes() {
     }
 }
 
+on_both_stores!(groups_are_always_deleted_hard);
 /// Groups are deleted for good whatever the mode; their members stay.
-#[tokio::test]
 async fn groups_are_always_deleted_hard() {
     let s = Server::start().await;
     let id = s.create_user("erin").await;

@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 use reqwest::header::AUTHORIZATION;
-use scim_blackbox::Server;
+use scim_blackbox::{on_both_stores, Server};
 use serde_json::{json, Value};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -129,7 +129,7 @@ async fn user_name_is_free_again(s: &Server, old_id: &str, body: &Value) {
     s.get(&format!("/Users/{old_id}")).await.assert_error(404, None);
 }
 
-#[tokio::test]
+on_both_stores!(okta_lifecycle);
 async fn okta_lifecycle() {
     let s = Server::start().await;
     // "Test API Credentials": Okta probes with a credential that is not a token (401, a SCIM
@@ -321,7 +321,7 @@ async fn okta_lifecycle() {
     delete_gone(&s, &format!("/Groups/{gid}"), &renamed_lookup).await;
 }
 
-#[tokio::test]
+on_both_stores!(entra_lifecycle);
 async fn entra_lifecycle() {
     let s = Server::start().await;
     // "Test Connection": a filter on a random userName must answer an empty list. Entra appends
@@ -544,7 +544,7 @@ async fn entra_lifecycle() {
     delete_gone(&s, &format!("/Groups/{gid}"), &renamed_lookup).await;
 }
 
-#[tokio::test]
+on_both_stores!(sailpoint_lifecycle);
 async fn sailpoint_lifecycle() {
     let s = Server::start().await;
     // "Test Connection" and aggregation need every discovery endpoint.

@@ -1,7 +1,8 @@
-//! The Lambda request log, alone in its own test binary: it installs a thread-local tracing
-//! subscriber, and tests running beside it in one process could leave the log call site's
-//! interest cached as "never" before it is installed.
+//! The Lambda request log, alone in a process of its own (`scim_blackbox::alone_in_process`): it
+//! installs a thread-local tracing subscriber, and tests running beside it in one process could
+//! leave the log call site's interest cached as "never" before it is installed.
 
+use scim_blackbox::alone_in_process;
 use scim_blackbox::lambda::{Function, ORIGIN_SECRET, TOKEN};
 use serde_json::Value;
 use std::io::Write;
@@ -23,6 +24,9 @@ impl Write for Captured {
 
 #[tokio::test]
 async fn one_json_log_line_per_request_without_the_token() {
+    if !alone_in_process(module_path!(), "one_json_log_line_per_request_without_the_token") {
+        return;
+    }
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
