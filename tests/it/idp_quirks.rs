@@ -1,6 +1,6 @@
 //! What Okta, Microsoft Entra ID and SailPoint really send (/work/shared/idp-quirks.md), each
 //! point with a payload shaped like the identity provider's own, over a real listener on
-//! 127.0.0.1. Test names start with the number of the point they cover (`p03_...` is point 3).
+//! 127.0.0.1. The behaviours are catalogued in `docs/idp-compatibility.md`.
 //! Every write is checked with a GET afterwards, not only by its status.
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -186,9 +186,9 @@ async fn entra_user(server: &Server, user_name: &str) -> String {
 // PATCH
 // ---------------------------------------------------------------------------------------------
 
-on_both_stores!(p01_entra_capitalised_ops_with_paths);
+on_both_stores!(entra_capitalised_ops_with_paths);
 /// Point 1: Entra capitalises `op` (`Add`, `Replace`, `Remove`).
-async fn p01_entra_capitalised_ops_with_paths() {
+async fn entra_capitalised_ops_with_paths() {
     let s = Server::start().await;
     let id = entra_user(&s, "ann@contoso.com").await;
     let body = patch_user(
@@ -209,10 +209,10 @@ async fn p01_entra_capitalised_ops_with_paths() {
     assert_eq!(got["userName"], "ann@contoso.com");
 }
 
-on_both_stores!(p01_op_case_insensitive_pathless);
+on_both_stores!(op_case_insensitive_pathless);
 /// Point 1: capitalised and lowercase ops without paths (Entra `Replace`, Okta/SailPoint `replace`,
 /// and an all-caps spelling for good measure).
-async fn p01_op_case_insensitive_pathless() {
+async fn op_case_insensitive_pathless() {
     let s = Server::start().await;
     let id = entra_user(&s, "ops@contoso.com").await;
     patch_user(
@@ -246,10 +246,10 @@ async fn p01_op_case_insensitive_pathless() {
     assert_eq!(got["locale"], "en-GB");
 }
 
-on_both_stores!(p02_entra_string_booleans_in_patch);
+on_both_stores!(entra_string_booleans_in_patch);
 /// Point 2: Entra's `"active": "False"` in PATCH, then lowercase `"true"`; stored and emitted as
 /// JSON booleans.
-async fn p02_entra_string_booleans_in_patch() {
+async fn entra_string_booleans_in_patch() {
     let s = Server::start().await;
     let id = entra_user(&s, "bool@contoso.com").await;
     let body = patch_user(
@@ -271,9 +271,9 @@ async fn p02_entra_string_booleans_in_patch() {
     assert_eq!(get_ok(&s, &format!("/Users/{id}")).await["active"], json!(true));
 }
 
-on_both_stores!(p02_entra_string_boolean_in_pathless_patch);
+on_both_stores!(entra_string_boolean_in_pathless_patch);
 /// Point 2: string booleans in a pathless PATCH value object (Entra with `aadOptscim062020`).
-async fn p02_entra_string_boolean_in_pathless_patch() {
+async fn entra_string_boolean_in_pathless_patch() {
     let s = Server::start().await;
     let id = entra_user(&s, "bool2@contoso.com").await;
     let body = patch_user(
@@ -286,10 +286,10 @@ async fn p02_entra_string_boolean_in_pathless_patch() {
     assert_eq!(get_ok(&s, &format!("/Users/{id}")).await["active"], json!(false));
 }
 
-on_both_stores!(p02_entra_post_user_with_string_boolean_and_enterprise_manager);
+on_both_stores!(entra_post_user_with_string_boolean_and_enterprise_manager);
 /// Points 2 and 6: Entra's POST /Users with the enterprise extension, `manager` and
 /// `"active": "True"`.
-async fn p02_entra_post_user_with_string_boolean_and_enterprise_manager() {
+async fn entra_post_user_with_string_boolean_and_enterprise_manager() {
     let s = Server::start().await;
     let manager = s.create_user("boss@contoso.com").await;
     let created = post_created(
@@ -327,9 +327,9 @@ async fn p02_entra_post_user_with_string_boolean_and_enterprise_manager() {
     );
 }
 
-on_both_stores!(p03_entra_remove_members_by_value_list);
+on_both_stores!(entra_remove_members_by_value_list);
 /// Point 3: Entra's member removal with a value list removes only the listed members.
-async fn p03_entra_remove_members_by_value_list() {
+async fn entra_remove_members_by_value_list() {
     let s = Server::start().await;
     let a = s.create_user("a@contoso.com").await;
     let b = s.create_user("b@contoso.com").await;
@@ -347,9 +347,9 @@ async fn p03_entra_remove_members_by_value_list() {
     assert_eq!(member_ids(&s, &g).await, set(&[&a, &c]));
 }
 
-on_both_stores!(p03_remove_member_by_value_filter_path);
+on_both_stores!(remove_member_by_value_filter_path);
 /// Point 3: the RFC form `members[value eq "<id>"]` (Okta, SailPoint).
-async fn p03_remove_member_by_value_filter_path() {
+async fn remove_member_by_value_filter_path() {
     let s = Server::start().await;
     let a = s.create_user("a@example.com").await;
     let b = s.create_user("b@example.com").await;
@@ -363,9 +363,9 @@ async fn p03_remove_member_by_value_filter_path() {
     assert_eq!(member_ids(&s, &g).await, set(&[&b]));
 }
 
-on_both_stores!(p04_value_filter_paths_create_missing_elements);
+on_both_stores!(value_filter_paths_create_missing_elements);
 /// Point 4: Entra's value-filter paths create the typed element when none exists yet.
-async fn p04_value_filter_paths_create_missing_elements() {
+async fn value_filter_paths_create_missing_elements() {
     let s = Server::start().await;
     let id = entra_user(&s, "vf@contoso.com").await;
     let body = patch_user(
@@ -412,9 +412,9 @@ async fn p04_value_filter_paths_create_missing_elements() {
     assert_eq!(got["emails"].as_array().map(Vec::len), Some(2), "{got}");
 }
 
-on_both_stores!(p05_okta_pathless_deactivate);
+on_both_stores!(okta_pathless_deactivate);
 /// Point 5: Okta deactivates with a pathless replace.
-async fn p05_okta_pathless_deactivate() {
+async fn okta_pathless_deactivate() {
     let s = Server::start().await;
     let id = s.create_user("isaac.brock@example.com").await;
     let body = patch_user(
@@ -429,9 +429,9 @@ async fn p05_okta_pathless_deactivate() {
     assert_eq!(got["userName"], "isaac.brock@example.com");
 }
 
-on_both_stores!(p05_okta_group_rename_with_id_in_value);
+on_both_stores!(okta_group_rename_with_id_in_value);
 /// Point 5: Okta renames a group with a value object that carries the group's own `id`.
-async fn p05_okta_group_rename_with_id_in_value() {
+async fn okta_group_rename_with_id_in_value() {
     let s = Server::start().await;
     let u = s.create_user("member@example.com").await;
     let g = s.create_group("Old Name", &[&u]).await;
@@ -454,9 +454,9 @@ async fn p05_okta_group_rename_with_id_in_value() {
     );
 }
 
-on_both_stores!(p05_entra_pathless_dotted_and_urn_keys);
+on_both_stores!(entra_pathless_dotted_and_urn_keys);
 /// Point 5: Entra (`aadOptscim062020`) pathless value objects with dotted and URN keys.
-async fn p05_entra_pathless_dotted_and_urn_keys() {
+async fn entra_pathless_dotted_and_urn_keys() {
     let s = Server::start().await;
     let id = entra_user(&s, "dotted@contoso.com").await;
     let body = patch_user(
@@ -511,9 +511,9 @@ async fn p05_entra_pathless_dotted_and_urn_keys() {
 
 const MANAGER_PATH: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager";
 
-on_both_stores!(p06_entra_manager_as_bare_id);
+on_both_stores!(entra_manager_as_bare_id);
 /// Point 6: Entra sends the manager as a bare id string.
-async fn p06_entra_manager_as_bare_id() {
+async fn entra_manager_as_bare_id() {
     let s = Server::start().await;
     let boss = s.create_user("boss@contoso.com").await;
     let id = entra_user(&s, "report@contoso.com").await;
@@ -530,9 +530,9 @@ async fn p06_entra_manager_as_bare_id() {
     assert_eq!(got[ENTERPRISE]["employeeNumber"], "1001");
 }
 
-on_both_stores!(p06_manager_as_value_object_and_one_element_array);
+on_both_stores!(manager_as_value_object_and_one_element_array);
 /// Point 6: the manager as `{"value": ..}` and as Entra's `[{"$ref": null, "value": ..}]`.
-async fn p06_manager_as_value_object_and_one_element_array() {
+async fn manager_as_value_object_and_one_element_array() {
     let s = Server::start().await;
     let boss1 = s.create_user("boss1@example.com").await;
     let boss2 = s.create_user("boss2@example.com").await;
@@ -562,9 +562,9 @@ async fn p06_manager_as_value_object_and_one_element_array() {
     assert_eq!(got[ENTERPRISE]["manager"]["value"], boss2.as_str(), "{got}");
 }
 
-on_both_stores!(p06_manager_in_pathless_urn_key);
+on_both_stores!(manager_in_pathless_urn_key);
 /// Point 6: the manager in a pathless value object keyed by the URN-qualified name (Entra).
-async fn p06_manager_in_pathless_urn_key() {
+async fn manager_in_pathless_urn_key() {
     let s = Server::start().await;
     let boss = s.create_user("boss3@contoso.com").await;
     let id = entra_user(&s, "report3@contoso.com").await;
@@ -578,9 +578,9 @@ async fn p06_manager_in_pathless_urn_key() {
     assert_eq!(got[ENTERPRISE]["manager"]["value"], boss.as_str(), "{got}");
 }
 
-on_both_stores!(p06_manager_removal_by_urn_path);
+on_both_stores!(manager_removal_by_urn_path);
 /// Point 6: removal by the URN path.
-async fn p06_manager_removal_by_urn_path() {
+async fn manager_removal_by_urn_path() {
     let s = Server::start().await;
     let boss = s.create_user("boss@contoso.com").await;
     let id = entra_user(&s, "leaver@contoso.com").await;
@@ -609,9 +609,9 @@ async fn p06_manager_removal_by_urn_path() {
     );
 }
 
-on_both_stores!(p06_manager_removal_by_value_filter);
+on_both_stores!(manager_removal_by_value_filter);
 /// Point 6: removal by `manager[value eq "<id>"]`.
-async fn p06_manager_removal_by_value_filter() {
+async fn manager_removal_by_value_filter() {
     let s = Server::start().await;
     let boss = s.create_user("boss@example.com").await;
     let id = entra_user(&s, "leaver2@example.com").await;
@@ -637,9 +637,9 @@ async fn p06_manager_removal_by_value_filter() {
     assert_eq!(got[ENTERPRISE]["employeeNumber"], "1001");
 }
 
-on_both_stores!(p07_okta_remove_and_add_in_one_patch);
+on_both_stores!(okta_remove_and_add_in_one_patch);
 /// Point 7: Okta removes one member and adds another in one request; Okta members lack `type`.
-async fn p07_okta_remove_and_add_in_one_patch() {
+async fn okta_remove_and_add_in_one_patch() {
     let s = Server::start().await;
     let a = s.create_user("a@okta.example").await;
     let b = s.create_user("b@okta.example").await;
@@ -660,9 +660,9 @@ async fn p07_okta_remove_and_add_in_one_patch() {
     assert_eq!(member_ids(&s, &g).await, set(&[&b, &c]));
 }
 
-on_both_stores!(p07_entra_adds_several_members_in_one_add);
+on_both_stores!(entra_adds_several_members_in_one_add);
 /// Point 7: Entra adds several members in one `Add`, with `"$ref": null`.
-async fn p07_entra_adds_several_members_in_one_add() {
+async fn entra_adds_several_members_in_one_add() {
     let s = Server::start().await;
     let a = s.create_user("a@contoso.com").await;
     let b = s.create_user("b@contoso.com").await;
@@ -687,9 +687,9 @@ async fn p07_entra_adds_several_members_in_one_add() {
     }
 }
 
-on_both_stores!(p07_okta_push_now_replace_members_with_empty_list);
+on_both_stores!(okta_push_now_replace_members_with_empty_list);
 /// Point 7: Okta's "push now" of an empty group: `replace members []` empties the group.
-async fn p07_okta_push_now_replace_members_with_empty_list() {
+async fn okta_push_now_replace_members_with_empty_list() {
     let s = Server::start().await;
     let a = s.create_user("a@okta.example").await;
     let b = s.create_user("b@okta.example").await;
@@ -708,9 +708,9 @@ async fn p07_okta_push_now_replace_members_with_empty_list() {
     assert!(user.get("groups").is_none_or(|g| g == &json!([])), "{user}");
 }
 
-on_both_stores!(p08_adding_existing_member_is_noop);
+on_both_stores!(adding_existing_member_is_noop);
 /// Point 8: adding a member that is already present is a no-op, never a duplicate.
-async fn p08_adding_existing_member_is_noop() {
+async fn adding_existing_member_is_noop() {
     let s = Server::start().await;
     let a = s.create_user("a@example.com").await;
     let b = s.create_user("b@example.com").await;
@@ -740,9 +740,9 @@ async fn p08_adding_existing_member_is_noop() {
     assert_eq!(user["groups"].as_array().map(Vec::len), Some(1), "{user}");
 }
 
-on_both_stores!(p08_removing_absent_member_is_noop);
+on_both_stores!(removing_absent_member_is_noop);
 /// Point 8: removing an absent member is a no-op (both Entra's and the RFC form).
-async fn p08_removing_absent_member_is_noop() {
+async fn removing_absent_member_is_noop() {
     let s = Server::start().await;
     let a = s.create_user("a@example.com").await;
     let outsider = s.create_user("outsider@example.com").await;
@@ -767,9 +767,9 @@ async fn p08_removing_absent_member_is_noop() {
 // Queries
 // ---------------------------------------------------------------------------------------------
 
-on_both_stores!(p09_filter_spaces_as_percent20_and_plus);
+on_both_stores!(filter_spaces_as_percent20_and_plus);
 /// Point 9: spaces as `%20` (Okta) and `+` (Entra).
-async fn p09_filter_spaces_as_percent20_and_plus() {
+async fn filter_spaces_as_percent20_and_plus() {
     let s = Server::start().await;
     let id = s.create_user("isaac.brock@example.com").await;
     s.create_user("someone.else@example.com").await;
@@ -786,9 +786,9 @@ async fn p09_filter_spaces_as_percent20_and_plus() {
     assert_found(&entra, &[&id]);
 }
 
-on_both_stores!(p09_filter_attribute_names_in_odd_case);
+on_both_stores!(filter_attribute_names_in_odd_case);
 /// Point 9: attribute names are case-insensitive (`username sw`, SailPoint's `DisplayName eq`).
-async fn p09_filter_attribute_names_in_odd_case() {
+async fn filter_attribute_names_in_odd_case() {
     let s = Server::start().await;
     let a = s.create_user("sp.alice@example.com").await;
     let b = s.create_user("sp.bob@example.com").await;
@@ -815,9 +815,9 @@ async fn p09_filter_attribute_names_in_odd_case() {
     );
 }
 
-on_both_stores!(p09_username_value_case_insensitive_external_id_and_id_exact);
+on_both_stores!(username_value_case_insensitive_external_id_and_id_exact);
 /// Point 9: `userName` values compare case-insensitively; `externalId` and `id` exactly.
-async fn p09_username_value_case_insensitive_external_id_and_id_exact() {
+async fn username_value_case_insensitive_external_id_and_id_exact() {
     let s = Server::start().await;
     let created = post_created(
         &s,
@@ -852,9 +852,9 @@ async fn p09_username_value_case_insensitive_external_id_and_id_exact() {
     }
 }
 
-on_both_stores!(p10_entra_test_connection_empty_list);
+on_both_stores!(entra_test_connection_empty_list);
 /// Point 10: Entra's Test Connection: a random GUID userName answers 200 with an empty list.
-async fn p10_entra_test_connection_empty_list() {
+async fn entra_test_connection_empty_list() {
     let s = Server::start().await;
     s.create_user("existing@contoso.com").await;
     let r = s
@@ -875,9 +875,9 @@ async fn p10_entra_test_connection_empty_list() {
     assert_eq!(okta["Resources"], json!([]));
 }
 
-on_both_stores!(p11_lookups_before_create);
+on_both_stores!(lookups_before_create);
 /// Point 11: lookups before create/link: `userName eq`, `externalId eq`, Groups `displayName eq`.
-async fn p11_lookups_before_create() {
+async fn lookups_before_create() {
     let s = Server::start().await;
     let created = post_created(
         &s,
@@ -906,9 +906,9 @@ async fn p11_lookups_before_create() {
     assert!(groups["Resources"][0].get("members").is_none(), "{groups}");
 }
 
-on_both_stores!(p11_entra_compound_id_and_manager);
+on_both_stores!(entra_compound_id_and_manager);
 /// Point 11: Entra's compound `id eq ... and manager eq ...`.
-async fn p11_entra_compound_id_and_manager() {
+async fn entra_compound_id_and_manager() {
     let s = Server::start().await;
     let boss = s.create_user("boss@contoso.com").await;
     let other_boss = s.create_user("other.boss@contoso.com").await;
@@ -942,9 +942,9 @@ async fn p11_entra_compound_id_and_manager() {
     );
 }
 
-on_both_stores!(p11_sailpoint_sw_and_last_modified_delta);
+on_both_stores!(sailpoint_sw_and_last_modified_delta);
 /// Point 11: SailPoint's `sw` and delta aggregation on `meta.lastModified gt`.
-async fn p11_sailpoint_sw_and_last_modified_delta() {
+async fn sailpoint_sw_and_last_modified_delta() {
     let s = Server::start().await;
     let first = post_created(
         &s,
@@ -991,9 +991,9 @@ async fn p11_sailpoint_sw_and_last_modified_delta() {
     );
 }
 
-on_both_stores!(p12_entra_excluded_attributes_members);
+on_both_stores!(entra_excluded_attributes_members);
 /// Point 12: Entra's `excludedAttributes=members` on Groups (list, get, PATCH response).
-async fn p12_entra_excluded_attributes_members() {
+async fn entra_excluded_attributes_members() {
     let s = Server::start().await;
     let a = s.create_user("a@contoso.com").await;
     let b = s.create_user("b@contoso.com").await;
@@ -1013,9 +1013,9 @@ async fn p12_entra_excluded_attributes_members() {
     assert_eq!(member_ids(&s, &g).await, set(&[&a, &b]));
 }
 
-on_both_stores!(p12_sailpoint_attributes_selection);
+on_both_stores!(sailpoint_attributes_selection);
 /// Point 12: SailPoint's `attributes=userName,emails`.
-async fn p12_sailpoint_attributes_selection() {
+async fn sailpoint_attributes_selection() {
     let s = Server::start().await;
     let id = entra_user(&s, "attrs@example.com").await;
     let expected_keys: BTreeSet<String> = set(&["schemas", "id", "userName", "emails"]);
@@ -1034,9 +1034,9 @@ async fn p12_sailpoint_attributes_selection() {
     assert_eq!(keys, expected_keys, "{one}");
 }
 
-on_both_stores!(p13_paging_integers_and_stable_walk);
+on_both_stores!(paging_integers_and_stable_walk);
 /// Point 13: paging numbers are JSON integers; a `startIndex` walk sees every resource once.
-async fn p13_paging_integers_and_stable_walk() {
+async fn paging_integers_and_stable_walk() {
     let s = Server::start().await;
     let mut created = BTreeSet::new();
     for i in 0..7 {
@@ -1086,9 +1086,9 @@ async fn p13_paging_integers_and_stable_walk() {
     assert!(past.get("Resources").is_none_or(|r| r == &json!([])), "{past}");
 }
 
-on_both_stores!(p14_unknown_query_parameter_ignored);
+on_both_stores!(unknown_query_parameter_ignored);
 /// Point 14: Entra appends `aadOptscim062020` to the base URL: every request carries it.
-async fn p14_unknown_query_parameter_ignored() {
+async fn unknown_query_parameter_ignored() {
     let s = Server::start().await;
     let created = post_created(
         &s,
@@ -1126,9 +1126,9 @@ async fn p14_unknown_query_parameter_ignored() {
     s.get(&format!("/Users/{id}")).await.assert_error(404, None);
 }
 
-on_both_stores!(p14_unknown_query_parameter_next_to_filter);
+on_both_stores!(unknown_query_parameter_next_to_filter);
 /// Point 14: the flag next to a filter.
-async fn p14_unknown_query_parameter_next_to_filter() {
+async fn unknown_query_parameter_next_to_filter() {
     let s = Server::start().await;
     let id = s.create_user("flag2@contoso.com").await;
     assert_found(
@@ -1149,9 +1149,9 @@ async fn p14_unknown_query_parameter_next_to_filter() {
     );
 }
 
-on_both_stores!(p15_filter_with_schema_urn_attribute_names);
+on_both_stores!(filter_with_schema_urn_attribute_names);
 /// Point 15: filters naming attributes with their schema URN.
-async fn p15_filter_with_schema_urn_attribute_names() {
+async fn filter_with_schema_urn_attribute_names() {
     let s = Server::start().await;
     let id = entra_user(&s, "urn@contoso.com").await;
     s.create_user("plain@contoso.com").await;
@@ -1173,9 +1173,9 @@ async fn p15_filter_with_schema_urn_attribute_names() {
 // Resources and responses
 // ---------------------------------------------------------------------------------------------
 
-on_both_stores!(p16_deactivated_user_stays_visible_to_get_and_list);
+on_both_stores!(deactivated_user_stays_visible_to_get_and_list);
 /// Point 16: a deactivated user stays visible to GET and to list.
-async fn p16_deactivated_user_stays_visible_to_get_and_list() {
+async fn deactivated_user_stays_visible_to_get_and_list() {
     let s = Server::start().await;
     let id = s.create_user("soft@okta.example").await;
     patch_user(
@@ -1191,9 +1191,9 @@ async fn p16_deactivated_user_stays_visible_to_get_and_list() {
     assert_eq!(all["Resources"][0]["active"], json!(false));
 }
 
-on_both_stores!(p16_deactivated_user_stays_visible_to_filters);
+on_both_stores!(deactivated_user_stays_visible_to_filters);
 /// Point 16: a deactivated user stays visible to filters.
-async fn p16_deactivated_user_stays_visible_to_filters() {
+async fn deactivated_user_stays_visible_to_filters() {
     let s = Server::start().await;
     let id = s.create_user("soft2@okta.example").await;
     let active = s.create_user("active@okta.example").await;
@@ -1210,9 +1210,9 @@ async fn p16_deactivated_user_stays_visible_to_filters() {
     assert_found(&list(&s, "/Users?filter=active+eq+true").await, &[&active]);
 }
 
-on_both_stores!(p16_delete_then_get_404_and_filter_misses);
+on_both_stores!(delete_then_get_404_and_filter_misses);
 /// Point 16: after DELETE, GET is 404, lists and filters no longer find it, groups drop it.
-async fn p16_delete_then_get_404_and_filter_misses() {
+async fn delete_then_get_404_and_filter_misses() {
     let s = Server::start().await;
     let id = s.create_user("gone@contoso.com").await;
     let stays = s.create_user("stays@contoso.com").await;
@@ -1231,9 +1231,9 @@ async fn p16_delete_then_get_404_and_filter_misses() {
     );
 }
 
-on_both_stores!(p17_post_201_full_resource_and_location);
+on_both_stores!(post_201_full_resource_and_location);
 /// Point 17: POST answers 201 with the full resource and `Location` equal to `meta.location`.
-async fn p17_post_201_full_resource_and_location() {
+async fn post_201_full_resource_and_location() {
     let s = Server::start().await;
     let r = s
         .post(
@@ -1271,10 +1271,10 @@ async fn p17_post_201_full_resource_and_location() {
     assert_eq!(r.body["displayName"], "Loc Group");
 }
 
-on_both_stores!(p17_group_patch_204_or_200_with_attributes);
+on_both_stores!(group_patch_204_or_200_with_attributes);
 /// Point 17: a group PATCH answers 204 (Entra prefers it), 200 with the resource when
 /// `attributes`/`excludedAttributes` ask for one.
-async fn p17_group_patch_204_or_200_with_attributes() {
+async fn group_patch_204_or_200_with_attributes() {
     let s = Server::start().await;
     let a = s.create_user("a@contoso.com").await;
     let g = s.create_group("Before", &[&a]).await;
@@ -1306,10 +1306,10 @@ async fn p17_group_patch_204_or_200_with_attributes() {
     assert_eq!(member_ids(&s, &g).await, set(&[&a]));
 }
 
-on_both_stores!(p18_duplicate_username_409_uniqueness);
+on_both_stores!(duplicate_username_409_uniqueness);
 /// Point 18: a duplicate `userName` answers 409 `uniqueness`, also in another case
 /// (`caseExact: false`), and only within the tenant.
-async fn p18_duplicate_username_409_uniqueness() {
+async fn duplicate_username_409_uniqueness() {
     let s = Server::start().await;
     let id = s.create_user("dup@contoso.com").await;
     let again = s
@@ -1345,10 +1345,10 @@ async fn p18_duplicate_username_409_uniqueness() {
     );
 }
 
-on_both_stores!(p19_content_types_in_and_out);
+on_both_stores!(content_types_in_and_out);
 /// Point 19: `application/json` and `application/scim+json` (with `charset`) are accepted; every
 /// answer is `application/scim+json`; errors are SCIM Error JSON.
-async fn p19_content_types_in_and_out() {
+async fn content_types_in_and_out() {
     let s = Server::start().await;
     let mut ids = Vec::new();
     for (i, ct) in [
@@ -1410,9 +1410,9 @@ async fn p19_content_types_in_and_out() {
         .assert_error(415, None);
 }
 
-on_both_stores!(p20_meta_empty_roles_and_nulls_ignored);
+on_both_stores!(meta_empty_roles_and_nulls_ignored);
 /// Point 20: `meta`, `"roles": []`, null-valued attributes in a POST body are ignored.
-async fn p20_meta_empty_roles_and_nulls_ignored() {
+async fn meta_empty_roles_and_nulls_ignored() {
     let s = Server::start().await;
     let created = post_created(
         &s,
@@ -1446,9 +1446,9 @@ async fn p20_meta_empty_roles_and_nulls_ignored() {
     assert_ne!(got["meta"]["created"], "2001-01-01T00:00:00Z");
 }
 
-on_both_stores!(p20_operations_before_schemas);
+on_both_stores!(operations_before_schemas);
 /// Point 20: Entra's `Operations` before `schemas` in a PATCH body (raw text, key order kept).
-async fn p20_operations_before_schemas() {
+async fn operations_before_schemas() {
     let s = Server::start().await;
     let id = s.create_user("order@contoso.com").await;
     let raw = r#"{"Operations":[{"op":"Replace","value":{"title":"Ordered"}}],"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}"#;
@@ -1481,9 +1481,9 @@ async fn p20_operations_before_schemas() {
     );
 }
 
-on_both_stores!(p20_entra_extra_group_schema);
+on_both_stores!(entra_extra_group_schema);
 /// Point 20: Entra's extra group schema URN in POST and PUT bodies.
-async fn p20_entra_extra_group_schema() {
+async fn entra_extra_group_schema() {
     let s = Server::start().await;
     let u = s.create_user("member@contoso.com").await;
     let created = post_created(
@@ -1521,10 +1521,10 @@ async fn p20_entra_extra_group_schema() {
     assert_eq!(member_ids(&s, g).await, set(&[&u]));
 }
 
-on_both_stores!(p21_bad_credentials_401_scim_error);
+on_both_stores!(bad_credentials_401_scim_error);
 /// Point 21: Okta's credential check sends `Authorization: non-token`: 401 with a SCIM Error and
 /// `WWW-Authenticate`. Missing and wrong credentials likewise.
-async fn p21_bad_credentials_401_scim_error() {
+async fn bad_credentials_401_scim_error() {
     let s = Server::start().await;
     s.create_user("secret@example.com").await;
     let cases: [Option<&str>; 4] = [
@@ -1558,9 +1558,9 @@ async fn p21_bad_credentials_401_scim_error() {
     }
 }
 
-on_both_stores!(p22_sailpoint_discovery_endpoints);
+on_both_stores!(sailpoint_discovery_endpoints);
 /// Point 22: SailPoint's discovery endpoints all answer, and advertise what works.
-async fn p22_sailpoint_discovery_endpoints() {
+async fn sailpoint_discovery_endpoints() {
     let s = Server::start().await;
     let spc = get_ok(&s, "/ServiceProviderConfig").await;
     assert_eq!(
@@ -1637,9 +1637,9 @@ async fn p22_sailpoint_discovery_endpoints() {
     assert_eq!(not_modified.status.as_u16(), 304);
 }
 
-on_both_stores!(p23_user_groups_lists_memberships);
+on_both_stores!(user_groups_lists_memberships);
 /// Point 23: `User.groups` lists the user's groups (SailPoint's fallback group aggregation).
-async fn p23_user_groups_lists_memberships() {
+async fn user_groups_lists_memberships() {
     let s = Server::start().await;
     let u = s.create_user("grouped@example.com").await;
     let sales = s.create_group("Sales", &[]).await;
@@ -1707,9 +1707,9 @@ async fn p23_user_groups_lists_memberships() {
     assert!(get_ok(&s, &format!("/Users/{u}")).await.get("groups").is_none());
 }
 
-on_both_stores!(p23_groups_in_user_post_ignored);
+on_both_stores!(groups_in_user_post_ignored);
 /// Points 20 and 23: `groups` in a POST is read-only and ignored (Okta sends `"groups": []`).
-async fn p23_groups_in_user_post_ignored() {
+async fn groups_in_user_post_ignored() {
     let s = Server::start().await;
     let g = s.create_group("Not Joined", &[]).await;
     let created = post_created(
@@ -1738,10 +1738,10 @@ fn assert_no_password(r: &Reply, plain: &str) {
     );
 }
 
-on_both_stores!(p24_password_never_returned);
+on_both_stores!(password_never_returned);
 /// Point 24: Okta's POST /Users with `password` and `groups: []`; the password is never
 /// returned, in any response, not even hashed.
-async fn p24_password_never_returned() {
+async fn password_never_returned() {
     let s = Server::start().await;
     let r = s
         .post(
@@ -1804,9 +1804,9 @@ async fn p24_password_never_returned() {
     assert_eq!(got.body["userName"], "isaac.brock@example.com");
 }
 
-on_both_stores!(p24_password_not_returned_by_put);
+on_both_stores!(password_not_returned_by_put);
 /// Point 24: a PUT carrying the password does not return it either.
-async fn p24_password_not_returned_by_put() {
+async fn password_not_returned_by_put() {
     let s = Server::start().await;
     let id = s.create_user("put.pw@example.com").await;
     let r = s
@@ -1821,10 +1821,10 @@ async fn p24_password_not_returned_by_put() {
     assert_no_password(&got, "Pa55-w0rd-PUT");
 }
 
-on_both_stores!(p26_two_primaries_rejected);
+on_both_stores!(two_primaries_rejected);
 /// Point 26: two `primary: true` values → 400 invalidValue (POST, pathless and pathful PATCH),
 /// and nothing changes.
-async fn p26_two_primaries_rejected() {
+async fn two_primaries_rejected() {
     let s = Server::start().await;
     let two = json!([
         {"value": "one@example.com", "type": "work", "primary": true},
@@ -1857,10 +1857,10 @@ async fn p26_two_primaries_rejected() {
     assert_eq!(get_ok(&s, &format!("/Users/{id}")).await, before);
 }
 
-on_both_stores!(p26_adding_a_primary_demotes_the_old_one);
+on_both_stores!(adding_a_primary_demotes_the_old_one);
 /// Point 26: adding a new primary value demotes the old one (RFC 7644 §3.5.2), so there is
 /// never more than one.
-async fn p26_adding_a_primary_demotes_the_old_one() {
+async fn adding_a_primary_demotes_the_old_one() {
     let s = Server::start().await;
     let id = entra_user(&s, "demote@example.com").await;
     patch_user(
@@ -1881,9 +1881,9 @@ async fn p26_adding_a_primary_demotes_the_old_one() {
     assert_eq!(primaries[0]["value"], "new.primary@example.com");
 }
 
-on_both_stores!(p27_roles_on_create);
+on_both_stores!(roles_on_create);
 /// Point 27: roles provisioned directly on POST (SailPoint entitlements, Okta app roles).
-async fn p27_roles_on_create() {
+async fn roles_on_create() {
     let s = Server::start().await;
     let created = post_created(
         &s,
@@ -1911,10 +1911,10 @@ async fn p27_roles_on_create() {
     assert_eq!(admin["type"], "Entitlement");
 }
 
-on_both_stores!(p27_sailpoint_roles_add_and_remove);
+on_both_stores!(sailpoint_roles_add_and_remove);
 /// Point 27: SailPoint's PATCH add/remove on `roles` and `roles[value eq "x"]`, and Okta's
 /// remove by value list.
-async fn p27_sailpoint_roles_add_and_remove() {
+async fn sailpoint_roles_add_and_remove() {
     let s = Server::start().await;
     let id = s.create_user("sp.roles@example.com").await;
     patch_user(
