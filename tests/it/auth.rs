@@ -4,15 +4,13 @@
 
 use reqwest::Method;
 use scim_auth::{update, FileRegistry, NewToken, RegistryDocument, RegistryError};
+use scim_blackbox::patch_op;
+use scim_blackbox::urn::{GROUP, USER};
 use scim_blackbox::{Reply, Server};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tempfile::TempDir;
 use time::OffsetDateTime;
-
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// A registry file of its own, and a server reading it.
 struct Setup {
@@ -253,8 +251,7 @@ async fn a_token_reaches_its_own_tenant_only() {
     let b_group = b.create_group("Engineering", &[&b_user]).await;
 
     let replace = json!({"schemas": [USER], "userName": "stolen@example.com"});
-    let deactivate =
-        json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let deactivate = patch_op(json!([{"op": "replace", "path": "active", "value": false}]));
     let rename = json!({"schemas": [GROUP], "displayName": "Stolen"});
     let attempts: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, format!("/Users/{b_user}"), None),
@@ -302,7 +299,7 @@ async fn a_token_reaches_its_own_tenant_only() {
     assert_eq!(by_id.assert_status(200)["totalResults"], 0);
 
     // B's user cannot be made a member of A's group.
-    let add = json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": b_user}]}]});
+    let add = patch_op(json!([{"op": "add", "path": "members", "value": [{"value": b_user}]}]));
     a.patch(&format!("/Groups/{a_group}"), &add)
         .await
         .assert_error(400, Some("invalidValue"));
@@ -317,5 +314,5 @@ async fn a_token_reaches_its_own_tenant_only() {
 }
 
 fn deactivate_members() -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "members"}]})
+    patch_op(json!([{"op": "remove", "path": "members"}]))
 }

@@ -4,51 +4,30 @@
 //! and conflicts are resolved there, as `scimctl` does. Each test runs on both stores.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use scim_blackbox::{on_both_stores, Server};
-use scim_store::{ConflictPolicy, Expect, Resolution, TenantId, TenantSettings};
+use scim_blackbox::urn::{ENTERPRISE, USER};
+use scim_blackbox::{default_tenant, okta_user, on_both_stores, Server};
+use scim_store::{ConflictPolicy, Resolution, TenantSettings};
 use serde_json::{json, Map, Value};
-
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-
-fn tenant() -> TenantId {
-    TenantId::new("default").unwrap()
-}
 
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
 }
 
 async fn set_policy(s: &Server, policy: ConflictPolicy) {
-    let settings = TenantSettings {
+    s.put_settings(&TenantSettings {
         conflict_policy: policy,
         ..TenantSettings::default()
-    };
-    s.store
-        .put_settings(&tenant(), &settings, Expect::Any)
-        .await
-        .unwrap();
+    })
+    .await;
 }
 
 /// Imports an account as `scimctl import` does; its id.
 async fn import(s: &Server, attrs: Value) -> String {
-    s.store.import_unmanaged(&tenant(), obj(attrs)).await.unwrap().id
-}
-
-/// What Okta posts on assignment.
-fn okta_body(user_name: &str) -> Value {
-    json!({
-        "schemas": [USER],
-        "userName": user_name,
-        "name": {"givenName": "Dade", "familyName": "Murphy"},
-        "emails": [{"primary": true, "value": user_name, "type": "work"}],
-        "displayName": "Dade Murphy",
-        "locale": "en-US",
-        "externalId": "00ujl29u0le5T6Aj10h7",
-        "groups": [],
-        "password": "1mz050nq",
-        "active": true
-    })
+    s.store
+        .import_unmanaged(&default_tenant(), obj(attrs))
+        .await
+        .unwrap()
+        .id
 }
 
 fn lookup(user_name: &str) -> String {
@@ -70,7 +49,7 @@ async fn link_policy_adopts_the_imported_account() {
     let found = s.get(&lookup("dade.murphy@example.com")).await;
     assert_eq!(found.assert_status(200)["totalResults"], 0);
 
-    let r = s.post("/Users", &okta_body("dade.murphy@example.com")).await;
+    let r = s.post("/Users", &okta_user("dade.murphy@example.com")).await;
     let user = r.assert_status(201).clone();
     assert_eq!(user["id"], id.as_str());
     // The POST's attributes win per top-level attribute; the imported ones it lacks stay.
@@ -89,14 +68,19 @@ async fn link_policy_adopts_the_imported_account() {
         id.as_str()
     );
     // Now a managed user: a second POST is a plain duplicate.
-    let again = s.post("/Users", &okta_body("dade.murphy@example.com")).await;
+    let again = s.post("/Users", &okta_user("dade.murphy@example.com")).await;
     again.assert_error(409, Some("uniqueness"));
     assert!(
         !again.body["detail"].as_str().unwrap().contains("conflict"),
         "{}",
         again.text
     );
-    assert!(s.store.list_conflicts(&tenant()).await.unwrap().is_empty());
+    assert!(s
+        .store
+        .list_conflicts(&default_tenant())
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 on_both_stores!(review_policy_refuses_until_an_administrator_links);
@@ -108,9 +92,9 @@ async fn review_policy_refuses_until_an_administrator_links() {
     )
     .await;
 
-    let r = s.post("/Users", &okta_body("Dade.Murphy@example.com")).await;
+    let r = s.post("/Users", &okta_user("Dade.Murphy@example.com")).await;
     r.assert_error(409, Some("uniqueness"));
-    let conflicts = s.store.list_conflicts(&tenant()).await.unwrap();
+    let conflicts = s.store.list_conflicts(&default_tenant()).await.unwrap();
     assert_eq!(conflicts.len(), 1);
     let c = &conflicts[0];
     let detail = r.body["detail"].as_str().unwrap();
@@ -123,10 +107,10 @@ async fn review_policy_refuses_until_an_administrator_links() {
     assert_eq!(s.get("/Users").await.body["totalResults"], 0);
 
     // The IdP retries: the same conflict, one more attempt.
-    s.post("/Users", &okta_body("Dade.Murphy@example.com"))
+    s.post("/Users", &okta_user("Dade.Murphy@example.com"))
         .await
         .assert_error(409, Some("uniqueness"));
-    let conflicts = s.store.list_conflicts(&tenant()).await.unwrap();
+    let conflicts = s.store.list_conflicts(&default_tenant()).await.unwrap();
     assert_eq!(conflicts.len(), 1);
     assert_eq!(
         (conflicts[0].id.as_str(), conflicts[0].attempts),
@@ -135,14 +119,19 @@ async fn review_policy_refuses_until_an_administrator_links() {
 
     // `scimctl conflicts link`: the next retry adopts the account.
     s.store
-        .resolve_conflict(&tenant(), &c.id, Resolution::Link)
+        .resolve_conflict(&default_tenant(), &c.id, Resolution::Link)
         .await
         .unwrap();
-    let r = s.post("/Users", &okta_body("Dade.Murphy@example.com")).await;
+    let r = s.post("/Users", &okta_user("Dade.Murphy@example.com")).await;
     let user = r.assert_status(201);
     assert_eq!(user["id"], id.as_str());
     assert_eq!(user["title"], "Imported");
-    assert!(s.store.list_conflicts(&tenant()).await.unwrap().is_empty());
+    assert!(s
+        .store
+        .list_conflicts(&default_tenant())
+        .await
+        .unwrap()
+        .is_empty());
     s.get(&format!("/Users/{id}")).await.assert_status(200);
 }
 
@@ -150,23 +139,23 @@ on_both_stores!(after_a_reject_the_retry_creates_a_new_user);
 async fn after_a_reject_the_retry_creates_a_new_user() {
     let s = Server::start().await;
     let id = import(&s, json!({"userName": "dade.murphy@example.com"})).await;
-    s.post("/Users", &okta_body("dade.murphy@example.com"))
+    s.post("/Users", &okta_user("dade.murphy@example.com"))
         .await
         .assert_error(409, Some("uniqueness"));
-    let c = s.store.list_conflicts(&tenant()).await.unwrap().remove(0);
+    let c = s.store.list_conflicts(&default_tenant()).await.unwrap().remove(0);
     let rejected = s
         .store
-        .resolve_conflict(&tenant(), &c.id, Resolution::Reject)
+        .resolve_conflict(&default_tenant(), &c.id, Resolution::Reject)
         .await
         .unwrap();
     assert_eq!(rejected.status.name(), "rejected");
 
-    let r = s.post("/Users", &okta_body("dade.murphy@example.com")).await;
+    let r = s.post("/Users", &okta_user("dade.murphy@example.com")).await;
     let user = r.assert_status(201);
     assert_ne!(user["id"], id.as_str());
     assert_eq!(user["meta"]["version"], "W/\"1\"");
     // The account is kept, set aside.
-    let aside = s.store.get_unmanaged(&tenant(), &id).await.unwrap();
+    let aside = s.store.get_unmanaged(&default_tenant(), &id).await.unwrap();
     assert!(aside.set_aside.is_some());
 }
 
@@ -228,10 +217,14 @@ async fn a_duplicate_of_a_managed_user_is_409_whatever_the_policy() {
             json!({"userName": "dmurphy", "emails": [{"value": "dade.murphy@example.com"}]}),
         )
         .await;
-        let r = s.post("/Users", &okta_body("DADE.MURPHY@example.com")).await;
+        let r = s.post("/Users", &okta_user("DADE.MURPHY@example.com")).await;
         r.assert_error(409, Some("uniqueness"));
         assert!(
-            s.store.list_conflicts(&tenant()).await.unwrap().is_empty(),
+            s.store
+                .list_conflicts(&default_tenant())
+                .await
+                .unwrap()
+                .is_empty(),
             "{policy:?}"
         );
         assert_eq!(s.get("/Users").await.body["totalResults"], 1, "{policy:?}");

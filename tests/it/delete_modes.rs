@@ -5,23 +5,16 @@
 // Tests may unwrap (`allow-unwrap-in-tests` misses them: `on_both_stores!` runs plain functions).
 #![allow(clippy::unwrap_used)]
 
-use scim_blackbox::{on_both_stores, Server, OTHER_TOKEN};
-use scim_store::{DeleteMode, Expect, Include, ResourceKind, StoreError, TenantId, TenantSettings};
+use scim_blackbox::{default_tenant, on_both_stores, Server, OTHER_TOKEN};
+use scim_store::{DeleteMode, Include, ResourceKind, StoreError, TenantSettings};
 use serde_json::json;
 
-fn default_tenant() -> TenantId {
-    TenantId::new("default").expect("tenant")
-}
-
 async fn set_mode(s: &Server, mode: DeleteMode) {
-    let settings = TenantSettings {
+    s.put_settings(&TenantSettings {
         delete_mode: mode,
         ..TenantSettings::default()
-    };
-    s.store
-        .put_settings(&default_tenant(), &settings, Expect::Any)
-        .await
-        .expect("settings written");
+    })
+    .await;
 }
 
 /// DELETE answers 204, and from then on the user is gone for the client: GET 404, absent from

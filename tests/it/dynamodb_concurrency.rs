@@ -2,12 +2,11 @@
 //! ever lost.
 
 use reqwest::Method;
+use scim_blackbox::patch_op;
+use scim_blackbox::urn::ENTERPRISE;
 use scim_blackbox::{Backend, Server};
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// Sends a request again while it answers 429 or 503 (as IdPs do), a bounded number of times.
 async fn with_retries(s: &Server, method: Method, path: &str, body: &Value) -> (u16, u32) {
@@ -75,7 +74,7 @@ async fn twenty_concurrent_patches_of_one_user_keep_every_change() {
                 format!("v{i}")
             };
             tokio::spawn(async move {
-                let body = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": path, "value": value}]});
+                let body = patch_op(json!([{"op": "replace", "path": path, "value": value}]));
                 with_retries(&s, Method::PATCH, &format!("/Users/{id}"), &body).await
             })
         })
@@ -131,7 +130,7 @@ async fn two_hundred_concurrent_member_adds_all_land() {
             let (s, gid, uid, semaphore) = (s.clone(), gid.clone(), uid.clone(), semaphore.clone());
             tokio::spawn(async move {
                 let _permit = semaphore.acquire().await.unwrap();
-                let body = json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}]}]});
+                let body = patch_op(json!([{"op": "add", "path": "members", "value": [{"value": uid}]}]));
                 with_retries(&s, Method::PATCH, &format!("/Groups/{gid}"), &body).await
             })
         })

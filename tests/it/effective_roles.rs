@@ -2,15 +2,11 @@
 //! extension of User, computed only when a request names it, over a real listener, on both
 //! stores.
 
+use scim_blackbox::patch_op;
+use scim_blackbox::urn::{ACCESS, ACCESS_CONFIG, GROUP, USER};
 use scim_blackbox::{on_both_stores, Reply, Server};
-use scim_store::{Expect, TenantId, TenantSettings};
+use scim_store::TenantSettings;
 use serde_json::{json, Value};
-
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const ACCESS: &str = "urn:scim-lambda:params:scim:schemas:extension:access:2.0:User";
-const ACCESS_CONFIG: &str = "urn:scim-lambda:params:scim:schemas:extension:access:2.0:ServiceProviderConfig";
 
 /// Sets tenant `default`'s `group_roles` through the server's store (scimctl's way).
 async fn map_roles(s: &Server, assignments: &[&str]) {
@@ -18,11 +14,7 @@ async fn map_roles(s: &Server, assignments: &[&str]) {
     for a in assignments {
         settings.assign(a).expect("a valid assignment");
     }
-    let t = TenantId::new("default").expect("tenant");
-    s.store
-        .put_settings(&t, &settings, Expect::Any)
-        .await
-        .expect("settings written");
+    s.put_settings(&settings).await;
 }
 
 async fn group(s: &Server, name: &str, external_id: Option<&str>, members: &[&str]) -> String {
@@ -47,11 +39,8 @@ async fn members(s: &Server, group: &str, op: &str, member: &str) -> Reply {
     if op == "add" {
         operation["value"] = json!([{"value": member}]);
     }
-    s.patch(
-        &format!("/Groups/{group}"),
-        &json!({"schemas": [PATCH_OP], "Operations": [operation]}),
-    )
-    .await
+    s.patch(&format!("/Groups/{group}"), &patch_op(json!([operation])))
+        .await
 }
 
 fn roles(user: &Value) -> Value {
@@ -229,8 +218,8 @@ async fn effective_roles_follow_nested_groups() {
     let r = s
         .patch(
             &format!("/Users/{alice}?attributes={ACCESS}:effectiveRoles"),
-            &json!({"schemas": [PATCH_OP], "Operations": [
-                {"op": "add", "path": "roles", "value": [{"value": "extra"}]}]}),
+            &patch_op(json!([
+                {"op": "add", "path": "roles", "value": [{"value": "extra"}]}])),
         )
         .await;
     assert_eq!(roles(r.assert_status(200)), json!(["extra", "own-role"]));

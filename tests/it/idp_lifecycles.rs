@@ -10,18 +10,10 @@
 #![allow(clippy::unwrap_used)]
 
 use reqwest::header::AUTHORIZATION;
-use scim_blackbox::{on_both_stores, Server};
+use scim_blackbox::patch_op;
+use scim_blackbox::urn::{ENTERPRISE, GROUP, MS_GROUP, USER};
+use scim_blackbox::{okta_user, on_both_stores, Server};
 use serde_json::{json, Value};
-
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const MS_GROUP: &str = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
-
-fn ops(operations: Value) -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": operations})
-}
 
 /// `filter` query value with spaces as `+` (Entra) or `%20` (Okta, SailPoint).
 fn filter(expr: &str, space: &str) -> String {
@@ -152,19 +144,8 @@ async fn okta_lifecycle() {
     let found = read(&s, &lookup).await;
     assert_eq!(found["totalResults"], 0);
     assert_eq!(found["Resources"], json!([]));
-    let okta_user = json!({
-        "schemas": [USER],
-        "userName": "dade.murphy@example.com",
-        "name": {"givenName": "Dade", "familyName": "Murphy"},
-        "emails": [{"primary": true, "value": "dade.murphy@example.com", "type": "work"}],
-        "displayName": "Dade Murphy",
-        "locale": "en-US",
-        "externalId": "00ujl29u0le5T6Aj10h7",
-        "groups": [],
-        "password": "1mz050nq",
-        "active": true
-    });
-    let user = created(&s, "/Users", &okta_user).await;
+    let okta_body = okta_user("dade.murphy@example.com");
+    let user = created(&s, "/Users", &okta_body).await;
     let id = user["id"].as_str().unwrap().to_string();
     let got = read(&s, &format!("/Users/{id}")).await;
     assert_eq!(got, user);
@@ -196,7 +177,7 @@ async fn okta_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([{"op": "replace", "value": {"active": false}}])),
+        &patch_op(json!([{"op": "replace", "value": {"active": false}}])),
     )
     .await;
     assert_eq!(read(&s, &format!("/Users/{id}")).await["active"], false);
@@ -207,7 +188,7 @@ async fn okta_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([{"op": "replace", "value": {"active": true}}])),
+        &patch_op(json!([{"op": "replace", "value": {"active": true}}])),
     )
     .await;
     assert_eq!(read(&s, &format!("/Users/{id}")).await["active"], true);
@@ -216,7 +197,7 @@ async fn okta_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([{"op": "add", "path": "roles", "value": [{"value": "admin", "display": "Administrator"}]}])),
+        &patch_op(json!([{"op": "add", "path": "roles", "value": [{"value": "admin", "display": "Administrator"}]}])),
     )
     .await;
     let got = read(&s, &format!("/Users/{id}")).await;
@@ -227,7 +208,7 @@ async fn okta_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([
+        &patch_op(json!([
             {"op": "remove", "path": "roles", "value": [{"value": "admin"}]},
             {"op": "add", "path": "roles", "value": [{"value": "auditor", "display": "Auditor"}]}
         ])),
@@ -260,7 +241,7 @@ async fn okta_lifecycle() {
     patch_group(
         &s,
         &gid,
-        &ops(json!([{"op": "add", "path": "members", "value": [
+        &patch_op(json!([{"op": "add", "path": "members", "value": [
             {"value": id, "display": "dade.murphy@example.com"},
             {"value": kate, "display": "kate.libby@example.com"}]}])),
     )
@@ -274,7 +255,7 @@ async fn okta_lifecycle() {
     patch_group(
         &s,
         &gid,
-        &ops(json!([
+        &patch_op(json!([
             {"op": "remove", "path": format!("members[value eq \"{kate}\"]")},
             {"op": "add", "path": "members", "value": [{"value": joey, "display": "joey.pardella@example.com"}]}
         ])),
@@ -286,7 +267,7 @@ async fn okta_lifecycle() {
     patch_group(
         &s,
         &gid,
-        &ops(json!([{"op": "replace", "value": {"id": gid, "displayName": "Hackers (Elite)"}}])),
+        &patch_op(json!([{"op": "replace", "value": {"id": gid, "displayName": "Hackers (Elite)"}}])),
     )
     .await;
     let got = read(&s, &format!("/Groups/{gid}")).await;
@@ -302,13 +283,13 @@ async fn okta_lifecycle() {
     // lookup and from its group.
     delete_gone(&s, &format!("/Users/{id}"), &lookup).await;
     assert_eq!(member_ids(&s, &gid).await, vec![joey.clone()]);
-    user_name_is_free_again(&s, &id, &okta_user).await;
+    user_name_is_free_again(&s, &id, &okta_body).await;
 
     // "Push Now" of a group emptied in Okta: replace of members with [].
     patch_group(
         &s,
         &gid,
-        &ops(json!([{"op": "replace", "path": "members", "value": []}])),
+        &patch_op(json!([{"op": "replace", "path": "members", "value": []}])),
     )
     .await;
     assert_eq!(member_ids(&s, &gid).await, Vec::<String>::new());
@@ -389,7 +370,7 @@ async fn entra_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([
+        &patch_op(json!([
             {"op": "Replace", "path": "displayName", "value": "Test User 2"},
             {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "updated@contoso.example"},
             {"op": "Replace", "value": {
@@ -415,7 +396,7 @@ async fn entra_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([{"op": "Replace", "path": "active", "value": "False"}])),
+        &patch_op(json!([{"op": "Replace", "path": "active", "value": "False"}])),
     )
     .await;
     assert_eq!(read(&s, &format!("/Users/{id}")).await["active"], false);
@@ -425,7 +406,7 @@ async fn entra_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([{"op": "Replace", "path": "active", "value": "True"}])),
+        &patch_op(json!([{"op": "Replace", "path": "active", "value": "True"}])),
     )
     .await;
     assert_eq!(read(&s, &format!("/Users/{id}")).await["active"], true);
@@ -434,7 +415,7 @@ async fn entra_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([{"op": "Add", "path": "roles", "value": [
+        &patch_op(json!([{"op": "Add", "path": "roles", "value": [
             {"primary": true, "type": "WindowsAzureActiveDirectoryRole", "value": "Reader"}]}])),
     )
     .await;
@@ -445,7 +426,7 @@ async fn entra_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([
+        &patch_op(json!([
             {"op": "Remove", "path": "roles", "value": [{"value": "Reader"}]},
             {"op": "Add", "path": "roles", "value": [
                 {"primary": true, "type": "WindowsAzureActiveDirectoryRole", "value": "Writer"}]}
@@ -459,7 +440,7 @@ async fn entra_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([{"op": "Remove", "path": format!("{ENTERPRISE}:manager")}])),
+        &patch_op(json!([{"op": "Remove", "path": format!("{ENTERPRISE}:manager")}])),
     )
     .await;
     let got = read(&s, &format!("/Users/{id}")).await;
@@ -495,7 +476,7 @@ async fn entra_lifecycle() {
     patch_group(
         &s,
         &gid,
-        &ops(json!([{"op": "Add", "path": "members", "value": [
+        &patch_op(json!([{"op": "Add", "path": "members", "value": [
             {"$ref": null, "value": id}, {"$ref": null, "value": boss}]}])),
     )
     .await;
@@ -508,7 +489,7 @@ async fn entra_lifecycle() {
     patch_group(
         &s,
         &gid,
-        &ops(json!([{"op": "Remove", "path": "members", "value": [{"value": boss}]}])),
+        &patch_op(json!([{"op": "Remove", "path": "members", "value": [{"value": boss}]}])),
     )
     .await;
     assert_eq!(member_ids(&s, &gid).await, vec![id.clone()]);
@@ -518,7 +499,7 @@ async fn entra_lifecycle() {
     patch_group(
         &s,
         &gid,
-        &ops(json!([{"op": "Replace", "path": "displayName", "value": new_name}])),
+        &patch_op(json!([{"op": "Replace", "path": "displayName", "value": new_name}])),
     )
     .await;
     let got = read(&s, &format!("/Groups/{gid}?excludedAttributes=members")).await;
@@ -614,7 +595,7 @@ async fn sailpoint_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([{"op": "replace", "path": "active", "value": false}])),
+        &patch_op(json!([{"op": "replace", "path": "active", "value": false}])),
     )
     .await;
     assert_eq!(read(&s, &format!("/Users/{id}")).await["active"], false);
@@ -622,7 +603,7 @@ async fn sailpoint_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([{"op": "replace", "path": "active", "value": true}])),
+        &patch_op(json!([{"op": "replace", "path": "active", "value": true}])),
     )
     .await;
     assert_eq!(read(&s, &format!("/Users/{id}")).await["active"], true);
@@ -631,7 +612,7 @@ async fn sailpoint_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([{"op": "add", "path": "roles", "value": [{"value": "admin"}]}])),
+        &patch_op(json!([{"op": "add", "path": "roles", "value": [{"value": "admin"}]}])),
     )
     .await;
     assert_eq!(
@@ -641,7 +622,7 @@ async fn sailpoint_lifecycle() {
     patch_user(
         &s,
         &id,
-        &ops(json!([{"op": "remove", "path": "roles[value eq \"viewer\"]"}])),
+        &patch_op(json!([{"op": "remove", "path": "roles[value eq \"viewer\"]"}])),
     )
     .await;
     assert_eq!(
@@ -669,14 +650,14 @@ async fn sailpoint_lifecycle() {
     patch_group(
         &s,
         &gid,
-        &ops(json!([{"op": "add", "path": "members", "value": [{"value": id}, {"value": other}]}])),
+        &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": id}, {"value": other}]}])),
     )
     .await;
     assert_eq!(member_ids(&s, &gid).await, sorted(&[&id, &other]));
     patch_group(
         &s,
         &gid,
-        &ops(json!([{"op": "remove", "path": format!("members[value eq \"{other}\"]")}])),
+        &patch_op(json!([{"op": "remove", "path": format!("members[value eq \"{other}\"]")}])),
     )
     .await;
     assert_eq!(member_ids(&s, &gid).await, vec![id.clone()]);
@@ -684,7 +665,7 @@ async fn sailpoint_lifecycle() {
     patch_group(
         &s,
         &gid,
-        &ops(json!([{"op": "replace", "path": "displayName", "value": "Finance Approvers EU"}])),
+        &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Finance Approvers EU"}])),
     )
     .await;
     assert_eq!(

@@ -5,27 +5,15 @@
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
+use scim_blackbox::patch_op;
+use scim_blackbox::urn::{ACCESS, ENTERPRISE, GROUP, LIST, MS_GROUP, PATCH_OP, SPC, USER};
 use scim_blackbox::{on_both_stores, Reply, Server, OTHER_TOKEN};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const ACCESS: &str = "urn:scim-lambda:params:scim:schemas:extension:access:2.0:User";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-const SPC: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
-/// The extra group schema URN Entra puts in group bodies.
-const MS_GROUP: &str = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-fn patch_body(operations: Value) -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": operations})
-}
 
 #[track_caller]
 fn assert_scim_content_type(r: &Reply) {
@@ -194,7 +182,7 @@ async fn entra_capitalised_ops_with_paths() {
     let body = patch_user(
         &s,
         &id,
-        &patch_body(json!([
+        &patch_op(json!([
             {"op": "Add", "path": "title", "value": "Sales Manager"},
             {"op": "Replace", "path": "displayName", "value": "Ann Lee-Smith"},
             {"op": "Remove", "path": "nickName"}
@@ -218,25 +206,25 @@ async fn op_case_insensitive_pathless() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "Replace", "value": {"title": "Engineer"}}])),
+        &patch_op(json!([{"op": "Replace", "value": {"title": "Engineer"}}])),
     )
     .await;
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "Add", "value": {"nickName": "Nan"}}])),
+        &patch_op(json!([{"op": "Add", "value": {"nickName": "Nan"}}])),
     )
     .await;
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "REPLACE", "value": {"displayName": "Ann L."}}])),
+        &patch_op(json!([{"op": "REPLACE", "value": {"displayName": "Ann L."}}])),
     )
     .await;
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "replace", "value": {"locale": "en-GB"}}])),
+        &patch_op(json!([{"op": "replace", "value": {"locale": "en-GB"}}])),
     )
     .await;
     let got = get_ok(&s, &format!("/Users/{id}")).await;
@@ -255,7 +243,7 @@ async fn entra_string_booleans_in_patch() {
     let body = patch_user(
         &s,
         &id,
-        &json!({"schemas": [PATCH_OP], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}),
+        &patch_op(json!([{"op": "Replace", "path": "active", "value": "False"}])),
     )
     .await;
     assert_eq!(body["active"], json!(false), "{body}");
@@ -264,7 +252,7 @@ async fn entra_string_booleans_in_patch() {
     let body = patch_user(
         &s,
         &id,
-        &json!({"schemas": [PATCH_OP], "Operations": [{"op": "Replace", "path": "active", "value": "true"}]}),
+        &patch_op(json!([{"op": "Replace", "path": "active", "value": "true"}])),
     )
     .await;
     assert_eq!(body["active"], json!(true), "{body}");
@@ -279,7 +267,7 @@ async fn entra_string_boolean_in_pathless_patch() {
     let body = patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "Replace", "value": {"active": "False"}}])),
+        &patch_op(json!([{"op": "Replace", "value": {"active": "False"}}])),
     )
     .await;
     assert_eq!(body["active"], json!(false), "{body}");
@@ -357,7 +345,7 @@ async fn remove_member_by_value_filter_path() {
     patch_group(
         &s,
         &g,
-        &patch_body(json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}])),
+        &patch_op(json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}])),
     )
     .await;
     assert_eq!(member_ids(&s, &g).await, set(&[&b]));
@@ -371,7 +359,7 @@ async fn value_filter_paths_create_missing_elements() {
     let body = patch_user(
         &s,
         &id,
-        &patch_body(json!([
+        &patch_op(json!([
             {"op": "Add", "path": "emails[type eq \"work\"].value", "value": "vf.work@contoso.com"},
             {"op": "Replace", "path": "addresses[type eq \"work\"].formatted", "value": "1 Main St, Springfield"},
             {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555 0100"}
@@ -400,7 +388,7 @@ async fn value_filter_paths_create_missing_elements() {
     patch_user(
         &s,
         &id,
-        &patch_body(
+        &patch_op(
             json!([{"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "vf2@contoso.com"}]),
         ),
     )
@@ -420,7 +408,7 @@ async fn okta_pathless_deactivate() {
     let body = patch_user(
         &s,
         &id,
-        &json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": false}}]}),
+        &patch_op(json!([{"op": "replace", "value": {"active": false}}])),
     )
     .await;
     assert_eq!(body["active"], json!(false));
@@ -462,7 +450,7 @@ async fn entra_pathless_dotted_and_urn_keys() {
     let body = patch_user(
         &s,
         &id,
-        &patch_body(json!([{
+        &patch_op(json!([{
             "op": "Replace",
             "value": {
                 "name.givenName": "Barbara",
@@ -497,7 +485,7 @@ async fn entra_pathless_dotted_and_urn_keys() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{
+        &patch_op(json!([{
             "op": "Add",
             "value": {"name.middleName": "J", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:division": "EMEA"}
         }])),
@@ -520,7 +508,7 @@ async fn entra_manager_as_bare_id() {
     let body = patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "Add", "path": MANAGER_PATH, "value": boss}])),
+        &patch_op(json!([{"op": "Add", "path": MANAGER_PATH, "value": boss}])),
     )
     .await;
     assert_eq!(body[ENTERPRISE]["manager"]["value"], boss.as_str(), "{body}");
@@ -540,7 +528,7 @@ async fn manager_as_value_object_and_one_element_array() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "replace", "path": MANAGER_PATH, "value": {"value": boss1}}])),
+        &patch_op(json!([{"op": "replace", "path": MANAGER_PATH, "value": {"value": boss1}}])),
     )
     .await;
     let got = get_ok(&s, &format!("/Users/{id}")).await;
@@ -549,7 +537,7 @@ async fn manager_as_value_object_and_one_element_array() {
     patch_user(
         &s,
         &id,
-        &patch_body(
+        &patch_op(
             json!([{"op": "Replace", "path": MANAGER_PATH, "value": [{"$ref": null, "value": boss2}]}]),
         ),
     )
@@ -571,7 +559,7 @@ async fn manager_in_pathless_urn_key() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "Add", "value": {MANAGER_PATH: boss}}])),
+        &patch_op(json!([{"op": "Add", "value": {MANAGER_PATH: boss}}])),
     )
     .await;
     let got = get_ok(&s, &format!("/Users/{id}")).await;
@@ -587,7 +575,7 @@ async fn manager_removal_by_urn_path() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "Add", "path": MANAGER_PATH, "value": boss}])),
+        &patch_op(json!([{"op": "Add", "path": MANAGER_PATH, "value": boss}])),
     )
     .await;
     assert_eq!(
@@ -598,7 +586,7 @@ async fn manager_removal_by_urn_path() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "Remove", "path": MANAGER_PATH}])),
+        &patch_op(json!([{"op": "Remove", "path": MANAGER_PATH}])),
     )
     .await;
     let got = get_ok(&s, &format!("/Users/{id}")).await;
@@ -618,7 +606,7 @@ async fn manager_removal_by_value_filter() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "add", "path": MANAGER_PATH, "value": {"value": boss}}])),
+        &patch_op(json!([{"op": "add", "path": MANAGER_PATH, "value": {"value": boss}}])),
     )
     .await;
     assert_eq!(
@@ -629,7 +617,7 @@ async fn manager_removal_by_value_filter() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "remove", "path": format!("manager[value eq \"{boss}\"]")}])),
+        &patch_op(json!([{"op": "remove", "path": format!("manager[value eq \"{boss}\"]")}])),
     )
     .await;
     let got = get_ok(&s, &format!("/Users/{id}")).await;
@@ -671,7 +659,7 @@ async fn entra_adds_several_members_in_one_add() {
     patch_group(
         &s,
         &g,
-        &patch_body(json!([{
+        &patch_op(json!([{
             "op": "Add",
             "path": "members",
             "value": [{"$ref": null, "value": a}, {"$ref": null, "value": b}, {"$ref": null, "value": c}]
@@ -697,7 +685,7 @@ async fn okta_push_now_replace_members_with_empty_list() {
     patch_group(
         &s,
         &g,
-        &patch_body(json!([{"op": "replace", "path": "members", "value": []}])),
+        &patch_op(json!([{"op": "replace", "path": "members", "value": []}])),
     )
     .await;
     assert_eq!(member_ids(&s, &g).await, BTreeSet::new());
@@ -719,14 +707,14 @@ async fn adding_existing_member_is_noop() {
     patch_group(
         &s,
         &g,
-        &patch_body(json!([{"op": "Add", "path": "members", "value": [{"value": a}]}])),
+        &patch_op(json!([{"op": "Add", "path": "members", "value": [{"value": a}]}])),
     )
     .await;
     // Okta sends a present and a new member, and the new one twice.
     patch_group(
         &s,
         &g,
-        &patch_body(
+        &patch_op(
             json!([{"op": "add", "path": "members", "value": [{"value": a}, {"value": b}, {"value": b}]}]),
         ),
     )
@@ -750,14 +738,14 @@ async fn removing_absent_member_is_noop() {
     patch_group(
         &s,
         &g,
-        &patch_body(json!([{"op": "Remove", "path": "members", "value": [{"value": outsider}]}])),
+        &patch_op(json!([{"op": "Remove", "path": "members", "value": [{"value": outsider}]}])),
     )
     .await;
     assert_eq!(member_ids(&s, &g).await, set(&[&a]));
     patch_group(
         &s,
         &g,
-        &patch_body(json!([{"op": "remove", "path": format!("members[value eq \"{outsider}\"]")}])),
+        &patch_op(json!([{"op": "remove", "path": format!("members[value eq \"{outsider}\"]")}])),
     )
     .await;
     assert_eq!(member_ids(&s, &g).await, set(&[&a]));
@@ -974,7 +962,7 @@ async fn sailpoint_sw_and_last_modified_delta() {
     patch_user(
         &s,
         &first_id,
-        &patch_body(json!([{"op": "replace", "value": {"title": "Changed"}}])),
+        &patch_op(json!([{"op": "replace", "value": {"title": "Changed"}}])),
     )
     .await;
     let since2 = get_ok(&s, &format!("/Users/{second}")).await["meta"]["lastModified"]
@@ -1103,7 +1091,7 @@ async fn unknown_query_parameter_ignored() {
     let r = s
         .patch(
             &format!("/Users/{id}?aadOptscim062020"),
-            &patch_body(json!([{"op": "Replace", "value": {"title": "Flagged"}}])),
+            &patch_op(json!([{"op": "Replace", "value": {"title": "Flagged"}}])),
         )
         .await;
     r.assert_status(200);
@@ -1181,7 +1169,7 @@ async fn deactivated_user_stays_visible_to_get_and_list() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "replace", "value": {"active": false}}])),
+        &patch_op(json!([{"op": "replace", "value": {"active": false}}])),
     )
     .await;
     let got = get_ok(&s, &format!("/Users/{id}")).await;
@@ -1200,7 +1188,7 @@ async fn deactivated_user_stays_visible_to_filters() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "replace", "value": {"active": false}}])),
+        &patch_op(json!([{"op": "replace", "value": {"active": false}}])),
     )
     .await;
     let found = list(&s, "/Users?filter=userName%20eq%20%22soft2%40okta.example%22").await;
@@ -1281,7 +1269,7 @@ async fn group_patch_204_or_200_with_attributes() {
     let r = s
         .patch(
             &format!("/Groups/{g}"),
-            &patch_body(json!([{"op": "Replace", "value": {"displayName": "After"}}])),
+            &patch_op(json!([{"op": "Replace", "value": {"displayName": "After"}}])),
         )
         .await;
     r.assert_status(204);
@@ -1291,7 +1279,7 @@ async fn group_patch_204_or_200_with_attributes() {
     let r = s
         .patch(
             &format!("/Groups/{g}?excludedAttributes=members"),
-            &patch_body(json!([{"op": "Replace", "value": {"displayName": "After Again"}}])),
+            &patch_op(json!([{"op": "Replace", "value": {"displayName": "After Again"}}])),
         )
         .await;
     r.assert_status(200);
@@ -1335,7 +1323,7 @@ async fn duplicate_username_409_uniqueness() {
     let r = s
         .patch(
             &format!("/Users/{second}"),
-            &patch_body(json!([{"op": "replace", "value": {"userName": "dup@contoso.com"}}])),
+            &patch_op(json!([{"op": "replace", "value": {"userName": "dup@contoso.com"}}])),
         )
         .await;
     r.assert_error(409, Some("uniqueness"));
@@ -1368,7 +1356,7 @@ async fn content_types_in_and_out() {
         ids.push(r.body["id"].as_str().expect("id").to_string());
     }
     let id = &ids[0];
-    let patch = patch_body(json!([{"op": "replace", "value": {"title": "JSON"}}])).to_string();
+    let patch = patch_op(json!([{"op": "replace", "value": {"title": "JSON"}}])).to_string();
     let r = send_raw(
         &s,
         Method::PATCH,
@@ -1648,7 +1636,7 @@ async fn user_groups_lists_memberships() {
     patch_group(
         &s,
         &sales,
-        &patch_body(json!([{"op": "add", "path": "members", "value": [{"value": u}]}])),
+        &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": u}]}])),
     )
     .await;
     let got = get_ok(&s, &format!("/Users/{u}")).await;
@@ -1680,7 +1668,7 @@ async fn user_groups_lists_memberships() {
     patch_group(
         &s,
         &eng,
-        &patch_body(json!([{"op": "replace", "value": {"displayName": "R&D"}}])),
+        &patch_op(json!([{"op": "replace", "value": {"displayName": "R&D"}}])),
     )
     .await;
     let got = get_ok(&s, &format!("/Users/{u}")).await;
@@ -1696,7 +1684,7 @@ async fn user_groups_lists_memberships() {
     patch_group(
         &s,
         &sales,
-        &patch_body(json!([{"op": "Remove", "path": "members", "value": [{"value": u}]}])),
+        &patch_op(json!([{"op": "Remove", "path": "members", "value": [{"value": u}]}])),
     )
     .await;
     assert_eq!(
@@ -1784,7 +1772,7 @@ async fn password_never_returned() {
     let r = s
         .patch(
             &format!("/Users/{id}"),
-            &patch_body(json!([{"op": "replace", "value": {"password": "t1meMa$heen"}}])),
+            &patch_op(json!([{"op": "replace", "value": {"password": "t1meMa$heen"}}])),
         )
         .await;
     r.assert_status(200);
@@ -1793,7 +1781,7 @@ async fn password_never_returned() {
     let r = s
         .patch(
             &format!("/Users/{id}"),
-            &patch_body(json!([{"op": "replace", "path": "password", "value": "N3w-Secret!"}])),
+            &patch_op(json!([{"op": "replace", "path": "password", "value": "N3w-Secret!"}])),
         )
         .await;
     r.assert_status(200);
@@ -1843,14 +1831,14 @@ async fn two_primaries_rejected() {
     let before = get_ok(&s, &format!("/Users/{id}")).await;
     s.patch(
         &format!("/Users/{id}"),
-        &patch_body(json!([{"op": "replace", "value": {"emails": two}}])),
+        &patch_op(json!([{"op": "replace", "value": {"emails": two}}])),
     )
     .await
     .assert_error(400, Some("invalidValue"));
     assert_eq!(get_ok(&s, &format!("/Users/{id}")).await, before);
     s.patch(
         &format!("/Users/{id}"),
-        &patch_body(json!([{"op": "replace", "path": "emails", "value": two}])),
+        &patch_op(json!([{"op": "replace", "path": "emails", "value": two}])),
     )
     .await
     .assert_error(400, Some("invalidValue"));
@@ -1866,7 +1854,7 @@ async fn adding_a_primary_demotes_the_old_one() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{
+        &patch_op(json!([{
             "op": "add",
             "path": "emails",
             "value": [{"value": "new.primary@example.com", "type": "work", "primary": true}]
@@ -1934,7 +1922,7 @@ async fn sailpoint_roles_add_and_remove() {
     patch_user(
         &s,
         &id,
-        &patch_body(
+        &patch_op(
             json!([{"op": "add", "path": "roles", "value": [{"value": "auditor"}, {"value": "developer"}]}]),
         ),
     )
@@ -1948,7 +1936,7 @@ async fn sailpoint_roles_add_and_remove() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "add", "path": "roles", "value": [{"value": "auditor"}]}])),
+        &patch_op(json!([{"op": "add", "path": "roles", "value": [{"value": "auditor"}]}])),
     )
     .await;
     let got = get_ok(&s, &format!("/Users/{id}")).await;
@@ -1957,7 +1945,7 @@ async fn sailpoint_roles_add_and_remove() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "remove", "path": "roles[value eq \"admin\"]"}])),
+        &patch_op(json!([{"op": "remove", "path": "roles[value eq \"admin\"]"}])),
     )
     .await;
     assert_eq!(
@@ -1969,7 +1957,7 @@ async fn sailpoint_roles_add_and_remove() {
     patch_user(
         &s,
         &id,
-        &patch_body(json!([{"op": "remove", "path": "roles", "value": [{"value": "auditor"}]}])),
+        &patch_op(json!([{"op": "remove", "path": "roles", "value": [{"value": "auditor"}]}])),
     )
     .await;
     assert_eq!(

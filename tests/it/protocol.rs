@@ -4,14 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use reqwest::Method;
+use scim_blackbox::patch_op;
+use scim_blackbox::urn::{GROUP, LIST, SEARCH, USER};
 use scim_blackbox::{on_both_stores, Server, OTHER_TOKEN};
 use serde_json::{json, Value};
-
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
 on_both_stores!(discovery_endpoints_answer);
 async fn discovery_endpoints_answer() {
@@ -97,7 +93,7 @@ async fn unknown_routes_and_ids_are_scim_404() {
     .assert_error(404, None);
     s.patch(
         "/Users/does-not-exist",
-        &json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+        &patch_op(json!([{"op": "replace", "path": "active", "value": false}])),
     )
     .await
     .assert_error(404, None);
@@ -204,7 +200,7 @@ async fn user_lifecycle_create_get_replace_patch_delete() {
     assert_eq!(s.get(&format!("/Users/{id}")).await.body["displayName"], "Babs");
 
     // If-Match with the current version succeeds; If-None-Match with it answers 304.
-    let patch = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": "Barb"}]});
+    let patch = patch_op(json!([{"op": "replace", "path": "displayName", "value": "Barb"}]));
     let ok = s
         .send(|c, base| {
             c.patch(format!("{base}/Users/{id}"))
@@ -254,7 +250,7 @@ async fn group_lifecycle_with_members() {
     let r = s
         .patch(
             &format!("/Groups/{gid}"),
-            &json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": bob}]}]}),
+            &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": bob}]}])),
         )
         .await;
     assert_eq!(r.status.as_u16(), 204, "{}", r.text);
@@ -275,7 +271,7 @@ async fn group_lifecycle_with_members() {
     let r = s
         .patch(
             &format!("/Groups/{gid}?attributes=displayName"),
-            &json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": "Eng"}]}),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Eng"}])),
         )
         .await;
     assert_eq!(r.assert_status(200)["displayName"], "Eng");
@@ -327,7 +323,9 @@ async fn nested_groups_and_cycles() {
     let r = s
         .patch(
             &format!("/Groups/{inner}"),
-            &json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": outer, "type": "Group"}]}]}),
+            &patch_op(
+                json!([{"op": "add", "path": "members", "value": [{"value": outer, "type": "Group"}]}]),
+            ),
         )
         .await;
     r.assert_error(400, Some("invalidValue"));
@@ -476,27 +474,24 @@ async fn bad_input_answers_scim_errors() {
     let id = s.create_user("patchee").await;
     let bad_ops = [
         (
-            json!({"schemas": [PATCH_OP], "Operations": [{"op": "jump", "path": "active", "value": true}]}),
+            patch_op(json!([{"op": "jump", "path": "active", "value": true}])),
             "invalidSyntax",
         ),
         (
-            json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "nosuch", "value": 1}]}),
+            patch_op(json!([{"op": "replace", "path": "nosuch", "value": 1}])),
             "invalidPath",
         ),
         (
-            json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "emails[type eq", "value": 1}]}),
+            patch_op(json!([{"op": "replace", "path": "emails[type eq", "value": 1}])),
             "invalidPath",
         ),
+        (patch_op(json!([{"op": "remove"}])), "noTarget"),
         (
-            json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove"}]}),
-            "noTarget",
-        ),
-        (
-            json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "id", "value": "x"}]}),
+            patch_op(json!([{"op": "replace", "path": "id", "value": "x"}])),
             "mutability",
         ),
         (
-            json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "userName"}]}),
+            patch_op(json!([{"op": "remove", "path": "userName"}])),
             "invalidValue",
         ),
         (json!({"schemas": [USER], "Operations": []}), "invalidSyntax"),
@@ -538,7 +533,7 @@ async fn duplicates_are_409_uniqueness() {
     let other = s.create_user("other").await;
     s.patch(
         &format!("/Users/{other}"),
-        &json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "userName", "value": "DUP@example.com"}]}),
+        &patch_op(json!([{"op": "replace", "path": "userName", "value": "DUP@example.com"}])),
     )
     .await
     .assert_error(409, Some("uniqueness"));
@@ -555,7 +550,10 @@ async fn tenants_are_isolated() {
     other.get(&format!("/Users/{id}")).await.assert_error(404, None);
     other.get(&format!("/Groups/{gid}")).await.assert_error(404, None);
     other
-        .patch(&format!("/Users/{id}"), &json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": false}]}))
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_op(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
         .await
         .assert_error(404, None);
     other
@@ -581,7 +579,7 @@ async fn tenants_are_isolated() {
     other
         .patch(
             &format!("/Groups/{their_group}"),
-            &json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]}),
+            &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": id}]}])),
         )
         .await
         .assert_error(400, Some("invalidValue"));
@@ -607,7 +605,9 @@ async fn concurrent_patches_never_lose_a_change() {
         .map(|i| {
             let (s, id) = (s.clone(), id.clone());
             tokio::spawn(async move {
-                let body = json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "roles", "value": [{"value": format!("role-{i}")}]}]});
+                let body = patch_op(
+                    json!([{"op": "add", "path": "roles", "value": [{"value": format!("role-{i}")}]}]),
+                );
                 s.patch(&format!("/Users/{id}"), &body).await.status.as_u16()
             })
         })

@@ -6,15 +6,14 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use scim_auth::{sha256_hex, update, FileRegistry, NewToken};
+use scim_blackbox::patch_op;
+use scim_blackbox::urn::USER;
 use scim_blackbox::{alone_in_process, Server, TOKEN};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 use tracing_subscriber::fmt::MakeWriter;
-
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// Log output, kept in memory.
 #[derive(Clone, Default)]
@@ -105,7 +104,7 @@ async fn neither_tokens_nor_passwords_appear_in_any_log_line() {
         .as_token(&tokens[1])
         .patch(
             &format!("/Users/{id}"),
-            &json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "password", "value": passwords[1]}]}),
+            &patch_op(json!([{"op": "replace", "path": "password", "value": passwords[1]}])),
         )
         .await
         .assert_status(200);

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod lambda;
+pub mod urn;
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -10,7 +11,7 @@ use scim_auth::{StaticToken, TokenCache};
 use scim_lambda::config::Config;
 use scim_lambda::state::AppState;
 use scim_proto::SchemaRegistry;
-use scim_store::{Store, TenantId};
+use scim_store::{Expect, Store, TenantId, TenantSettings};
 use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
@@ -57,6 +58,34 @@ pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticT
         registry,
         tokens: Arc::new(tokens),
     }
+}
+
+/// A PATCH request body (RFC 7644 §3.5.2) with these `Operations` (a JSON array).
+pub fn patch_op(operations: Value) -> Value {
+    serde_json::json!({"schemas": [urn::PATCH_OP], "Operations": operations})
+}
+
+/// What Okta posts on assignment (its documented example), with this userName, which is also
+/// the primary work email.
+pub fn okta_user(user_name: &str) -> Value {
+    serde_json::json!({
+        "schemas": [urn::USER],
+        "userName": user_name,
+        "name": {"givenName": "Dade", "familyName": "Murphy"},
+        "emails": [{"primary": true, "value": user_name, "type": "work"}],
+        "displayName": "Dade Murphy",
+        "locale": "en-US",
+        "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [],
+        "password": "1mz050nq",
+        "active": true
+    })
+}
+
+/// Tenant `default`, the tenant of [`TOKEN`]: where a test seeds and inspects through
+/// [`Server::store`].
+pub fn default_tenant() -> TenantId {
+    TenantId::new("default").expect("tenant")
 }
 
 /// A running service and a client for it.
@@ -253,7 +282,7 @@ impl Server {
     /// `SCIM_TOKEN_REGISTRY` names, and without it from an empty one (a file that does not exist).
     pub async fn start_with(vars: &[(&str, &str)]) -> Server {
         let statics = vec![
-            StaticToken::new("test-default", TOKEN, TenantId::new("default").expect("tenant")),
+            StaticToken::new("test-default", TOKEN, default_tenant()),
             StaticToken::new("test-other", OTHER_TOKEN, TenantId::new("other").expect("tenant")),
         ];
         let state = app_state(vars, false, statics).await;
@@ -267,6 +296,15 @@ impl Server {
             client: reqwest::Client::new(),
             token: TOKEN.to_string(),
         }
+    }
+
+    /// Writes the settings of tenant `default` (the tenant of [`TOKEN`]) through the server's
+    /// store, as `scimctl tenant set` does.
+    pub async fn put_settings(&self, settings: &TenantSettings) {
+        self.store
+            .put_settings(&default_tenant(), settings, Expect::Any)
+            .await
+            .expect("tenant settings written");
     }
 
     /// The same server, spoken to with another token.
