@@ -88,3 +88,13 @@ pub async fn create(
     };
     s.create(t, kind, obj(attrs), change).await.unwrap()
 }
+
+/// Creates a group through the store with these attributes and `members` (ids).
+pub async fn group(
+    s: &scim_dynamodb::DynamoStore,
+    t: &scim_store::TenantId,
+    attrs: serde_json::Value,
+    members: &[&str],
+) -> scim_store::StoredResource {
+    create(s, t, scim_store::ResourceKind::Group, attrs, members).await
+}

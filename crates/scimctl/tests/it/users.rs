@@ -1,7 +1,7 @@
 //! `scimctl users deleted|restore` against a table on moto, seeded through the store itself.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use crate::common::{create, data, fresh_table, store_on_moto as store};
+use crate::common::{create, data, fresh_table, group, store_on_moto as store};
 use scim_store::{Expect, Include, ResourceKind, Store, TenantId};
 use serde_json::json;
 
@@ -24,22 +24,8 @@ async fn deleted_lists_and_restore_brings_back() {
     )
     .await;
     let bob = create(&s, &t, ResourceKind::User, json!({"userName": "bob"}), &[]).await;
-    let staff = create(
-        &s,
-        &t,
-        ResourceKind::Group,
-        json!({"displayName": "Staff"}),
-        &[&alice.id],
-    )
-    .await;
-    let gone = create(
-        &s,
-        &t,
-        ResourceKind::Group,
-        json!({"displayName": "Gone"}),
-        &[&alice.id],
-    )
-    .await;
+    let staff = group(&s, &t, json!({"displayName": "Staff"}), &[&alice.id]).await;
+    let gone = group(&s, &t, json!({"displayName": "Gone"}), &[&alice.id]).await;
     let purge = in_days(30);
     s.delete_user_soft(&t, &alice.id, Expect::Any, purge)
         .await

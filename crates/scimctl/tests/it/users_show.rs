@@ -2,7 +2,7 @@
 //! effective groups and roles.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use crate::common::{create, data, fresh_table, store_on_moto as store};
+use crate::common::{create, data, fresh_table, group, store_on_moto as store};
 use scim_store::{ResourceKind, TenantId};
 use serde_json::json;
 
@@ -22,26 +22,11 @@ async fn show_prints_the_user_with_effective_groups_and_roles() {
         &[],
     )
     .await;
-    let a = create(
+    let a = group(&s, &t, json!({"displayName": "A"}), &[&alice.id]).await;
+    let b = group(&s, &t, json!({"displayName": "Engineering"}), &[&a.id]).await;
+    let c = group(
         &s,
         &t,
-        ResourceKind::Group,
-        json!({"displayName": "A"}),
-        &[&alice.id],
-    )
-    .await;
-    let b = create(
-        &s,
-        &t,
-        ResourceKind::Group,
-        json!({"displayName": "Engineering"}),
-        &[&a.id],
-    )
-    .await;
-    let c = create(
-        &s,
-        &t,
-        ResourceKind::Group,
         json!({"displayName": "Company", "externalId": "okta-C"}),
         &[&b.id],
     )
