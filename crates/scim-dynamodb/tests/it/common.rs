@@ -1,6 +1,6 @@
 //! Test support: a DynamoDB client on this binary's moto, with a call counter, and a fresh table.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aws_sdk_dynamodb::Client;
 use scim_dynamodb::{create_table_with, CallCounter, DynamoStore};

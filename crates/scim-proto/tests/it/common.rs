@@ -1,5 +1,5 @@
 //! Helpers shared by the vector-driven integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use scim_proto::schema::Schema;
 use scim_proto::{SchemaRegistry, ScimError};
