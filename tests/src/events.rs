@@ -1,16 +1,15 @@
 //! One provisioning sequence with failed writes mixed in, and the change events it must produce:
-//! `tests/events.rs` checks them on the embedded store (`SCIM_EVENTS=file:`),
-//! `tests/dynamodb_events.rs` through the DynamoDB stream, the processor and EventBridge on moto.
+//! `it/events.rs` checks them on the embedded store (`SCIM_EVENTS=file:`),
+//! `it/dynamodb_events.rs` through the DynamoDB stream, the processor and EventBridge on moto.
 
+use crate::patch_op;
+use crate::urn::ENTERPRISE;
 use crate::Server;
 use reqwest::Method;
 use scim_store::events::ChangeEvent;
-use scim_store::{DeleteMode, Expect, TenantId, TenantSettings};
+use scim_store::{DeleteMode, TenantSettings};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// What a test compares of an event: type, resource id, changed attributes, member id, and the
 /// time where the response told it (`meta.lastModified`).
@@ -61,10 +60,6 @@ impl Expected {
     }
 }
 
-fn patch(ops: Value) -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": ops})
-}
-
 /// Runs the sequence on `s` (tenant `default`) and returns the events it must have produced, in
 /// commit order.
 pub async fn provisioning_sequence(s: &Server) -> Vec<Expected> {
@@ -91,7 +86,7 @@ pub async fn provisioning_sequence(s: &Server) -> Vec<Expected> {
     let r = s
         .patch(
             &format!("/Users/{a}"),
-            &patch(json!([{"op": "replace", "path": "title", "value": "Engineer"},
+            &patch_op(json!([{"op": "replace", "path": "title", "value": "Engineer"},
                           {"op": "add", "path": format!("{ENTERPRISE}:department"), "value": "R&D"}])),
         )
         .await;
@@ -107,7 +102,7 @@ pub async fn provisioning_sequence(s: &Server) -> Vec<Expected> {
     let r = s
         .patch(
             &format!("/Users/{a}"),
-            &patch(json!([{"op": "Replace", "path": "active", "value": "False"},
+            &patch_op(json!([{"op": "Replace", "path": "active", "value": "False"},
                           {"op": "replace", "path": "title", "value": "Former engineer"}])),
         )
         .await;
@@ -121,7 +116,7 @@ pub async fn provisioning_sequence(s: &Server) -> Vec<Expected> {
     let r = s
         .patch(
             &format!("/Users/{a}"),
-            &patch(json!([{"op": "replace", "value": {"active": true}}])),
+            &patch_op(json!([{"op": "replace", "value": {"active": true}}])),
         )
         .await;
     want.push(Expected::new(
@@ -134,7 +129,7 @@ pub async fn provisioning_sequence(s: &Server) -> Vec<Expected> {
     // The same PATCH again changes nothing: no event.
     s.patch(
         &format!("/Users/{a}"),
-        &patch(json!([{"op": "replace", "value": {"active": true}}])),
+        &patch_op(json!([{"op": "replace", "value": {"active": true}}])),
     )
     .await
     .assert_status(200);
@@ -175,7 +170,7 @@ pub async fn provisioning_sequence(s: &Server) -> Vec<Expected> {
     ));
     s.patch(
         &format!("/Groups/{g}"),
-        &patch(json!([{"op": "add", "path": "members", "value": [{"value": b}]}])),
+        &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": b}]}])),
     )
     .await
     .assert_status(204);
@@ -188,7 +183,7 @@ pub async fn provisioning_sequence(s: &Server) -> Vec<Expected> {
     ));
     s.patch(
         &format!("/Groups/{g}"),
-        &patch(json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}])),
+        &patch_op(json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}])),
     )
     .await
     .assert_status(204);
@@ -202,7 +197,7 @@ pub async fn provisioning_sequence(s: &Server) -> Vec<Expected> {
     let r = s
         .patch(
             &format!("/Groups/{g}?attributes=displayName"),
-            &patch(json!([{"op": "replace", "path": "displayName", "value": "Engineering"}])),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Engineering"}])),
         )
         .await;
     want.push(Expected::new(
@@ -229,13 +224,13 @@ pub async fn provisioning_sequence(s: &Server) -> Vec<Expected> {
     stale.assert_error(412, None);
     s.patch(
         &format!("/Users/{a}"),
-        &patch(json!([{"op": "frobnicate", "path": "title"}])),
+        &patch_op(json!([{"op": "frobnicate", "path": "title"}])),
     )
     .await
     .assert_error(400, Some("invalidSyntax"));
     s.patch(
         &format!("/Groups/{g}"),
-        &patch(json!([{"op": "add", "path": "members",
+        &patch_op(json!([{"op": "add", "path": "members",
                        "value": [{"value": b}, {"value": "00000000-0000-0000-0000-000000000000"}]}])),
     )
     .await
@@ -269,15 +264,11 @@ pub async fn provisioning_sequence(s: &Server) -> Vec<Expected> {
     })
     .await
     .assert_error(412, None);
-    let tenant = TenantId::new("default").expect("tenant");
-    let hard = TenantSettings {
+    s.put_settings(&TenantSettings {
         delete_mode: DeleteMode::Hard,
         ..TenantSettings::default()
-    };
-    s.store
-        .put_settings(&tenant, &hard, Expect::Any)
-        .await
-        .expect("settings");
+    })
+    .await;
     s.delete(&format!("/Users/{a}")).await.assert_status(204);
     want.push(Expected::deleted(&a, DeleteMode::Hard));
     want

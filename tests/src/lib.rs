@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod lambda;
+pub mod urn;
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -11,8 +12,9 @@ use scim_lambda::config::Config;
 use scim_lambda::state::AppState;
 use scim_proto::SchemaRegistry;
 use scim_store::prelude::*;
-use scim_store::TenantId;
+use scim_store::{Expect, TenantId, TenantSettings};
 use serde_json::Value;
+use std::future::Future;
 use std::sync::Arc;
 
 /// The token of tenant `default` in every test server.
@@ -24,7 +26,7 @@ pub const OTHER_TOKEN: &str = "SCIM_test-token-other";
 const TEST_CURSOR_KEY: &str = "dGVzdC1jdXJzb3Ita2V5LWZvci1sYW1iZGEtZXZlbnRz";
 
 /// The state `scim-lambda` builds at start-up from these `SCIM_*` settings (`lambda`: as under
-/// AWS Lambda), on the store [`Backend::current`] picks, with `statics` accepted from memory like
+/// AWS Lambda), on the store of [`Backend::current`], with `statics` accepted from memory like
 /// `SCIM_BOOTSTRAP_TOKEN`. Without `SCIM_TOKEN_REGISTRY` the registry is an empty one (a file
 /// that does not exist).
 pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticToken>) -> AppState {
@@ -57,6 +59,34 @@ pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticT
         registry,
         tokens: Arc::new(tokens),
     }
+}
+
+/// A PATCH request body (RFC 7644 §3.5.2) with these `Operations` (a JSON array).
+pub fn patch_op(operations: Value) -> Value {
+    serde_json::json!({"schemas": [urn::PATCH_OP], "Operations": operations})
+}
+
+/// What Okta posts on assignment (its documented example), with this userName, which is also
+/// the primary work email.
+pub fn okta_user(user_name: &str) -> Value {
+    serde_json::json!({
+        "schemas": [urn::USER],
+        "userName": user_name,
+        "name": {"givenName": "Dade", "familyName": "Murphy"},
+        "emails": [{"primary": true, "value": user_name, "type": "work"}],
+        "displayName": "Dade Murphy",
+        "locale": "en-US",
+        "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [],
+        "password": "1mz050nq",
+        "active": true
+    })
+}
+
+/// Tenant `default`, the tenant of [`TOKEN`]: where a test seeds and inspects through
+/// [`Server::store`].
+pub fn default_tenant() -> TenantId {
+    TenantId::new("default").expect("tenant")
 }
 
 /// A running service and a client for it.
@@ -129,27 +159,22 @@ pub enum Backend {
     DynamoDb,
 }
 
+tokio::task_local! {
+    /// The store of the servers the running test starts: set by [`Backend::run`].
+    static BACKEND: Backend;
+}
+
 impl Backend {
-    /// `SCIM_TEST_STORE` (`memory` or `dynamodb`) when set; otherwise DynamoDB for test binaries
-    /// whose name starts with `dynamodb_` (`tests/tests/dynamodb_protocol.rs` runs the same test
-    /// modules as `protocol.rs` on DynamoDB), the memory store for the others.
+    /// The store [`Backend::run`] set for the running test; the memory store outside it.
     pub fn current() -> Backend {
-        match std::env::var("SCIM_TEST_STORE").as_deref() {
-            Ok("dynamodb") => return Backend::DynamoDb,
-            Ok("memory") => return Backend::Memory,
-            _ => {}
-        }
-        let exe = std::env::current_exe().ok();
-        let name = exe
-            .as_ref()
-            .and_then(|p| p.file_name())
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if name.starts_with("dynamodb_") {
-            Backend::DynamoDb
-        } else {
-            Backend::Memory
-        }
+        BACKEND.try_with(|b| *b).unwrap_or(Backend::Memory)
+    }
+
+    /// Runs `test` with this store as [`Backend::current`]: the servers it starts (and the
+    /// [`lambda::Function`]s it builds) run on it. Tasks that `test` spawns do not inherit it, so
+    /// a test starts its servers on its own task. [`on_both_stores!`] runs a test under each.
+    pub async fn run<F: Future>(self, test: F) -> F::Output {
+        BACKEND.scope(self, test).await
     }
 
     async fn store(self, registry: Arc<SchemaRegistry>, config: &Config) -> Arc<dyn Store> {
@@ -158,15 +183,7 @@ impl Backend {
                 Arc::new(scim_lambda::events::memory_store(registry, config).expect("SCIM_EVENTS"))
             }
             Backend::DynamoDb => {
-                use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-                let moto = scim_testkit::moto();
-                let conf = aws_sdk_dynamodb::Config::builder()
-                    .behavior_version(BehaviorVersion::latest())
-                    .endpoint_url(&moto.endpoint)
-                    .region(Region::new("us-east-1"))
-                    .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-                    .build();
-                let client = aws_sdk_dynamodb::Client::from_conf(conf);
+                let client = scim_testkit::dynamodb::client();
                 // The table SCIM_TABLE names (a test that reads the table's stream picks it),
                 // else a fresh one.
                 let table = config
@@ -184,18 +201,89 @@ impl Backend {
     }
 }
 
+/// Runs an async test on both stores. `on_both_stores!(name);` before `async fn name()` makes
+/// the module `name` with two tests, `name::memory` and `name::dynamodb`, each awaiting `name()`
+/// under [`Backend::run`] with its store. The tests are `#[tokio::test]`s, or take the test
+/// attribute given: `on_both_stores!(#[tokio::test(flavor = "multi_thread")] name);`.
+///
+/// The test function stays an ordinary function (rustfmt formats it; a function that no
+/// `on_both_stores!` names is dead code, which the lints refuse).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($name:ident) => {
+        $crate::on_both_stores!(
+            #[tokio::test]
+            $name
+        );
+    };
+    (#[$test:meta] $name:ident) => {
+        mod $name {
+            #[$test]
+            async fn memory() {
+                $crate::Backend::Memory.run(super::$name()).await
+            }
+
+            #[$test]
+            async fn dynamodb() {
+                $crate::Backend::DynamoDb.run(super::$name()).await
+            }
+        }
+    };
+}
+
+/// The variable that tells a test binary run by [`alone_in_process`] which test it runs.
+const ALONE: &str = "SCIM_BLACKBOX_ALONE";
+
+/// For a test that needs its process to itself (it installs a global tracing subscriber, or must
+/// not meet log call sites that other tests registered first): true in the process that runs
+/// this test alone, where the test goes on. In the usual run, it runs this test binary again for
+/// this test only, asserts that the test ran there and passed, and returns false: the test then
+/// returns at once. `module` is `module_path!()` and `test` the test function's name.
+pub fn alone_in_process(module: &str, test: &str) -> bool {
+    // The name the test harness gives the test: its path without the binary's crate.
+    let name = match module.split_once("::") {
+        Some((_, path)) => format!("{path}::{test}"),
+        None => test.to_string(),
+    };
+    if std::env::var(ALONE).is_ok_and(|alone| alone == name) {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the path of this test binary");
+    let out = std::process::Command::new(exe)
+        .args([name.as_str(), "--exact", "--test-threads=1"])
+        .env(ALONE, &name)
+        .output()
+        .expect("this test binary runs again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    print!("{stdout}");
+    eprint!("{stderr}");
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{name} alone in a process: {}",
+        out.status
+    );
+    false
+}
+
 impl Server {
-    /// Starts a server with default settings.
+    /// Starts a server with default settings, on the store of [`Backend::current`].
     pub async fn start() -> Server {
         Self::start_with(&[]).await
     }
 
-    /// Starts a server with `SCIM_*` settings overridden. [`TOKEN`] and [`OTHER_TOKEN`] are
+    /// Starts a server on this store, whatever [`Backend::current`] is (a test of one store
+    /// only), with `SCIM_*` settings overridden as [`Server::start_with`] does.
+    pub async fn start_on(backend: Backend, vars: &[(&str, &str)]) -> Server {
+        backend.run(Self::start_with(vars)).await
+    }
+
+    /// Starts a server on the store of [`Backend::current`] with `SCIM_*` settings overridden. [`TOKEN`] and [`OTHER_TOKEN`] are
     /// accepted from memory, like `SCIM_BOOTSTRAP_TOKEN`; other tokens come from the registry that
     /// `SCIM_TOKEN_REGISTRY` names, and without it from an empty one (a file that does not exist).
     pub async fn start_with(vars: &[(&str, &str)]) -> Server {
         let statics = vec![
-            StaticToken::new("test-default", TOKEN, TenantId::new("default").expect("tenant")),
+            StaticToken::new("test-default", TOKEN, default_tenant()),
             StaticToken::new("test-other", OTHER_TOKEN, TenantId::new("other").expect("tenant")),
         ];
         let state = app_state(vars, false, statics).await;
@@ -209,6 +297,15 @@ impl Server {
             client: reqwest::Client::new(),
             token: TOKEN.to_string(),
         }
+    }
+
+    /// Writes the settings of tenant `default` (the tenant of [`TOKEN`]) through the server's
+    /// store, as `scimctl tenant set` does.
+    pub async fn put_settings(&self, settings: &TenantSettings) {
+        self.store
+            .put_settings(&default_tenant(), settings, Expect::Any)
+            .await
+            .expect("tenant settings written");
     }
 
     /// The same server, spoken to with another token.

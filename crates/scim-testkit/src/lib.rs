@@ -12,6 +12,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
+
 /// A running moto server.
 #[derive(Debug)]
 pub struct Moto {

@@ -1,0 +1,3 @@
+//! The integration tests of scim-auth, in one test binary.
+
+mod secrets_manager;

@@ -1,0 +1,8 @@
+//! The integration tests of scim-dynamodb, in one test binary (one link of the AWS SDK): the
+//! store on moto (scim-testkit), a table per test.
+
+mod budget;
+mod common;
+mod contract;
+mod faults;
+mod table;

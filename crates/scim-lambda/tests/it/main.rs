@@ -1,0 +1,4 @@
+//! The integration tests of scim-lambda, in one test binary: the built `scim-lambda` run as a
+//! process.
+
+mod first_start;

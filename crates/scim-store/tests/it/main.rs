@@ -1,0 +1,3 @@
+//! The integration tests of scim-store, in one test binary.
+
+mod memory_contract;

@@ -1,0 +1,244 @@
+//! `scimctl` end to end: the built binary against a registry file in a temporary directory.
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use crate::common::{run, scimctl_on_moto, Run};
+use std::path::Path;
+use std::process::Command;
+
+fn scimctl(registry: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_scimctl"))
+        .args(args)
+        .env("SCIM_TOKEN_REGISTRY", format!("file:{}", registry.display()))
+        .output()
+        .unwrap();
+    run(output)
+}
+
+/// The value after `key` in create's `key   value` lines.
+fn field<'a>(stdout: &'a str, key: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(key).map(str::trim))
+        .unwrap()
+}
+
+fn list_rows(registry: &Path) -> Vec<Vec<String>> {
+    let list = scimctl(registry, &["token", "list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let mut lines = list.stdout.lines();
+    assert!(lines.next().unwrap().starts_with("ID  "));
+    // The name may contain spaces: split id off the front and the last three columns off the back.
+    lines
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let n = words.len();
+            vec![
+                words[0].to_string(),
+                words[1..n - 3].join(" "),
+                words[n - 3].to_string(),
+                words[n - 2].to_string(),
+                words[n - 1].to_string(),
+            ]
+        })
+        .collect()
+}
+
+#[test]
+fn create_list_rotate_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("tokens.json");
+
+    let created = scimctl(
+        &registry,
+        &["token", "create", "--name", "Okta production", "--expires", "90d"],
+    );
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let token = created.stdout.lines().next().unwrap().to_string();
+    assert!(token.starts_with("SCIM_") && token.len() == 48, "{token}");
+    assert_eq!(created.stdout.matches(&token).count(), 1, "shown exactly once");
+    assert!(created.stderr.contains("registry: file:"));
+    let okta = field(&created.stdout, "id").to_string();
+    assert_eq!(field(&created.stdout, "tenant"), "default");
+
+    let other = scimctl(
+        &registry,
+        &[
+            "token",
+            "create",
+            "--name",
+            "Entra",
+            "--expires",
+            "2099-12-31",
+            "--tenant",
+            "acme",
+        ],
+    );
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    assert_eq!(field(&other.stdout, "expires"), "2100-01-01T00:00:00Z");
+
+    let stored = std::fs::read_to_string(&registry).unwrap();
+    assert!(!stored.contains(&token), "the registry holds hashes only");
+    let json: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    let hash = json["tokens"][0]["sha256"].as_str().unwrap().to_string();
+
+    let rows = list_rows(&registry);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][0], okta);
+    assert_eq!(rows[0][1], "Okta production");
+    assert_eq!(rows[0][2], "default");
+    assert_eq!(rows[0][4], "active");
+    assert_eq!(rows[1][1..], ["Entra", "acme", "2100-01-01T00:00:00Z", "active"]);
+    let list = scimctl(&registry, &["token", "list"]).stdout;
+    assert!(!list.contains(&token) && !list.contains(&hash));
+
+    let rotated = scimctl(&registry, &["token", "rotate", &okta, "--grace", "0"]);
+    assert_eq!(rotated.code, 0, "{}", rotated.stderr);
+    let successor = field(&rotated.stdout, "id").to_string();
+    assert_eq!(
+        field(&rotated.stdout, "name"),
+        format!("Okta production (successor of {okta})")
+    );
+
+    let revoked = scimctl(&registry, &["token", "revoke", &successor]);
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+
+    let states: Vec<(String, String)> = list_rows(&registry)
+        .into_iter()
+        .map(|r| (r[0].clone(), r[4].clone()))
+        .collect();
+    assert!(states.contains(&(okta, "expired".into())), "{states:?}");
+    assert!(states.contains(&(successor, "revoked".into())), "{states:?}");
+}
+
+#[test]
+fn the_registry_option_overrides_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let from_env = dir.path().join("env.json");
+    let from_option = dir.path().join("option.json");
+    let option = format!("file:{}", from_option.display());
+    let created = scimctl(
+        &from_env,
+        &[
+            "token",
+            "create",
+            "--name",
+            "n",
+            "--expires",
+            "30d",
+            "--registry",
+            &option,
+        ],
+    );
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    assert!(from_option.exists());
+    assert!(!from_env.exists());
+}
+
+#[test]
+fn errors_say_what_is_wrong_and_exit_nonzero() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("tokens.json");
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["token", "revoke", "0123456789abcdef"],
+            1,
+            "no token has the id '0123456789abcdef'",
+        ),
+        (&["token", "rotate", "nope"], 1, "no token has the id 'nope'"),
+        (
+            &["token", "create", "--name", "x", "--expires", "soon"],
+            2,
+            "--expires: 'soon' is not an expiry",
+        ),
+        (
+            &["token", "create", "--name", "x", "--expires", "2001-01-01"],
+            2,
+            "is not in the future",
+        ),
+        (
+            &["token", "create", "--name", " ", "--expires", "30d"],
+            2,
+            "invalid token name",
+        ),
+        (
+            &[
+                "token",
+                "create",
+                "--name",
+                "x",
+                "--expires",
+                "30d",
+                "--tenant",
+                "a b",
+            ],
+            2,
+            "invalid tenant",
+        ),
+        (
+            &["token", "rotate", "x", "--grace", "1w"],
+            2,
+            "--grace: '1w' is not a grace period",
+        ),
+        (
+            &["token", "list", "--registry", "tokens.json"],
+            2,
+            "--registry / SCIM_TOKEN_REGISTRY",
+        ),
+        (&["token", "create", "--name", "x"], 2, "--expires"),
+        (&["token"], 2, "Usage: scimctl token"),
+        (&["frobnicate"], 2, "unrecognized subcommand"),
+    ];
+    for (args, code, message) in cases {
+        let r = scimctl(&registry, args);
+        assert_eq!(r.code, *code, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    }
+    assert!(!registry.exists(), "a failed command writes nothing");
+}
+
+#[test]
+fn help_describes_every_token_command() {
+    let help = run(Command::new(env!("CARGO_BIN_EXE_scimctl"))
+        .args(["token", "--help"])
+        .output()
+        .unwrap());
+    assert_eq!(help.code, 0);
+    for command in [
+        "create",
+        "list",
+        "revoke",
+        "rotate",
+        "--registry",
+        "SCIM_TOKEN_REGISTRY",
+    ] {
+        assert!(help.stdout.contains(command), "{command}: {}", help.stdout);
+    }
+}
+
+#[test]
+fn table_create_makes_the_table_once() {
+    let name = scim_testkit::unique_name("scimctl-table");
+    let create = || {
+        run(scimctl_on_moto()
+            .args(["table", "create", "--table", &name])
+            .output()
+            .unwrap())
+    };
+    let first = create();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.stdout.trim(), format!("created table {name}"));
+    let again = create();
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.stdout.trim(), format!("table {name} already exists"));
+}
+
+#[test]
+fn table_create_needs_a_table_name() {
+    let out = run(Command::new(env!("CARGO_BIN_EXE_scimctl"))
+        .args(["table", "create"])
+        .env_remove("SCIM_TABLE")
+        .output()
+        .unwrap());
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}

@@ -1,0 +1,88 @@
+//! `scimctl tenant show|set` against a table on moto.
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use crate::common::{self, data, fresh_table};
+use serde_json::json;
+
+#[test]
+fn show_defaults_then_set_and_show() {
+    let table = fresh_table("scimctl-tenant");
+    let shown = data(&table, &["tenant", "show", "acme"]).json();
+    assert_eq!(
+        shown,
+        json!({"tenant": "acme", "version": 0, "settings": {
+            "delete_mode": "soft", "retention_days": 30, "conflict_policy": "review", "group_roles": {}}})
+    );
+
+    let set = data(
+        &table,
+        &[
+            "tenant",
+            "set",
+            "acme",
+            "delete_mode=hard",
+            "conflict_policy=link",
+            "group_roles.Engineering=developer,deployer",
+        ],
+    )
+    .json();
+    assert_eq!(set["version"], 1);
+    let shown = data(&table, &["tenant", "show", "acme"]).json();
+    assert_eq!(shown["version"], 1);
+    assert_eq!(
+        shown["settings"],
+        json!({"delete_mode": "hard", "retention_days": 30, "conflict_policy": "link",
+               "group_roles": {"Engineering": ["developer", "deployer"]}})
+    );
+    // Other tenants are untouched.
+    assert_eq!(data(&table, &["tenant", "show", "globex"]).json()["version"], 0);
+
+    // Unmapping a group, then replacing everything from a file.
+    data(&table, &["tenant", "set", "acme", "group_roles.Engineering="]).json();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("settings.json");
+    std::fs::write(
+        &file,
+        r#"{"retention_days": 7, "group_roles": {"Sales": ["crm"]}}"#,
+    )
+    .unwrap();
+    let replaced = data(
+        &table,
+        &["tenant", "set", "acme", "--from-file", file.to_str().unwrap()],
+    )
+    .json();
+    assert_eq!(replaced["version"], 3);
+    assert_eq!(
+        replaced["settings"],
+        json!({"delete_mode": "soft", "retention_days": 7, "conflict_policy": "review",
+               "group_roles": {"Sales": ["crm"]}})
+    );
+}
+
+#[test]
+fn bad_settings_are_usage_errors_and_change_nothing() {
+    let table = fresh_table("scimctl-tenant-bad");
+    for bad in [
+        vec!["tenant", "set", "acme", "delete_mode=sometimes"],
+        vec!["tenant", "set", "acme", "retention_days=0"],
+        vec!["tenant", "set", "acme", "colour=blue"],
+        vec!["tenant", "set", "acme"],
+        vec!["tenant", "set", "no/such tenant", "delete_mode=hard"],
+    ] {
+        let out = data(&table, &bad);
+        assert_eq!(out.code, 2, "{bad:?}: {}", out.stderr);
+        assert!(!out.stderr.is_empty());
+    }
+    assert_eq!(data(&table, &["tenant", "show", "acme"]).json()["version"], 0);
+}
+
+#[test]
+fn data_commands_need_a_table() {
+    let out = common::run(
+        common::scimctl_on_moto()
+            .args(["tenant", "show", "acme"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}

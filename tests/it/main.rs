@@ -1,0 +1,18 @@
+//! The black-box tests, in one test binary: the service over a real listener on 127.0.0.1 (or
+//! through the Lambda adapter), on the embedded store, on DynamoDB (moto, scim-testkit), or on
+//! both (`scim_blackbox::on_both_stores!`: `protocol::discovery_endpoints_answer::memory` and
+//! `::dynamodb`).
+
+mod auth;
+mod conflicts;
+mod delete_modes;
+mod dynamodb_concurrency;
+mod dynamodb_events;
+mod effective_roles;
+mod events;
+mod idp_lifecycles;
+mod idp_quirks;
+mod lambda_events;
+mod lambda_log;
+mod protocol;
+mod secrets_in_logs;
