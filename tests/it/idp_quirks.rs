@@ -175,7 +175,7 @@ async fn entra_user(server: &Server, user_name: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 
 on_both_stores!(entra_capitalised_ops_with_paths);
-/// Point 1: Entra capitalises `op` (`Add`, `Replace`, `Remove`).
+/// Entra capitalises `op` (`Add`, `Replace`, `Remove`).
 async fn entra_capitalised_ops_with_paths() {
     let s = Server::start().await;
     let id = entra_user(&s, "ann@contoso.com").await;
@@ -198,7 +198,7 @@ async fn entra_capitalised_ops_with_paths() {
 }
 
 on_both_stores!(op_case_insensitive_pathless);
-/// Point 1: capitalised and lowercase ops without paths (Entra `Replace`, Okta/SailPoint `replace`,
+/// Capitalised and lowercase ops without paths (Entra `Replace`, Okta/SailPoint `replace`,
 /// and an all-caps spelling for good measure).
 async fn op_case_insensitive_pathless() {
     let s = Server::start().await;
@@ -235,7 +235,7 @@ async fn op_case_insensitive_pathless() {
 }
 
 on_both_stores!(entra_string_booleans_in_patch);
-/// Point 2: Entra's `"active": "False"` in PATCH, then lowercase `"true"`; stored and emitted as
+/// Entra's `"active": "False"` in PATCH, then lowercase `"true"`; stored and emitted as
 /// JSON booleans.
 async fn entra_string_booleans_in_patch() {
     let s = Server::start().await;
@@ -260,7 +260,7 @@ async fn entra_string_booleans_in_patch() {
 }
 
 on_both_stores!(entra_string_boolean_in_pathless_patch);
-/// Point 2: string booleans in a pathless PATCH value object (Entra with `aadOptscim062020`).
+/// String booleans in a pathless PATCH value object (Entra with `aadOptscim062020`).
 async fn entra_string_boolean_in_pathless_patch() {
     let s = Server::start().await;
     let id = entra_user(&s, "bool2@contoso.com").await;
@@ -316,7 +316,7 @@ async fn entra_post_user_with_string_boolean_and_enterprise_manager() {
 }
 
 on_both_stores!(entra_remove_members_by_value_list);
-/// Point 3: Entra's member removal with a value list removes only the listed members.
+/// Entra's member removal with a value list removes only the listed members.
 async fn entra_remove_members_by_value_list() {
     let s = Server::start().await;
     let a = s.create_user("a@contoso.com").await;
@@ -336,7 +336,7 @@ async fn entra_remove_members_by_value_list() {
 }
 
 on_both_stores!(remove_member_by_value_filter_path);
-/// Point 3: the RFC form `members[value eq "<id>"]` (Okta, SailPoint).
+/// The RFC form `members[value eq "<id>"]` (Okta, SailPoint).
 async fn remove_member_by_value_filter_path() {
     let s = Server::start().await;
     let a = s.create_user("a@example.com").await;
@@ -352,7 +352,7 @@ async fn remove_member_by_value_filter_path() {
 }
 
 on_both_stores!(value_filter_paths_create_missing_elements);
-/// Point 4: Entra's value-filter paths create the typed element when none exists yet.
+/// Entra's value-filter paths create the typed element when none exists yet.
 async fn value_filter_paths_create_missing_elements() {
     let s = Server::start().await;
     let id = entra_user(&s, "vf@contoso.com").await;
@@ -401,7 +401,7 @@ async fn value_filter_paths_create_missing_elements() {
 }
 
 on_both_stores!(okta_pathless_deactivate);
-/// Point 5: Okta deactivates with a pathless replace.
+/// Okta deactivates with a pathless replace.
 async fn okta_pathless_deactivate() {
     let s = Server::start().await;
     let id = s.create_user("isaac.brock@example.com").await;
@@ -418,7 +418,7 @@ async fn okta_pathless_deactivate() {
 }
 
 on_both_stores!(okta_group_rename_with_id_in_value);
-/// Point 5: Okta renames a group with a value object that carries the group's own `id`.
+/// Okta renames a group with a value object that carries the group's own `id`.
 async fn okta_group_rename_with_id_in_value() {
     let s = Server::start().await;
     let u = s.create_user("member@example.com").await;
@@ -443,7 +443,7 @@ async fn okta_group_rename_with_id_in_value() {
 }
 
 on_both_stores!(entra_pathless_dotted_and_urn_keys);
-/// Point 5: Entra (`aadOptscim062020`) pathless value objects with dotted and URN keys.
+/// Entra (`aadOptscim062020`) pathless value objects with dotted and URN keys.
 async fn entra_pathless_dotted_and_urn_keys() {
     let s = Server::start().await;
     let id = entra_user(&s, "dotted@contoso.com").await;
@@ -500,7 +500,7 @@ async fn entra_pathless_dotted_and_urn_keys() {
 const MANAGER_PATH: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager";
 
 on_both_stores!(entra_manager_as_bare_id);
-/// Point 6: Entra sends the manager as a bare id string.
+/// Entra sends the manager as a bare id string.
 async fn entra_manager_as_bare_id() {
     let s = Server::start().await;
     let boss = s.create_user("boss@contoso.com").await;
@@ -519,7 +519,7 @@ async fn entra_manager_as_bare_id() {
 }
 
 on_both_stores!(manager_as_value_object_and_one_element_array);
-/// Point 6: the manager as `{"value": ..}` and as Entra's `[{"$ref": null, "value": ..}]`.
+/// The manager as `{"value": ..}` and as Entra's `[{"$ref": null, "value": ..}]`.
 async fn manager_as_value_object_and_one_element_array() {
     let s = Server::start().await;
     let boss1 = s.create_user("boss1@example.com").await;
@@ -551,7 +551,7 @@ async fn manager_as_value_object_and_one_element_array() {
 }
 
 on_both_stores!(manager_in_pathless_urn_key);
-/// Point 6: the manager in a pathless value object keyed by the URN-qualified name (Entra).
+/// The manager in a pathless value object keyed by the URN-qualified name (Entra).
 async fn manager_in_pathless_urn_key() {
     let s = Server::start().await;
     let boss = s.create_user("boss3@contoso.com").await;
@@ -567,7 +567,7 @@ async fn manager_in_pathless_urn_key() {
 }
 
 on_both_stores!(manager_removal_by_urn_path);
-/// Point 6: removal by the URN path.
+/// Removal by the URN path.
 async fn manager_removal_by_urn_path() {
     let s = Server::start().await;
     let boss = s.create_user("boss@contoso.com").await;
@@ -598,7 +598,7 @@ async fn manager_removal_by_urn_path() {
 }
 
 on_both_stores!(manager_removal_by_value_filter);
-/// Point 6: removal by `manager[value eq "<id>"]`.
+/// Removal by `manager[value eq "<id>"]`.
 async fn manager_removal_by_value_filter() {
     let s = Server::start().await;
     let boss = s.create_user("boss@example.com").await;
@@ -626,7 +626,7 @@ async fn manager_removal_by_value_filter() {
 }
 
 on_both_stores!(okta_remove_and_add_in_one_patch);
-/// Point 7: Okta removes one member and adds another in one request; Okta members lack `type`.
+/// Okta removes one member and adds another in one request; Okta members lack `type`.
 async fn okta_remove_and_add_in_one_patch() {
     let s = Server::start().await;
     let a = s.create_user("a@okta.example").await;
@@ -649,7 +649,7 @@ async fn okta_remove_and_add_in_one_patch() {
 }
 
 on_both_stores!(entra_adds_several_members_in_one_add);
-/// Point 7: Entra adds several members in one `Add`, with `"$ref": null`.
+/// Entra adds several members in one `Add`, with `"$ref": null`.
 async fn entra_adds_several_members_in_one_add() {
     let s = Server::start().await;
     let a = s.create_user("a@contoso.com").await;
@@ -676,7 +676,7 @@ async fn entra_adds_several_members_in_one_add() {
 }
 
 on_both_stores!(okta_push_now_replace_members_with_empty_list);
-/// Point 7: Okta's "push now" of an empty group: `replace members []` empties the group.
+/// Okta's "push now" of an empty group: `replace members []` empties the group.
 async fn okta_push_now_replace_members_with_empty_list() {
     let s = Server::start().await;
     let a = s.create_user("a@okta.example").await;
@@ -697,7 +697,7 @@ async fn okta_push_now_replace_members_with_empty_list() {
 }
 
 on_both_stores!(adding_existing_member_is_noop);
-/// Point 8: adding a member that is already present is a no-op, never a duplicate.
+/// Adding a member that is already present is a no-op, never a duplicate.
 async fn adding_existing_member_is_noop() {
     let s = Server::start().await;
     let a = s.create_user("a@example.com").await;
@@ -729,7 +729,7 @@ async fn adding_existing_member_is_noop() {
 }
 
 on_both_stores!(removing_absent_member_is_noop);
-/// Point 8: removing an absent member is a no-op (both Entra's and the RFC form).
+/// Removing an absent member is a no-op (both Entra's and the RFC form).
 async fn removing_absent_member_is_noop() {
     let s = Server::start().await;
     let a = s.create_user("a@example.com").await;
@@ -756,7 +756,7 @@ async fn removing_absent_member_is_noop() {
 // ---------------------------------------------------------------------------------------------
 
 on_both_stores!(filter_spaces_as_percent20_and_plus);
-/// Point 9: spaces as `%20` (Okta) and `+` (Entra).
+/// Spaces as `%20` (Okta) and `+` (Entra).
 async fn filter_spaces_as_percent20_and_plus() {
     let s = Server::start().await;
     let id = s.create_user("isaac.brock@example.com").await;
@@ -775,7 +775,7 @@ async fn filter_spaces_as_percent20_and_plus() {
 }
 
 on_both_stores!(filter_attribute_names_in_odd_case);
-/// Point 9: attribute names are case-insensitive (`username sw`, SailPoint's `DisplayName eq`).
+/// Attribute names are case-insensitive (`username sw`, SailPoint's `DisplayName eq`).
 async fn filter_attribute_names_in_odd_case() {
     let s = Server::start().await;
     let a = s.create_user("sp.alice@example.com").await;
@@ -804,7 +804,7 @@ async fn filter_attribute_names_in_odd_case() {
 }
 
 on_both_stores!(username_value_case_insensitive_external_id_and_id_exact);
-/// Point 9: `userName` values compare case-insensitively; `externalId` and `id` exactly.
+/// `userName` values compare case-insensitively; `externalId` and `id` exactly.
 async fn username_value_case_insensitive_external_id_and_id_exact() {
     let s = Server::start().await;
     let created = post_created(
@@ -841,7 +841,7 @@ async fn username_value_case_insensitive_external_id_and_id_exact() {
 }
 
 on_both_stores!(entra_test_connection_empty_list);
-/// Point 10: Entra's Test Connection: a random GUID userName answers 200 with an empty list.
+/// Entra's Test Connection: a random GUID userName answers 200 with an empty list.
 async fn entra_test_connection_empty_list() {
     let s = Server::start().await;
     s.create_user("existing@contoso.com").await;
@@ -864,7 +864,7 @@ async fn entra_test_connection_empty_list() {
 }
 
 on_both_stores!(lookups_before_create);
-/// Point 11: lookups before create/link: `userName eq`, `externalId eq`, Groups `displayName eq`.
+/// Lookups before create/link: `userName eq`, `externalId eq`, Groups `displayName eq`.
 async fn lookups_before_create() {
     let s = Server::start().await;
     let created = post_created(
@@ -895,7 +895,7 @@ async fn lookups_before_create() {
 }
 
 on_both_stores!(entra_compound_id_and_manager);
-/// Point 11: Entra's compound `id eq ... and manager eq ...`.
+/// Entra's compound `id eq ... and manager eq ...`.
 async fn entra_compound_id_and_manager() {
     let s = Server::start().await;
     let boss = s.create_user("boss@contoso.com").await;
@@ -931,7 +931,7 @@ async fn entra_compound_id_and_manager() {
 }
 
 on_both_stores!(sailpoint_sw_and_last_modified_delta);
-/// Point 11: SailPoint's `sw` and delta aggregation on `meta.lastModified gt`.
+/// SailPoint's `sw` and delta aggregation on `meta.lastModified gt`.
 async fn sailpoint_sw_and_last_modified_delta() {
     let s = Server::start().await;
     let first = post_created(
@@ -980,7 +980,7 @@ async fn sailpoint_sw_and_last_modified_delta() {
 }
 
 on_both_stores!(entra_excluded_attributes_members);
-/// Point 12: Entra's `excludedAttributes=members` on Groups (list, get, PATCH response).
+/// Entra's `excludedAttributes=members` on Groups (list, get, PATCH response).
 async fn entra_excluded_attributes_members() {
     let s = Server::start().await;
     let a = s.create_user("a@contoso.com").await;
@@ -1002,7 +1002,7 @@ async fn entra_excluded_attributes_members() {
 }
 
 on_both_stores!(sailpoint_attributes_selection);
-/// Point 12: SailPoint's `attributes=userName,emails`.
+/// SailPoint's `attributes=userName,emails`.
 async fn sailpoint_attributes_selection() {
     let s = Server::start().await;
     let id = entra_user(&s, "attrs@example.com").await;
@@ -1023,7 +1023,7 @@ async fn sailpoint_attributes_selection() {
 }
 
 on_both_stores!(paging_integers_and_stable_walk);
-/// Point 13: paging numbers are JSON integers; a `startIndex` walk sees every resource once.
+/// Paging numbers are JSON integers; a `startIndex` walk sees every resource once.
 async fn paging_integers_and_stable_walk() {
     let s = Server::start().await;
     let mut created = BTreeSet::new();
@@ -1075,7 +1075,7 @@ async fn paging_integers_and_stable_walk() {
 }
 
 on_both_stores!(unknown_query_parameter_ignored);
-/// Point 14: Entra appends `aadOptscim062020` to the base URL: every request carries it.
+/// Entra appends `aadOptscim062020` to the base URL: every request carries it.
 async fn unknown_query_parameter_ignored() {
     let s = Server::start().await;
     let created = post_created(
@@ -1115,7 +1115,7 @@ async fn unknown_query_parameter_ignored() {
 }
 
 on_both_stores!(unknown_query_parameter_next_to_filter);
-/// Point 14: the flag next to a filter.
+/// The flag next to a filter.
 async fn unknown_query_parameter_next_to_filter() {
     let s = Server::start().await;
     let id = s.create_user("flag2@contoso.com").await;
@@ -1138,7 +1138,7 @@ async fn unknown_query_parameter_next_to_filter() {
 }
 
 on_both_stores!(filter_with_schema_urn_attribute_names);
-/// Point 15: filters naming attributes with their schema URN.
+/// Filters naming attributes with their schema URN.
 async fn filter_with_schema_urn_attribute_names() {
     let s = Server::start().await;
     let id = entra_user(&s, "urn@contoso.com").await;
@@ -1162,7 +1162,7 @@ async fn filter_with_schema_urn_attribute_names() {
 // ---------------------------------------------------------------------------------------------
 
 on_both_stores!(deactivated_user_stays_visible_to_get_and_list);
-/// Point 16: a deactivated user stays visible to GET and to list.
+/// A deactivated user stays visible to GET and to list.
 async fn deactivated_user_stays_visible_to_get_and_list() {
     let s = Server::start().await;
     let id = s.create_user("soft@okta.example").await;
@@ -1180,7 +1180,7 @@ async fn deactivated_user_stays_visible_to_get_and_list() {
 }
 
 on_both_stores!(deactivated_user_stays_visible_to_filters);
-/// Point 16: a deactivated user stays visible to filters.
+/// A deactivated user stays visible to filters.
 async fn deactivated_user_stays_visible_to_filters() {
     let s = Server::start().await;
     let id = s.create_user("soft2@okta.example").await;
@@ -1199,7 +1199,7 @@ async fn deactivated_user_stays_visible_to_filters() {
 }
 
 on_both_stores!(delete_then_get_404_and_filter_misses);
-/// Point 16: after DELETE, GET is 404, lists and filters no longer find it, groups drop it.
+/// After DELETE, GET is 404, lists and filters no longer find it, groups drop it.
 async fn delete_then_get_404_and_filter_misses() {
     let s = Server::start().await;
     let id = s.create_user("gone@contoso.com").await;
@@ -1220,7 +1220,7 @@ async fn delete_then_get_404_and_filter_misses() {
 }
 
 on_both_stores!(post_201_full_resource_and_location);
-/// Point 17: POST answers 201 with the full resource and `Location` equal to `meta.location`.
+/// POST answers 201 with the full resource and `Location` equal to `meta.location`.
 async fn post_201_full_resource_and_location() {
     let s = Server::start().await;
     let r = s
@@ -1260,7 +1260,7 @@ async fn post_201_full_resource_and_location() {
 }
 
 on_both_stores!(group_patch_204_or_200_with_attributes);
-/// Point 17: a group PATCH answers 204 (Entra prefers it), 200 with the resource when
+/// A group PATCH answers 204 (Entra prefers it), 200 with the resource when
 /// `attributes`/`excludedAttributes` ask for one.
 async fn group_patch_204_or_200_with_attributes() {
     let s = Server::start().await;
@@ -1295,7 +1295,7 @@ async fn group_patch_204_or_200_with_attributes() {
 }
 
 on_both_stores!(duplicate_username_409_uniqueness);
-/// Point 18: a duplicate `userName` answers 409 `uniqueness`, also in another case
+/// A duplicate `userName` answers 409 `uniqueness`, also in another case
 /// (`caseExact: false`), and only within the tenant.
 async fn duplicate_username_409_uniqueness() {
     let s = Server::start().await;
@@ -1334,7 +1334,7 @@ async fn duplicate_username_409_uniqueness() {
 }
 
 on_both_stores!(content_types_in_and_out);
-/// Point 19: `application/json` and `application/scim+json` (with `charset`) are accepted; every
+/// `application/json` and `application/scim+json` (with `charset`) are accepted; every
 /// answer is `application/scim+json`; errors are SCIM Error JSON.
 async fn content_types_in_and_out() {
     let s = Server::start().await;
@@ -1399,7 +1399,7 @@ async fn content_types_in_and_out() {
 }
 
 on_both_stores!(meta_empty_roles_and_nulls_ignored);
-/// Point 20: `meta`, `"roles": []`, null-valued attributes in a POST body are ignored.
+/// `meta`, `"roles": []`, null-valued attributes in a POST body are ignored.
 async fn meta_empty_roles_and_nulls_ignored() {
     let s = Server::start().await;
     let created = post_created(
@@ -1435,7 +1435,7 @@ async fn meta_empty_roles_and_nulls_ignored() {
 }
 
 on_both_stores!(operations_before_schemas);
-/// Point 20: Entra's `Operations` before `schemas` in a PATCH body (raw text, key order kept).
+/// Entra's `Operations` before `schemas` in a PATCH body (raw text, key order kept).
 async fn operations_before_schemas() {
     let s = Server::start().await;
     let id = s.create_user("order@contoso.com").await;
@@ -1470,7 +1470,7 @@ async fn operations_before_schemas() {
 }
 
 on_both_stores!(entra_extra_group_schema);
-/// Point 20: Entra's extra group schema URN in POST and PUT bodies.
+/// Entra's extra group schema URN in POST and PUT bodies.
 async fn entra_extra_group_schema() {
     let s = Server::start().await;
     let u = s.create_user("member@contoso.com").await;
@@ -1510,7 +1510,7 @@ async fn entra_extra_group_schema() {
 }
 
 on_both_stores!(bad_credentials_401_scim_error);
-/// Point 21: Okta's credential check sends `Authorization: non-token`: 401 with a SCIM Error and
+/// Okta's credential check sends `Authorization: non-token`: 401 with a SCIM Error and
 /// `WWW-Authenticate`. Missing and wrong credentials likewise.
 async fn bad_credentials_401_scim_error() {
     let s = Server::start().await;
@@ -1547,7 +1547,7 @@ async fn bad_credentials_401_scim_error() {
 }
 
 on_both_stores!(sailpoint_discovery_endpoints);
-/// Point 22: SailPoint's discovery endpoints all answer, and advertise what works.
+/// SailPoint's discovery endpoints all answer, and advertise what works.
 async fn sailpoint_discovery_endpoints() {
     let s = Server::start().await;
     let spc = get_ok(&s, "/ServiceProviderConfig").await;
@@ -1626,7 +1626,7 @@ async fn sailpoint_discovery_endpoints() {
 }
 
 on_both_stores!(user_groups_lists_memberships);
-/// Point 23: `User.groups` lists the user's groups (SailPoint's fallback group aggregation).
+/// `User.groups` lists the user's groups (SailPoint's fallback group aggregation).
 async fn user_groups_lists_memberships() {
     let s = Server::start().await;
     let u = s.create_user("grouped@example.com").await;
@@ -1727,7 +1727,7 @@ fn assert_no_password(r: &Reply, plain: &str) {
 }
 
 on_both_stores!(password_never_returned);
-/// Point 24: Okta's POST /Users with `password` and `groups: []`; the password is never
+/// Okta's POST /Users with `password` and `groups: []`; the password is never
 /// returned, in any response, not even hashed.
 async fn password_never_returned() {
     let s = Server::start().await;
@@ -1793,7 +1793,7 @@ async fn password_never_returned() {
 }
 
 on_both_stores!(password_not_returned_by_put);
-/// Point 24: a PUT carrying the password does not return it either.
+/// A PUT carrying the password does not return it either.
 async fn password_not_returned_by_put() {
     let s = Server::start().await;
     let id = s.create_user("put.pw@example.com").await;
@@ -1810,7 +1810,7 @@ async fn password_not_returned_by_put() {
 }
 
 on_both_stores!(two_primaries_rejected);
-/// Point 26: two `primary: true` values → 400 invalidValue (POST, pathless and pathful PATCH),
+/// Two `primary: true` values → 400 invalidValue (POST, pathless and pathful PATCH),
 /// and nothing changes.
 async fn two_primaries_rejected() {
     let s = Server::start().await;
@@ -1846,7 +1846,7 @@ async fn two_primaries_rejected() {
 }
 
 on_both_stores!(adding_a_primary_demotes_the_old_one);
-/// Point 26: adding a new primary value demotes the old one (RFC 7644 §3.5.2), so there is
+/// Adding a new primary value demotes the old one (RFC 7644 §3.5.2), so there is
 /// never more than one.
 async fn adding_a_primary_demotes_the_old_one() {
     let s = Server::start().await;
@@ -1870,7 +1870,7 @@ async fn adding_a_primary_demotes_the_old_one() {
 }
 
 on_both_stores!(roles_on_create);
-/// Point 27: roles provisioned directly on POST (SailPoint entitlements, Okta app roles).
+/// Roles provisioned directly on POST (SailPoint entitlements, Okta app roles).
 async fn roles_on_create() {
     let s = Server::start().await;
     let created = post_created(
@@ -1900,7 +1900,7 @@ async fn roles_on_create() {
 }
 
 on_both_stores!(sailpoint_roles_add_and_remove);
-/// Point 27: SailPoint's PATCH add/remove on `roles` and `roles[value eq "x"]`, and Okta's
+/// SailPoint's PATCH add/remove on `roles` and `roles[value eq "x"]`, and Okta's
 /// remove by value list.
 async fn sailpoint_roles_add_and_remove() {
     let s = Server::start().await;
