@@ -278,9 +278,10 @@ impl Server {
         backend.run(Self::start_with(vars)).await
     }
 
-    /// Starts a server on the store of [`Backend::current`] with `SCIM_*` settings overridden. [`TOKEN`] and [`OTHER_TOKEN`] are
-    /// accepted from memory, like `SCIM_BOOTSTRAP_TOKEN`; other tokens come from the registry that
-    /// `SCIM_TOKEN_REGISTRY` names, and without it from an empty one (a file that does not exist).
+    /// Starts a server on the store of [`Backend::current`] with `SCIM_*` settings overridden.
+    /// [`TOKEN`] and [`OTHER_TOKEN`] are accepted from memory, like `SCIM_BOOTSTRAP_TOKEN`; other
+    /// tokens come from the registry that `SCIM_TOKEN_REGISTRY` names, and without it from an
+    /// empty one (a file that does not exist).
     pub async fn start_with(vars: &[(&str, &str)]) -> Server {
         let statics = vec![
             StaticToken::new("test-default", TOKEN, default_tenant()),
