@@ -145,7 +145,8 @@ pub struct Page {
 /// unless `caseExact`; every committed write increments the version by one and honours
 /// [`Expect`]; an update with the same attributes and an empty member change is not written
 /// (version unchanged); member changes are idempotent, atomic with the attribute change, and
-/// reject unknown ids, ids of other tenants and group cycles; deleting a resource removes every
+/// reject unknown ids, ids of other tenants, group cycles and group members of a group nested
+/// beyond [`crate::nesting`]'s bound; deleting a resource removes every
 /// membership it takes part in; list order is stable (by id), for index and cursor paging alike;
 /// member lists beyond [`Include::member_limit`] are refused, never shortened.
 #[async_trait]
