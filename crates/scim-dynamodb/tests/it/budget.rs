@@ -12,6 +12,7 @@ use crate::common;
 use scim_dynamodb::{CallCounter, DynamoStore};
 use scim_proto::filter::Filter;
 use scim_proto::SchemaRegistry;
+use scim_store::metering;
 use scim_store::prelude::*;
 use scim_store::{
     create_user, effective_access, ConflictPolicy, CreateOutcome, DeleteMode, Expect, Include, MemberChange,
@@ -100,11 +101,15 @@ async fn measure(users: usize, members: usize) -> Vec<(&'static str, Counts)> {
     let member = ids[3].clone();
     counter.take();
     let mut out = Vec::new();
+    // Each operation runs as one request would: what the request log reports as `store_calls`
+    // (scim_store::metering, fed by the store's own interceptor) must be the DynamoDB calls made.
     macro_rules! op {
         ($name:expr, $e:expr) => {{
             counter.take();
-            let r = $e;
-            out.push(($name, counter.take()));
+            let (r, store_calls) = metering::metered(async { $e }).await;
+            let calls = counter.take();
+            assert_eq!(u64::from(store_calls), calls.values().sum::<u64>(), "{}", $name);
+            out.push(($name, calls));
             r
         }};
     }
