@@ -5,7 +5,7 @@
 //!
 //! The events under `tests/lambda-events/` have the shapes AWS documents for API Gateway HTTP
 //! APIs (payload 2.0), REST APIs (payload 1.0) and function URLs, with the headers CloudFront
-//! adds in front of API Gateway (template.yaml): `X-Forwarded-Host` set by the viewer-request
+//! adds in front of API Gateway (template.yaml): `X-Scim-Public-Host` set by the viewer-request
 //! function to the host the IdP called, and the origin secret header. `{{name}}` placeholders are
 //! filled in by the test.
 
@@ -49,6 +49,22 @@ async fn http_api_create_get_filter_patch_through_cloudfront() {
 }
 
 #[tokio::test]
+async fn client_sent_forwarded_host_does_not_make_the_location() {
+    // The event carries `x-forwarded-host: attacker.example` as a client sent it (CloudFront
+    // passes it on untouched) next to the public host CloudFront's function set: RFC 7644 §3.3's
+    // Location must name the host the IdP called, never one the caller chose.
+    let f = Function::behind_cloudfront().await;
+    let created = f.invoke("apigw-v2-create-user.json", &[]).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let location = created.header("location").expect("Location");
+    assert!(
+        location.starts_with(&format!("{CLOUDFRONT_BASE}/Users/")),
+        "{location}"
+    );
+    assert!(!created.body.to_string().contains("attacker.example"));
+}
+
+#[tokio::test]
 async fn http_api_base64_body() {
     let f = Function::behind_cloudfront().await;
     let created = f.invoke("apigw-v2-create-user-base64.json", &[]).await;
@@ -82,7 +98,7 @@ async fn http_api_named_stage_prefix_is_removed() {
 #[tokio::test]
 async fn rest_api_with_stage_base64_and_multi_value_query() {
     let f = Function::behind_cloudfront().await;
-    // The CloudFront function copied the viewer's Host (a custom domain here) into X-Forwarded-Host.
+    // The CloudFront function copied the viewer's Host (a custom domain here) into X-Scim-Public-Host.
     let created = f.invoke("apigw-v1-create-user-stage.json", &[]).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let id = created.body["id"].as_str().expect("id").to_string();

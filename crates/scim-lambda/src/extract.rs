@@ -2,6 +2,7 @@
 //! axum's plain-text rejections (Okta treats a non-SCIM error body as a hard failure).
 
 use crate::error::ApiError;
+use crate::origin::PUBLIC_HOST_HEADER;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -84,7 +85,8 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 /// The base URL of the SCIM API as the client called it, for `meta.location` and `Location`.
 ///
 /// `SCIM_PUBLIC_BASE_URL` wins; otherwise it is derived from `X-Forwarded-Proto` and
-/// `X-Forwarded-Host` or `Host`.
+/// [`PUBLIC_HOST_HEADER`] (set by CloudFront) or `Host`. `X-Forwarded-Host` is never read: behind
+/// CloudFront nothing overwrites it, so it would be whatever the client sent.
 #[derive(Debug, Clone)]
 pub struct BaseUrl(pub String);
 
@@ -119,7 +121,7 @@ fn derive_base_url(headers: &HeaderMap) -> String {
         h.chars()
             .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
     };
-    let host = header_str(headers, "x-forwarded-host")
+    let host = header_str(headers, PUBLIC_HOST_HEADER)
         .filter(plain_host)
         .or_else(|| header_str(headers, "host").filter(plain_host))
         .unwrap_or("localhost");
@@ -176,18 +178,21 @@ mod tests {
     }
 
     #[test]
-    fn base_url_from_forwarded_headers() {
+    fn base_url_from_public_host_header() {
         let mut h = HeaderMap::new();
         h.insert("host", HeaderValue::from_static("127.0.0.1:8080"));
         assert_eq!(derive_base_url(&h), "http://127.0.0.1:8080/scim/v2");
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        // A client's X-Forwarded-Host reaches the function unchanged behind CloudFront: ignored.
+        h.insert("x-forwarded-host", HeaderValue::from_static("attacker.example"));
+        assert_eq!(derive_base_url(&h), "https://127.0.0.1:8080/scim/v2");
         h.insert(
-            "x-forwarded-host",
+            PUBLIC_HOST_HEADER,
             HeaderValue::from_static("d111.cloudfront.net"),
         );
         assert_eq!(derive_base_url(&h), "https://d111.cloudfront.net/scim/v2");
         h.insert(
-            "x-forwarded-host",
+            PUBLIC_HOST_HEADER,
             HeaderValue::from_static("evil.example/<script>"),
         );
         assert_eq!(derive_base_url(&h), "https://127.0.0.1:8080/scim/v2");

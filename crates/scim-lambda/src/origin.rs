@@ -1,11 +1,11 @@
 //! Origin protection: in AWS, CloudFront adds a secret header to every request it sends to API
 //! Gateway, and the function refuses requests without it. The API Gateway URL is public, so
 //! without this check anyone could call around CloudFront (and its WAF, TLS policy and the
-//! viewer-request function that sets `X-Forwarded-Host`).
+//! viewer-request function that sets [`PUBLIC_HOST_HEADER`]).
 //!
-//! `SCIM_ORIGIN_SECRET` unset (local runs) means no check. When it is set, `X-Forwarded-Host`
+//! `SCIM_ORIGIN_SECRET` unset (local runs) means no check. When it is set, [`PUBLIC_HOST_HEADER`]
 //! is trustworthy because only CloudFront knows the secret, and its viewer-request function
-//! overwrites whatever `X-Forwarded-Host` the client sent.
+//! overwrites whatever value of that header the client sent.
 
 use crate::error::ApiError;
 use axum::extract::{Request, State};
@@ -18,6 +18,11 @@ use subtle::ConstantTimeEq;
 
 /// The header CloudFront adds as an origin custom header (template.yaml).
 pub const ORIGIN_HEADER: &str = "x-scim-origin-verify";
+
+/// The header CloudFront's viewer-request function sets to the host the client called
+/// (template.yaml, `ViewerHostFunction`). A name of our own: API Gateway lists
+/// `X-Forwarded-Host` among the headers it reserves, so that one cannot carry it reliably.
+pub const PUBLIC_HOST_HEADER: &str = "x-scim-public-host";
 
 /// The expected header value, kept only as a SHA-256 digest so that comparison time depends on
 /// neither the value's length nor how much of it a caller guessed right.
