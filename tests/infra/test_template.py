@@ -22,6 +22,9 @@ TEMPLATE = os.environ.get("SCIM_TEMPLATE", os.path.join(ROOT, "template.yaml"))
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 ORIGIN_HEADER = "X-Scim-Origin-Verify"
+PUBLIC_HOST_HEADER = "x-scim-public-host"
+# What CloudFormation would do with a template's Conditions, If and Rules, for the properties below.
+STREAM_RETENTION_MS = 24 * 3600 * 1000
 
 
 def read(relative):
@@ -36,6 +39,59 @@ def plain(node):
 
 def as_list(value):
     return value if isinstance(value, list) else [value]
+
+
+class Evaluator:
+    """Resolves Fn::If / Condition / Fn::And / Fn::Or / Fn::Not / Fn::Equals / Ref the way CloudFormation
+    does, for one region and set of parameter values (defaults for the rest)."""
+
+    def __init__(self, template, region, **params):
+        self.t = template
+        given = {k: str(p.get("Default", "")) for k, p in template.get("Parameters", {}).items()}
+        given.update({k: str(v) for k, v in params.items()})
+        # A CommaDelimitedList parameter is a list of strings wherever it is used.
+        self.refs = {k: v.split(",") if template["Parameters"][k]["Type"] == "CommaDelimitedList" else v
+                     for k, v in given.items()}
+        self.refs["AWS::Region"] = region
+
+    def condition(self, name):
+        return self.value(self.t["Conditions"][name])
+
+    def value(self, node):
+        if isinstance(node, list):
+            return [self.value(n) for n in node]
+        if not isinstance(node, dict) or len(node) != 1:
+            return node
+        (fn, arg), = node.items()
+        if fn == "Ref":
+            return self.refs.get(arg, node)
+        if fn == "Condition":
+            return self.condition(arg)
+        if fn == "Fn::Equals":
+            a, b = self.value(arg)
+            return str(a) == str(b)
+        if fn == "Fn::Not":
+            return not self.value(arg[0])
+        if fn == "Fn::And":
+            return all(self.value(a) for a in arg)
+        if fn == "Fn::Or":
+            return any(self.value(a) for a in arg)
+        if fn == "Fn::Join":
+            separator, items = arg
+            return separator.join(self.value(items))
+        if fn == "Fn::If":
+            name, yes, no = arg
+            return self.value(yes if self.condition(name) else no)
+        return node
+
+    def failed_rules(self):
+        """The AssertDescription of every Rules assertion that would stop the deployment."""
+        failed = []
+        for rule in self.t.get("Rules", {}).values():
+            if "RuleCondition" in rule and not self.value(rule["RuleCondition"]):
+                continue
+            failed += [a["AssertDescription"] for a in rule["Assertions"] if not self.value(a["Assert"])]
+        return failed
 
 
 class _NoManagedPolicies:
@@ -126,18 +182,95 @@ class TemplateTest(unittest.TestCase):
         origin = self.distribution()["Origins"][0]
         self.assertEqual(origin["DomainName"], {"Fn::Sub": "${ScimHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"})
 
-    def test_optional_waf_and_custom_domain(self):
+    def test_custom_domain(self):
         d = self.distribution()
-        self.assertEqual(d["WebACLId"], {"Fn::If": ["HasWebAcl", {"Ref": "WebAclArn"}, {"Ref": "AWS::NoValue"}]})
         self.assertEqual(d["Aliases"]["Fn::If"][0], "HasCustomDomain")
         cert = d["ViewerCertificate"]["Fn::If"]
         self.assertEqual(cert[1]["AcmCertificateArn"], {"Ref": "CertificateArn"})
         self.assertEqual(cert[1]["SslSupportMethod"], "sni-only")
         self.assertEqual(cert[2], {"CloudFrontDefaultCertificate": True})
 
+    # --- Rate limiting -----------------------------------------------------------------------
+
+    def waf(self):
+        return plain(load(os.path.join(ROOT, "infra", "waf.yaml")))
+
+    def web_acl_for(self, region, **params):
+        """(the web ACL the distribution gets, the Rules that refuse the deployment) in a region."""
+        ev = Evaluator(self.t, region, **params)
+        return ev.value(self.distribution()["WebACLId"]), ev.failed_rules()
+
+    def test_waf_on_by_default_in_every_region(self):
+        created = {"Fn::GetAtt": ["WafStack", "Outputs.WebAclArn"]}
+        given = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/scim/1"
+        no_acl = {"Ref": "AWS::NoValue"}
+        # us-east-1: the stack creates the web ACL itself (infra/waf.yaml as a nested stack).
+        self.assertEqual(self.web_acl_for("us-east-1"), (created, []))
+        # Elsewhere CloudFormation refuses the defaults, saying what to do, until the ARN is given.
+        acl, failed = self.web_acl_for("eu-west-1")
+        self.assertEqual(len(failed), 1)
+        self.assertIn("infra/waf.yaml", failed[0])
+        self.assertIn("WebAclArn", failed[0])
+        self.assertEqual(self.web_acl_for("eu-west-1", WebAclArn=given), (given, []))
+        self.assertEqual(self.web_acl_for("us-east-1", WebAclArn=given), (given, []))
+        # The switch: off means no web ACL and no refusal, in any region.
+        for region in ("us-east-1", "eu-west-1"):
+            self.assertEqual(self.web_acl_for(region, EnableWaf="false"), (no_acl, []))
+        self.assertEqual(self.t["Parameters"]["EnableWaf"]["Default"], "true")
+        self.assertTrue(Evaluator(self.t, "us-east-1").condition("CreateWebAcl"))
+        self.assertEqual(self.res["WafStack"]["Condition"], "CreateWebAcl")
+
+    def test_waf_nested_stack_is_infra_waf_yaml_with_the_stack_parameters(self):
+        stack = self.res["WafStack"]
+        self.assertEqual(stack["Type"], "AWS::CloudFormation::Stack")
+        self.assertEqual(stack["Properties"]["TemplateURL"], "infra/waf.yaml")
+        passed = stack["Properties"]["Parameters"]
+        self.assertEqual(passed["RateLimit"], {"Ref": "WafRateLimit"})
+        self.assertEqual(passed["EvaluationWindowSec"], {"Ref": "WafEvaluationWindowSec"})
+        self.assertLessEqual(set(passed), set(self.waf()["Parameters"]))
+        self.assertEqual(self.waf()["Outputs"]["WebAclArn"]["Value"], {"Fn::GetAtt": ["WebAcl", "Arn"]})
+        # The defaults agree, so a companion stack deployed with defaults limits like the nested one.
+        for mine, theirs in (("WafRateLimit", "RateLimit"), ("WafEvaluationWindowSec", "EvaluationWindowSec")):
+            self.assertEqual(self.t["Parameters"][mine]["Default"], self.waf()["Parameters"][theirs]["Default"])
+
+    def test_waf_rate_based_rule_per_client_ip(self):
+        waf = self.waf()
+        # A CloudFront web ACL only exists in us-east-1: the companion template says so up front.
+        ev = Evaluator(waf, "eu-west-1")
+        self.assertEqual(len(ev.failed_rules()), 1)
+        self.assertEqual(Evaluator(waf, "us-east-1").failed_rules(), [])
+        acl = waf["Resources"]["WebAcl"]
+        self.assertEqual(acl["Type"], "AWS::WAFv2::WebACL")
+        p = acl["Properties"]
+        self.assertEqual(p["Scope"], "CLOUDFRONT")
+        self.assertEqual(p["DefaultAction"], {"Allow": {}})
+        self.assertEqual(len(p["Rules"]), 1, "each rule costs $1/month: infra/README.md counts one")
+        rule = p["Rules"][0]
+        rate = rule["Statement"]["RateBasedStatement"]
+        self.assertEqual(rate["AggregateKeyType"], "IP")
+        self.assertNotIn("ScopeDownStatement", rate, "every request counts, valid token or not")
+        self.assertEqual(rate["Limit"], {"Ref": "RateLimit"})
+        self.assertEqual(rate["EvaluationWindowSec"], {"Ref": "EvaluationWindowSec"})
+        self.assertGreaterEqual(waf["Parameters"]["RateLimit"]["MinValue"], 10)
+        # Below the stage limit: one client alone cannot use up the API's 429 budget for everyone.
+        window = waf["Parameters"]["EvaluationWindowSec"]["Default"]
+        per_second = waf["Parameters"]["RateLimit"]["Default"] / window
+        self.assertLess(per_second, self.t["Parameters"]["ApiThrottlingRateLimit"]["Default"])
+        # A blocked client gets a SCIM error with status 429 and Retry-After, not WAF's bare 403.
+        response = rule["Action"]["Block"]["CustomResponse"]
+        self.assertEqual(response["ResponseCode"], 429)
+        self.assertEqual(response["ResponseHeaders"], [{"Name": "Retry-After", "Value": {"Ref": "EvaluationWindowSec"}}])
+        body = p["CustomResponseBodies"][response["CustomResponseBodyKey"]]
+        self.assertEqual(body["ContentType"], "APPLICATION_JSON")
+        error = json.loads(body["Content"])
+        self.assertEqual(error["schemas"], ["urn:ietf:params:scim:api:messages:2.0:Error"])
+        self.assertEqual(error["status"], "429")
+        self.assertTrue(error["detail"])
+        self.assertTrue(rule["VisibilityConfig"]["CloudWatchMetricsEnabled"])
+
     def test_no_circular_public_url(self):
         # The function must not depend on the distribution (which depends on the API, which depends
-        # on the function): the base URL comes from X-Forwarded-Host or the custom-domain parameter.
+        # on the function): the base URL comes from X-Scim-Public-Host or the custom-domain parameter.
         text = json.dumps(self.res["ScimFunction"])
         self.assertNotIn("Distribution", text)
 
@@ -158,6 +291,21 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(env["SCIM_TABLE"], {"Ref": "ScimTable"})
         self.assertEqual(env["SCIM_TOKEN_REGISTRY"], {"Fn::Sub": "secretsmanager:${TokenRegistrySecret}"})
         self.assertIn("SCIM_CURSOR_KEY", env)
+
+    def test_reserved_concurrency(self):
+        functions = self.of_type("AWS::Lambda::Function")
+        for name, param, condition in (("ScimFunction", "ReservedConcurrency", "HasReservedConcurrency"),
+                                       ("EventsFunction", "EventsReservedConcurrency",
+                                        "HasEventsReservedConcurrency")):
+            want = {"Fn::If": [condition, {"Ref": param}, {"Ref": "AWS::NoValue"}]}
+            self.assertEqual(functions[name]["Properties"]["ReservedConcurrentExecutions"], want, name)
+            self.assertGreater(self.t["Parameters"][param]["Default"], 0, f"{param}: on by default")
+            # 0 means "none": Lambda would read a reservation of 0 as "never run".
+            self.assertFalse(Evaluator(self.t, "eu-west-1", **{param: 0}).condition(condition))
+            self.assertTrue(Evaluator(self.t, "eu-west-1").condition(condition))
+        # The SCIM function's default covers the stage's rate at up to one second per request.
+        self.assertGreaterEqual(self.t["Parameters"]["ReservedConcurrency"]["Default"],
+                                self.t["Parameters"]["ApiThrottlingRateLimit"]["Default"])
 
     def test_log_groups_have_retention(self):
         for name, lg in self.of_type("AWS::Logs::LogGroup", self.res).items():
@@ -216,10 +364,12 @@ class TemplateTest(unittest.TestCase):
             elif "dynamodb" in services:
                 seen.add("dynamodb")
                 self.assertTrue(where.startswith("FunctionRole/"), where)
-                self.assertEqual(resources, [{"Fn::GetAtt": ["ScimTable", "Arn"]},
-                                             {"Fn::Sub": "${ScimTable.Arn}/index/*"}])
-                self.assertNotIn("dynamodb:Scan", actions, "the design never scans")
-                self.assertNotIn("dynamodb:DeleteTable", actions)
+                # The table has no index.
+                self.assertEqual(resources, [{"Fn::GetAtt": ["ScimTable", "Arn"]}])
+                # Exactly what crates/scim-dynamodb calls (TransactWriteItems is authorised per item).
+                self.assertEqual(set(actions), {
+                    "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem",
+                    "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"})
             if "events" in services:
                 seen.add("events")
                 self.assertEqual((actions, resources), (["events:PutEvents"], [{"Fn::GetAtt": ["EventBus", "Arn"]}]))
@@ -301,16 +451,108 @@ class TemplateTest(unittest.TestCase):
         for alarm in (dlq, errors):
             self.assertEqual(alarm["AlarmActions"]["Fn::If"][0], "HasAlarmTopic")
 
+    def test_only_the_events_function_publishes_to_the_bus(self):
+        policy = self.res["EventBusPublisherPolicy"]
+        self.assertEqual(policy["Type"], "AWS::Events::EventBusPolicy")
+        p = policy["Properties"]
+        self.assertEqual(p["EventBusName"], {"Ref": "EventBus"})
+        s = p["Statement"]
+        # An Allow would not stop same-account principals whose identity policy allows PutEvents.
+        self.assertEqual((s["Effect"], s["Principal"], s["Action"]), ("Deny", "*", "events:PutEvents"))
+        self.assertEqual(s["Resource"], {"Fn::GetAtt": ["EventBus", "Arn"]})
+        self.assertEqual(s["Condition"],
+                         {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["EventsFunctionRole", "Arn"]}}})
+        self.assertNotIn("Path", self.res["EventsFunctionRole"]["Properties"], "aws:PrincipalArn is the role ARN")
+
+    def test_events_iterator_age_alarm(self):
+        a = self.res["EventsIteratorAgeAlarm"]["Properties"]
+        self.assertEqual((a["Namespace"], a["MetricName"], a["Statistic"]), ("AWS/Lambda", "IteratorAge", "Maximum"))
+        self.assertEqual(a["Dimensions"], [{"Name": "FunctionName", "Value": {"Ref": "EventsFunction"}}])
+        self.assertEqual(a["Threshold"], {"Ref": "EventsIteratorAgeThresholdMs"})
+        threshold = self.t["Parameters"]["EventsIteratorAgeThresholdMs"]
+        # Well under the stream's 24 hours, even at the largest value the parameter allows.
+        self.assertLessEqual(threshold["Default"], STREAM_RETENTION_MS / 4)
+        self.assertLessEqual(threshold["MaxValue"], STREAM_RETENTION_MS / 2)
+
     def test_table_purges_soft_deleted_users_by_ttl(self):
         # The store writes a soft-deleted user's purge time (epoch seconds) into `ttl`.
         p = self.res["ScimTable"]["Properties"]
         self.assertEqual(p["TimeToLiveSpecification"], {"AttributeName": "ttl", "Enabled": True})
 
-    def test_token_registry_secret(self):
+    def test_least_privilege_matches_the_calls_the_code_makes(self):
+        # Every DynamoDB operation the store's source names is granted, and nothing it does not name.
+        sources = "".join(read(os.path.join("crates/scim-dynamodb/src", f))
+                          for f in sorted(os.listdir(os.path.join(ROOT, "crates/scim-dynamodb/src")))
+                          if f.endswith(".rs") and f != "table.rs")  # table.rs: create_table, for tests
+        called = set(re.findall(r"\.(get_item|batch_get_item|query|update_item|transact_write_items|"
+                                r"batch_write_item|describe_table|scan|put_item|delete_item)\(\)", sources))
+        self.assertEqual(called, {"get_item", "batch_get_item", "query", "update_item", "transact_write_items"})
+        granted = {a for where, s in self.statements() if where.startswith("FunctionRole/table")
+                   for a in as_list(s["Action"])}
+        self.assertNotIn("dynamodb:BatchWriteItem", granted)
+        self.assertNotIn("dynamodb:DescribeTable", granted)
+
+    def test_token_registry_secret_has_no_literal_value(self):
         secret = self.res["TokenRegistrySecret"]
         self.assertEqual(secret["DeletionPolicy"], "Retain")
         self.assertEqual(secret["UpdateReplacePolicy"], "Retain")
-        self.assertEqual(json.loads(secret["Properties"]["SecretString"]), {"version": 1, "tokens": []})
+        # A value in the template would be written back by any stack update that touches the secret,
+        # replacing every token: the secret is created empty and only scimctl writes it.
+        self.assertNotIn("SecretString", secret["Properties"])
+        self.assertNotIn("GenerateSecretString", secret["Properties"])
+        self.assertNotIn("SecretString", json.dumps(self.cfn_res["TokenRegistrySecret"]))
+
+    # The calls that change what the registry holds or who may change it.
+    REGISTRY_WRITES = {"PutSecretValue", "UpdateSecret", "UpdateSecretVersionStage", "DeleteSecret",
+                       "RestoreSecret", "PutResourcePolicy", "DeleteResourcePolicy"}
+
+    def test_token_registry_secret_policy_denies_all_but_the_writers(self):
+        policy = self.res["TokenRegistrySecretPolicy"]
+        self.assertEqual(policy["Type"], "AWS::SecretsManager::ResourcePolicy")
+        self.assertEqual(policy["Condition"], "HasRegistryWriters")
+        p = policy["Properties"]
+        self.assertEqual(p["SecretId"], {"Ref": "TokenRegistrySecret"})
+        self.assertTrue(p["BlockPublicPolicy"])
+        (statement,) = p["ResourcePolicy"]["Statement"]
+        # Same-account principals write with their identity policies alone: only a Deny restricts them.
+        self.assertEqual((statement["Effect"], statement["Principal"]), ("Deny", "*"))
+        denied = {a.split(":", 1)[1] for a in statement["Action"]}
+        self.assertLessEqual(self.REGISTRY_WRITES, denied)
+        self.assertNotIn("GetSecretValue", denied, "the function reads it")
+        self.assertEqual(statement["Condition"], {"ArnNotLike": {"aws:PrincipalArn": {"Ref": "RegistryWriterRoleArns"}}})
+        self.assertEqual(self.t["Parameters"]["RegistryWriterRoleArns"]["Type"], "CommaDelimitedList")
+        # Empty (the default, a first deploy): no policy at all, so nothing is locked out.
+        self.assertFalse(Evaluator(self.t, "eu-west-1").condition("HasRegistryWriters"))
+        writers = "arn:aws:iam::123456789012:role/scim-operators,arn:aws:iam::123456789012:role/deploy"
+        self.assertTrue(Evaluator(self.t, "eu-west-1", RegistryWriterRoleArns=writers).condition("HasRegistryWriters"))
+
+    def test_every_registry_write_raises_an_alarm(self):
+        rule = self.res["RegistryWriteRule"]["Properties"]
+        pattern = rule["EventPattern"]
+        self.assertEqual(pattern["source"], ["aws.secretsmanager"])
+        self.assertEqual(pattern["detail-type"], ["AWS API Call via CloudTrail"])
+        self.assertEqual(pattern["detail"]["eventSource"], ["secretsmanager.amazonaws.com"])
+        watched = set(pattern["detail"]["eventName"])
+        self.assertLessEqual(self.REGISTRY_WRITES, watched)
+        # What the resource policy denies is what the alarm watches.
+        denied = {a.split(":", 1)[1] for a in
+                  self.res["TokenRegistrySecretPolicy"]["Properties"]["ResourcePolicy"]["Statement"][0]["Action"]}
+        self.assertEqual(watched, denied)
+        # This secret only, named either way a caller can name it.
+        ids = pattern["detail"]["requestParameters"]["secretId"]
+        self.assertIn({"Fn::Sub": "${AWS::StackName}/token-registry"}, ids)
+        self.assertIn({"prefix": {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                                             "${AWS::AccountId}:secret:${AWS::StackName}/token-registry"}}, ids)
+        self.assertEqual(self.res["TokenRegistrySecret"]["Properties"]["Name"],
+                         {"Fn::Sub": "${AWS::StackName}/token-registry"})
+        self.assertEqual(rule["Targets"][0]["Arn"], {"Fn::GetAtt": ["RegistryWriteLogGroup", "Arn"]})
+        self.assertIn("RegistryWriteLogGroup.Arn",
+                      self.res["RegistryWriteLogGroupPolicy"]["Properties"]["PolicyDocument"]["Fn::Sub"])
+        alarm = self.res["RegistryWriteAlarm"]["Properties"]
+        self.assertEqual((alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]),
+                         ("AWS/Events", "TriggeredRules", "Sum"))
+        self.assertEqual(alarm["Dimensions"], [{"Name": "RuleName", "Value": {"Ref": "RegistryWriteRule"}}])
+        self.assertEqual((alarm["Threshold"], alarm["ComparisonOperator"]), (1, "GreaterThanOrEqualToThreshold"))
 
     # --- Observability ---------------------------------------------------------------------------
 
@@ -329,6 +571,16 @@ class TemplateTest(unittest.TestCase):
                      ("AWS/DynamoDB", "WriteThrottleEvents")]:
             self.assertIn(want, metrics)
         self.assertEqual(self.res["LatencyP99Alarm"]["Properties"]["ExtendedStatistic"], "p99")
+        for name, a in alarms.items():
+            self.assertEqual(a["Properties"]["AlarmActions"]["Fn::If"][0], "HasAlarmTopic", name)
+
+    def test_registry_read_failures_alarm(self):
+        a = self.res["RegistryReadFailuresAlarm"]["Properties"]
+        # The EMF metric the function writes: namespace ScimService, no dimensions.
+        self.assertEqual((a["Namespace"], a["MetricName"], a["Statistic"]),
+                         ("ScimService", "RegistryReadFailures", "Sum"))
+        self.assertNotIn("Dimensions", a)
+        self.assertEqual((a["Threshold"], a["ComparisonOperator"]), (1, "GreaterThanOrEqualToThreshold"))
 
     def test_dashboard_uses_the_metrics_the_function_emits(self):
         body_sub = self.res["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
@@ -378,17 +630,21 @@ class ViewerHostFunctionTest(unittest.TestCase):
         out = subprocess.run([node, "-e", script, json.dumps(event)], capture_output=True, text=True, check=True)
         return json.loads(out.stdout)
 
-    def test_copies_viewer_host(self):
+    def test_copies_viewer_host_into_our_own_header(self):
         req = self.run_function({"host": {"value": "d111111abcdef8.cloudfront.net"},
                                  "authorization": {"value": "Bearer SCIM_x"}})
-        self.assertEqual(req["headers"]["x-forwarded-host"], {"value": "d111111abcdef8.cloudfront.net"})
+        self.assertEqual(req["headers"][PUBLIC_HOST_HEADER], {"value": "d111111abcdef8.cloudfront.net"})
         self.assertEqual(req["headers"]["authorization"], {"value": "Bearer SCIM_x"})
         self.assertEqual(req["uri"], "/scim/v2/Users")
+        # Not X-Forwarded-Host, which API Gateway reserves.
+        self.assertNotIn("x-forwarded-host", req["headers"])
+        # The header name the Rust code reads.
+        self.assertIn(f'PUBLIC_HOST_HEADER: &str = "{PUBLIC_HOST_HEADER}"', read("crates/scim-lambda/src/origin.rs"))
 
-    def test_replaces_a_client_supplied_forwarded_host(self):
+    def test_replaces_a_client_supplied_public_host(self):
         req = self.run_function({"host": {"value": "scim.example.com"},
-                                 "x-forwarded-host": {"value": "evil.example"}})
-        self.assertEqual(req["headers"]["x-forwarded-host"], {"value": "scim.example.com"})
+                                 PUBLIC_HOST_HEADER: {"value": "evil.example"}})
+        self.assertEqual(req["headers"][PUBLIC_HOST_HEADER], {"value": "scim.example.com"})
 
 
 if __name__ == "__main__":
