@@ -30,8 +30,8 @@ fi
 step() { printf 'aws-check: %s\n' "$*"; }
 
 # 1. Lint and validate (infra/README.md "Check before you deploy").
-cfn-lint template.yaml
-step "cfn-lint template.yaml: no findings"
+cfn-lint template.yaml infra/waf.yaml
+step "cfn-lint template.yaml infra/waf.yaml: no findings"
 sam validate --lint --template template.yaml >/dev/null
 step "sam validate --lint: valid SAM template"
 
