@@ -12,7 +12,22 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use scim_auth::{GenerationMarker, RegistryError};
+use scim_auth::{GenerationMarker, MarkedRegistry, RegistryError, RegistryLocation, TokenRegistry};
+use std::sync::Arc;
+
+/// The registry at `location`, as the service and `scimctl token` both open it: a Secrets Manager
+/// registry beside a table gets the table's generation marker, so every write bumps it and warm
+/// instances notice within their check interval; a file is its own marker.
+pub async fn open_token_registry(location: &RegistryLocation, table: Option<&str>) -> Arc<dyn TokenRegistry> {
+    let registry = location.open().await;
+    match (location, table) {
+        (RegistryLocation::SecretsManager(_), Some(table)) => Arc::new(MarkedRegistry::new(
+            registry,
+            Arc::new(TokenGeneration::from_env(table).await),
+        )),
+        _ => registry,
+    }
+}
 
 /// The counter attribute of the generation item.
 const GENERATION: &str = "g";

@@ -33,7 +33,7 @@ pub mod stream;
 mod table;
 mod unmanaged;
 
-pub use generation::TokenGeneration;
+pub use generation::{open_token_registry, TokenGeneration};
 pub use keys::{PK, SK};
 pub use metrics::CallCounter;
 pub use table::{create_table, create_table_with, TableCreated};
