@@ -87,22 +87,44 @@ impl<T> Rotating<T> {
         parse: fn(&SecretPair) -> Result<T, String>,
         refresh: Duration,
     ) -> Result<Rotating<T>, String> {
-        let (source, pair) = match source {
-            SecretSource::Inline(pair) => (None, pair.clone()),
+        match source {
+            SecretSource::Inline(pair) => Ok(Rotating::with(None, parse(pair)?, parse, refresh)),
             SecretSource::SecretsManager(id) => {
                 let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                let client = Client::new(&sdk);
-                let pair = read_pair(&client, id).await?;
-                (Some((client, id.clone())), pair)
+                Rotating::from_secret(Client::new(&sdk), id, parse, refresh).await
             }
-        };
-        Ok(Rotating {
-            value: RwLock::new((Arc::new(parse(&pair)?), Instant::now())),
+        }
+    }
+
+    /// Reads secret `id` through `client` once, and again every `refresh`.
+    pub async fn from_secret(
+        client: Client,
+        id: &str,
+        parse: fn(&SecretPair) -> Result<T, String>,
+        refresh: Duration,
+    ) -> Result<Rotating<T>, String> {
+        let parsed = parse(&read_pair(&client, id).await?).map_err(|e| format!("secret '{id}': {e}"))?;
+        Ok(Rotating::with(
+            Some((client, id.to_string())),
+            parsed,
+            parse,
+            refresh,
+        ))
+    }
+
+    fn with(
+        source: Option<(Client, String)>,
+        parsed: T,
+        parse: fn(&SecretPair) -> Result<T, String>,
+        refresh: Duration,
+    ) -> Rotating<T> {
+        Rotating {
+            value: RwLock::new((Arc::new(parsed), Instant::now())),
             source,
             parse,
             refresh,
             refreshing: tokio::sync::Mutex::new(()),
-        })
+        }
     }
 
     /// The values in use, re-read first when the last read is older than the refresh interval.
