@@ -49,6 +49,7 @@ fn test_config(vars: &[(&str, &str)], lambda: bool) -> Config {
             .display()
     );
     let lookup = |name: &str| {
+        // The first setting of a name wins.
         let set = vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
         set.or_else(|| match name {
             "SCIM_TOKEN_REGISTRY" => Some(empty_registry.clone()),
