@@ -29,8 +29,8 @@ pub struct CursorKeys {
 }
 
 impl CursorKeys {
-    /// Both values are base64 of at least [`MIN_CURSOR_KEY_BYTES`] bytes. (A generated secret of
-    /// 44 letters and digits is valid base64 of 33 bytes: template.yaml generates it so.)
+    /// Both values are base64 of at least [`MIN_CURSOR_KEY_BYTES`] bytes. (Letters and digits, a
+    /// multiple of 4 long, are valid base64: template.yaml generates 64 of them, 48 bytes.)
     pub fn from_pair(pair: &SecretPair) -> Result<CursorKeys, String> {
         Ok(CursorKeys {
             current: decode_key(&pair.current).map_err(|e| format!("current: {e}"))?,
