@@ -241,11 +241,12 @@ impl TokenCache {
         } = self.settings;
         let marked = self.registry.has_generation();
         self.refresh_when(|s, now| {
-            if marked {
-                (now >= s.last_check + check_interval).then_some(Step::Check)
+            if now >= s.loaded_at + ttl && now >= s.last_attempt + refresh_min_interval {
+                Some(Step::Load)
+            } else if marked && now >= s.last_check + check_interval {
+                Some(Step::Check)
             } else {
-                (now >= s.loaded_at + ttl && now >= s.last_attempt + refresh_min_interval)
-                    .then_some(Step::Load)
+                None
             }
         })
         .await;
