@@ -36,8 +36,8 @@ ARCH ?= arm64
 ARCH_OVERRIDE := $(if $(filter command line,$(origin ARCH)),--parameter-overrides Architecture=$(ARCH))
 STACK ?= scim
 
-watch: tools ## the Lambda function under cargo lambda watch (emulator on 127.0.0.1:9000; embedded store unless SCIM_STORE=dynamodb)
-	SCIM_STORE=$${SCIM_STORE:-memory} SCIM_BOOTSTRAP_TOKEN=$${SCIM_BOOTSTRAP_TOKEN:-SCIM_dev} \
+watch: tools ## the Lambda function under cargo lambda watch (emulator on 127.0.0.1:9000; embedded store unless SCIM_STORE=dynamodb; tokens from .local/tokens.json: scimctl token create)
+	SCIM_STORE=$${SCIM_STORE:-memory} \
 	SCIM_TOKEN_REGISTRY=$${SCIM_TOKEN_REGISTRY:-file:.local/tokens.json} \
 	SCIM_CURSOR_KEY=$${SCIM_CURSOR_KEY:-$$(head -c 32 /dev/urandom | base64)} \
 	SCIM_PUBLIC_BASE_URL=$${SCIM_PUBLIC_BASE_URL:-http://127.0.0.1:9000/lambda-url/scim-lambda/scim/v2} \

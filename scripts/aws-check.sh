@@ -55,16 +55,19 @@ bash scripts/build-lambda.sh "$ARCH"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port/lambda-url/scim-lambda/scim/v2"
 # Under the emulator the function runs as under Lambda, which needs a token registry and a cursor
-# key: a throwaway registry file and a random key.
-SCIM_STORE=memory SCIM_BOOTSTRAP_TOKEN=SCIM_aws_check SCIM_PUBLIC_BASE_URL="$base" \
-  SCIM_TOKEN_REGISTRY="file:$ROOT/target/watch-tokens.json" SCIM_CURSOR_KEY="$(head -c 32 /dev/urandom | base64)" \
+# key, and accepts no SCIM_BOOTSTRAP_TOKEN: a throwaway registry file with one token made by
+# scimctl, and a random key.
+registry="file:$ROOT/target/watch-tokens.json"
+token="$(cargo run --quiet -p scimctl -- token --registry "$registry" create --name aws-check --expires 1d | head -n 1)"
+SCIM_STORE=memory SCIM_PUBLIC_BASE_URL="$base" \
+  SCIM_TOKEN_REGISTRY="$registry" SCIM_CURSOR_KEY="$(head -c 32 /dev/urandom | base64)" \
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" >target/watch.log 2>&1 &
 watch_pid=$!
 # setsid makes the watcher its own process group: stop it and the function it runs, nothing else.
 trap 'kill -- -"$watch_pid" 2>/dev/null || true' EXIT
 answer=""
 for _ in $(seq 1 120); do
-  if answer="$(curl -sf -m 30 -H 'Authorization: Bearer SCIM_aws_check' -H 'Content-Type: application/scim+json' \
+  if answer="$(curl -sf -m 30 -H "Authorization: Bearer $token" -H 'Content-Type: application/scim+json' \
     "$base/Users" -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"watch@example.com"}')"; then
     break
   fi

@@ -169,14 +169,19 @@ class TemplateTest(unittest.TestCase):
         headers = {h["HeaderName"]: h["HeaderValue"] for h in origin["OriginCustomHeaders"]}
         self.assertIn(ORIGIN_HEADER, headers)
         env = self.res["ScimFunction"]["Properties"]["Environment"]["Variables"]
-        # The same secret, by dynamic reference, on both sides.
-        self.assertEqual(headers[ORIGIN_HEADER], env["SCIM_ORIGIN_SECRET"])
-        self.assertIn("{{resolve:secretsmanager:${OriginVerifySecret}", headers[ORIGIN_HEADER]["Fn::Sub"])
+        # The same secret on both sides: CloudFront resolves its current value, the function gets
+        # only its id (no value in the function's configuration) and reads current and previous.
+        self.assertEqual(headers[ORIGIN_HEADER],
+                         {"Fn::Sub": "{{resolve:secretsmanager:${OriginVerifySecret}:SecretString:current}}"})
+        self.assertEqual(env["SCIM_ORIGIN_SECRET_ID"], {"Ref": "OriginVerifySecret"})
+        self.assertNotIn("SCIM_ORIGIN_SECRET", env)
         # The header name the Rust middleware checks.
         origin_rs = read("crates/scim-lambda/src/origin.rs")
         self.assertIn(f'ORIGIN_HEADER: &str = "{ORIGIN_HEADER.lower()}"', origin_rs)
         gen = self.res["OriginVerifySecret"]["Properties"]["GenerateSecretString"]
         self.assertGreaterEqual(gen["PasswordLength"], 32)
+        self.assertEqual((gen["GenerateStringKey"], json.loads(gen["SecretStringTemplate"])),
+                         ("current", {"previous": ""}))
 
     def test_origin_is_the_http_api(self):
         origin = self.distribution()["Origins"][0]
@@ -290,7 +295,16 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(env["SCIM_STORE"], "dynamodb")
         self.assertEqual(env["SCIM_TABLE"], {"Ref": "ScimTable"})
         self.assertEqual(env["SCIM_TOKEN_REGISTRY"], {"Fn::Sub": "secretsmanager:${TokenRegistrySecret}"})
-        self.assertIn("SCIM_CURSOR_KEY", env)
+        self.assertEqual(env["SCIM_CURSOR_KEY_SECRET_ID"], {"Ref": "CursorKeySecret"})
+        for value_variable in ("SCIM_CURSOR_KEY", "SCIM_ORIGIN_SECRET", "SCIM_BOOTSTRAP_TOKEN"):
+            self.assertNotIn(value_variable, env)
+        self.assertNotIn("{{resolve:", json.dumps(env), "no secret value in the function's configuration")
+        gen = self.res["CursorKeySecret"]["Properties"]["GenerateSecretString"]
+        # Letters and digits, a multiple of 4 long: valid base64 of at least 16 bytes.
+        self.assertTrue(gen["ExcludePunctuation"])
+        self.assertEqual(gen["PasswordLength"] % 4, 0)
+        self.assertGreaterEqual(gen["PasswordLength"] * 3 // 4, 16)
+        self.assertEqual(gen["GenerateStringKey"], "current")
 
     def test_reserved_concurrency(self):
         functions = self.of_type("AWS::Lambda::Function")
@@ -380,7 +394,8 @@ class TemplateTest(unittest.TestCase):
             if "secretsmanager" in services:
                 seen.add("secretsmanager")
                 self.assertEqual(actions, ["secretsmanager:GetSecretValue"])
-                self.assertEqual(resources, [{"Ref": "TokenRegistrySecret"}])
+                self.assertIn(resources, ([{"Ref": "TokenRegistrySecret"}],
+                                          [{"Ref": "OriginVerifySecret"}, {"Ref": "CursorKeySecret"}]))
         self.assertEqual(seen, {"dynamodb", "secretsmanager", "stream", "events", "sqs"})
 
     # --- Data ------------------------------------------------------------------------------------

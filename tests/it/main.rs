@@ -15,4 +15,5 @@ mod idp_quirks;
 mod lambda_events;
 mod lambda_log;
 mod protocol;
+mod revocation;
 mod secrets_in_logs;

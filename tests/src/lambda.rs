@@ -11,12 +11,10 @@
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::{Service, ServiceExt};
 use lambda_http::{Adapter, Context, LambdaEvent};
-use scim_auth::StaticToken;
-use scim_store::TenantId;
+use scim_auth::{update, FileRegistry, NewToken};
 use serde_json::Value;
 use std::path::PathBuf;
 
-pub const TOKEN: &str = "SCIM_lambda-events-token";
 pub const ORIGIN_SECRET: &str = "origin-secret-4a1f0c9e7b2d";
 pub const CLOUDFRONT_BASE: &str = "https://d111111abcdef8.cloudfront.net/scim/v2";
 pub const CUSTOM_DOMAIN_BASE: &str = "https://scim.example.com/scim/v2";
@@ -25,6 +23,8 @@ pub const CUSTOM_DOMAIN_BASE: &str = "https://scim.example.com/scim/v2";
 #[allow(missing_debug_implementations)] // the Lambda service type has no Debug
 pub struct Function {
     service: scim_lambda::lambda::LambdaService,
+    token: String,
+    token_id: String,
 }
 
 /// What API Gateway would receive, read back from the serialised `LambdaResponse`.
@@ -55,16 +55,42 @@ impl Answer {
 }
 
 impl Function {
+    /// The function with its own registry holding one token of tenant `acme` (what `scimctl
+    /// token create` makes: under Lambda no token is accepted from memory).
     pub async fn new(vars: &[(&str, &str)]) -> Function {
-        let statics = vec![StaticToken::new(
-            "okta-prod",
-            TOKEN,
-            TenantId::new("acme").expect("tenant"),
-        )];
-        let state = crate::app_state(vars, true, statics).await;
+        let path = std::env::temp_dir()
+            .join(scim_testkit::unique_name("scim-lambda-events"))
+            .join("tokens.json");
+        let now = time::OffsetDateTime::now_utc();
+        let request = NewToken {
+            name: "okta-prod".into(),
+            tenant: "acme".into(),
+            expires: now + time::Duration::days(30),
+        };
+        let issued = update(&FileRegistry::new(&path), |doc| doc.create(&request, now))
+            .await
+            .expect("a registry token");
+        let registry = format!("file:{}", path.display());
+        let vars: Vec<(&str, &str)> = [("SCIM_TOKEN_REGISTRY", registry.as_str())]
+            .into_iter()
+            .chain(vars.iter().copied())
+            .collect();
+        let state = crate::app_state(&vars, true, Vec::new()).await;
         Function {
             service: scim_lambda::lambda::service(state),
+            token: issued.secret.expose().to_string(),
+            token_id: issued.record.id,
         }
+    }
+
+    /// The bearer token the events carry (`{{token}}`).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Its id, as the request log names it.
+    pub fn token_id(&self) -> &str {
+        &self.token_id
     }
 
     /// The usual deployment: behind CloudFront, with the origin secret set.
@@ -77,7 +103,7 @@ impl Function {
             .join("lambda-events")
             .join(fixture);
         let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        for (k, v) in [("token", TOKEN), ("origin_secret", ORIGIN_SECRET)]
+        for (k, v) in [("token", self.token.as_str()), ("origin_secret", ORIGIN_SECRET)]
             .iter()
             .chain(vars)
         {

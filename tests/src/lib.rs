@@ -30,6 +30,15 @@ const TEST_CURSOR_KEY: &str = "dGVzdC1jdXJzb3Ita2V5LWZvci1sYW1iZGEtZXZlbnRz";
 /// `SCIM_BOOTSTRAP_TOKEN`. Without `SCIM_TOKEN_REGISTRY` the registry is an empty one (a file
 /// that does not exist).
 pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticToken>) -> AppState {
+    let config = test_config(vars, lambda);
+    let tokens = TokenCache::load(config.token_registry.open().await, config.token_cache, statics)
+        .await
+        .expect("token registry");
+    state_with_tokens(config, Arc::new(tokens)).await
+}
+
+/// The settings of [`app_state`].
+fn test_config(vars: &[(&str, &str)], lambda: bool) -> Config {
     let empty_registry = format!(
         "file:{}",
         std::env::temp_dir()
@@ -40,6 +49,7 @@ pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticT
             .display()
     );
     let lookup = |name: &str| {
+        // The first setting of a name wins.
         let set = vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
         set.or_else(|| match name {
             "SCIM_TOKEN_REGISTRY" => Some(empty_registry.clone()),
@@ -48,17 +58,16 @@ pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticT
             _ => None,
         })
     };
-    let config = Config::from_lookup(lookup, lambda).expect("test config");
+    Config::from_lookup(lookup, lambda).expect("test config")
+}
+
+/// The state for `config` on the store of [`Backend::current`], verifying tokens with `tokens`.
+async fn state_with_tokens(config: Config, tokens: Arc<TokenCache>) -> AppState {
     let registry = Arc::new(SchemaRegistry::standard());
-    let tokens = TokenCache::load(config.token_registry.open().await, config.token_cache, statics)
+    let store = Backend::current().store(registry.clone(), &config).await;
+    AppState::new(config, registry, store, tokens)
         .await
-        .expect("token registry");
-    AppState {
-        store: Backend::current().store(registry.clone(), &config).await,
-        config: Arc::new(config),
-        registry,
-        tokens: Arc::new(tokens),
-    }
+        .expect("rotated secrets")
 }
 
 /// A PATCH request body (RFC 7644 §3.5.2) with these `Operations` (a JSON array).
@@ -287,7 +296,16 @@ impl Server {
             StaticToken::new("test-default", TOKEN, default_tenant()),
             StaticToken::new("test-other", OTHER_TOKEN, TenantId::new("other").expect("tenant")),
         ];
-        let state = app_state(vars, false, statics).await;
+        Self::serve(app_state(vars, false, statics).await).await
+    }
+
+    /// Starts a server on the store of [`Backend::current`] that verifies tokens with `tokens`, a
+    /// cache the test built over a registry of its own (and keeps, to read its counters).
+    pub async fn start_with_tokens(vars: &[(&str, &str)], tokens: Arc<TokenCache>) -> Server {
+        Self::serve(state_with_tokens(test_config(vars, false), tokens).await).await
+    }
+
+    async fn serve(state: AppState) -> Server {
         let store = state.store.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");

@@ -33,6 +33,18 @@ pub trait TokenRegistry: Send + Sync + fmt::Debug {
         expected: Option<&str>,
         document: &RegistryDocument,
     ) -> Result<(), RegistryError>;
+
+    /// The registry's generation (see `generation`): cheap to read, changed by every write made
+    /// through [`update`]. Only meaningful when [`TokenRegistry::has_generation`].
+    async fn generation(&self) -> Result<Option<String>, RegistryError> {
+        Ok(None)
+    }
+
+    /// Whether [`TokenRegistry::generation`] tracks writes; without it, only the cache TTL
+    /// bounds how long a change takes to reach the service.
+    fn has_generation(&self) -> bool {
+        false
+    }
 }
 
 /// How many times [`update`] reloads and re-applies a change after losing a race.

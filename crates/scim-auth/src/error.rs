@@ -54,6 +54,11 @@ pub enum RegistryError {
     Conflict,
     /// Writes kept losing races with other writers; nothing was written.
     Contended { attempts: u32 },
+    /// The registry's generation marker could not be read.
+    Marker(String),
+    /// The change is stored, but the generation marker could not be moved on, so service
+    /// instances notice it only when their cache expires.
+    MarkerNotBumped(String),
 }
 
 impl fmt::Display for RegistryError {
@@ -68,6 +73,12 @@ impl fmt::Display for RegistryError {
             RegistryError::Contended { attempts } => write!(
                 f,
                 "the token registry changed under each of {attempts} attempts to write it; nothing was written"
+            ),
+            RegistryError::Marker(e) => write!(f, "the token registry's generation marker: {e}"),
+            RegistryError::MarkerNotBumped(e) => write!(
+                f,
+                "the change is stored, but the generation marker could not be updated ({e}); \
+                 running services notice the change within their cache time (SCIM_TOKEN_CACHE_SECONDS)"
             ),
         }
     }

@@ -69,6 +69,35 @@ impl TokenRegistry for FileRegistry {
         })
         .await
     }
+
+    /// The file's metadata: every write renames a new file over the old one, so the inode changes
+    /// even when the size and the modification time (coarse on some file systems) do not.
+    async fn generation(&self) -> Result<Option<String>, RegistryError> {
+        let path = self.path.clone();
+        blocking(move || match fs::metadata(&path) {
+            Ok(meta) => Ok(Some(metadata_generation(&meta))),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(&path, "read the metadata of", e)),
+        })
+        .await
+    }
+
+    fn has_generation(&self) -> bool {
+        true
+    }
+}
+
+fn metadata_generation(meta: &fs::Metadata) -> String {
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let inode = 0u64;
+    format!("{modified}:{}:{inode}", meta.len())
 }
 
 /// Runs file work off the async executor.

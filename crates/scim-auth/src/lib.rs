@@ -11,12 +11,13 @@ mod document;
 mod error;
 mod expiry;
 mod file;
+mod generation;
 mod registry;
 mod secrets_manager;
 mod token;
 
 pub use backend::{update, Loaded, TokenRegistry, MAX_ATTEMPTS};
-pub use cache::{CacheSettings, StaticToken, TokenCache, Verdict};
+pub use cache::{CacheSettings, CacheStats, FailureHook, StaticToken, TokenCache, Verdict};
 pub use document::{
     IssuedToken, NewToken, RegistryDocument, Rotation, TokenRecord, TokenState, DOCUMENT_VERSION,
     MAX_NAME_CHARS,
@@ -24,6 +25,7 @@ pub use document::{
 pub use error::{DocumentError, RegistryError};
 pub use expiry::{parse_expiry, parse_grace};
 pub use file::FileRegistry;
+pub use generation::{GenerationMarker, MarkedRegistry};
 pub use registry::{RegistryLocation, LOCAL_REGISTRY_PATH};
 pub use secrets_manager::{SecretsManagerRegistry, PENDING_STAGE};
 pub use token::{sha256_hex, TokenSecret, TOKEN_PREFIX};

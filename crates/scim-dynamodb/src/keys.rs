@@ -14,6 +14,7 @@
 //! | unmanaged (imported) account | `T#<tenant>#UNMANAGED` | `<id>` |
 //! | unmanaged match entry | `T#<tenant>#UX#<userName\|email>#<value>` | `#` (the id in `id`) |
 //! | conflict | `T#<tenant>#CONFLICTS` | `<conflict id>` |
+//! | token registry generation (one, global) | `SERVICE#TOKEN_GENERATION` | `#` |
 //!
 //! Counter shards sort before every id (`#` < `0`), so a Query from the start of a listing
 //! partition reads the total and the first page in one call.
@@ -30,6 +31,9 @@ pub const SK: &str = "sk";
 pub const UNIQUE_SK: &str = "#";
 /// Sort keys of resources are greater than this: it sorts after every counter shard.
 pub const AFTER_COUNTERS: &str = "#~";
+/// Partition key of the token registry's generation marker (`generation.rs`): not `T#`, so it
+/// is no tenant's and [`parse`] names nothing.
+pub const TOKEN_GENERATION_PK: &str = "SERVICE#TOKEN_GENERATION";
 /// Prefix of the counter shards' sort keys.
 pub const COUNTER_PREFIX: &str = "#N#";
 /// Number of counter shards per tenant and kind: concurrent creates touch different items, so

@@ -11,6 +11,7 @@
 //!   credentials).
 //! - [`create_table`] creates the table (`pk`, `sk`; no secondary index).
 //! - [`CallCounter`] counts calls per operation through an SDK interceptor.
+//! - [`TokenGeneration`] is the token registry's generation marker (`scim_auth::GenerationMarker`).
 //! - [`stream`] turns the table's stream records into change events on EventBridge.
 //!
 //! Every read is strongly consistent, so a client reads its own writes (an IdP creates a user and
@@ -20,6 +21,7 @@ mod access;
 mod calls;
 mod deleted;
 mod error;
+mod generation;
 mod keys;
 mod list;
 mod members;
@@ -31,6 +33,7 @@ pub mod stream;
 mod table;
 mod unmanaged;
 
+pub use generation::{open_token_registry, TokenGeneration};
 pub use keys::{PK, SK};
 pub use metrics::CallCounter;
 pub use table::{create_table, create_table_with, TableCreated};

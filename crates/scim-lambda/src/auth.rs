@@ -8,7 +8,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, request::Parts, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use scim_auth::Verdict;
+use scim_auth::{FailureHook, Verdict};
 use scim_proto::ScimError;
 use scim_store::TenantId;
 
@@ -37,6 +37,44 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, &'static str> {
         .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
         .map(|(_, token)| token.trim())
         .ok_or("the Authorization header must be 'Bearer <token>'")
+}
+
+/// The CloudWatch metric counting failed reads of the token registry or its generation marker
+/// (namespace [`METRIC_NAMESPACE`], no dimensions); template.yaml's alarm watches it by this name.
+pub const REGISTRY_READ_FAILURES: &str = "RegistryReadFailures";
+/// The namespace of [`REGISTRY_READ_FAILURES`].
+pub const METRIC_NAMESPACE: &str = "ScimService";
+
+/// Seconds a client is told to wait when the token registry cannot be read.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 30;
+
+/// One CloudWatch embedded-metric-format document: `RegistryReadFailures` = 1.
+pub fn registry_failure_emf_line(timestamp_ms: u64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRIC_NAMESPACE,
+                "Dimensions": [[]],
+                "Metrics": [{"Name": REGISTRY_READ_FAILURES, "Unit": "Count"}],
+            }],
+        },
+        REGISTRY_READ_FAILURES: 1,
+    })
+    .to_string()
+}
+
+/// What the token cache calls on each failed registry read (it has logged the error already):
+/// under Lambda, the metric line on stdout, where CloudWatch Logs turns it into the metric.
+pub fn registry_failure_hook(emf: bool) -> FailureHook {
+    Box::new(move |_| {
+        if emf {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            println!("{}", registry_failure_emf_line(now));
+        }
+    })
 }
 
 fn unauthorized(detail: &str) -> Response {
@@ -68,6 +106,23 @@ pub async fn require_token(State(state): State<AppState>, mut request: Request, 
             unauthorized(INVALID_TOKEN)
         }
         Verdict::Unknown => unauthorized(INVALID_TOKEN),
+        // Fail closed: the registry has not been read for too long to know which tokens are
+        // revoked. RFC 7644 §3.12 lets any HTTP status carry a SCIM error; 503 says "try later".
+        Verdict::Unavailable => {
+            tracing::error!(
+                "refused a request: the token registry has not been read successfully for too long"
+            );
+            ApiError {
+                error: ScimError::new(
+                    503,
+                    None,
+                    "the service cannot check bearer tokens at the moment; try again later".to_string(),
+                ),
+                retry_after: Some(UNAVAILABLE_RETRY_AFTER_SECS),
+                www_authenticate: false,
+            }
+            .into_response()
+        }
     }
 }
 
@@ -88,6 +143,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn the_registry_failure_metric_is_one_count_without_dimensions() {
+        let line: serde_json::Value =
+            serde_json::from_str(&registry_failure_emf_line(1_700_000_000_000)).unwrap();
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "ScimService");
+        assert_eq!(directive["Dimensions"], serde_json::json!([[]]));
+        assert_eq!(directive["Metrics"][0]["Name"], "RegistryReadFailures");
+        assert_eq!(line["RegistryReadFailures"], 1);
+    }
 
     #[test]
     fn bearer_tokens_are_read_from_the_authorization_header() {

@@ -1,7 +1,9 @@
 //! Service settings, read once at start-up from the `SCIM_*` environment variables
 //! (the names are a documented interface: see README.md).
 
-use crate::origin::OriginSecret;
+use crate::cursor::CursorKeys;
+use crate::origin::OriginSecrets;
+use crate::secrets::{SecretPair, SecretSource};
 use scim_auth::{CacheSettings, RegistryLocation, LOCAL_REGISTRY_PATH};
 use scim_proto::resource::PasswordPolicy;
 use std::net::SocketAddr;
@@ -62,7 +64,7 @@ pub enum EventsSetting {
     Log,
 }
 
-/// `SCIM_CURSOR_KEY`: the HMAC-SHA256 key that signs RFC 9865 cursors. Its `Debug` shows no bytes.
+/// An HMAC-SHA256 key that signs RFC 9865 cursors. Its `Debug` shows no bytes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CursorKey(pub Vec<u8>);
 
@@ -84,9 +86,12 @@ pub struct Config {
     pub store: StoreChoice,
     /// `SCIM_TOKEN_REGISTRY`: where the token registry lives.
     pub token_registry: RegistryLocation,
-    /// `SCIM_TOKEN_CACHE_SECONDS` and `SCIM_TOKEN_REFRESH_MIN_SECONDS`: how the registry is cached.
+    /// `SCIM_TOKEN_CACHE_SECONDS`, `SCIM_TOKEN_REFRESH_MIN_SECONDS`,
+    /// `SCIM_TOKEN_REVOCATION_CHECK_SECONDS` and `SCIM_TOKEN_MAX_STALENESS_SECONDS`: how the
+    /// registry is cached, checked for revocations, and given up on when it cannot be read.
     pub token_cache: CacheSettings,
-    /// `SCIM_BOOTSTRAP_TOKEN`: a token accepted for tenant `default`, kept in memory only.
+    /// `SCIM_BOOTSTRAP_TOKEN`: a token accepted for tenant `default`, kept in memory only. Local
+    /// runs only: it never expires, cannot be revoked and is listed nowhere.
     pub bootstrap_token: Option<String>,
     /// `SCIM_PUBLIC_BASE_URL`: the base URL for `meta.location`, when not derived from the request.
     pub public_base_url: Option<String>,
@@ -98,13 +103,20 @@ pub struct Config {
     pub default_page_size: u64,
     /// `SCIM_PASSWORD`: `hash` (argon2id) or `drop` (never kept).
     pub password: PasswordPolicy,
-    /// `SCIM_ORIGIN_SECRET`: the value CloudFront's origin header must carry; unset = no check.
-    pub origin_secret: Option<OriginSecret>,
+    /// The values CloudFront's origin header may carry: `SCIM_ORIGIN_SECRET_ID` (a Secrets
+    /// Manager secret, under Lambda) or `SCIM_ORIGIN_SECRET` and `SCIM_ORIGIN_SECRET_PREVIOUS`;
+    /// none set = no check.
+    pub origin_secret: Option<SecretSource>,
     /// `SCIM_TABLE`: the DynamoDB table; required with `SCIM_STORE=dynamodb`.
     pub table: Option<String>,
-    /// `SCIM_CURSOR_KEY` (base64): signs cursors. Locally a random key per process when unset
-    /// (cursors then die with the process); required under Lambda, where instances must agree.
-    pub cursor_key: CursorKey,
+    /// The keys that sign cursors (base64): `SCIM_CURSOR_KEY_SECRET_ID` (a Secrets Manager
+    /// secret, under Lambda) or `SCIM_CURSOR_KEY` and `SCIM_CURSOR_KEY_PREVIOUS`. Locally a random
+    /// key per process when unset (cursors then die with the process); required under Lambda,
+    /// where instances must agree.
+    pub cursor_key: SecretSource,
+    /// `SCIM_SECRETS_REFRESH_SECONDS`: how often the two secrets above are read again from
+    /// Secrets Manager, so a rotation reaches warm instances (default 300).
+    pub secrets_refresh: Duration,
     /// `SCIM_MAX_INLINE_MEMBERS`: the most members a response carries inline (one group, or
     /// all groups of a list page). Beyond it the answer is 400 `tooMany`, never a shortened
     /// list; keeps responses under Lambda's 6 MB payload limit.
@@ -159,7 +171,29 @@ impl Config {
         let token_cache = CacheSettings {
             ttl: Duration::from_secs(number("SCIM_TOKEN_CACHE_SECONDS", 60)?),
             refresh_min_interval: Duration::from_secs(number("SCIM_TOKEN_REFRESH_MIN_SECONDS", 5)?),
+            check_interval: Duration::from_secs(number("SCIM_TOKEN_REVOCATION_CHECK_SECONDS", 5)?),
+            max_staleness: Duration::from_secs(number("SCIM_TOKEN_MAX_STALENESS_SECONDS", 300)?),
         };
+        // Between two reads the registry is only as fresh as the last one: a max staleness not
+        // above the read intervals would refuse every request in between.
+        let longest_read_interval = token_cache.check_interval.max(token_cache.ttl);
+        if token_cache.max_staleness <= longest_read_interval {
+            return Err(format!(
+                "SCIM_TOKEN_MAX_STALENESS_SECONDS: {} s; it must exceed both SCIM_TOKEN_CACHE_SECONDS and \
+                 SCIM_TOKEN_REVOCATION_CHECK_SECONDS ({} s)",
+                token_cache.max_staleness.as_secs(),
+                longest_read_interval.as_secs()
+            ));
+        }
+        let bootstrap_token = get("SCIM_BOOTSTRAP_TOKEN");
+        if lambda && bootstrap_token.is_some() {
+            return Err(
+                "SCIM_BOOTSTRAP_TOKEN: refused under AWS Lambda: it never expires, cannot be \
+                revoked and is listed nowhere. Unset it and use a registry token \
+                (scimctl token create --name NAME --expires 90d)"
+                    .into(),
+            );
+        }
         let max_page_size = number("SCIM_MAX_PAGE_SIZE", 200)?.max(1);
         let password = match get("SCIM_PASSWORD").as_deref() {
             None | Some("hash") => PasswordPolicy::Hash,
@@ -188,48 +222,67 @@ impl Config {
                     .into(),
             );
         }
-        let cursor_key = match get("SCIM_CURSOR_KEY") {
-            Some(b64) => {
-                use base64::Engine as _;
-                let key = base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .map_err(|e| format!("SCIM_CURSOR_KEY: not base64: {e}"))?;
-                if key.len() < MIN_CURSOR_KEY_BYTES {
-                    return Err(format!(
-                        "SCIM_CURSOR_KEY: {} bytes; at least {MIN_CURSOR_KEY_BYTES} are needed",
-                        key.len()
-                    ));
-                }
-                CursorKey(key)
+        // A rotated secret: the id of a Secrets Manager secret, or the value and the previous one.
+        let rotated = |name: &str, id_name: &str| -> Result<Option<SecretSource>, String> {
+            let previous_name = format!("{name}_PREVIOUS");
+            match (get(id_name), get(name)) {
+                (Some(_), Some(_)) => Err(format!("{id_name}: set together with {name}; set one of them")),
+                (Some(id), None) => Ok(Some(SecretSource::SecretsManager(id.trim().to_string()))),
+                (None, Some(current)) => Ok(Some(SecretSource::Inline(SecretPair {
+                    current,
+                    previous: get(&previous_name),
+                }))),
+                (None, None) => match get(&previous_name) {
+                    Some(_) => Err(format!("{previous_name}: set without {name}")),
+                    None => Ok(None),
+                },
             }
+        };
+        let origin_secret = rotated("SCIM_ORIGIN_SECRET", "SCIM_ORIGIN_SECRET_ID")?;
+        if let Some(SecretSource::Inline(pair)) = &origin_secret {
+            OriginSecrets::from_pair(pair).map_err(|e| format!("SCIM_ORIGIN_SECRET: {e}"))?;
+        }
+        let cursor_key = match rotated("SCIM_CURSOR_KEY", "SCIM_CURSOR_KEY_SECRET_ID")? {
+            Some(source) => source,
             None if lambda => {
                 return Err(
-                    "SCIM_CURSOR_KEY: required under Lambda (base64, at least 16 bytes), so that \
-                            every instance accepts the cursors of the others"
+                    "SCIM_CURSOR_KEY_SECRET_ID: required under Lambda (or SCIM_CURSOR_KEY, base64 of at \
+                     least 16 bytes), so that every instance accepts the cursors of the others"
                         .into(),
                 )
             }
             None => {
+                use base64::Engine as _;
                 let mut key = vec![0u8; 32];
                 getrandom::fill(&mut key).map_err(|e| format!("cannot read the OS random source: {e}"))?;
-                CursorKey(key)
+                SecretSource::Inline(SecretPair {
+                    current: base64::engine::general_purpose::STANDARD.encode(key),
+                    previous: None,
+                })
             }
         };
+        if let SecretSource::Inline(pair) = &cursor_key {
+            CursorKeys::from_pair(pair).map_err(|e| match e.strip_prefix("previous: ") {
+                Some(e) => format!("SCIM_CURSOR_KEY_PREVIOUS: {e}"),
+                None => format!("SCIM_CURSOR_KEY: {}", e.trim_start_matches("current: ")),
+            })?;
+        }
         Ok(Config {
             listen,
             store,
             token_registry,
             token_cache,
-            bootstrap_token: get("SCIM_BOOTSTRAP_TOKEN"),
+            bootstrap_token,
             public_base_url: get("SCIM_PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
             max_body_bytes: usize::try_from(number("SCIM_MAX_BODY_BYTES", 1024 * 1024)?)
                 .map_err(|e| format!("SCIM_MAX_BODY_BYTES: {e}"))?,
             max_page_size,
             default_page_size: number("SCIM_DEFAULT_PAGE_SIZE", 100)?.clamp(1, max_page_size),
             password,
-            origin_secret: OriginSecret::from_lookup(get),
+            origin_secret,
             table,
             cursor_key,
+            secrets_refresh: Duration::from_secs(number("SCIM_SECRETS_REFRESH_SECONDS", 300)?),
             max_inline_members: number("SCIM_MAX_INLINE_MEMBERS", 10_000)?,
             events,
         })
@@ -260,7 +313,10 @@ mod tests {
         assert_eq!(local.store, StoreChoice::Memory);
         assert_eq!(config(LAMBDA, true).unwrap().store, StoreChoice::DynamoDb);
         assert_eq!(local.max_inline_members, 10_000);
-        assert_eq!(local.cursor_key.0.len(), 32, "a random key locally");
+        let SecretSource::Inline(random) = &local.cursor_key else {
+            panic!("a key of its own locally")
+        };
+        assert_eq!(CursorKeys::from_pair(random).unwrap().current.0.len(), 32);
         assert_ne!(local.cursor_key, config(&[], false).unwrap().cursor_key);
     }
 
@@ -314,7 +370,120 @@ mod tests {
         assert!(config(&[("SCIM_CURSOR_KEY", "c2hvcnQ=")], false)
             .unwrap_err()
             .starts_with("SCIM_CURSOR_KEY"));
-        assert!(!format!("{c:?}").contains(&format!("{:?}", c.cursor_key.0)));
+        let SecretSource::Inline(key) = &c.cursor_key else {
+            panic!("inline")
+        };
+        assert!(!format!("{c:?}").contains(&key.current));
+    }
+
+    #[test]
+    fn the_bootstrap_token_is_refused_under_lambda_and_kept_locally() {
+        let err = config(&[LAMBDA, &[("SCIM_BOOTSTRAP_TOKEN", "SCIM_dev")]].concat(), true).unwrap_err();
+        assert!(
+            err.starts_with("SCIM_BOOTSTRAP_TOKEN: refused under AWS Lambda"),
+            "{err}"
+        );
+        assert!(!err.contains("SCIM_dev"), "{err}");
+        let local = config(&[("SCIM_BOOTSTRAP_TOKEN", "SCIM_dev")], false).unwrap();
+        assert_eq!(local.bootstrap_token.as_deref(), Some("SCIM_dev"));
+    }
+
+    #[test]
+    fn revocation_checks_and_staleness_have_defaults_and_settings() {
+        let local = config(&[], false).unwrap();
+        assert_eq!(local.token_cache.check_interval, Duration::from_secs(5));
+        assert_eq!(local.token_cache.max_staleness, Duration::from_secs(300));
+        let tuned = config(
+            &[
+                ("SCIM_TOKEN_REVOCATION_CHECK_SECONDS", "0"),
+                ("SCIM_TOKEN_CACHE_SECONDS", "30"),
+                ("SCIM_TOKEN_MAX_STALENESS_SECONDS", "60"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(tuned.token_cache.check_interval, Duration::ZERO);
+        assert_eq!(tuned.token_cache.max_staleness, Duration::from_secs(60));
+        let err = config(&[("SCIM_TOKEN_MAX_STALENESS_SECONDS", "60")], false).unwrap_err();
+        assert!(
+            err.starts_with("SCIM_TOKEN_MAX_STALENESS_SECONDS: 60 s; it must exceed"),
+            "{err}"
+        );
+        for name in [
+            "SCIM_TOKEN_REVOCATION_CHECK_SECONDS",
+            "SCIM_TOKEN_MAX_STALENESS_SECONDS",
+            "SCIM_SECRETS_REFRESH_SECONDS",
+        ] {
+            assert!(config(&[(name, "soon")], false).unwrap_err().starts_with(name));
+        }
+    }
+
+    #[test]
+    fn rotated_secrets_come_from_a_secret_id_or_two_variables() {
+        let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
+        let old = "b2xkLWN1cnNvci1rZXktMTIzNA==";
+        let c = config(
+            &[
+                ("SCIM_ORIGIN_SECRET", "new"),
+                ("SCIM_ORIGIN_SECRET_PREVIOUS", "old"),
+                ("SCIM_CURSOR_KEY", key),
+                ("SCIM_CURSOR_KEY_PREVIOUS", old),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            c.origin_secret,
+            Some(SecretSource::Inline(SecretPair {
+                current: "new".into(),
+                previous: Some("old".into())
+            }))
+        );
+        assert_eq!(
+            c.cursor_key,
+            SecretSource::Inline(SecretPair {
+                current: key.into(),
+                previous: Some(old.into())
+            })
+        );
+        assert_eq!(c.secrets_refresh, Duration::from_secs(300));
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-origin-AbCdEf";
+        let lambda = config(
+            &[
+                ("SCIM_TOKEN_REGISTRY", "secretsmanager:t"),
+                ("SCIM_TABLE", "scim"),
+                ("SCIM_ORIGIN_SECRET_ID", arn),
+                ("SCIM_CURSOR_KEY_SECRET_ID", "scim-cursor"),
+            ],
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            lambda.origin_secret,
+            Some(SecretSource::SecretsManager(arn.into()))
+        );
+        assert_eq!(
+            lambda.cursor_key,
+            SecretSource::SecretsManager("scim-cursor".into())
+        );
+        assert_eq!(config(&[], false).unwrap().origin_secret, None);
+        for (vars, name) in [
+            (
+                &[("SCIM_ORIGIN_SECRET_ID", "a"), ("SCIM_ORIGIN_SECRET", "b")][..],
+                "SCIM_ORIGIN_SECRET_ID",
+            ),
+            (
+                &[("SCIM_ORIGIN_SECRET_PREVIOUS", "b")][..],
+                "SCIM_ORIGIN_SECRET_PREVIOUS",
+            ),
+            (
+                &[("SCIM_CURSOR_KEY", key), ("SCIM_CURSOR_KEY_PREVIOUS", "x")][..],
+                "SCIM_CURSOR_KEY_PREVIOUS",
+            ),
+        ] {
+            let err = config(vars, false).unwrap_err();
+            assert!(err.starts_with(name), "{err}");
+        }
     }
 
     #[test]

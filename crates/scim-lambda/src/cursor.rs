@@ -5,8 +5,12 @@
 //! `excludedAttributes`), so a cursor only continues the listing it came from: changed, forged
 //! or foreign cursors (another tenant's, another query's) answer 400 `invalidCursor` (RFC 9865
 //! §6). The position itself is the last id a page examined (ids sort), so cursors do not expire.
+//!
+//! The key rotates ([`crate::secrets`]): cursors are signed with the current key and opened with
+//! the current or the previous one, so a listing in progress survives a rotation.
 
-use crate::config::CursorKey;
+use crate::config::{CursorKey, MIN_CURSOR_KEY_BYTES};
+use crate::secrets::SecretPair;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -16,6 +20,47 @@ use scim_store::{ResourceKind, TenantId};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// The cursor keys in use: `current` signs, either opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorKeys {
+    pub current: CursorKey,
+    pub previous: Option<CursorKey>,
+}
+
+impl CursorKeys {
+    /// Both values are base64 of at least [`MIN_CURSOR_KEY_BYTES`] bytes. (Letters and digits, a
+    /// multiple of 4 long, are valid base64: template.yaml generates 64 of them, 48 bytes.)
+    pub fn from_pair(pair: &SecretPair) -> Result<CursorKeys, String> {
+        Ok(CursorKeys {
+            current: decode_key(&pair.current).map_err(|e| format!("current: {e}"))?,
+            previous: pair
+                .previous
+                .as_deref()
+                .map(decode_key)
+                .transpose()
+                .map_err(|e| format!("previous: {e}"))?,
+        })
+    }
+
+    fn all(&self) -> impl Iterator<Item = &CursorKey> {
+        std::iter::once(&self.current).chain(&self.previous)
+    }
+}
+
+fn decode_key(b64: &str) -> Result<CursorKey, String> {
+    use base64::engine::general_purpose::STANDARD;
+    let key = STANDARD
+        .decode(b64.trim())
+        .map_err(|e| format!("not base64: {e}"))?;
+    if key.len() < MIN_CURSOR_KEY_BYTES {
+        return Err(format!(
+            "{} bytes; at least {MIN_CURSOR_KEY_BYTES} are needed",
+            key.len()
+        ));
+    }
+    Ok(CursorKey(key))
+}
 
 /// What a cursor is bound to.
 #[derive(Debug)]
@@ -54,9 +99,12 @@ impl Binding<'_> {
         Some(mac)
     }
 
-    /// The cursor a client sends to continue after `position`.
-    pub fn sign(&self, key: &CursorKey, position: &str) -> Option<String> {
-        let tag = self.mac(key, position.as_bytes())?.finalize().into_bytes();
+    /// The cursor a client sends to continue after `position`, signed with the current key.
+    pub fn sign(&self, keys: &CursorKeys, position: &str) -> Option<String> {
+        let tag = self
+            .mac(&keys.current, position.as_bytes())?
+            .finalize()
+            .into_bytes();
         Some(format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(position),
@@ -66,7 +114,7 @@ impl Binding<'_> {
 
     /// The position a client's cursor continues after; `Ok(None)` for the empty cursor that asks
     /// for the first page (RFC 9865 §3: `cursor` with no value).
-    pub fn open(&self, key: &CursorKey, cursor: &str) -> Result<Option<String>, ScimError> {
+    pub fn open(&self, keys: &CursorKeys, cursor: &str) -> Result<Option<String>, ScimError> {
         if cursor.is_empty() {
             return Ok(None);
         }
@@ -79,9 +127,14 @@ impl Binding<'_> {
         let (position, tag) = cursor.split_once('.').ok_or_else(invalid)?;
         let position = URL_SAFE_NO_PAD.decode(position).map_err(|_| invalid())?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;
-        let mac = self.mac(key, &position).ok_or_else(invalid)?;
-        // Constant-time comparison.
-        mac.verify_slice(&tag).map_err(|_| invalid())?;
+        // Constant-time comparison with each key's tag.
+        let signed = keys.all().any(|key| {
+            self.mac(key, &position)
+                .is_some_and(|mac| mac.verify_slice(&tag).is_ok())
+        });
+        if !signed {
+            return Err(invalid());
+        }
         String::from_utf8(position).map(Some).map_err(|_| invalid())
     }
 }
@@ -109,7 +162,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_every_kind_of_tampering() {
-        let key = CursorKey(vec![7; 32]);
+        let key = keys(7, None);
         let t = TenantId::new("a").unwrap();
         let q = query(&[("filter", "userName sw \"a\""), ("cursor", "")]);
         let b = Binding {
@@ -162,6 +215,53 @@ mod tests {
         for bad in [forged.as_str(), "nodot", "a.b", "!!!.???", &c[..c.len() - 2]] {
             assert!(b.open(&key, bad).is_err(), "{bad}");
         }
-        assert!(b.open(&CursorKey(vec![8; 32]), &c).is_err(), "another key");
+        assert!(b.open(&keys(8, None), &c).is_err(), "another key");
+    }
+
+    fn keys(current: u8, previous: Option<u8>) -> CursorKeys {
+        CursorKeys {
+            current: CursorKey(vec![current; 32]),
+            previous: previous.map(|p| CursorKey(vec![p; 32])),
+        }
+    }
+
+    #[test]
+    fn a_cursor_signed_with_the_previous_key_still_opens_and_new_ones_use_the_current() {
+        let t = TenantId::new("a").unwrap();
+        let q = query(&[("cursor", "")]);
+        let b = Binding {
+            tenant: &t,
+            kind: ResourceKind::User,
+            query: &q,
+        };
+        let before = b.sign(&keys(1, None), "p1").unwrap();
+        let rotated = keys(2, Some(1));
+        assert_eq!(b.open(&rotated, &before).unwrap().as_deref(), Some("p1"));
+        let after = b.sign(&rotated, "p2").unwrap();
+        assert_eq!(
+            after,
+            b.sign(&keys(2, None), "p2").unwrap(),
+            "signed with the current key"
+        );
+        assert!(b.open(&keys(1, None), &after).is_err());
+        assert!(b.open(&keys(2, None), &before).is_err(), "previous dropped: gone");
+    }
+
+    #[test]
+    fn key_pairs_are_base64_of_enough_bytes() {
+        let pair = |current: &str, previous: Option<&str>| SecretPair {
+            current: current.into(),
+            previous: previous.map(Into::into),
+        };
+        let generated = "Q9xv2mLkP0aZr7TyWc4NbEhJ1uFsGd8KoYi3Vn5XeRtM"; // 44 letters and digits
+        let keys = CursorKeys::from_pair(&pair(generated, Some("MDEyMzQ1Njc4OWFiY2RlZg=="))).unwrap();
+        assert_eq!(keys.current.0.len(), 33);
+        assert_eq!(keys.previous.unwrap().0.len(), 16);
+        assert!(CursorKeys::from_pair(&pair("c2hvcnQ=", None))
+            .unwrap_err()
+            .starts_with("current"));
+        assert!(CursorKeys::from_pair(&pair(generated, Some("!!")))
+            .unwrap_err()
+            .starts_with("previous"));
     }
 }

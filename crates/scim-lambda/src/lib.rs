@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod lambda;
 pub mod origin;
 pub mod search;
+pub mod secrets;
 pub mod service;
 pub mod shape;
 pub mod state;
@@ -49,7 +50,7 @@ pub fn router(state: AppState) -> Router {
     let telemetry = telemetry::Telemetry {
         emf: config::in_lambda(),
     };
-    let origin_secret = state.config.origin_secret.clone();
+    let origin_secret = state.origin.clone();
     let api = Router::new()
         .nest("/Users", resource_routes::<Users>())
         .nest("/Groups", resource_routes::<Groups>())

@@ -5,7 +5,7 @@
 use scim_auth::{
     update, IssuedToken, NewToken, RegistryError, RegistryLocation, StaticToken, TokenCache, TokenRegistry,
 };
-use scim_dynamodb::DynamoStore;
+use scim_dynamodb::{open_token_registry, DynamoStore};
 use scim_lambda::config::{in_lambda, Config, Function, StoreChoice};
 use scim_lambda::state::AppState;
 use scim_lambda::{serve, BASE_PATH};
@@ -66,9 +66,16 @@ async fn run(lambda: bool) -> Result<(), String> {
         }
     };
     let default_tenant = TenantId::new("default").map_err(|e| e.to_string())?;
-    let token_registry = config.token_registry.open().await;
+    let token_registry = open_token_registry(&config.token_registry, config.table.as_deref()).await;
     let statics = match &config.bootstrap_token {
-        Some(token) => vec![StaticToken::new("bootstrap", token, default_tenant)],
+        Some(token) => {
+            // Config refuses it under Lambda; locally it stays, for scripts and tests, but loudly.
+            tracing::warn!(
+                "SCIM_BOOTSTRAP_TOKEN is set: it is accepted for tenant 'default', never expires, \
+                 cannot be revoked and is not listed; for local use only"
+            );
+            vec![StaticToken::new("bootstrap", token, default_tenant)]
+        }
         None => Vec::new(),
     };
     let local_file = matches!(config.token_registry, RegistryLocation::File(_)) && !lambda;
@@ -81,13 +88,9 @@ async fn run(lambda: bool) -> Result<(), String> {
     };
     let tokens = TokenCache::load(token_registry, config.token_cache, statics)
         .await
-        .map_err(|e| format!("{}: {e}", config.token_registry))?;
-    let state = AppState {
-        config: Arc::new(config.clone()),
-        registry,
-        store,
-        tokens: Arc::new(tokens),
-    };
+        .map_err(|e| format!("{}: {e}", config.token_registry))?
+        .with_failure_hook(scim_lambda::auth::registry_failure_hook(lambda));
+    let state = AppState::new(config.clone(), registry, store, Arc::new(tokens)).await?;
     if lambda {
         return lambda_http::run(scim_lambda::lambda::service(state))
             .await

@@ -3,17 +3,22 @@
 //! without this check anyone could call around CloudFront (and its WAF, TLS policy and the
 //! viewer-request function that sets [`PUBLIC_HOST_HEADER`]).
 //!
-//! `SCIM_ORIGIN_SECRET` unset (local runs) means no check. When it is set, [`PUBLIC_HOST_HEADER`]
+//! No origin secret configured (local runs) means no check. When one is, [`PUBLIC_HOST_HEADER`]
 //! is trustworthy because only CloudFront knows the secret, and its viewer-request function
 //! overwrites whatever value of that header the client sent.
+//!
+//! The secret rotates ([`crate::secrets`]): the header may carry the current or the previous
+//! value, since CloudFront switches to a new value only when the stack is deployed again.
 
 use crate::error::ApiError;
+use crate::secrets::{Rotating, SecretPair};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use scim_proto::ScimError;
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// The header CloudFront adds as an origin custom header (template.yaml).
@@ -44,13 +49,6 @@ impl OriginSecret {
         }
     }
 
-    /// `SCIM_ORIGIN_SECRET`, when set and not blank.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<OriginSecret> {
-        lookup("SCIM_ORIGIN_SECRET")
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| OriginSecret::new(&v))
-    }
-
     /// Whether a presented header value is the secret (constant time).
     pub fn matches(&self, presented: &[u8]) -> bool {
         let digest: [u8; 32] = Sha256::digest(presented.trim_ascii()).into();
@@ -58,20 +56,46 @@ impl OriginSecret {
     }
 }
 
+/// The values the origin header may carry: the current one and, during a rotation, the previous.
+#[derive(Debug, Clone)]
+pub struct OriginSecrets(Vec<OriginSecret>);
+
+impl OriginSecrets {
+    pub fn from_pair(pair: &SecretPair) -> Result<OriginSecrets, String> {
+        let values = std::iter::once(&pair.current).chain(&pair.previous);
+        let secrets: Vec<OriginSecret> = values
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| OriginSecret::new(v))
+            .collect();
+        if pair.current.trim().is_empty() {
+            return Err("the current value is empty".into());
+        }
+        Ok(OriginSecrets(secrets))
+    }
+
+    /// Whether `presented` is one of the values; every value is compared, in constant time.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        self.0
+            .iter()
+            .fold(false, |found, secret| secret.matches(presented) | found)
+    }
+}
+
 /// Middleware: 403 (a SCIM error) unless the request carries the origin header with the secret.
 /// The header is removed before the request goes further, so it can never be logged or echoed.
 pub async fn require_origin(
-    State(secret): State<Option<OriginSecret>>,
+    State(secrets): State<Option<Arc<Rotating<OriginSecrets>>>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(secret) = secret else {
+    let Some(secrets) = secrets else {
         return next.run(request).await;
     };
+    let secrets = secrets.get().await;
     let ok = request
         .headers()
         .get(ORIGIN_HEADER)
-        .is_some_and(|v| secret.matches(v.as_bytes()));
+        .is_some_and(|v| secrets.matches(v.as_bytes()));
     if !ok {
         return ApiError::from(ScimError::new(
             403,
@@ -99,9 +123,20 @@ mod tests {
     }
 
     #[test]
-    fn blank_setting_means_no_check() {
-        assert!(OriginSecret::from_lookup(|_| None).is_none());
-        assert!(OriginSecret::from_lookup(|_| Some("  ".into())).is_none());
-        assert!(OriginSecret::from_lookup(|_| Some("x".into())).is_some());
+    fn the_current_and_the_previous_value_are_both_accepted() {
+        let pair = |current: &str, previous: Option<&str>| SecretPair {
+            current: current.into(),
+            previous: previous.map(Into::into),
+        };
+        let both = OriginSecrets::from_pair(&pair("new-value", Some("old-value"))).unwrap();
+        assert!(both.matches(b"new-value"));
+        assert!(both.matches(b"old-value"));
+        assert!(!both.matches(b"other"));
+        let current_only = OriginSecrets::from_pair(&pair("new-value", None)).unwrap();
+        assert!(current_only.matches(b"new-value"));
+        assert!(!current_only.matches(b"old-value"));
+        assert!(!current_only.matches(b""));
+        assert!(OriginSecrets::from_pair(&pair(" ", Some("old-value"))).is_err());
+        assert!(!format!("{both:?}").contains("value"));
     }
 }

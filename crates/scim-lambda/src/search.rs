@@ -51,14 +51,14 @@ impl Service<'_> {
             kind: self.kind,
             query,
         };
-        let key = &self.state.config.cursor_key;
-        let after = binding.open(key, cursor)?;
+        let keys = self.state.cursor_keys.get().await;
+        let after = binding.open(&keys, cursor)?;
         let (resources, total, next) = self.page(query, Paging::Cursor { after }, count).await?;
         Ok(ListPage {
             resources,
             total,
             start_index: None,
-            next_cursor: next.and_then(|position| binding.sign(key, &position)),
+            next_cursor: next.and_then(|position| binding.sign(&keys, &position)),
         })
     }
 

@@ -1,6 +1,9 @@
 //! Shared state, built once at start-up and handed to every handler (`State<AppState>`).
 
 use crate::config::Config;
+use crate::cursor::CursorKeys;
+use crate::origin::OriginSecrets;
+use crate::secrets::Rotating;
 use scim_auth::TokenCache;
 use scim_proto::SchemaRegistry;
 use scim_store::Store;
@@ -13,4 +16,39 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The token registry, cached: what [`crate::auth::require_token`] verifies against.
     pub tokens: Arc<TokenCache>,
+    /// The values CloudFront's origin header may carry; `None`: no check.
+    pub origin: Option<Arc<Rotating<OriginSecrets>>>,
+    /// The keys that sign and open cursors.
+    pub cursor_keys: Arc<Rotating<CursorKeys>>,
+}
+
+impl AppState {
+    /// The state for `config`: reads the rotated secrets it names (from Secrets Manager under
+    /// Lambda); an error names the setting.
+    pub async fn new(
+        config: Config,
+        registry: Arc<SchemaRegistry>,
+        store: Arc<dyn Store>,
+        tokens: Arc<TokenCache>,
+    ) -> Result<AppState, String> {
+        let origin = match &config.origin_secret {
+            Some(source) => Some(Arc::new(
+                Rotating::open(source, OriginSecrets::from_pair, config.secrets_refresh)
+                    .await
+                    .map_err(|e| format!("origin secret: {e}"))?,
+            )),
+            None => None,
+        };
+        let cursor_keys = Rotating::open(&config.cursor_key, CursorKeys::from_pair, config.secrets_refresh)
+            .await
+            .map_err(|e| format!("cursor key: {e}"))?;
+        Ok(AppState {
+            config: Arc::new(config),
+            registry,
+            store,
+            tokens,
+            origin,
+            cursor_keys: Arc::new(cursor_keys),
+        })
+    }
 }

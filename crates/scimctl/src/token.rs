@@ -8,6 +8,7 @@ use scim_auth::{
     parse_expiry, parse_grace, update, DocumentError, NewToken, RegistryError, RegistryLocation, TokenRecord,
     LOCAL_REGISTRY_PATH,
 };
+use scim_dynamodb::open_token_registry;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -18,6 +19,10 @@ pub struct TokenArgs {
     /// [default: file:.local/tokens.json, the registry of `make run`]
     #[arg(long, env = "SCIM_TOKEN_REGISTRY", value_name = "LOCATION", global = true)]
     registry: Option<String>,
+    /// The service's DynamoDB table, whose generation item a write to a Secrets Manager registry
+    /// bumps so running services notice it within seconds; the server reads the same variable
+    #[arg(long, env = "SCIM_TABLE", value_name = "NAME", global = true)]
+    table: Option<String>,
     #[command(subcommand)]
     command: TokenCommand,
 }
@@ -38,7 +43,7 @@ pub enum TokenCommand {
     },
     /// List tokens, one per line: id, name, tenant, expiry, state (never a token or a hash)
     List,
-    /// Revoke a token at once (the service notices within its cache time, 60 s by default)
+    /// Revoke a token at once (the service refuses it within SCIM_TOKEN_REVOCATION_CHECK_SECONDS, 5 s by default)
     Revoke {
         /// The token's id, as `scimctl token list` shows it
         id: String,
@@ -57,6 +62,14 @@ pub enum TokenCommand {
 pub async fn run(args: TokenArgs) -> Result<(), Failure> {
     let now = OffsetDateTime::now_utc();
     let location = location(args.registry)?;
+    let table = args.table.filter(|t| !t.trim().is_empty());
+    if matches!(location, RegistryLocation::SecretsManager(_)) && table.is_none() {
+        eprintln!(
+            "no --table / SCIM_TABLE: writes do not bump the table's generation item, so running \
+             services notice them only within their cache time (SCIM_TOKEN_CACHE_SECONDS)"
+        );
+    }
+    let open = || open_token_registry(&location, table.as_deref());
     match args.command {
         TokenCommand::Create {
             name,
@@ -69,7 +82,7 @@ pub async fn run(args: TokenArgs) -> Result<(), Failure> {
                 expires: parse_expiry(&expires, now)
                     .map_err(|e| Failure::Usage(format!("--expires: {e}")))?,
             };
-            let registry = location.open().await;
+            let registry = open().await;
             let issued = update(registry.as_ref(), |doc| doc.create(&request, now))
                 .await
                 .map_err(failure)?;
@@ -79,11 +92,11 @@ pub async fn run(args: TokenArgs) -> Result<(), Failure> {
             print_record(&issued.record);
         }
         TokenCommand::List => {
-            let document = location.open().await.load().await.map_err(failure)?.document;
+            let document = open().await.load().await.map_err(failure)?.document;
             print_list(&document.tokens, now);
         }
         TokenCommand::Revoke { id } => {
-            let registry = location.open().await;
+            let registry = open().await;
             let record = update(registry.as_ref(), |doc| Ok(doc.revoke(&id, now)?))
                 .await
                 .map_err(failure)?;
@@ -94,7 +107,7 @@ pub async fn run(args: TokenArgs) -> Result<(), Failure> {
         }
         TokenCommand::Rotate { id, grace } => {
             let grace = parse_grace(&grace).map_err(|e| Failure::Usage(format!("--grace: {e}")))?;
-            let registry = location.open().await;
+            let registry = open().await;
             let rotation = update(registry.as_ref(), |doc| doc.rotate(&id, grace, now))
                 .await
                 .map_err(failure)?;

@@ -57,6 +57,8 @@ async fn create(registry: &dyn TokenRegistry, name: &str, tenant: &str) -> (Stri
 const FAST: CacheSettings = CacheSettings {
     ttl: Duration::from_secs(60),
     refresh_min_interval: Duration::from_millis(300),
+    check_interval: Duration::from_secs(5),
+    max_staleness: Duration::from_secs(300),
 };
 
 #[tokio::test]
@@ -149,6 +151,69 @@ async fn a_secret_created_beforehand_with_an_empty_registry_is_used() {
     assert!(registry.load().await.unwrap().revision.is_some());
     create(&registry, "first", "default").await;
     assert_eq!(registry.load().await.unwrap().document.tokens.len(), 1);
+}
+
+/// What CloudFormation creates for a secret with neither `SecretString` nor
+/// `GenerateSecretString`: a secret without any version. It reads as an empty registry, and the
+/// first token write creates its first version.
+#[tokio::test]
+async fn a_secret_without_a_value_is_an_empty_registry_until_the_first_write() {
+    let (registry, client, secret) = registry().await;
+    client.create_secret().name(&secret).send().await.unwrap();
+    let loaded = registry.load().await.unwrap();
+    assert!(loaded.document.tokens.is_empty());
+    assert_eq!(loaded.revision, None);
+    let (token, id) = create(&registry, "first", "default").await;
+    let loaded = registry.load().await.unwrap();
+    assert_eq!(loaded.document.tokens.len(), 1);
+    assert!(loaded.revision.is_some());
+    let versions = client
+        .list_secret_version_ids()
+        .secret_id(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.versions().len(),
+        1,
+        "the first write is the first version"
+    );
+    let cache = TokenCache::load(Arc::new(registry), FAST, vec![]).await.unwrap();
+    assert!(matches!(cache.verify(&token).await, Verdict::Valid { token_id, .. } if token_id == id));
+}
+
+/// A secret the service can no longer read (here: scheduled for deletion) after warm-up: each
+/// failed read is counted, the last good registry serves for `max_staleness`, then every token
+/// is refused.
+#[tokio::test]
+async fn an_unreadable_secret_is_counted_and_fails_closed_after_the_max_staleness() {
+    let (registry, client, secret) = registry().await;
+    let (token, _) = create(&registry, "real", "acme").await;
+    let settings = CacheSettings {
+        ttl: Duration::ZERO,
+        refresh_min_interval: Duration::ZERO,
+        check_interval: Duration::ZERO,
+        max_staleness: Duration::from_millis(400),
+    };
+    let cache = TokenCache::load(Arc::new(registry), settings, vec![])
+        .await
+        .unwrap();
+    assert!(matches!(cache.verify(&token).await, Verdict::Valid { .. }));
+    assert_eq!(cache.stats().read_failures, 0);
+    client.delete_secret().secret_id(&secret).send().await.unwrap();
+    assert!(
+        matches!(cache.verify(&token).await, Verdict::Valid { .. }),
+        "the last good registry, within the max staleness"
+    );
+    assert_eq!(cache.stats().read_failures, 1);
+    tokio::time::sleep(settings.max_staleness).await;
+    assert_eq!(cache.verify(&token).await, Verdict::Unavailable);
+    assert_eq!(cache.stats().read_failures, 2);
+    assert_eq!(
+        cache.stats().registry_loads,
+        1 + 2 + 1,
+        "start-up, the first verify, then two failed reads"
+    );
 }
 
 #[tokio::test]

@@ -5,4 +5,5 @@ mod budget;
 mod common;
 mod contract;
 mod faults;
+mod generation;
 mod table;

@@ -8,6 +8,11 @@ use std::process::{Child, Command, Stdio};
 
 /// The server started in `dir` with no token settings, and its first two stdout lines.
 fn start(dir: &Path) -> (Child, String, String) {
+    start_with(dir, &[])
+}
+
+/// The same, with these variables set too.
+fn start_with(dir: &Path, vars: &[(&str, &str)]) -> (Child, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_scim-lambda"))
         .current_dir(dir)
         .env("SCIM_LISTEN", "127.0.0.1:0")
@@ -15,6 +20,7 @@ fn start(dir: &Path) -> (Child, String, String) {
         .env_remove("SCIM_TOKEN_REGISTRY")
         .env_remove("SCIM_BOOTSTRAP_TOKEN")
         .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .envs(vars.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -90,4 +96,46 @@ fn under_lambda_the_registry_must_be_named() {
         stderr.contains("SCIM_TOKEN_REGISTRY: required under AWS Lambda"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn a_local_bootstrap_token_works_and_is_warned_about_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, base, line) = start_with(dir.path(), &[("SCIM_BOOTSTRAP_TOKEN", "SCIM_boot-local")]);
+    assert!(line.contains("SCIM_BOOTSTRAP_TOKEN"), "{line}");
+    let reply = reqwest::Client::new()
+        .get(format!("{base}/Users"))
+        .bearer_auth("SCIM_boot-local")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let logs = stop(child);
+    let warning = logs
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("SCIM_BOOTSTRAP_TOKEN is set"))
+        .unwrap_or_else(|| panic!("no warning in: {logs}"));
+    assert!(warning.contains("for local use only"), "{warning}");
+    assert!(!logs.contains("SCIM_boot-local"), "the token reached the log");
+}
+
+#[test]
+fn under_lambda_the_bootstrap_token_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = format!("file:{}", dir.path().join("tokens.json").display());
+    let output = Command::new(env!("CARGO_BIN_EXE_scim-lambda"))
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env("SCIM_STORE", "memory")
+        .env("SCIM_TOKEN_REGISTRY", registry)
+        .env("SCIM_CURSOR_KEY", "MDEyMzQ1Njc4OWFiY2RlZg==")
+        .env("SCIM_BOOTSTRAP_TOKEN", "SCIM_boot-lambda")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("SCIM_BOOTSTRAP_TOKEN: refused under AWS Lambda"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SCIM_boot-lambda"), "{stderr}");
 }

@@ -2,3 +2,4 @@
 //! process.
 
 mod first_start;
+mod rotated_secrets;

@@ -242,3 +242,43 @@ fn table_create_needs_a_table_name() {
         .unwrap());
     assert_eq!(out.code, 2, "{}", out.stderr);
 }
+
+/// On AWS the registry is a secret and `SCIM_TABLE` names the service's table: every write moves
+/// the table's token generation on, which is what makes running services notice a revocation
+/// within seconds. Without a table the write still happens, and scimctl says what that means.
+#[tokio::test]
+async fn token_writes_to_a_secret_move_the_tables_generation_on() {
+    use scim_auth::GenerationMarker;
+    let table = crate::common::fresh_table("tokens");
+    let registry = format!("secretsmanager:{}", scim_testkit::unique_name("scim-tokens"));
+    let marker = scim_dynamodb::TokenGeneration::new(scim_testkit::dynamodb::client(), &table);
+    let token = |args: &[&str], table: Option<&str>| {
+        let mut command = scimctl_on_moto();
+        command
+            .arg("token")
+            .args(args)
+            .env("SCIM_TOKEN_REGISTRY", &registry);
+        if let Some(table) = table {
+            command.env("SCIM_TABLE", table);
+        }
+        run(command.output().unwrap())
+    };
+    assert_eq!(marker.read().await.unwrap(), None);
+
+    let created = token(&["create", "--name", "Okta", "--expires", "30d"], Some(&table));
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let after_create = marker.read().await.unwrap().expect("moved on by the create");
+    let revoked = token(&["revoke", field(&created.stdout, "id")], Some(&table));
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+    let after_revoke = marker.read().await.unwrap().expect("a generation");
+    assert_ne!(after_revoke, after_create, "moved on by the revoke");
+
+    let untracked = token(&["create", "--name", "Entra", "--expires", "30d"], None);
+    assert_eq!(untracked.code, 0, "{}", untracked.stderr);
+    assert!(
+        untracked.stderr.contains("no --table / SCIM_TABLE"),
+        "{}",
+        untracked.stderr
+    );
+    assert_eq!(marker.read().await.unwrap(), Some(after_revoke));
+}
