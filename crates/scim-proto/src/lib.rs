@@ -16,6 +16,7 @@ pub use schema::{ResourceSchema, SchemaRegistry};
 pub mod filter;
 pub use filter::{CompValue, CompareOp, Filter, PatchPath};
 pub mod discovery;
+pub mod distinct;
 pub mod etag;
 pub mod list;
 pub mod project;

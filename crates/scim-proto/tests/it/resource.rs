@@ -16,7 +16,10 @@ fn opts(case: &Value) -> NormalizeOptions {
         Some("hash") => PasswordPolicy::Hash,
         _ => PasswordPolicy::Drop,
     };
-    NormalizeOptions { password }
+    NormalizeOptions {
+        password,
+        ..NormalizeOptions::default()
+    }
 }
 
 fn name(case: &Value) -> &str {
@@ -110,6 +113,7 @@ fn password_is_hashed_with_fresh_salt() {
     assert_eq!(normalize_attribute(def, &Value::Null, &hash_opts).unwrap(), None);
     let drop = NormalizeOptions {
         password: PasswordPolicy::Drop,
+        ..NormalizeOptions::default()
     };
     assert_eq!(normalize_attribute(def, &json!("hunter2"), &drop).unwrap(), None);
     // A non-string password is a type error, named.
@@ -124,6 +128,7 @@ fn normalize_attribute_table() {
     let enterprise = user.extension(ENTERPRISE_USER_SCHEMA).unwrap();
     let o = NormalizeOptions {
         password: PasswordPolicy::Drop,
+        ..NormalizeOptions::default()
     };
     let cases: Vec<(&str, Value, Option<Value>)> = vec![
         ("active", json!("True"), Some(json!(true))),
@@ -245,6 +250,7 @@ fn normalized_then_rendered_idp_bodies_round_trip() {
     let reg = SchemaRegistry::standard();
     let o = NormalizeOptions {
         password: PasswordPolicy::Drop,
+        ..NormalizeOptions::default()
     };
     for case in cases("resource/normalize.json") {
         if case.get("error").is_some() || case.get("extension").is_some() {
