@@ -10,6 +10,7 @@ use crate::error::{Result, ScimError};
 use crate::etag;
 use crate::path::AttrPath;
 use crate::schema::{AttrType, AttributeDef, Mutability, ResourceSchema, Returned};
+use crate::text;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -175,7 +176,32 @@ pub fn normalize(
             }
         }
     }
+    check_identifiers(&out, schema, None)?;
     Ok(out)
+}
+
+/// Checks the identifiers of a canonical resource ([`ResourceSchema::identifiers`]) with
+/// [`text::check_identifier`]: no control or format character, bounded length. 400
+/// `invalidValue` naming the attribute. With `only`, just the attributes named there (as
+/// [`crate::patch::PatchOutcome::changed_attributes`] names them).
+pub fn check_identifiers(
+    resource: &Map<String, Value>,
+    schema: &ResourceSchema<'_>,
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> Result<()> {
+    for (ext, def) in schema.identifiers() {
+        let label = match ext {
+            Some(urn) => format!("{urn}:{}", def.name),
+            None => def.name.clone(),
+        };
+        if only.is_some_and(|names| !names.contains(&label)) {
+            continue;
+        }
+        if let Some(Value::String(s)) = get_attr(resource, ext, &def.name) {
+            text::check_identifier(&label, s)?;
+        }
+    }
+    Ok(())
 }
 
 /// Raw attribute values keyed by their definitions, in first-seen order.
@@ -414,19 +440,21 @@ fn normalize_single(
         ))
     };
     let out = match def.ty {
-        AttrType::String => match value {
-            Value::String(s) => Value::String(s.clone()),
-            // Some clients send employee numbers and the like as JSON numbers.
-            Value::Number(n) => Value::String(n.to_string()),
-            _ => return Err(bad()),
-        },
-        AttrType::Reference => match value {
-            Value::String(s) => Value::String(s.clone()),
+        // RFC 7643 §2.3.1: a string is a JSON string; `"userName": 42` is a client mistake, not
+        // a value to convert.
+        AttrType::String | AttrType::Reference => match value {
+            Value::String(s) => {
+                text::check_string(label, s)?;
+                Value::String(s.clone())
+            }
             _ => return Err(bad()),
         },
         AttrType::Binary => match value {
             // RFC 7643 §2.3.6: base64 (RFC 4648); whitespace from PEM-style line breaks is allowed.
-            Value::String(s) if is_base64ish(s) => Value::String(s.clone()),
+            Value::String(s) if is_base64ish(s) => {
+                text::check_string(label, s)?;
+                Value::String(s.clone())
+            }
             _ => return Err(bad()),
         },
         AttrType::Boolean => match value {
@@ -492,8 +520,9 @@ fn normalize_complex(
 ) -> Result<Option<Value>> {
     let obj = match value {
         Value::Object(obj) => obj,
-        // Entra sends the enterprise `manager` as a bare id: read it as `{"value": ...}`.
-        Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+        // Entra sends the enterprise `manager` as a bare id: read it as `{"value": ...}`. Only a
+        // single-valued attribute: `"emails": "x"` is a type error, not an email.
+        Value::String(_) if !def.multi_valued && def.sub_attribute("value").is_some() => {
             let Some(value_def) = def.sub_attribute("value") else {
                 return Err(ScimError::invalid_value(format!(
                     "'{label}' must be {}, got {}",
@@ -501,12 +530,8 @@ fn normalize_complex(
                     json_kind(value)
                 )));
             };
-            let scalar = match value {
-                Value::String(s) => Value::String(s.clone()),
-                other => Value::String(other.to_string()),
-            };
             let sub_label = format!("{label}.{}", value_def.name);
-            return Ok(normalize_single(value_def, &sub_label, &scalar, opts)?.map(|v| {
+            return Ok(normalize_single(value_def, &sub_label, value, opts)?.map(|v| {
                 let mut m = Map::new();
                 m.insert(value_def.name.clone(), v);
                 Value::Object(m)

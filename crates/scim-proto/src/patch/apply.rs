@@ -6,7 +6,9 @@ use crate::distinct::DistinctValues;
 use crate::error::{Result, ScimError};
 use crate::filter::{CompValue, CompareOp, Filter, PatchPath};
 use crate::path::AttrPath;
-use crate::resource::{check_required, normalize_attribute, normalize_unsealed, seal_write_only};
+use crate::resource::{
+    check_identifiers, check_required, normalize_attribute, normalize_unsealed, seal_write_only,
+};
 use crate::schema::{AttributeDef, Mutability, ResolvedAttr, ResourceSchema};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -47,6 +49,7 @@ pub fn apply_patch(
     check_required(&work, schema)?;
 
     let mut changed_attributes = changed_attributes(resource, &work, schema);
+    check_identifiers(&work, schema, Some(&changed_attributes))?;
     if !engine.members.is_empty() {
         changed_attributes.extend(engine.detached_touched);
     }

@@ -147,7 +147,6 @@ fn normalize_attribute_table() {
             json!([{"givenName": "x"}]),
             Some(json!({"givenName": "x"})),
         ),
-        ("roles", json!("admin"), Some(json!([{"value": "admin"}]))),
         ("groups", json!([{"value": "g", "display": "G"}]), None),
     ];
     for (attr, input, want) in cases {
@@ -155,10 +154,22 @@ fn normalize_attribute_table() {
         let got = normalize_attribute(def, &input, &o).unwrap();
         assert_eq!(got, want, "{attr} {input}");
     }
+    // A bare scalar is read as `{"value": ...}` only for a single-valued complex attribute
+    // (Entra's `manager`); for a multi-valued one it is a type error, as is a number for a string.
+    for (attr, input) in [
+        ("roles", json!("admin")),
+        ("emails", json!("x")),
+        ("userName", json!(42)),
+    ] {
+        let def = user.core.attribute(attr).unwrap();
+        let e = normalize_attribute(def, &input, &o).unwrap_err();
+        assert!(e.detail.contains(attr), "{e}");
+    }
     let manager = enterprise.attribute("manager").unwrap();
+    let e = normalize_attribute(manager, &json!(17), &o).unwrap_err();
+    assert!(e.detail.contains("manager"), "{e}");
     for (input, want) in [
         (json!("id-1"), Some(json!({"value": "id-1"}))),
-        (json!(17), Some(json!({"value": "17"}))),
         (
             json!([{"$ref": null, "value": "id-1"}]),
             Some(json!({"value": "id-1"})),
