@@ -524,3 +524,22 @@ fn member_change_from_delta(delta: MemberDelta) -> ApiResult<MemberChange> {
         add,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// A burst of password writes queues on one permit per core.
+    #[tokio::test]
+    async fn hash_permits_are_one_per_core() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let permits = super::hash_permits();
+        assert_eq!(permits.available_permits(), cores);
+        let held: Vec<_> = futures_util::future::join_all((0..cores).map(|_| permits.acquire()))
+            .await
+            .into_iter()
+            .collect();
+        assert_eq!(permits.available_permits(), 0);
+        assert!(permits.try_acquire().is_err(), "the next hash waits");
+        drop(held);
+        assert_eq!(permits.available_permits(), cores);
+    }
+}

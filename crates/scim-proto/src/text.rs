@@ -20,9 +20,9 @@ use crate::error::{Result, ScimError};
 use std::borrow::Cow;
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
-/// Most characters of an identifier. Entra and Okta cap group names at 256 and 255 characters
-/// and user names well below; a group's `displayName` is copied into the item of each of its
-/// user members on DynamoDB, so its size multiplies (a user item holds at most 400 KB).
+/// Most characters of an identifier: Entra's limit for a group name. A group's `displayName`
+/// is copied into the item of each of its user members on DynamoDB, so its size multiplies (a
+/// user item holds at most 400 KB).
 pub const MAX_IDENTIFIER_CHARS: usize = 256;
 
 /// Most characters of any other string value (a base64 certificate fits many times over).

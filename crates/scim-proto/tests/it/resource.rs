@@ -274,3 +274,26 @@ fn normalized_then_rendered_idp_bodies_round_trip() {
         assert_eq!(again, canonical, "{}", name(&case));
     }
 }
+
+/// The service reserves a hashing permit for exactly the bodies that may hash a password: every
+/// spelling that reaches `password` names it, and bodies that do not name it never wait.
+#[test]
+fn bodies_that_may_hash_a_password_name_it() {
+    let reg = SchemaRegistry::standard();
+    let user = reg.user();
+    for body in [
+        json!({"userName": "a", "password": "x"}),
+        json!({"userName": "a", "PASSWORD": "x"}),
+        json!({"urn:ietf:params:scim:schemas:core:2.0:User:password": "x"}),
+        json!({"Operations": [{"op": "replace", "path": "Password", "value": "x"}]}),
+        json!({"Operations": [{"op": "add", "value": {"password": "x"}}]}),
+    ] {
+        assert!(scim_proto::resource::mentions_write_only(&body, &user), "{body}");
+    }
+    let plain = json!({"userName": "a", "emails": [{"value": "a@x.org"}]});
+    assert!(!scim_proto::resource::mentions_write_only(&plain, &user));
+    assert!(!scim_proto::resource::mentions_write_only(
+        &json!({"displayName": "g"}),
+        &reg.group()
+    ));
+}
