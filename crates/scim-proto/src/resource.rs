@@ -294,11 +294,14 @@ fn check_schemas(obj: &Map<String, Value>, schema: &ResourceSchema<'_>) -> Resul
 /// Coerces one attribute's value to its definition (RFC 7643 §2.3 data types, §2.4
 /// multi-valued attributes). `None` when the value is null or empty.
 ///
-/// Tolerances, each for a known client: string booleans (`"True"`, Entra), a bare scalar for a
-/// complex attribute with a `value` sub-attribute (the enterprise `manager` from Entra), a
-/// one-element array for a single-valued complex attribute (`[{"$ref":null,"value":"id"}]`), a
-/// single value for a multi-valued attribute, integers given as digit strings, numbers given for
-/// string attributes. A `writeOnly` attribute (`password`) is hashed or dropped per `opts`.
+/// Tolerances, the whole list (docs/idp-compatibility.md, "Value shapes we accept"): string
+/// booleans (`"True"`, Entra), a bare string id for a single-valued complex attribute with a
+/// `value` sub-attribute (the enterprise `manager` from Entra), a one-element array for a
+/// single-valued complex attribute (`[{"$ref":null,"value":"id"}]`), a single value for a
+/// multi-valued attribute, numbers given as digit strings. Any other JSON type is 400
+/// `invalidValue` (docs/idp-compatibility.md, "Values of the wrong type"). More values than
+/// `opts.limits` allow is 400 `tooMany`. A `writeOnly` attribute (`password`) is hashed or
+/// dropped per `opts`.
 pub fn normalize_attribute(
     def: &AttributeDef,
     value: &Value,
