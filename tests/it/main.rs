@@ -12,6 +12,7 @@ mod effective_roles;
 mod events;
 mod idp_lifecycles;
 mod idp_quirks;
+mod input_limits;
 mod lambda_events;
 mod lambda_log;
 mod protocol;

@@ -52,18 +52,13 @@ impl DynamoStore {
         change: &MemberChange,
         new_group: bool,
     ) -> Result<Vec<MemberOp>, StoreError> {
-        let mut adds: Vec<(String, Option<ResourceKind>)> = Vec::new();
-        for (id, hint) in &change.add {
-            if !adds.iter().any(|(a, _)| a == id) {
-                adds.push((id.clone(), *hint));
-            }
-        }
+        let adds = change.distinct_adds();
         for (id, _) in &adds {
             if !keys::plausible_id(id) {
                 return Err(StoreError::InvalidMember(format!("member '{id}' does not exist")));
             }
         }
-        let add_ids: BTreeSet<&str> = adds.iter().map(|(a, _)| a.as_str()).collect();
+        let add_ids: BTreeSet<&str> = adds.iter().map(|(a, _)| *a).collect();
         let mut removes: BTreeSet<String> = change
             .remove
             .iter()
@@ -123,17 +118,17 @@ impl DynamoStore {
             }
         }
         let mut child_groups = Vec::new();
-        for (id, hint) in &adds {
+        for &(id, hint) in &adds {
             if !new_group && present(id).is_some() {
                 continue;
             }
             let (kind, version) = resource(id).ok_or_else(|| scim_store::unknown_member(id))?;
-            scim_store::check_member_kind(id, kind, *hint)?;
+            scim_store::check_member_kind(id, kind, hint)?;
             if kind == ResourceKind::Group {
-                child_groups.push(id.clone());
+                child_groups.push(id.to_string());
             }
             ops.push(MemberOp::Add {
-                id: id.clone(),
+                id: id.to_string(),
                 kind,
                 version,
             });

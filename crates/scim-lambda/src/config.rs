@@ -5,7 +5,7 @@ use crate::cursor::CursorKeys;
 use crate::origin::OriginSecrets;
 use crate::secrets::{SecretPair, SecretSource};
 use scim_auth::{CacheSettings, RegistryLocation, LOCAL_REGISTRY_PATH};
-use scim_proto::resource::PasswordPolicy;
+use scim_proto::resource::{PasswordPolicy, ValueLimits};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -123,6 +123,11 @@ pub struct Config {
     pub max_inline_members: u64,
     /// `SCIM_EVENTS`: where the embedded store publishes change events.
     pub events: EventsSetting,
+    /// `SCIM_MAX_VALUES_PER_ATTRIBUTE` (default 1,000): the most values one multi-valued
+    /// attribute may carry in a request; `SCIM_MAX_MEMBER_CHANGES` (default 1,000): the most
+    /// group members one request may add or remove, PATCH, POST and PUT alike. Beyond either,
+    /// 400 `tooMany`.
+    pub value_limits: ValueLimits,
 }
 
 /// Whether the process runs inside AWS Lambda.
@@ -157,6 +162,17 @@ impl Config {
             match get(name) {
                 None => Ok(default),
                 Some(v) => v.trim().parse().map_err(|e| format!("{name}: {e}")),
+            }
+        };
+        let defaults = ValueLimits::default();
+        let count = |name: &str, default: usize| -> Result<usize, String> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<usize>() {
+                    Ok(0) => Err(format!("{name}: must be at least 1")),
+                    Ok(n) => Ok(n),
+                    Err(e) => Err(format!("{name}: {e}")),
+                },
             }
         };
         let token_registry = match get("SCIM_TOKEN_REGISTRY") {
@@ -285,6 +301,10 @@ impl Config {
             secrets_refresh: Duration::from_secs(number("SCIM_SECRETS_REFRESH_SECONDS", 300)?),
             max_inline_members: number("SCIM_MAX_INLINE_MEMBERS", 10_000)?,
             events,
+            value_limits: ValueLimits {
+                per_attribute: count("SCIM_MAX_VALUES_PER_ATTRIBUTE", defaults.per_attribute)?,
+                members: count("SCIM_MAX_MEMBER_CHANGES", defaults.members)?,
+            },
         })
     }
 }
@@ -313,6 +333,7 @@ mod tests {
         assert_eq!(local.store, StoreChoice::Memory);
         assert_eq!(config(LAMBDA, true).unwrap().store, StoreChoice::DynamoDb);
         assert_eq!(local.max_inline_members, 10_000);
+        assert_eq!(local.value_limits, ValueLimits::default());
         let SecretSource::Inline(random) = &local.cursor_key else {
             panic!("a key of its own locally")
         };

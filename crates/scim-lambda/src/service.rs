@@ -7,7 +7,7 @@ use crate::state::AppState;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use scim_proto::list::ListLimits;
 use scim_proto::patch::{apply_patch, MemberDelta, PatchLimits, PatchOptions, PatchRequest};
-use scim_proto::resource::{self, NormalizeOptions};
+use scim_proto::resource::{self, NormalizeOptions, PasswordPolicy};
 use scim_proto::{etag, ResourceSchema, ScimError};
 use scim_store::wire::{self, MEMBERS};
 use scim_store::{
@@ -15,7 +15,8 @@ use scim_store::{
     StoreError, StoredResource, TenantId, TenantSettings,
 };
 use serde_json::{Map, Value};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::Semaphore;
 
 /// How many users of a list page have their effective access computed at a time.
 const ACCESS_CONCURRENCY: usize = 8;
@@ -73,7 +74,15 @@ impl<'a> Service<'a> {
     fn normalize_options(&self) -> NormalizeOptions {
         NormalizeOptions {
             password: self.state.config.password,
+            limits: self.state.config.value_limits,
         }
+    }
+
+    /// Whether protocol work on `body` may hash a password: the policy hashes and the body
+    /// names a `writeOnly` attribute somewhere (a key, or a PATCH `path`).
+    fn may_hash(&self, body: &Value) -> bool {
+        self.state.config.password == PasswordPolicy::Hash
+            && resource::mentions_write_only(body, &self.schema())
     }
 
     pub fn list_limits(&self) -> ListLimits {
@@ -83,28 +92,50 @@ impl<'a> Service<'a> {
     /// Runs protocol work on the blocking pool: normalising or patching may hash a password with
     /// argon2id (tens of milliseconds of CPU), which must not stall the async workers serving
     /// other requests.
+    ///
+    /// Work that `may_hash` first waits for one of [`hash_permits`]: argon2id takes 19 MiB per
+    /// hash, so a burst of password writes queues here instead of exhausting memory.
     async fn off_thread<T: Send + 'static>(
         &self,
+        may_hash: bool,
         work: impl FnOnce(&ResourceSchema<'_>, &NormalizeOptions) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
         let (state, kind, options) = (self.state.clone(), self.kind, self.normalize_options());
-        tokio::task::spawn_blocking(move || work(&schema_of(&state, kind), &options))
-            .await
-            .map_err(|e| {
+        let permit = match may_hash {
+            true => Some(hash_permits().acquire().await.map_err(|e| {
                 ApiError::from(ScimError::new(
                     500,
                     None,
-                    format!("request processing failed: {e}"),
+                    format!("password hashing unavailable: {e}"),
                 ))
-            })?
+            })?),
+            false => None,
+        };
+        tokio::task::spawn_blocking(move || {
+            let before = resource::password_hashes_on_this_thread();
+            let done = work(&schema_of(&state, kind), &options);
+            let hashes = resource::password_hashes_on_this_thread() - before;
+            tracing::debug!(password_hashes = hashes, "protocol work done");
+            drop(permit);
+            done
+        })
+        .await
+        .map_err(|e| {
+            ApiError::from(ScimError::new(
+                500,
+                None,
+                format!("request processing failed: {e}"),
+            ))
+        })?
     }
 
     /// RFC 7644 §3.3: POST creates a resource, shown as `shape` says.
     pub async fn create(&self, body: &Value, shape: &ResponseShape) -> ApiResult<Shown> {
         let include = shape.include;
+        let may_hash = self.may_hash(body);
         let body = body.clone();
         let (attrs, members) = self
-            .off_thread(move |schema, options| {
+            .off_thread(may_hash, move |schema, options| {
                 let mut attrs = resource::normalize(&body, schema, options)?;
                 resource::check_required(&attrs, schema)?;
                 let members = take_members(&mut attrs)?;
@@ -209,9 +240,10 @@ impl<'a> Service<'a> {
         if_match: Option<&str>,
         shape: &ResponseShape,
     ) -> ApiResult<Shown> {
+        let may_hash = self.may_hash(body);
         let body = body.clone();
         let (incoming, mut members) = self
-            .off_thread(move |schema, options| {
+            .off_thread(may_hash, move |schema, options| {
                 let mut incoming = resource::normalize(&body, schema, options)?;
                 let members = take_members(&mut incoming)?;
                 Ok((incoming, members))
@@ -219,7 +251,7 @@ impl<'a> Service<'a> {
             .await?;
         members.replace_all = self.kind == ResourceKind::Group;
         let written = self
-            .write(id, if_match, shape.include, move |existing, schema, _| {
+            .write(id, if_match, shape.include, false, move |existing, schema, _| {
                 let attrs = resource::merge_for_put(&existing.attrs, incoming.clone(), schema)?;
                 resource::check_required(&attrs, schema)?;
                 Ok(Some((attrs, members.clone())))
@@ -238,19 +270,30 @@ impl<'a> Service<'a> {
         if_match: Option<&str>,
         shape: Option<&ResponseShape>,
     ) -> ApiResult<Shown> {
-        let request = PatchRequest::from_json(body, &PatchLimits::default())?;
+        let limits = PatchLimits {
+            max_member_changes: self.state.config.value_limits.members,
+            ..PatchLimits::default()
+        };
+        let request = PatchRequest::from_json(body, &limits)?;
+        let may_hash = self.may_hash(body);
         let mut options = match self.kind {
             ResourceKind::Group => PatchOptions::with_detached_members(),
             ResourceKind::User => PatchOptions::default(),
         };
         options.normalize = self.normalize_options();
         let written = self
-            .write(id, if_match, include_of(shape), move |existing, schema, _| {
-                let mut attrs = existing.attrs.clone();
-                let outcome = apply_patch(&mut attrs, &request, schema, &options)?;
-                let members = member_change_from_delta(outcome.members)?;
-                Ok((outcome.modified || !members.is_empty()).then_some((attrs, members)))
-            })
+            .write(
+                id,
+                if_match,
+                include_of(shape),
+                may_hash,
+                move |existing, schema, _| {
+                    let mut attrs = existing.attrs.clone();
+                    let outcome = apply_patch(&mut attrs, &request, schema, &options)?;
+                    let members = member_change_from_delta(outcome.members)?;
+                    Ok((outcome.modified || !members.is_empty()).then_some((attrs, members)))
+                },
+            )
             .await?;
         self.show(written, shape).await
     }
@@ -264,6 +307,7 @@ impl<'a> Service<'a> {
         id: &str,
         if_match: Option<&str>,
         include: Include,
+        may_hash: bool,
         change: impl Fn(&StoredResource, &ResourceSchema<'_>, &NormalizeOptions) -> ApiResult<Option<NewState>>
             + Send
             + Sync
@@ -278,7 +322,7 @@ impl<'a> Service<'a> {
             etag::check_if_match(if_match, existing.version)?;
             let (change, read) = (change.clone(), existing.clone());
             let computed = self
-                .off_thread(move |schema, options| change(&read, schema, options))
+                .off_thread(may_hash, move |schema, options| change(&read, schema, options))
                 .await?;
             let Some((attrs, members)) = computed else {
                 return self.after_write(existing.clone(), &existing, include).await;
@@ -405,6 +449,15 @@ impl<'a> Service<'a> {
     }
 }
 
+/// The argon2id hashes that may run at once in this process: one per core, since each is pure
+/// CPU and memory work.
+fn hash_permits() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        Semaphore::new(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+    })
+}
+
 /// The schema view of a resource kind; both kinds are in every registry the service builds.
 pub fn schema_of(state: &AppState, kind: ResourceKind) -> ResourceSchema<'_> {
     wire::schema_of(&state.registry, kind)
@@ -470,4 +523,23 @@ fn member_change_from_delta(delta: MemberDelta) -> ApiResult<MemberChange> {
         remove: delta.remove,
         add,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// A burst of password writes queues on one permit per core.
+    #[tokio::test]
+    async fn hash_permits_are_one_per_core() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let permits = super::hash_permits();
+        assert_eq!(permits.available_permits(), cores);
+        let held: Vec<_> = futures_util::future::join_all((0..cores).map(|_| permits.acquire()))
+            .await
+            .into_iter()
+            .collect();
+        assert_eq!(permits.available_permits(), 0);
+        assert!(permits.try_acquire().is_err(), "the next hash waits");
+        drop(held);
+        assert_eq!(permits.available_permits(), cores);
+    }
 }

@@ -5,10 +5,12 @@
 //! rules are strict about types and tolerant about everything an IdP is known to add (unknown
 //! schema URNs, read-only attributes, `null`s, string booleans, bare manager ids).
 
+use crate::distinct::DistinctValues;
 use crate::error::{Result, ScimError};
 use crate::etag;
 use crate::path::AttrPath;
 use crate::schema::{AttrType, AttributeDef, Mutability, ResourceSchema, Returned};
+use crate::text;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -28,6 +30,50 @@ pub enum PasswordPolicy {
 #[derive(Debug, Clone, Default)]
 pub struct NormalizeOptions {
     pub password: PasswordPolicy,
+    pub limits: ValueLimits,
+}
+
+/// How many values one multi-valued attribute may carry in a request (POST, PUT, or one PATCH
+/// value), so one request cannot make the server do unbounded work. More is 400 `tooMany`
+/// (RFC 7644 §3.12) naming the attribute and the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueLimits {
+    /// Any multi-valued attribute but a Group's `members`.
+    pub per_attribute: usize,
+    /// A Group's `members`: the same bound as the member changes of one PATCH
+    /// ([`crate::patch::PatchLimits::max_member_changes`]).
+    pub members: usize,
+}
+
+impl Default for ValueLimits {
+    fn default() -> Self {
+        ValueLimits {
+            per_attribute: 1000,
+            members: 1000,
+        }
+    }
+}
+
+impl ValueLimits {
+    fn of(&self, def: &AttributeDef) -> usize {
+        if def.name == "members" {
+            self.members
+        } else {
+            self.per_attribute
+        }
+    }
+
+    /// 400 `tooMany` when `count` values of `def` are more than allowed.
+    pub fn check(&self, def: &AttributeDef, count: usize) -> Result<()> {
+        let limit = self.of(def);
+        if count > limit {
+            return Err(ScimError::too_many(format!(
+                "'{}' may hold at most {limit} values; {count} were given",
+                def.name
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Server-maintained metadata used by [`render`] (RFC 7643 §3.1 `meta`).
@@ -130,7 +176,32 @@ pub fn normalize(
             }
         }
     }
+    check_identifiers(&out, schema, None)?;
     Ok(out)
+}
+
+/// Checks the identifiers of a canonical resource ([`ResourceSchema::identifiers`]) with
+/// [`text::check_identifier`]: no control or format character, bounded length. 400
+/// `invalidValue` naming the attribute. With `only`, just the attributes named there (as
+/// [`crate::patch::PatchOutcome::changed_attributes`] names them).
+pub fn check_identifiers(
+    resource: &Map<String, Value>,
+    schema: &ResourceSchema<'_>,
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> Result<()> {
+    for (ext, def) in schema.identifiers() {
+        let label = match ext {
+            Some(urn) => format!("{urn}:{}", def.name),
+            None => def.name.clone(),
+        };
+        if only.is_some_and(|names| !names.contains(&label)) {
+            continue;
+        }
+        if let Some(Value::String(s)) = get_attr(resource, ext, &def.name) {
+            text::check_identifier(&label, s)?;
+        }
+    }
+    Ok(())
 }
 
 /// Raw attribute values keyed by their definitions, in first-seen order.
@@ -223,12 +294,30 @@ fn check_schemas(obj: &Map<String, Value>, schema: &ResourceSchema<'_>) -> Resul
 /// Coerces one attribute's value to its definition (RFC 7643 §2.3 data types, §2.4
 /// multi-valued attributes). `None` when the value is null or empty.
 ///
-/// Tolerances, each for a known client: string booleans (`"True"`, Entra), a bare scalar for a
-/// complex attribute with a `value` sub-attribute (the enterprise `manager` from Entra), a
-/// one-element array for a single-valued complex attribute (`[{"$ref":null,"value":"id"}]`), a
-/// single value for a multi-valued attribute, integers given as digit strings, numbers given for
-/// string attributes. A `writeOnly` attribute (`password`) is hashed or dropped per `opts`.
+/// Tolerances, the whole list (docs/idp-compatibility.md, "Value shapes we accept"): string
+/// booleans (`"True"`, Entra), a bare string id for a single-valued complex attribute with a
+/// `value` sub-attribute (the enterprise `manager` from Entra), a one-element array for a
+/// single-valued complex attribute (`[{"$ref":null,"value":"id"}]`), a single value for a
+/// multi-valued attribute, numbers given as digit strings. Any other JSON type is 400
+/// `invalidValue` (docs/idp-compatibility.md, "Values of the wrong type"). More values than
+/// `opts.limits` allow is 400 `tooMany`. A `writeOnly` attribute (`password`) is hashed or
+/// dropped per `opts`.
 pub fn normalize_attribute(
+    def: &AttributeDef,
+    value: &Value,
+    opts: &NormalizeOptions,
+) -> Result<Option<Value>> {
+    let v = normalize_unsealed(def, value, opts)?;
+    if def.mutability == Mutability::WriteOnly {
+        return seal_write_only(v, opts.password);
+    }
+    Ok(v)
+}
+
+/// [`normalize_attribute`] without its last step for a `writeOnly` attribute: the plain value
+/// as given, for the caller to pass to [`seal_write_only`] once it knows the final value. The
+/// PATCH engine uses it so that 1,000 operations on `password` cost one argon2id hash, not 1,000.
+pub(crate) fn normalize_unsealed(
     def: &AttributeDef,
     value: &Value,
     opts: &NormalizeOptions,
@@ -239,7 +328,8 @@ pub fn normalize_attribute(
             Value::Array(items) => items.iter().collect(),
             single => vec![single],
         };
-        let mut out: Vec<Value> = Vec::with_capacity(items.len());
+        opts.limits.check(def, items.len())?;
+        let mut out = DistinctValues::default();
         for item in items {
             if item.is_array() {
                 return Err(ScimError::invalid_value(format!(
@@ -251,11 +341,10 @@ pub fn normalize_attribute(
             if let Some(v) = normalize_single(def, &def.name, item, opts)? {
                 // Exact duplicates are one value (RFC 7643 §2.4: a multi-valued attribute is a
                 // set of values; Okta and Entra resend what is already there).
-                if !out.contains(&v) {
-                    out.push(v);
-                }
+                out.insert(v);
             }
         }
+        let out = out.into_values();
         // RFC 7643 §2.4: "The primary attribute value 'true' MUST appear no more than once."
         let primaries = out
             .iter()
@@ -287,16 +376,49 @@ pub fn normalize_attribute(
             },
             v => v,
         };
-        let v = normalize_single(def, &def.name, single, opts)?;
-        if def.mutability == Mutability::WriteOnly {
-            return match (v, opts.password) {
-                (Some(Value::String(plain)), PasswordPolicy::Hash) => {
-                    Ok(Some(Value::String(hash_password(&plain)?)))
+        normalize_single(def, &def.name, single, opts)
+    }
+}
+
+/// Whether `body` names a `writeOnly` attribute of `schema` (`password`) anywhere: in a key, or
+/// in a string (a PATCH `path`), ignoring case. A superset of the bodies whose normalisation or
+/// PATCH hashes a password, found without interpreting them, so a caller can reserve hashing
+/// capacity before the work starts.
+pub fn mentions_write_only(body: &Value, schema: &ResourceSchema<'_>) -> bool {
+    let names: Vec<String> = schema
+        .attributes()
+        .filter(|(_, def)| def.mutability == Mutability::WriteOnly)
+        .map(|(_, def)| def.name.to_ascii_lowercase())
+        .collect();
+    if names.is_empty() {
+        return false;
+    }
+    let names_one = |s: &str| {
+        let s = s.to_ascii_lowercase();
+        names.iter().any(|n| s.contains(n.as_str()))
+    };
+    let mut stack = vec![body];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) if names_one(s) => return true,
+            Value::Array(items) => stack.extend(items),
+            Value::Object(m) => {
+                if m.keys().any(|k| names_one(k)) {
+                    return true;
                 }
-                _ => Ok(None),
-            };
+                stack.extend(m.values());
+            }
+            _ => {}
         }
-        Ok(v)
+    }
+    false
+}
+
+/// What is kept of a `writeOnly` value (`password`): its argon2id hash, or nothing.
+pub(crate) fn seal_write_only(plain: Option<Value>, policy: PasswordPolicy) -> Result<Option<Value>> {
+    match (plain, policy) {
+        (Some(Value::String(plain)), PasswordPolicy::Hash) => Ok(Some(Value::String(hash_password(&plain)?))),
+        _ => Ok(None),
     }
 }
 
@@ -321,19 +443,21 @@ fn normalize_single(
         ))
     };
     let out = match def.ty {
-        AttrType::String => match value {
-            Value::String(s) => Value::String(s.clone()),
-            // Some clients send employee numbers and the like as JSON numbers.
-            Value::Number(n) => Value::String(n.to_string()),
-            _ => return Err(bad()),
-        },
-        AttrType::Reference => match value {
-            Value::String(s) => Value::String(s.clone()),
+        // RFC 7643 §2.3.1: a string is a JSON string; `"userName": 42` is a client mistake, not
+        // a value to convert.
+        AttrType::String | AttrType::Reference => match value {
+            Value::String(s) => {
+                text::check_string(label, s)?;
+                Value::String(s.clone())
+            }
             _ => return Err(bad()),
         },
         AttrType::Binary => match value {
             // RFC 7643 §2.3.6: base64 (RFC 4648); whitespace from PEM-style line breaks is allowed.
-            Value::String(s) if is_base64ish(s) => Value::String(s.clone()),
+            Value::String(s) if is_base64ish(s) => {
+                text::check_string(label, s)?;
+                Value::String(s.clone())
+            }
             _ => return Err(bad()),
         },
         AttrType::Boolean => match value {
@@ -399,8 +523,9 @@ fn normalize_complex(
 ) -> Result<Option<Value>> {
     let obj = match value {
         Value::Object(obj) => obj,
-        // Entra sends the enterprise `manager` as a bare id: read it as `{"value": ...}`.
-        Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+        // Entra sends the enterprise `manager` as a bare id: read it as `{"value": ...}`. Only a
+        // single-valued attribute: `"emails": "x"` is a type error, not an email.
+        Value::String(_) if !def.multi_valued && def.sub_attribute("value").is_some() => {
             let Some(value_def) = def.sub_attribute("value") else {
                 return Err(ScimError::invalid_value(format!(
                     "'{label}' must be {}, got {}",
@@ -408,12 +533,8 @@ fn normalize_complex(
                     json_kind(value)
                 )));
             };
-            let scalar = match value {
-                Value::String(s) => Value::String(s.clone()),
-                other => Value::String(other.to_string()),
-            };
             let sub_label = format!("{label}.{}", value_def.name);
-            return Ok(normalize_single(value_def, &sub_label, &scalar, opts)?.map(|v| {
+            return Ok(normalize_single(value_def, &sub_label, value, opts)?.map(|v| {
                 let mut m = Map::new();
                 m.insert(value_def.name.clone(), v);
                 Value::Object(m)
@@ -483,8 +604,21 @@ fn is_base64ish(s: &str) -> bool {
     })
 }
 
+std::thread_local! {
+    /// argon2id hashes computed on this thread. Protocol work runs on one blocking thread per
+    /// call, so the difference around a call is what that call computed.
+    static PASSWORD_HASHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many argon2id hashes this thread has computed: the service reports the difference
+/// around a request's protocol work, and tests assert on it.
+pub fn password_hashes_on_this_thread() -> u64 {
+    PASSWORD_HASHES.with(std::cell::Cell::get)
+}
+
 /// Hashes a password with argon2id and a random salt into a PHC string.
 fn hash_password(plain: &str) -> Result<String> {
+    PASSWORD_HASHES.with(|n| n.set(n.get().saturating_add(1)));
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(plain.as_bytes(), &salt)

@@ -394,6 +394,19 @@ impl<'a> ResourceSchema<'a> {
             )
     }
 
+    /// The identifiers of this resource type (see [`crate::text`]): singular simple attributes
+    /// with `uniqueness: server` or `global` (RFC 7643 §2.2; `userName`), `externalId`
+    /// (RFC 7643 §3.1), and a Group's `displayName`, which IdPs look groups up by. `id` is the
+    /// server's own. Stores index exactly these (scim-store's `attributes.rs`).
+    pub fn identifiers(&self) -> impl Iterator<Item = (Option<&'a str>, &'a AttributeDef)> + '_ {
+        let group = self.resource_type.name == "Group";
+        self.attributes().filter(move |(ext, a)| {
+            let unique = matches!(a.uniqueness, Uniqueness::Server | Uniqueness::Global);
+            let looked_up = ext.is_none() && (a.name == "externalId" || (group && a.name == "displayName"));
+            a.name != "id" && !a.multi_valued && a.ty != AttrType::Complex && (unique || looked_up)
+        })
+    }
+
     /// Resolves an attribute path (RFC 7644 §3.10), case-insensitively.
     ///
     /// A path without a URN names a core or common attribute; as a courtesy to clients that omit

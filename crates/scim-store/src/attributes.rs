@@ -9,10 +9,13 @@
 //!   from an index instead of reading the tenant.
 //!
 //! Values are compared as RFC 7643 §2.2 says: `caseExact: false` attributes fold case, so
-//! `Alice` and `alice` are one value.
+//! `Alice` and `alice` are one value. Before that they are put in Unicode NFC
+//! (`scim_proto::text`), so a composed and a decomposed "josé" are one value too; the stored value
+//! stays as sent, only the index key is normalised.
 
 use crate::ResourceKind;
-use scim_proto::schema::{AttrType, SchemaRegistry, Uniqueness};
+use scim_proto::schema::{SchemaRegistry, Uniqueness};
+use scim_proto::text::nfc;
 use serde_json::{Map, Value};
 
 /// An attribute with an index: its place in a resource, how values compare, and whether they
@@ -42,11 +45,7 @@ impl IndexedAttribute {
 
     /// A string value as the index keeps it.
     pub fn normalise(&self, value: &str) -> String {
-        if self.case_exact {
-            value.to_string()
-        } else {
-            value.to_lowercase()
-        }
+        fold(value, self.case_exact)
     }
 
     /// The normalised value of this attribute in `attrs`, if it has a scalar one (complex and
@@ -65,27 +64,30 @@ impl IndexedAttribute {
     }
 }
 
+/// A string in the form identifiers compare in: NFC, then lower case unless `case_exact`.
+pub fn fold(value: &str, case_exact: bool) -> String {
+    let composed = nfc(value);
+    if case_exact {
+        composed.into_owned()
+    } else {
+        composed.to_lowercase()
+    }
+}
+
 /// The indexed attributes of `kind` under `registry`'s schemas (with their extensions): the
 /// unique ones first-class, then the looked-up ones.
 pub fn indexed_attributes(registry: &SchemaRegistry, kind: ResourceKind) -> Vec<IndexedAttribute> {
     let Some(schema) = registry.view(kind.name()) else {
         return Vec::new();
     };
+    // The identifiers, which scim-proto also checks for invisible characters and length.
     schema
-        .attributes()
-        .filter_map(|(ext, a)| {
-            let unique = matches!(a.uniqueness, Uniqueness::Server | Uniqueness::Global)
-                && a.name != "id"
-                && !a.multi_valued
-                && a.ty != AttrType::Complex;
-            let lookup = ext.is_none()
-                && (a.name == "externalId" || (kind == ResourceKind::Group && a.name == "displayName"));
-            (unique || lookup).then(|| IndexedAttribute {
-                extension: ext.map(str::to_string),
-                name: a.name.clone(),
-                case_exact: a.case_exact,
-                unique,
-            })
+        .identifiers()
+        .map(|(ext, a)| IndexedAttribute {
+            extension: ext.map(str::to_string),
+            name: a.name.clone(),
+            case_exact: a.case_exact,
+            unique: matches!(a.uniqueness, Uniqueness::Server | Uniqueness::Global),
         })
         .collect()
 }
@@ -124,6 +126,19 @@ mod tests {
         assert_eq!(user_name.value(attrs).as_deref(), Some("alice@example.com"));
         // RFC 7643 §3.1: externalId is caseExact.
         assert_eq!(external_id.value(attrs).as_deref(), Some("AbC"));
+        // A composed and a decomposed "José" are one key, whatever the case.
+        let composed = json!({"userName": "Jos\u{e9}", "externalId": "jos\u{e9}"});
+        let decomposed = json!({"userName": "jose\u{301}", "externalId": "jose\u{301}"});
+        for a in [user_name, external_id] {
+            assert_eq!(
+                a.value(composed.as_object().unwrap()),
+                a.value(decomposed.as_object().unwrap())
+            );
+        }
+        assert_eq!(
+            user_name.value(composed.as_object().unwrap()).as_deref(),
+            Some("jos\u{e9}")
+        );
         let complex = json!({"userName": {"x": 1}});
         assert_eq!(user_name.value(complex.as_object().unwrap()), None);
     }

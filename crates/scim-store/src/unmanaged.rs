@@ -8,6 +8,7 @@
 //! review (`review`). What both stores share lives here: which attributes match ([`match_keys`],
 //! with the one definition of the primary email), the conflict id, the attribute overlay.
 
+use crate::attributes::fold;
 use crate::{
     ConflictPolicy, Expect, MemberChange, ResourceKind, ResourceStore, SettingsStore, StoreError,
     StoredResource, TenantId,
@@ -62,16 +63,17 @@ pub fn primary_email(attrs: &Map<String, Value>) -> Option<String> {
         None => return None,
     };
     let value = chosen.get("value")?.as_str()?.trim();
-    (!value.is_empty()).then(|| value.to_lowercase())
+    (!value.is_empty()).then(|| fold(value, false))
 }
 
-/// The values an unmanaged account is matched on, normalised (lower case: both compare
-/// case-insensitively, RFC 7643 §4.1 `userName` is `caseExact: false`), in the order a match is
+/// The values an unmanaged account is matched on, normalised as identifiers are
+/// ([`fold`]: NFC, lower case: both compare case-insensitively, RFC 7643 §4.1 `userName` is
+/// `caseExact: false`), in the order a match is
 /// looked for: `userName` first, then the primary email.
 pub fn match_keys(attrs: &Map<String, Value>) -> Vec<(MatchAttribute, String)> {
     let mut keys = Vec::with_capacity(2);
     if let Some(name) = attrs.get("userName").and_then(Value::as_str) {
-        keys.push((MatchAttribute::UserName, name.to_lowercase()));
+        keys.push((MatchAttribute::UserName, fold(name, false)));
     }
     if let Some(email) = primary_email(attrs) {
         keys.push((MatchAttribute::Email, email));
@@ -190,7 +192,7 @@ pub fn conflict_of(account: &str, posted: &Map<String, Value>) -> (String, Strin
 /// The id of the conflict between an unmanaged account and a posted `userName` (compared
 /// case-insensitively): deterministic, so every retry of one POST finds the same conflict.
 pub fn conflict_id(account: &str, user_name: &str) -> String {
-    let digest = Sha256::digest(format!("{account}\n{}", user_name.to_lowercase()).as_bytes());
+    let digest = Sha256::digest(format!("{account}\n{}", fold(user_name, false)).as_bytes());
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 

@@ -5,6 +5,7 @@ use super::{CompValue, CompareOp, Filter};
 use crate::error::{Result, ScimError};
 use crate::path::AttrPath;
 use crate::schema::{AttrType, AttributeDef, ResolvedAttr, ResourceSchema};
+use crate::text::nfc;
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 use time::format_description::well_known::Rfc3339;
@@ -450,7 +451,11 @@ fn ordering_matches(op: CompareOp, ord: Option<Ordering>) -> bool {
     }
 }
 
+/// Strings compare in Unicode NFC ([`crate::text`]): `userName eq "jose\u0301"` finds "josé",
+/// as the stores' indexes do.
 fn compare_strings(a: &str, b: &str, op: CompareOp, case_exact: bool) -> bool {
+    let (a, b) = (nfc(a), nfc(b));
+    let (a, b) = (a.as_ref(), b.as_ref());
     if case_exact {
         return string_op(a, b, op);
     }

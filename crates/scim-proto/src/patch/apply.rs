@@ -1,11 +1,14 @@
 //! Applying `add`, `remove` and `replace` (RFC 7644 §3.5.2.1–§3.5.2.3) to a canonical resource.
 
-use super::members::{filter_ids, parse_members, MemberDelta};
+use super::members::{filter_ids, parse_members, MemberDeltaBuilder};
 use super::{PatchOpKind, PatchOperation, PatchOptions, PatchOutcome, PatchRequest};
+use crate::distinct::DistinctValues;
 use crate::error::{Result, ScimError};
 use crate::filter::{CompValue, CompareOp, Filter, PatchPath};
 use crate::path::AttrPath;
-use crate::resource::{check_required, normalize_attribute};
+use crate::resource::{
+    check_identifiers, check_required, normalize_attribute, normalize_unsealed, seal_write_only,
+};
 use crate::schema::{AttributeDef, Mutability, ResolvedAttr, ResourceSchema};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -30,8 +33,9 @@ pub fn apply_patch(
     let mut engine = Engine {
         schema,
         opts,
-        members: MemberDelta::default(),
+        members: MemberDeltaBuilder::default(),
         detached_touched: BTreeSet::new(),
+        unsealed: BTreeSet::new(),
     };
     for (i, op) in request.operations.iter().enumerate() {
         engine.apply_op(&mut work, op).map_err(|mut e| {
@@ -39,18 +43,20 @@ pub fn apply_patch(
             e
         })?;
     }
+    engine.seal_write_only(&mut work)?;
     prune_map(&mut work);
     check_immutable(resource, &work, schema)?;
     check_required(&work, schema)?;
 
     let mut changed_attributes = changed_attributes(resource, &work, schema);
+    check_identifiers(&work, schema, Some(&changed_attributes))?;
     if !engine.members.is_empty() {
         changed_attributes.extend(engine.detached_touched);
     }
     let outcome = PatchOutcome {
         modified: !changed_attributes.is_empty(),
         changed_attributes,
-        members: engine.members,
+        members: engine.members.finish(),
     };
     if work != *resource {
         *resource = work;
@@ -61,8 +67,11 @@ pub fn apply_patch(
 struct Engine<'c, 'a> {
     schema: &'c ResourceSchema<'a>,
     opts: &'c PatchOptions,
-    members: MemberDelta,
+    members: MemberDeltaBuilder,
     detached_touched: BTreeSet<String>,
+    /// `writeOnly` attributes (`password`) written in plain by the operations so far: hashed
+    /// once, after the last operation ([`Engine::seal_write_only`]).
+    unsealed: BTreeSet<(Option<String>, String)>,
 }
 
 /// What one operation (or one key of a pathless value object) addresses.
@@ -275,12 +284,16 @@ impl<'a> Engine<'_, 'a> {
 
     /// `add` (RFC 7644 §3.5.2.1) and `replace` (RFC 7644 §3.5.2.3) of one target.
     fn write(
-        &self,
+        &mut self,
         work: &mut Map<String, Value>,
         kind: PatchOpKind,
-        t: &Target<'a>,
+        t: &Target<'_>,
         value: &Value,
     ) -> Result<()> {
+        if t.filter.is_none() && t.sub.is_none() && t.attr.mutability == Mutability::WriteOnly {
+            self.unsealed
+                .insert((t.ext.map(str::to_string), t.attr.name.clone()));
+        }
         with_container(work, t.ext, |c| match (&t.filter, t.sub) {
             (None, None) => self.write_attr(c, kind, t.attr, value),
             (None, Some(sub)) => self.write_sub_unfiltered(c, t.attr, sub, value),
@@ -297,7 +310,8 @@ impl<'a> Engine<'_, 'a> {
         value: &Value,
     ) -> Result<()> {
         let name = def.name.as_str();
-        let new = self.normalize(def, value)?;
+        // A `writeOnly` value stays plain until every operation has run (`seal_write_only`).
+        let new = normalize_unsealed(def, value, &self.opts.normalize)?.filter(|v| !is_empty(v));
         if def.multi_valued {
             match (kind, new) {
                 // RFC 7644 §3.5.2.3: "If the target location is a multi-valued attribute and no
@@ -306,17 +320,10 @@ impl<'a> Engine<'_, 'a> {
                 // RFC 7644 §3.5.2.1: "If the target location specifies a multi-valued attribute,
                 // a new value is added to the attribute." Exact duplicates are not added twice.
                 (_, Some(Value::Array(items))) => {
-                    let mut arr = take_array(c, name);
-                    let mut touched = Vec::new();
-                    for item in items {
-                        match arr.iter().position(|e| e == &item) {
-                            Some(i) => touched.push(i),
-                            None => {
-                                arr.push(item);
-                                touched.push(arr.len() - 1);
-                            }
-                        }
-                    }
+                    let mut values = DistinctValues::from_existing(take_array(c, name));
+                    let touched: Vec<usize> = items.into_iter().map(|item| values.insert(item)).collect();
+                    self.opts.normalize.limits.check(def, values.len())?;
+                    let mut arr = values.into_values();
                     single_primary(&mut arr, &touched);
                     c.insert(name.to_string(), Value::Array(arr));
                 }
@@ -530,18 +537,16 @@ impl<'a> Engine<'_, 'a> {
             // the values to remove as the value (docs/idp-compatibility.md, "Member removal with a
             // value list"): only the listed values go, never the whole attribute.
             (None, None, Some(listed)) if t.attr.multi_valued => {
-                let listed = self.listed(t.attr, listed)?;
+                let mut listed = ListedValues::new(t.attr, self.listed(t.attr, listed)?);
                 let mut arr = take_array(c, name);
-                arr.retain(|e| !listed.iter().any(|l| listed_matches(t.attr, l, e)));
+                arr.retain(|e| !listed.designates(e));
                 c.insert(name.to_string(), Value::Array(arr));
             }
             // The same on a single-valued complex attribute (`manager` with `[{"value": "<id>"}]`):
             // removed when it is the listed value.
             (None, None, Some(listed)) if t.attr.is_complex() => {
-                let listed = self.listed(t.attr, listed)?;
-                let matches = c
-                    .get(name)
-                    .is_some_and(|e| listed.iter().any(|l| listed_matches(t.attr, l, e)));
+                let mut listed = ListedValues::new(t.attr, self.listed(t.attr, listed)?);
+                let matches = c.get(name).is_some_and(|e| listed.designates(e));
                 if matches {
                     c.remove(name);
                 }
@@ -666,6 +671,25 @@ impl<'a> Engine<'_, 'a> {
                     attr.name
                 )))
             }
+        }
+        Ok(())
+    }
+
+    /// Hashes (or drops, per [`crate::resource::PasswordPolicy`]) the final value of each
+    /// `writeOnly` attribute the operations wrote: one argon2id hash per attribute and request
+    /// however many operations set it.
+    fn seal_write_only(&self, work: &mut Map<String, Value>) -> Result<()> {
+        for (ext, name) in &self.unsealed {
+            with_container(work, ext.as_deref(), |c| {
+                let Some(slot) = c.get_mut(name) else {
+                    return Ok(());
+                };
+                // Dropped, it is left null for the pruning after the operations to remove.
+                if let Some(sealed) = seal_write_only(Some(slot.take()), self.opts.normalize.password)? {
+                    *slot = sealed;
+                }
+                Ok(())
+            })?;
         }
         Ok(())
     }
@@ -817,25 +841,71 @@ fn single_primary(arr: &mut [Value], touched: &[usize]) {
     }
 }
 
-/// Does a value listed in a `remove` designate this value? Complex values with a `value`
-/// sub-attribute compare on it (case-insensitively unless `caseExact`); other complex values
-/// match when every listed sub-attribute is equal; simple values compare whole.
-fn listed_matches(attr: &AttributeDef, listed: &Value, e: &Value) -> bool {
-    match (listed, e) {
-        (Value::Object(l), Value::Object(e)) => match l.get("value") {
-            Some(lv) => {
-                let case_exact = attr.sub_attribute("value").is_some_and(|d| d.case_exact);
-                match (lv, e.get("value")) {
-                    (Value::String(a), Some(Value::String(b))) if !case_exact => {
-                        a.to_lowercase() == b.to_lowercase()
+/// The values listed in a `remove`, indexed so that each stored value is checked in constant
+/// time. Complex values with a `value` sub-attribute designate the stored values with an equal
+/// `value` (case-insensitively unless `caseExact`); other complex values designate those whose
+/// sub-attributes include every listed one (a scan, bounded by [`ValueLimits`] on both sides:
+/// addresses have no `value` to index); simple values compare whole.
+///
+/// [`ValueLimits`]: crate::resource::ValueLimits
+struct ListedValues {
+    case_exact: bool,
+    /// The listed `value` sub-attributes, case-folded unless `caseExact`.
+    by_value: DistinctValues,
+    /// Listed simple values.
+    whole: DistinctValues,
+    /// Listed complex values without a `value`.
+    partial: Vec<Map<String, Value>>,
+}
+
+impl ListedValues {
+    fn new(attr: &AttributeDef, listed: Vec<Value>) -> Self {
+        let case_exact = attr.sub_attribute("value").is_some_and(|d| d.case_exact);
+        let mut out = ListedValues {
+            case_exact,
+            by_value: DistinctValues::default(),
+            whole: DistinctValues::default(),
+            partial: Vec::new(),
+        };
+        for l in listed {
+            match l {
+                Value::Object(mut o) => match o.remove("value") {
+                    Some(v) => {
+                        out.by_value.insert(fold(v, case_exact));
                     }
-                    (a, Some(b)) => a == b,
-                    (_, None) => false,
+                    None if !o.is_empty() => out.partial.push(o),
+                    None => {}
+                },
+                simple => {
+                    out.whole.insert(simple);
                 }
             }
-            None => !l.is_empty() && l.iter().all(|(k, v)| e.get(k) == Some(v)),
-        },
-        (l, e) => l == e,
+        }
+        out
+    }
+
+    fn designates(&mut self, e: &Value) -> bool {
+        match e {
+            Value::Object(e) => {
+                let by_value = e
+                    .get("value")
+                    .is_some_and(|v| self.by_value.find(&fold(v.clone(), self.case_exact)).is_some());
+                by_value
+                    || self
+                        .partial
+                        .iter()
+                        .any(|l| l.iter().all(|(k, v)| e.get(k) == Some(v)))
+            }
+            simple => self.whole.find(simple).is_some(),
+        }
+    }
+}
+
+/// A string value in the form it compares in: lowercase unless `caseExact` (RFC 7643 §2.2).
+fn fold(v: Value, case_exact: bool) -> Value {
+    match v {
+        Value::String(s) if !case_exact => Value::String(s.to_lowercase()),
+        other => other,
     }
 }
 

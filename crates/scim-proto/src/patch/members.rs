@@ -5,6 +5,7 @@ use crate::error::{Result, ScimError};
 use crate::filter::{CompValue, CompareOp, Filter};
 use crate::schema::AttributeDef;
 use serde_json::Value;
+use std::collections::{HashMap, HashSet};
 
 /// One member reference (RFC 7643 §4.2 `members`: `value`, `type`, `display`; `$ref` is derived
 /// by the server and ignored on input).
@@ -37,13 +38,37 @@ impl MemberDelta {
     pub fn is_empty(&self) -> bool {
         !self.replace_all && self.add.is_empty() && self.remove.is_empty()
     }
+}
+
+/// Composes member changes one by one into a [`MemberDelta`], each change in constant time: a
+/// cancelled entry is blanked where it stands (found through an index) instead of searched for,
+/// so a PATCH of k member changes costs O(k) whatever their order.
+#[derive(Debug, Default)]
+pub(crate) struct MemberDeltaBuilder {
+    replace_all: bool,
+    add: Vec<Option<MemberRef>>,
+    remove: Vec<Option<String>>,
+    /// Member id → its live entry in `add` / `remove`.
+    add_at: HashMap<String, usize>,
+    remove_at: HashMap<String, usize>,
+}
+
+impl MemberDeltaBuilder {
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.replace_all && self.add_at.is_empty() && self.remove_at.is_empty()
+    }
 
     /// Adds a member after the changes so far. A pending removal of the same id is cancelled
     /// (remove x then add x → add x); a second add of the same id keeps the first entry.
     pub(crate) fn push_add(&mut self, m: MemberRef) {
-        self.remove.retain(|r| r != &m.value);
-        if !self.add.iter().any(|a| a.value == m.value) {
-            self.add.push(m);
+        if let Some(i) = self.remove_at.remove(&m.value) {
+            if let Some(slot) = self.remove.get_mut(i) {
+                *slot = None;
+            }
+        }
+        if !self.add_at.contains_key(&m.value) {
+            self.add_at.insert(m.value.clone(), self.add.len());
+            self.add.push(Some(m));
         }
     }
 
@@ -52,19 +77,33 @@ impl MemberDelta {
     /// member may have been present before this PATCH (add x then remove x on a group that held x
     /// must leave x out).
     pub(crate) fn push_remove(&mut self, id: String) {
-        self.add.retain(|a| a.value != id);
-        if !self.replace_all && !self.remove.contains(&id) {
-            self.remove.push(id);
+        if let Some(i) = self.add_at.remove(&id) {
+            if let Some(slot) = self.add.get_mut(i) {
+                *slot = None;
+            }
+        }
+        if !self.replace_all && !self.remove_at.contains_key(&id) {
+            self.remove_at.insert(id.clone(), self.remove.len());
+            self.remove.push(Some(id));
         }
     }
 
     /// Replaces every member with `members` (RFC 7644 §3.5.2.3).
     pub(crate) fn replace(&mut self, members: Vec<MemberRef>) {
-        self.replace_all = true;
-        self.add.clear();
-        self.remove.clear();
+        *self = MemberDeltaBuilder {
+            replace_all: true,
+            ..MemberDeltaBuilder::default()
+        };
         for m in members {
             self.push_add(m);
+        }
+    }
+
+    pub(crate) fn finish(self) -> MemberDelta {
+        MemberDelta {
+            replace_all: self.replace_all,
+            add: self.add.into_iter().flatten().collect(),
+            remove: self.remove.into_iter().flatten().collect(),
         }
     }
 }
@@ -137,7 +176,7 @@ fn canonical_type(s: &str, def: &AttributeDef) -> String {
 /// it cannot evaluate any other filter; anything else is 400 `invalidFilter`.
 pub(crate) fn filter_ids(filter: &Filter, attr: &str) -> Result<Vec<String>> {
     let mut ids = Vec::new();
-    collect_ids(filter, &mut ids).ok_or_else(|| {
+    collect_ids(filter, &mut ids, &mut HashSet::new()).ok_or_else(|| {
         ScimError::invalid_filter(format!(
             "a filter on '{attr}' must be 'value eq \"<id>\"' comparisons joined by 'or': \
              members are stored apart from the group and cannot be filtered on other attributes"
@@ -146,18 +185,18 @@ pub(crate) fn filter_ids(filter: &Filter, attr: &str) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-fn collect_ids(filter: &Filter, ids: &mut Vec<String>) -> Option<()> {
+fn collect_ids<'f>(filter: &'f Filter, ids: &mut Vec<String>, seen: &mut HashSet<&'f str>) -> Option<()> {
     match filter {
         Filter::Or(a, b) => {
-            collect_ids(a, ids)?;
-            collect_ids(b, ids)
+            collect_ids(a, ids, seen)?;
+            collect_ids(b, ids, seen)
         }
         Filter::Compare {
             path,
             op: CompareOp::Eq,
             value: CompValue::String(id),
         } if path.urn.is_none() && path.sub.is_none() && path.attr.eq_ignore_ascii_case("value") => {
-            if !ids.contains(id) {
+            if seen.insert(id) {
                 ids.push(id.clone());
             }
             Some(())
@@ -181,33 +220,37 @@ mod tests {
     #[test]
     fn deltas_compose_in_order() {
         // add x then remove x: x must end up absent whether or not it was a member before.
-        let mut d = MemberDelta::default();
+        let mut d = MemberDeltaBuilder::default();
         d.push_add(m("x"));
         d.push_remove("x".into());
+        let d = d.finish();
         assert!(d.add.is_empty());
         assert_eq!(d.remove, vec!["x".to_string()]);
 
         // remove x then add x → add x.
-        let mut d = MemberDelta::default();
+        let mut d = MemberDeltaBuilder::default();
         d.push_remove("x".into());
         d.push_add(m("x"));
+        let d = d.finish();
         assert_eq!(d.add, vec![m("x")]);
         assert!(d.remove.is_empty());
 
         // replace then add appends; replace then remove drops from the new list.
-        let mut d = MemberDelta::default();
+        let mut d = MemberDeltaBuilder::default();
         d.replace(vec![m("a"), m("b"), m("a")]);
         d.push_add(m("c"));
         d.push_remove("b".into());
+        let d = d.finish();
         assert!(d.replace_all);
         assert_eq!(d.add, vec![m("a"), m("c")]);
         assert!(d.remove.is_empty());
         assert!(!d.is_empty());
 
         // replace with [] empties the group: not an empty delta.
-        let mut d = MemberDelta::default();
+        let mut d = MemberDeltaBuilder::default();
         d.replace(vec![]);
         assert!(!d.is_empty());
+        assert!(!d.finish().is_empty());
         assert!(MemberDelta::default().is_empty());
     }
 }

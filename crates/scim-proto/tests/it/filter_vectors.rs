@@ -393,3 +393,22 @@ fn longest_chains_do_not_exhaust_the_stack() {
         .join()
         .unwrap();
 }
+
+/// Strings compare in Unicode NFC: a decomposed "josé" in a filter finds the composed one and
+/// the other way round, with or without case folding.
+#[test]
+fn composed_and_decomposed_strings_match() {
+    let reg = SchemaRegistry::standard();
+    let user = reg.user();
+    let composed = serde_json::json!({"userName": "Jos\u{e9}", "externalId": "jos\u{e9}"});
+    let decomposed = serde_json::json!({"userName": "jose\u{301}", "externalId": "jose\u{301}"});
+    for (stored, filter) in [
+        (&composed, "userName eq \"jose\u{301}\""),
+        (&composed, "externalId eq \"jose\u{301}\""),
+        (&decomposed, "userName eq \"JOS\u{c9}\""),
+        (&decomposed, "externalId sw \"jos\u{e9}\""),
+    ] {
+        let f = Filter::parse(filter).unwrap();
+        assert!(f.matches(stored.as_object().unwrap(), &user), "{filter}");
+    }
+}

@@ -16,7 +16,10 @@ fn opts(case: &Value) -> NormalizeOptions {
         Some("hash") => PasswordPolicy::Hash,
         _ => PasswordPolicy::Drop,
     };
-    NormalizeOptions { password }
+    NormalizeOptions {
+        password,
+        ..NormalizeOptions::default()
+    }
 }
 
 fn name(case: &Value) -> &str {
@@ -110,6 +113,7 @@ fn password_is_hashed_with_fresh_salt() {
     assert_eq!(normalize_attribute(def, &Value::Null, &hash_opts).unwrap(), None);
     let drop = NormalizeOptions {
         password: PasswordPolicy::Drop,
+        ..NormalizeOptions::default()
     };
     assert_eq!(normalize_attribute(def, &json!("hunter2"), &drop).unwrap(), None);
     // A non-string password is a type error, named.
@@ -124,6 +128,7 @@ fn normalize_attribute_table() {
     let enterprise = user.extension(ENTERPRISE_USER_SCHEMA).unwrap();
     let o = NormalizeOptions {
         password: PasswordPolicy::Drop,
+        ..NormalizeOptions::default()
     };
     let cases: Vec<(&str, Value, Option<Value>)> = vec![
         ("active", json!("True"), Some(json!(true))),
@@ -142,7 +147,6 @@ fn normalize_attribute_table() {
             json!([{"givenName": "x"}]),
             Some(json!({"givenName": "x"})),
         ),
-        ("roles", json!("admin"), Some(json!([{"value": "admin"}]))),
         ("groups", json!([{"value": "g", "display": "G"}]), None),
     ];
     for (attr, input, want) in cases {
@@ -150,10 +154,22 @@ fn normalize_attribute_table() {
         let got = normalize_attribute(def, &input, &o).unwrap();
         assert_eq!(got, want, "{attr} {input}");
     }
+    // A bare scalar is read as `{"value": ...}` only for a single-valued complex attribute
+    // (Entra's `manager`); for a multi-valued one it is a type error, as is a number for a string.
+    for (attr, input) in [
+        ("roles", json!("admin")),
+        ("emails", json!("x")),
+        ("userName", json!(42)),
+    ] {
+        let def = user.core.attribute(attr).unwrap();
+        let e = normalize_attribute(def, &input, &o).unwrap_err();
+        assert!(e.detail.contains(attr), "{e}");
+    }
     let manager = enterprise.attribute("manager").unwrap();
+    let e = normalize_attribute(manager, &json!(17), &o).unwrap_err();
+    assert!(e.detail.contains("manager"), "{e}");
     for (input, want) in [
         (json!("id-1"), Some(json!({"value": "id-1"}))),
-        (json!(17), Some(json!({"value": "17"}))),
         (
             json!([{"$ref": null, "value": "id-1"}]),
             Some(json!({"value": "id-1"})),
@@ -245,6 +261,7 @@ fn normalized_then_rendered_idp_bodies_round_trip() {
     let reg = SchemaRegistry::standard();
     let o = NormalizeOptions {
         password: PasswordPolicy::Drop,
+        ..NormalizeOptions::default()
     };
     for case in cases("resource/normalize.json") {
         if case.get("error").is_some() || case.get("extension").is_some() {
@@ -256,4 +273,27 @@ fn normalized_then_rendered_idp_bodies_round_trip() {
         let again = normalize(&Value::Object(wire), &schema, &o).unwrap();
         assert_eq!(again, canonical, "{}", name(&case));
     }
+}
+
+/// The service reserves a hashing permit for exactly the bodies that may hash a password: every
+/// spelling that reaches `password` names it, and bodies that do not name it never wait.
+#[test]
+fn bodies_that_may_hash_a_password_name_it() {
+    let reg = SchemaRegistry::standard();
+    let user = reg.user();
+    for body in [
+        json!({"userName": "a", "password": "x"}),
+        json!({"userName": "a", "PASSWORD": "x"}),
+        json!({"urn:ietf:params:scim:schemas:core:2.0:User:password": "x"}),
+        json!({"Operations": [{"op": "replace", "path": "Password", "value": "x"}]}),
+        json!({"Operations": [{"op": "add", "value": {"password": "x"}}]}),
+    ] {
+        assert!(scim_proto::resource::mentions_write_only(&body, &user), "{body}");
+    }
+    let plain = json!({"userName": "a", "emails": [{"value": "a@x.org"}]});
+    assert!(!scim_proto::resource::mentions_write_only(&plain, &user));
+    assert!(!scim_proto::resource::mentions_write_only(
+        &json!({"displayName": "g"}),
+        &reg.group()
+    ));
 }

@@ -77,6 +77,35 @@ pub async fn filter_user_name_eq_case_insensitive<S: Store>(s: S) {
     );
 }
 
+/// `eq` lookups of identifiers compare in Unicode NFC, from either side: `userName`,
+/// `externalId` and a Group's `displayName` (the indexed ones on every backend).
+pub async fn filter_identifiers_eq_after_nfc_normalisation<S: Store>(s: S) {
+    let t = tenant();
+    let mut attrs = user_attrs("jos\u{e9}@example.com");
+    attrs.insert("externalId".into(), json!("jose\u{301}-1"));
+    let u = s
+        .create(&t, ResourceKind::User, attrs, MemberChange::default())
+        .await
+        .unwrap();
+    let g = group(&s, &t, "Equipe d\u{e9}veloppement", &[]).await;
+    for (kind, text, want) in [
+        (
+            ResourceKind::User,
+            "userName eq \"jose\u{301}@example.com\"",
+            &u.id,
+        ),
+        (ResourceKind::User, "userName eq \"JOS\u{c9}@EXAMPLE.COM\"", &u.id),
+        (ResourceKind::User, "externalId eq \"jos\u{e9}-1\"", &u.id),
+        (
+            ResourceKind::Group,
+            "displayName eq \"Equipe de\u{301}veloppement\"",
+            &g.id,
+        ),
+    ] {
+        assert_eq!(list(&s, &t, kind, text).await, vec![want.clone()], "{text}");
+    }
+}
+
 /// `externalId` is `caseExact` (RFC 7643 §3.1).
 pub async fn filter_external_id_eq_case_exact<S: Store>(s: S) {
     let t = tenant();

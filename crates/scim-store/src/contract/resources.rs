@@ -77,6 +77,37 @@ pub async fn user_name_unique_per_tenant_case_insensitive<S: Store>(s: S) {
     user(&s, &b, "ALICE2").await;
 }
 
+/// Identifiers compare in Unicode NFC (scim_proto::text): a decomposed "José" (e + U+0301)
+/// is the composed one (U+00E9), for `userName` uniqueness on create and on rename.
+pub async fn user_name_unique_after_nfc_normalisation<S: Store>(s: S) {
+    let t = tenant();
+    user(&s, &t, "Jos\u{e9}").await;
+    let unique = Err(StoreError::Uniqueness {
+        attribute: "userName".into(),
+    });
+    let dup = s
+        .create(
+            &t,
+            ResourceKind::User,
+            user_attrs("jose\u{301}"),
+            MemberChange::default(),
+        )
+        .await;
+    assert_eq!(dup.map(|_| ()), unique);
+    let other = user(&s, &t, "joseph").await;
+    let rename = s
+        .update(
+            &t,
+            ResourceKind::User,
+            &other.id,
+            Expect::Any,
+            user_attrs("JOSE\u{301}"),
+            MemberChange::default(),
+        )
+        .await;
+    assert_eq!(rename.map(|_| ()), unique);
+}
+
 /// Deleting a user releases its userName.
 pub async fn user_name_free_again_after_delete<S: Store>(s: S) {
     let t = tenant();
