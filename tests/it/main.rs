@@ -10,6 +10,7 @@ mod dynamodb_concurrency;
 mod dynamodb_events;
 mod effective_roles;
 mod events;
+mod failures;
 mod idp_lifecycles;
 mod idp_quirks;
 mod lambda_events;
