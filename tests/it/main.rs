@@ -15,5 +15,6 @@ mod idp_lifecycles;
 mod idp_quirks;
 mod lambda_events;
 mod lambda_log;
+mod limits;
 mod protocol;
 mod secrets_in_logs;

@@ -1,6 +1,7 @@
 //! Service settings, read once at start-up from the `SCIM_*` environment variables
 //! (the names are a documented interface: see README.md).
 
+use crate::limits::{Rate, TenantRates};
 use crate::origin::OriginSecret;
 use scim_auth::{CacheSettings, RegistryLocation, LOCAL_REGISTRY_PATH};
 use scim_proto::resource::PasswordPolicy;
@@ -111,6 +112,10 @@ pub struct Config {
     pub max_inline_members: u64,
     /// `SCIM_EVENTS`: where the embedded store publishes change events.
     pub events: EventsSetting,
+    /// `SCIM_TENANT_RATE_PER_SECOND`, `SCIM_TENANT_BURST`, `SCIM_TENANT_READS_PER_SECOND` and
+    /// `SCIM_TENANT_READ_BURST`: what one tenant may do per second in one instance
+    /// ([`crate::limits`]).
+    pub tenant_rates: TenantRates,
 }
 
 /// Whether the process runs inside AWS Lambda.
@@ -215,6 +220,7 @@ impl Config {
                 CursorKey(key)
             }
         };
+        let tenant_rates = tenant_rates(&get)?;
         Ok(Config {
             listen,
             store,
@@ -232,8 +238,43 @@ impl Config {
             cursor_key,
             max_inline_members: number("SCIM_MAX_INLINE_MEMBERS", 10_000)?,
             events,
+            tenant_rates,
         })
     }
+}
+
+/// The per-tenant rates: positive numbers (a fraction is a rate slower than one per second),
+/// defaults from [`TenantRates::default`].
+fn tenant_rates(get: &impl Fn(&str) -> Option<String>) -> Result<TenantRates, String> {
+    let positive = |name: &str, default: f64| -> Result<f64, String> {
+        let Some(v) = get(name) else {
+            return Ok(default);
+        };
+        match v.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+            Ok(_) => Err(format!("{name}: '{v}' must be a positive number")),
+            Err(e) => Err(format!("{name}: {e}")),
+        }
+    };
+    let defaults = TenantRates::default();
+    let rate = |per_second: &str, burst: &str, default: Rate| -> Result<Rate, String> {
+        Ok(Rate {
+            per_second: positive(per_second, default.per_second)?,
+            burst: positive(burst, default.burst)?,
+        })
+    };
+    Ok(TenantRates {
+        requests: rate(
+            "SCIM_TENANT_RATE_PER_SECOND",
+            "SCIM_TENANT_BURST",
+            defaults.requests,
+        )?,
+        items_read: rate(
+            "SCIM_TENANT_READS_PER_SECOND",
+            "SCIM_TENANT_READ_BURST",
+            defaults.items_read,
+        )?,
+    })
 }
 
 #[cfg(test)]
@@ -391,6 +432,47 @@ mod tests {
         assert!(function(&[("SCIM_FUNCTION", "cron")])
             .unwrap_err()
             .starts_with("SCIM_FUNCTION"));
+    }
+
+    #[test]
+    fn tenant_rates_default_and_refuse_what_is_not_a_positive_number() {
+        assert_eq!(config(&[], false).unwrap().tenant_rates, TenantRates::default());
+        let tuned = config(
+            &[
+                ("SCIM_TENANT_RATE_PER_SECOND", "5"),
+                ("SCIM_TENANT_BURST", "10"),
+                ("SCIM_TENANT_READS_PER_SECOND", "100.5"),
+                ("SCIM_TENANT_READ_BURST", "1000"),
+            ],
+            false,
+        )
+        .unwrap()
+        .tenant_rates;
+        assert_eq!(
+            tuned.requests,
+            Rate {
+                per_second: 5.0,
+                burst: 10.0
+            }
+        );
+        assert_eq!(
+            tuned.items_read,
+            Rate {
+                per_second: 100.5,
+                burst: 1000.0
+            }
+        );
+        for name in [
+            "SCIM_TENANT_RATE_PER_SECOND",
+            "SCIM_TENANT_BURST",
+            "SCIM_TENANT_READS_PER_SECOND",
+            "SCIM_TENANT_READ_BURST",
+        ] {
+            for bad in ["0", "-3", "lots", "NaN", "inf"] {
+                let err = config(&[(name, bad)], false).unwrap_err();
+                assert!(err.starts_with(name), "{err}");
+            }
+        }
     }
 
     #[test]
