@@ -212,7 +212,8 @@ impl TenantLimits {
     }
 
     /// Tenants with a bucket in memory.
-    pub fn tracked_tenants(&self) -> usize {
+    #[cfg(test)]
+    fn tracked_tenants(&self) -> usize {
         self.state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
