@@ -106,7 +106,12 @@ async fn twenty_concurrent_patches_of_one_user_keep_every_change() {
 /// each user lists the group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_member_adds_all_land() {
-    let s = Arc::new(Server::start_on(Backend::DynamoDb, &[]).await);
+    // Races on one item are what is tested, not the per-tenant limits (tests/it/limits.rs).
+    let unlimited = [
+        ("SCIM_TENANT_RATE_PER_SECOND", "1000000"),
+        ("SCIM_TENANT_BURST", "1000000"),
+    ];
+    let s = Arc::new(Server::start_on(Backend::DynamoDb, &unlimited).await);
     let gid = s.create_group("Crowd", &[]).await;
     let mut ids = Vec::new();
     let numbers: Vec<usize> = (0..200).collect();

@@ -46,6 +46,11 @@ impl ServerProcess {
             .env_remove("AWS_LAMBDA_RUNTIME_API")
             .env("SCIM_LISTEN", format!("127.0.0.1:{port}"))
             .env("SCIM_BOOTSTRAP_TOKEN", &token)
+            // One tenant sends the whole load: measure the server, not the per-tenant limits.
+            .env("SCIM_TENANT_RATE_PER_SECOND", "1000000")
+            .env("SCIM_TENANT_BURST", "1000000")
+            .env("SCIM_TENANT_READS_PER_SECOND", "1000000000")
+            .env("SCIM_TENANT_READ_BURST", "1000000000")
             // The server logs one info line per request; at warn only problems reach the terminal.
             .env("RUST_LOG", "warn")
             // It prints its URL and token hint on stdout, which would interleave with the table.

@@ -19,9 +19,17 @@
 //!
 //! One logical call counts once, however often the SDK retried it.
 
-use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::scan::ScanOutput;
+use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsOutput;
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::Output;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -74,8 +82,8 @@ impl Intercept for CallCounter {
     }
 }
 
-/// Counts every DynamoDB operation toward the request being served
-/// ([`scim_store::metering`]). [`crate::DynamoStore::new`] installs it on its client.
+/// Counts every DynamoDB operation, and the items each read examined, toward the request being
+/// served ([`scim_store::metering`]). [`crate::DynamoStore::new`] installs it on its client.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct RequestMeter;
 
@@ -92,5 +100,38 @@ impl Intercept for RequestMeter {
     ) -> Result<(), BoxError> {
         scim_store::metering::count_call();
         Ok(())
+    }
+
+    /// Once per operation, after the SDK's retries: the items the answer says were read.
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(Ok(output)) = context.output_or_error() {
+            scim_store::metering::count_items_read(items_read(output));
+        }
+        Ok(())
+    }
+}
+
+/// Items a read operation examined: what DynamoDB charges read capacity for. A Query or Scan
+/// reports `ScannedCount` (items evaluated before any filter); the other reads return what they
+/// read. Writes read nothing here.
+fn items_read(output: &Output) -> u64 {
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    if let Some(q) = output.downcast_ref::<QueryOutput>() {
+        u64::try_from(q.scanned_count()).unwrap_or(0)
+    } else if let Some(s) = output.downcast_ref::<ScanOutput>() {
+        u64::try_from(s.scanned_count()).unwrap_or(0)
+    } else if let Some(g) = output.downcast_ref::<GetItemOutput>() {
+        u64::from(g.item().is_some())
+    } else if let Some(b) = output.downcast_ref::<BatchGetItemOutput>() {
+        b.responses().map_or(0, |r| count(r.values().map(Vec::len).sum()))
+    } else if let Some(t) = output.downcast_ref::<TransactGetItemsOutput>() {
+        count(t.responses().iter().filter(|r| r.item().is_some()).count())
+    } else {
+        0
     }
 }

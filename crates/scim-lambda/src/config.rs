@@ -2,6 +2,7 @@
 //! (the names are a documented interface: see README.md).
 
 use crate::cursor::CursorKeys;
+use crate::limits::{Rate, TenantRates};
 use crate::origin::OriginSecrets;
 use crate::secrets::{SecretPair, SecretSource};
 use scim_auth::{CacheSettings, RegistryLocation, LOCAL_REGISTRY_PATH};
@@ -128,6 +129,10 @@ pub struct Config {
     /// group members one request may add or remove, PATCH, POST and PUT alike. Beyond either,
     /// 400 `tooMany`.
     pub value_limits: ValueLimits,
+    /// `SCIM_TENANT_RATE_PER_SECOND`, `SCIM_TENANT_BURST`, `SCIM_TENANT_READS_PER_SECOND` and
+    /// `SCIM_TENANT_READ_BURST`: what one tenant may do per second in one instance
+    /// ([`crate::limits`]).
+    pub tenant_rates: TenantRates,
 }
 
 /// Whether the process runs inside AWS Lambda.
@@ -283,6 +288,7 @@ impl Config {
                 None => format!("SCIM_CURSOR_KEY: {}", e.trim_start_matches("current: ")),
             })?;
         }
+        let tenant_rates = tenant_rates(&get)?;
         Ok(Config {
             listen,
             store,
@@ -305,8 +311,43 @@ impl Config {
                 per_attribute: count("SCIM_MAX_VALUES_PER_ATTRIBUTE", defaults.per_attribute)?,
                 members: count("SCIM_MAX_MEMBER_CHANGES", defaults.members)?,
             },
+            tenant_rates,
         })
     }
+}
+
+/// The per-tenant rates: positive numbers (a fraction is a rate slower than one per second),
+/// defaults from [`TenantRates::default`].
+fn tenant_rates(get: &impl Fn(&str) -> Option<String>) -> Result<TenantRates, String> {
+    let positive = |name: &str, default: f64| -> Result<f64, String> {
+        let Some(v) = get(name) else {
+            return Ok(default);
+        };
+        match v.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+            Ok(_) => Err(format!("{name}: '{v}' must be a positive number")),
+            Err(e) => Err(format!("{name}: {e}")),
+        }
+    };
+    let defaults = TenantRates::default();
+    let rate = |per_second: &str, burst: &str, default: Rate| -> Result<Rate, String> {
+        Ok(Rate {
+            per_second: positive(per_second, default.per_second)?,
+            burst: positive(burst, default.burst)?,
+        })
+    };
+    Ok(TenantRates {
+        requests: rate(
+            "SCIM_TENANT_RATE_PER_SECOND",
+            "SCIM_TENANT_BURST",
+            defaults.requests,
+        )?,
+        items_read: rate(
+            "SCIM_TENANT_READS_PER_SECOND",
+            "SCIM_TENANT_READ_BURST",
+            defaults.items_read,
+        )?,
+    })
 }
 
 #[cfg(test)]
@@ -581,6 +622,47 @@ mod tests {
         assert!(function(&[("SCIM_FUNCTION", "cron")])
             .unwrap_err()
             .starts_with("SCIM_FUNCTION"));
+    }
+
+    #[test]
+    fn tenant_rates_default_and_refuse_what_is_not_a_positive_number() {
+        assert_eq!(config(&[], false).unwrap().tenant_rates, TenantRates::default());
+        let tuned = config(
+            &[
+                ("SCIM_TENANT_RATE_PER_SECOND", "5"),
+                ("SCIM_TENANT_BURST", "10"),
+                ("SCIM_TENANT_READS_PER_SECOND", "100.5"),
+                ("SCIM_TENANT_READ_BURST", "1000"),
+            ],
+            false,
+        )
+        .unwrap()
+        .tenant_rates;
+        assert_eq!(
+            tuned.requests,
+            Rate {
+                per_second: 5.0,
+                burst: 10.0
+            }
+        );
+        assert_eq!(
+            tuned.items_read,
+            Rate {
+                per_second: 100.5,
+                burst: 1000.0
+            }
+        );
+        for name in [
+            "SCIM_TENANT_RATE_PER_SECOND",
+            "SCIM_TENANT_BURST",
+            "SCIM_TENANT_READS_PER_SECOND",
+            "SCIM_TENANT_READ_BURST",
+        ] {
+            for bad in ["0", "-3", "lots", "NaN", "inf"] {
+                let err = config(&[(name, bad)], false).unwrap_err();
+                assert!(err.starts_with(name), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -4,9 +4,11 @@
 use crate::error::ApiError;
 use crate::origin::PUBLIC_HOST_HEADER;
 use crate::state::AppState;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{header, request::Parts, HeaderMap};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use scim_proto::ScimError;
 use serde_json::Value;
 
@@ -26,30 +28,66 @@ fn is_json_media_type(content_type: &str) -> bool {
 }
 
 impl FromRequest<AppState> for ScimBody {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or("");
             if !is_json_media_type(ct) {
-                return Err(ScimError::new(
+                return Err(ApiError::from(ScimError::new(
                     415,
                     None,
                     format!("content type '{ct}' is not supported; send application/scim+json"),
-                )
-                .into());
+                ))
+                .into_response());
             }
         }
-        let limit = state.config.max_body_bytes;
-        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-            ApiError::from(ScimError::new(
-                413,
-                None,
-                format!("the request body is larger than {limit} bytes"),
-            ))
-        })?;
-        parse_json(&body).map(ScimBody)
+        let body = read_body(req.into_body(), state.config.max_body_bytes).await?;
+        parse_json(&body)
+            .map(ScimBody)
+            .map_err(IntoResponse::into_response)
     }
+}
+
+/// How much of a body beyond the limit is read and thrown away before answering 413.
+const DRAIN_FACTOR: usize = 4;
+
+/// The body, at most `limit` bytes. A larger body is read on and discarded, up to
+/// [`DRAIN_FACTOR`] × `limit` in all, so that a client that sends it whole before reading the
+/// answer reads the 413: a socket closed with unread input answers with a reset, which loses the
+/// response. The 413 closes the connection (beyond the drain, the rest was never read).
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
+    let drain_limit = limit.saturating_mul(DRAIN_FACTOR);
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut seen: usize = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::from(ScimError::invalid_syntax(format!(
+                "the request body could not be read: {e}"
+            )))
+            .into_response()
+        })?;
+        seen = seen.saturating_add(chunk.len());
+        if seen <= limit {
+            kept.extend_from_slice(&chunk);
+        } else if seen >= drain_limit {
+            break;
+        }
+    }
+    if seen > limit {
+        let mut response = ApiError::from(ScimError::new(
+            413,
+            None,
+            format!("the request body is larger than {limit} bytes"),
+        ))
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Err(response);
+    }
+    Ok(Bytes::from(kept))
 }
 
 fn parse_json(body: &Bytes) -> Result<Value, ApiError> {

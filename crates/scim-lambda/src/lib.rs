@@ -13,6 +13,7 @@ pub mod events;
 pub mod extract;
 pub mod handlers;
 pub mod lambda;
+pub mod limits;
 pub mod origin;
 pub mod search;
 pub mod secrets;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         emf: config::in_lambda(),
     };
     let origin_secret = state.origin.clone();
+    let tenant_limits = std::sync::Arc::new(limits::TenantLimits::new(state.config.tenant_rates));
     let api = Router::new()
         .nest("/Users", resource_routes::<Users>())
         .nest("/Groups", resource_routes::<Groups>())
@@ -64,6 +66,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest(BASE_PATH, api)
         .fallback(handlers::not_found)
+        // Inside auth: the tenant is known, and a bad token spends no tenant's budget.
+        .layer(middleware::from_fn_with_state(
+            tenant_limits,
+            limits::limit_tenant,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
         // Before auth: a request that did not come through CloudFront learns nothing more.
         .layer(middleware::from_fn_with_state(
@@ -74,13 +81,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the Router on a local listener until `shutdown` completes.
+/// Serves the Router on a local listener until `shutdown` completes. Each request knows its
+/// peer's address (`ConnectInfo`), for the request log.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

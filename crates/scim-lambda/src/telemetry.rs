@@ -4,12 +4,13 @@
 //!
 //! The log line carries the Lambda request id (from the invocation context `lambda_http` puts in
 //! the request extensions) and API Gateway's request id, so a line can be joined with the API's
-//! access log. `store_calls` counts calls to the [`Store`] trait made while serving the request;
-//! [`CountingStore`] counts them in a task-local counter that [`log_request`] scopes to the
-//! request, so no store implementation needs to know about it.
+//! access log. `store_calls` and `items_read` are the storage work the request did
+//! ([`scim_store::metering`], scoped to the request by [`log_request`]). `client` is the
+//! caller's address: the socket peer on the local listener, and under Lambda the first
+//! `X-Forwarded-For` entry (CloudFront's viewer; API Gateway's own source is CloudFront's edge).
 
 use crate::auth::Tenant;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -17,6 +18,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use scim_store::metering;
 use serde_json::{json, Map, Value};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The CloudWatch namespace of the metrics (template.yaml's alarms and dashboard use it).
@@ -134,6 +136,26 @@ fn gateway_request_id(request: &Request) -> Option<String> {
     }
 }
 
+/// The caller's address: the socket peer when the request came through the local listener,
+/// else the first `X-Forwarded-For` entry (the viewer CloudFront saw: each proxy appends the
+/// address it received from, so the client comes first). Only a well-formed address is reported, so a header cannot
+/// write arbitrary text into the log.
+pub fn client_address(request: &Request) -> Option<IpAddr> {
+    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        return Some(peer.ip());
+    }
+    request
+        .headers()
+        .get("x-forwarded-for")?
+        .to_str()
+        .ok()?
+        .split(',')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Middleware around everything: one log line per request (and an EMF line under Lambda).
 pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -145,13 +167,14 @@ pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, n
         .map(|m| m.as_str().to_string());
     let request_id = request.lambda_context_ref().map(|c| c.request_id.clone());
     let gateway_id = gateway_request_id(&request);
-    let (response, store_calls) = metering::metered(next.run(request)).await;
+    let client = client_address(&request).map_or_else(|| "-".to_string(), |c| c.to_string());
+    let (response, usage) = metering::metered(next.run(request)).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let record = RequestRecord {
         operation: operation(&method, route.as_deref()),
         status: response.status().as_u16(),
         latency_ms,
-        store_calls,
+        store_calls: usage.calls,
         request_id,
     };
     let tenant = response.extensions().get::<Tenant>();
@@ -167,6 +190,8 @@ pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, n
         status = record.status,
         latency_ms = latency_ms,
         store_calls = record.store_calls,
+        items_read = usage.items_read,
+        client = %client,
         "request"
     );
     if telemetry.emf {

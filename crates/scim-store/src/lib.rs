@@ -224,6 +224,9 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// The detail of every 503 for a backend failure.
+pub const UNAVAILABLE_DETAIL: &str = "the service is temporarily unavailable; retry later";
+
 impl From<StoreError> for ScimError {
     fn from(e: StoreError) -> Self {
         match &e {
@@ -240,7 +243,9 @@ impl From<StoreError> for ScimError {
             // than the server is willing to calculate or process".
             StoreError::TooManyMembers { .. } | StoreError::TooMany(_) => ScimError::too_many(e.to_string()),
             StoreError::Throttled { .. } => ScimError::new(429, None, e.to_string()),
-            StoreError::Unavailable(_) => ScimError::new(503, None, e.to_string()),
+            // The backend's own text names accounts, roles and tables (AccessDenied): it stays
+            // in the log (`ApiError`), the client learns only that it may retry.
+            StoreError::Unavailable(_) => ScimError::new(503, None, UNAVAILABLE_DETAIL),
             // RFC 7644 §3.3: a value that is already taken is 409 `uniqueness`. The account id is
             // not for the IdP: the create path (`create_user`) answers this case itself.
             StoreError::UnmanagedMatch(m) => ScimError::uniqueness(format!(

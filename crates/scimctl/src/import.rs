@@ -105,7 +105,7 @@ pub async fn run(args: ImportArgs) -> Result<(), Failure> {
         seen: HashMap::new(),
     };
     let mut out = std::io::stdout().lock();
-    let io = |e: std::io::Error| Failure::Failed(format!("cannot write the report: {e}"));
+    let io = |e: std::io::Error| -> Failure { crate::stdout_failed(&e) };
     write!(
         out,
         "{{\n  \"tenant\": {},\n  \"dryRun\": {},\n  \"lines\": [",

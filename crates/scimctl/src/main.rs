@@ -4,7 +4,20 @@
 //! variant. The data commands open the DynamoDB table through `store`.
 //!
 //! Exit codes: 0 done, 1 the operation failed (registry unreachable, unknown token id, ...),
-//! 2 the command line is wrong (clap's own usage errors use 2 as well).
+//! 2 the command line is wrong (clap's own usage errors use 2 as well). A reader that closes
+//! stdout early (`scimctl token list | head -1`) ends the command quietly, with 0.
+
+/// `println!` for this crate: std's panics when stdout is a closed pipe (Rust ignores SIGPIPE,
+/// so the write fails with `BrokenPipe`). Defined before the modules, it is the `println!` they
+/// all see.
+macro_rules! println {
+    () => {
+        $crate::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
 
 mod conflicts;
 mod import;
@@ -48,6 +61,24 @@ pub enum Failure {
     Usage(String),
     /// The operation failed: exit code 1.
     Failed(String),
+}
+
+/// Writes to stdout; see [`stdout_failed`] for when that fails.
+fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(text) {
+        stdout_failed(&e);
+    }
+}
+
+/// Output that cannot be written ends the command: quietly with 0 when the reader has gone (it
+/// asked for no more), else with 1 and the reason.
+pub fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("scimctl: cannot write to stdout: {e}");
+    std::process::exit(1);
 }
 
 #[tokio::main(flavor = "current_thread")]

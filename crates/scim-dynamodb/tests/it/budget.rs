@@ -106,9 +106,9 @@ async fn measure(users: usize, members: usize) -> Vec<(&'static str, Counts)> {
     macro_rules! op {
         ($name:expr, $e:expr) => {{
             counter.take();
-            let (r, store_calls) = metering::metered(async { $e }).await;
+            let (r, usage) = metering::metered(async { $e }).await;
             let calls = counter.take();
-            assert_eq!(u64::from(store_calls), calls.values().sum::<u64>(), "{}", $name);
+            assert_eq!(u64::from(usage.calls), calls.values().sum::<u64>(), "{}", $name);
             out.push(($name, calls));
             r
         }};

@@ -4,8 +4,8 @@ use super::{MemoryStore, Record, Tenant};
 use crate::attributes::IndexedAttribute;
 use crate::nesting::AncestorWalk;
 use crate::{
-    check_member_kind, now, stored_attributes, timestamp, unknown_member, Expect, Include, MemberChange,
-    Page, Paging, Query, ResourceKind, ResourceStore, StoreError, StoredResource, TenantId,
+    check_member_kind, metering, now, stored_attributes, timestamp, unknown_member, Expect, Include,
+    MemberChange, Page, Paging, Query, ResourceKind, ResourceStore, StoreError, StoredResource, TenantId,
 };
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
@@ -254,6 +254,7 @@ impl ResourceStore for MemoryStore {
         let data = self.read()?;
         let t = data.tenants.get(tenant).ok_or(StoreError::NotFound)?;
         let record = t.records(kind).get(id).ok_or(StoreError::NotFound)?;
+        metering::count_items_read(1);
         if let (true, Some(limit)) = (include.members, include.member_limit) {
             let n = t.members.get(id).map_or(0, BTreeMap::len) as u64;
             if n > limit {
@@ -351,6 +352,8 @@ impl ResourceStore for MemoryStore {
             Some(ids) => ids.iter().filter_map(|id| records.get_key_value(id)).collect(),
             None => records.iter().collect(),
         };
+        // What the filter examines: the records a DynamoDB Query would have read.
+        metering::count_items_read(candidates.len() as u64);
         // Building the derived view costs a copy per record; a filter on stored attributes only
         // (`userName co "x"`) is evaluated on the record itself.
         let needs_view = query

@@ -282,3 +282,30 @@ async fn token_writes_to_a_secret_move_the_tables_generation_on() {
     );
     assert_eq!(marker.read().await.unwrap(), Some(after_revoke));
 }
+
+/// `scimctl token list | head -1` when `head` has gone: the listing ends quietly, without a
+/// panic. The read end of the pipe is closed before scimctl starts, so every write fails.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("tokens.json");
+    for name in ["one", "two", "three"] {
+        let created = scimctl(
+            &registry,
+            &["token", "create", "--name", name, "--expires", "30d"],
+        );
+        assert_eq!(created.code, 0, "{}", created.stderr);
+    }
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_scimctl"))
+        .args(["token", "list"])
+        .env("SCIM_TOKEN_REGISTRY", format!("file:{}", registry.display()))
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
