@@ -34,7 +34,8 @@ refused (bad tokens, oversized bodies, malformed JSON, bad filters). At the end 
 resource back and compares it with what the clients wrote. It fails on any 5xx, any transport
 error on a well-formed request, any lost write, or resident memory growing after warm-up.
   --seconds S              how long the clients run (default 180)
-  --requests N             at most this many requests in all (default 100000)
+  --requests N             at most N actions in all, one request each but for Okta's
+                           lookup before a create and 429 retries (default 100000)
   --clients C              concurrent clients (default 6)
   --rate R                 at most R requests/s per client (default 50; the server keeps
                            every deleted user for its retention period, so a much higher rate

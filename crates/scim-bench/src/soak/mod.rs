@@ -245,3 +245,30 @@ fn verdict(
         Err(reasons.join("\n"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(growth_pct: f64) -> Flatness {
+        Flatness {
+            start_kb: 10_000,
+            after_warm_up_kb: 20_000,
+            end_kb: 20_000,
+            growth_pct,
+        }
+    }
+
+    #[test]
+    fn passes_only_without_failures_and_within_tolerance() {
+        let clean = Tally::default();
+        assert!(verdict(&clean, &clean, Some(&flat(9.9)), 10.0).is_ok());
+        let why = verdict(&clean, &clean, Some(&flat(10.1)), 10.0).unwrap_err();
+        assert!(why.contains("grew 10.1%"), "{why}");
+        assert!(verdict(&clean, &clean, None, 10.0).is_err());
+        let mut lost = Tally::default();
+        lost.fail("[t] lost write on user u1: active is true, last written false".into());
+        let why = verdict(&clean, &lost, Some(&flat(0.0)), 10.0).unwrap_err();
+        assert!(why.contains("lost write on user u1"), "{why}");
+    }
+}
