@@ -34,10 +34,10 @@ const READ_BACK_WITHIN: Duration = Duration::from_secs(120);
 #[derive(Debug)]
 pub struct Budget {
     taken: AtomicUsize,
-    pub requests: usize,
-    pub deadline: Instant,
+    requests: usize,
+    deadline: Instant,
     /// The time between one client's actions.
-    pub pace: Duration,
+    pace: Duration,
 }
 
 impl Budget {
@@ -85,8 +85,9 @@ enum Reply {
     Unknown,
 }
 
+/// One client and everything it has seen.
 pub struct Player {
-    pub idp: Idp,
+    idp: Idp,
     pub tenant: String,
     scim: Scim,
     refused: Arc<RefusedTokens>,
