@@ -60,4 +60,8 @@ bench: tools ## requests/s, p50/p99 latency, peak RSS: embedded store (10,000 us
 	$(CARGO) build --quiet --release --bin scim-lambda --bin scim-bench
 	./target/release/scim-bench --server ./target/release/scim-lambda
 
-.PHONY: help run run-dynamodb table tools test lint bench watch build-lambda aws-check deploy logs
+soak: ## bounded soak on 127.0.0.1 (~3 min, SOAK_ARGS="--seconds 60" to change): mixed IdP load with refusals mixed in; fails on 5xx, lost writes, memory growth
+	$(CARGO) build --quiet --release --bin scim-lambda --bin scim-bench
+	./target/release/scim-bench soak --server ./target/release/scim-lambda $(SOAK_ARGS)
+
+.PHONY: help run run-dynamodb table tools test lint bench soak watch build-lambda aws-check deploy logs

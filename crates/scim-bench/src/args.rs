@@ -6,6 +6,8 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 Usage: scim-bench --server PATH [--users N] [--requests N] [--seconds S] [--concurrency C]
                   [--dynamodb-users N] [--dynamodb-requests N] [--dynamodb-seconds S] [--no-dynamodb]
+       scim-bench soak --server PATH [--seconds S] [--requests N] [--clients C] [--rate R]
+                  [--rss-tolerance-pct P]
 
 Starts the scim-lambda binary at PATH on 127.0.0.1 with the embedded store, seeds N users,
 then measures five request scenarios and the server's resident memory. Then does the same with
@@ -24,7 +26,22 @@ Options:
   --dynamodb-requests N    requests per scenario in the DynamoDB section (default 300)
   --dynamodb-seconds S     time cap per scenario in the DynamoDB section (default 10)
   --no-dynamodb            skip the DynamoDB section
-  --help                   this text";
+  --help                   this text
+
+soak: starts the same binary on the embedded store and runs C clients at once, each an IdP
+(Okta, Entra ID, SailPoint in turn) in a tenant of its own, mixed with requests that must be
+refused (bad tokens, oversized bodies, malformed JSON, bad filters). At the end it reads every
+resource back and compares it with what the clients wrote. It fails on any 5xx, any transport
+error on a well-formed request, any lost write, or resident memory growing after warm-up.
+  --seconds S              how long the clients run (default 180)
+  --requests N             at most N actions in all, one request each but for Okta's
+                           lookup before a create and 429 retries (default 100000)
+  --clients C              concurrent clients (default 6)
+  --rate R                 at most R requests/s per client (default 50; the server keeps
+                           every deleted user for its retention period, so a much higher rate
+                           grows memory by design)
+  --rss-tolerance-pct P    allowed growth of the server's resident memory from the first window
+                           after warm-up to the last, in percent (default 10)";
 
 /// The settings of one run.
 #[derive(Debug, Clone)]
@@ -49,15 +66,32 @@ pub struct DynamoArgs {
     pub seconds: u64,
 }
 
+/// The settings of a soak run (`scim-bench soak`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoakArgs {
+    pub server: PathBuf,
+    pub seconds: u64,
+    pub requests: usize,
+    pub clients: usize,
+    pub rate: u32,
+    pub rss_tolerance_pct: f64,
+}
+
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
     Run(Args),
+    Soak(SoakArgs),
     Help,
 }
 
 /// Parses the arguments after the program name. Accepts `--flag value` and `--flag=value`.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+    let mut args = args.into_iter().peekable();
+    if args.peek().map(String::as_str) == Some("soak") {
+        args.next();
+        return parse_soak(args);
+    }
     let mut server = None;
     let mut users = 10_000;
     let mut requests = 2_000;
@@ -69,12 +103,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         requests: 300,
         seconds: 10,
     };
-    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
-            None => (arg, None),
-        };
+        let (flag, inline) = split_flag(arg);
         // The flags without a value.
         match (flag.as_str(), &inline) {
             ("--help" | "-h", _) => return Ok(Command::Help),
@@ -85,10 +115,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             ("--no-dynamodb", Some(_)) => return Err("--no-dynamodb takes no value".into()),
             _ => {}
         }
-        let value = match inline {
-            Some(value) => value,
-            None => args.next().ok_or_else(|| format!("{flag} needs a value"))?,
-        };
+        let value = flag_value(&flag, inline, &mut args)?;
         match flag.as_str() {
             "--server" => server = Some(PathBuf::from(value)),
             "--users" => users = positive(&flag, &value)?,
@@ -110,6 +137,57 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         concurrency,
         dynamodb: dynamodb.then_some(dynamo),
     }))
+}
+
+/// The arguments after `soak`.
+fn parse_soak(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let mut server = None;
+    let mut soak = SoakArgs {
+        server: PathBuf::new(),
+        seconds: 180,
+        requests: 100_000,
+        clients: 6,
+        rate: 50,
+        rss_tolerance_pct: 10.0,
+    };
+    while let Some(arg) = args.next() {
+        let (flag, inline) = split_flag(arg);
+        if flag == "--help" || flag == "-h" {
+            return Ok(Command::Help);
+        }
+        let value = flag_value(&flag, inline, &mut args)?;
+        match flag.as_str() {
+            "--server" => server = Some(PathBuf::from(value)),
+            "--seconds" => soak.seconds = positive(&flag, &value)?,
+            "--requests" => soak.requests = positive(&flag, &value)?,
+            "--clients" => soak.clients = positive(&flag, &value)?,
+            "--rate" => soak.rate = positive(&flag, &value)?,
+            "--rss-tolerance-pct" => soak.rss_tolerance_pct = positive(&flag, &value)?,
+            _ => return Err(format!("soak: unknown option '{flag}'")),
+        }
+    }
+    soak.server = server.ok_or("--server PATH is required")?;
+    Ok(Command::Soak(soak))
+}
+
+/// `--flag=value` as the flag and the value; `--flag` alone as the flag and no value.
+fn split_flag(arg: String) -> (String, Option<String>) {
+    match arg.split_once('=') {
+        Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
+        None => (arg, None),
+    }
+}
+
+/// The value given inline, or else the next argument.
+fn flag_value(
+    flag: &str,
+    inline: Option<String>,
+    args: &mut impl Iterator<Item = String>,
+) -> Result<String, String> {
+    match inline {
+        Some(value) => Ok(value),
+        None => args.next().ok_or_else(|| format!("{flag} needs a value")),
+    }
 }
 
 /// A whole number above zero: zero users, requests, seconds or workers would measure nothing.
@@ -167,6 +245,23 @@ mod tests {
         );
         assert!(parse_strs(&["--server", "x", "--no-dynamodb=1"]).is_err());
         assert!(parse_strs(&["--server", "x", "--dynamodb-users", "0"]).is_err());
+    }
+
+    #[test]
+    fn soak_defaults_and_overrides() {
+        let Command::Soak(s) = parse_strs(&["soak", "--server", "x"]).unwrap() else {
+            panic!("expected a soak");
+        };
+        assert_eq!((s.seconds, s.requests, s.clients, s.rate), (180, 100_000, 6, 50));
+        let Command::Soak(s) =
+            parse_strs(&["soak", "--server=x", "--seconds", "60", "--rss-tolerance-pct=2.5"]).unwrap()
+        else {
+            panic!("expected a soak");
+        };
+        assert_eq!((s.seconds, s.rss_tolerance_pct), (60, 2.5));
+        assert!(parse_strs(&["soak", "--server", "x", "--users", "3"]).is_err());
+        assert!(parse_strs(&["soak", "--server", "x", "--clients", "0"]).is_err());
+        assert!(parse_strs(&["soak"]).unwrap_err().contains("--server"));
     }
 
     #[test]

@@ -2,14 +2,85 @@
 //! read whole), shared by seeding, the readiness check and the measured scenarios.
 
 use crate::server::ServerProcess;
+use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
+use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 /// The longest a single request may take; a hung server then fails the run instead of stalling it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How much of an error body goes into a message: enough for a SCIM `detail`.
 const ERROR_BODY_CHARS: usize = 300;
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Answer {
+    /// `METHOD /path`, for messages.
+    pub what: String,
+    pub status: StatusCode,
+    /// `Retry-After` in delay-seconds (RFC 9110 §10.2.3); an HTTP-date is not used by this
+    /// service and reads as absent.
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// `POST /Users: 400 Bad Request: {"detail": ...}`, the body cut short.
+    pub fn describe(&self) -> String {
+        let text: String = String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(ERROR_BODY_CHARS)
+            .collect();
+        format!("{}: {}: {text}", self.what, self.status)
+    }
+}
+
+/// A request that got no HTTP response.
+#[derive(Debug)]
+pub struct Transport {
+    pub message: String,
+    /// The peer reset or closed the connection under the request (ECONNRESET, EPIPE).
+    pub reset: bool,
+}
+
+impl Transport {
+    /// The message names every cause: reqwest's own says only "error sending request".
+    fn of(what: &str, error: &reqwest::Error) -> Self {
+        let mut message = format!("{what}: {error}");
+        let mut cause = std::error::Error::source(error);
+        while let Some(e) = cause {
+            message.push_str(&format!(": {e}"));
+            cause = e.source();
+        }
+        Self {
+            message,
+            reset: is_reset(error),
+        }
+    }
+}
+
+/// Whether an I/O error somewhere in `error`'s chain of causes is a reset or a broken pipe.
+fn is_reset(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::ConnectionAborted
+            ) {
+                return true;
+            }
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// `Retry-After: 3` as three seconds.
+fn retry_after_seconds(value: &str) -> Option<Duration> {
+    value.trim().parse().ok().map(Duration::from_secs)
+}
 
 /// A client for one server and tenant. Cloning shares the connection pool.
 #[derive(Debug, Clone)]
@@ -41,31 +112,57 @@ impl Scim {
             .bearer_auth(&self.token)
     }
 
+    /// Another client for the same server whose requests carry `token`, sharing the connection pool.
+    pub fn with_token(&self, token: &str) -> Self {
+        Self {
+            token: token.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// A request with no `Authorization` header, for checking refusals.
+    pub fn unauthenticated(&self, method: Method, path_and_query: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path_and_query}", self.base))
+    }
+
     /// Sends `request` and reads the body whole (so the connection can be reused and the
-    /// latency includes the full response). Any status other than 2xx is an error.
-    pub async fn send(&self, request: RequestBuilder) -> Result<Vec<u8>, String> {
+    /// latency includes the full response), whatever the status.
+    pub async fn exchange(&self, request: RequestBuilder) -> Result<Answer, Transport> {
         let request = request
             .build()
-            .map_err(|e| format!("cannot build a request: {e}"))?;
+            .map_err(|e| Transport::of("building a request", &e))?;
         let what = format!("{} {}", request.method(), request.url().path());
         let response = self
             .http
             .execute(request)
             .await
-            .map_err(|e| format!("{what}: {e}"))?;
+            .map_err(|e| Transport::of(&what, &e))?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after_seconds);
         let body = response
             .bytes()
             .await
-            .map_err(|e| format!("{what}: reading the body: {e}"))?;
-        if !status.is_success() {
-            let text: String = String::from_utf8_lossy(&body)
-                .chars()
-                .take(ERROR_BODY_CHARS)
-                .collect();
-            return Err(format!("{what}: {status}: {text}"));
+            .map_err(|e| Transport::of(&format!("{what}: reading the body"), &e))?;
+        Ok(Answer {
+            what,
+            status,
+            retry_after,
+            body: Vec::from(body),
+        })
+    }
+
+    /// [`Self::exchange`], with any status other than 2xx an error.
+    pub async fn send(&self, request: RequestBuilder) -> Result<Vec<u8>, String> {
+        let answer = self.exchange(request).await.map_err(|e| e.message)?;
+        if !answer.status.is_success() {
+            return Err(answer.describe());
         }
-        Ok(Vec::from(body))
+        Ok(answer.body)
     }
 
     /// POSTs a user and returns the `id` the server assigned.
@@ -100,5 +197,34 @@ impl Scim {
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds() {
+        assert_eq!(retry_after_seconds(" 2"), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn resets_found_among_causes() {
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("wrapped")
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert!(is_reset(&Wrapper(ErrorKind::ConnectionReset.into())));
+        assert!(!is_reset(&Wrapper(ErrorKind::TimedOut.into())));
     }
 }

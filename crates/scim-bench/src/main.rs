@@ -2,7 +2,8 @@
 //! latency percentiles and the server's resident memory for the requests IdPs send most, first
 //! on the embedded store, then on the DynamoDB store against moto with the DynamoDB calls per
 //! store operation.
-//! Run by `make bench`; `--help` lists the options.
+//! `scim-bench soak` runs the bounded soak instead (`soak/`).
+//! Run by `make bench` and `make soak`; `--help` lists the options.
 
 mod args;
 mod capacity;
@@ -15,6 +16,7 @@ mod report;
 mod rng;
 mod scenarios;
 mod server;
+mod soak;
 mod stats;
 
 use args::{Args, Command, USAGE};
@@ -31,6 +33,15 @@ const SEED_CONCURRENCY: usize = 16;
 async fn main() -> ExitCode {
     let args = match args::parse(std::env::args().skip(1)) {
         Ok(Command::Run(args)) => args,
+        Ok(Command::Soak(soak)) => {
+            return match soak::run(&soak).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("scim-bench soak: FAILED\n{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Ok(Command::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long the server may take to answer its first request.
-const READY_WITHIN: Duration = Duration::from_secs(30);
+pub const READY_WITHIN: Duration = Duration::from_secs(30);
 
 /// Waits for `server`, seeds `users` users, measures every scenario under `limits` and prints
 /// the server's memory. Returns the failed request count and the seeded users' ids.

@@ -112,7 +112,7 @@ pub fn memory(pid: u32, memory: Memory) {
     );
 }
 
-fn mib(kb: u64) -> f64 {
+pub fn mib(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 

@@ -81,14 +81,19 @@ impl ServerProcess {
 
     /// The child's peak and current resident memory.
     pub fn memory(&self) -> Result<Memory, String> {
-        let path = format!("/proc/{}/status", self.pid());
-        let status = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-        let field = |name: &str| status_field_kb(&status, name).ok_or(format!("{path} has no {name} line"));
-        Ok(Memory {
-            peak_kb: field("VmHWM")?,
-            current_kb: field("VmRSS")?,
-        })
+        memory_of(self.pid())
     }
+}
+
+/// The peak and current resident memory of process `pid`, from `/proc/<pid>/status`.
+pub fn memory_of(pid: u32) -> Result<Memory, String> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let field = |name: &str| status_field_kb(&status, name).ok_or(format!("{path} has no {name} line"));
+    Ok(Memory {
+        peak_kb: field("VmHWM")?,
+        current_kb: field("VmRSS")?,
+    })
 }
 
 impl Drop for ServerProcess {
