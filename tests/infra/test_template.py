@@ -321,6 +321,18 @@ class TemplateTest(unittest.TestCase):
         self.assertGreaterEqual(self.t["Parameters"]["ReservedConcurrency"]["Default"],
                                 self.t["Parameters"]["ApiThrottlingRateLimit"]["Default"])
 
+    def test_per_tenant_limits_are_stack_parameters(self):
+        env = self.of_type("AWS::Lambda::Function")["ScimFunction"]["Properties"]["Environment"]["Variables"]
+        for variable, param in (("SCIM_TENANT_RATE_PER_SECOND", "TenantRatePerSecond"),
+                                ("SCIM_TENANT_BURST", "TenantBurst"),
+                                ("SCIM_TENANT_READS_PER_SECOND", "TenantReadsPerSecond"),
+                                ("SCIM_TENANT_READ_BURST", "TenantReadBurst")):
+            self.assertEqual(env[variable], {"Ref": param}, variable)
+            self.assertGreater(self.t["Parameters"][param]["Default"], 0, param)
+        # One tenant alone cannot take the whole stage from one instance.
+        self.assertLess(self.t["Parameters"]["TenantRatePerSecond"]["Default"],
+                        self.t["Parameters"]["ApiThrottlingRateLimit"]["Default"])
+
     def test_log_groups_have_retention(self):
         for name, lg in self.of_type("AWS::Logs::LogGroup", self.res).items():
             self.assertEqual(lg["Properties"]["RetentionInDays"], {"Ref": "LogRetentionDays"}, name)
@@ -629,8 +641,8 @@ class ViewerHostFunctionTest(unittest.TestCase):
 
     def run_function(self, headers):
         node = shutil.which("node")
-        if not node:
-            self.skipTest("node is not installed")
+        # A missing node fails rather than skips: the function would go untested.
+        self.assertTrue(node, "node is needed to run the CloudFront Function")
         code = plain(load(TEMPLATE))["Resources"]["ViewerHostFunction"]["Properties"]["FunctionCode"]
         event = {
             "version": "1.0",
@@ -655,6 +667,14 @@ class ViewerHostFunctionTest(unittest.TestCase):
         self.assertNotIn("x-forwarded-host", req["headers"])
         # The header name the Rust code reads.
         self.assertIn(f'PUBLIC_HOST_HEADER: &str = "{PUBLIC_HOST_HEADER}"', read("crates/scim-lambda/src/origin.rs"))
+
+    def test_passes_the_viewer_address_whatever_the_client_sent(self):
+        req = self.run_function({"host": {"value": "scim.example.com"},
+                                 "x-forwarded-for": {"value": "192.0.2.66"},
+                                 "x-scim-viewer-address": {"value": "192.0.2.66"}})
+        self.assertEqual(req["headers"]["x-scim-viewer-address"], {"value": "198.51.100.11"})
+        self.assertIn('VIEWER_ADDRESS_HEADER: &str = "x-scim-viewer-address"',
+                      read("crates/scim-lambda/src/telemetry.rs"))
 
     def test_replaces_a_client_supplied_public_host(self):
         req = self.run_function({"host": {"value": "scim.example.com"},

@@ -59,7 +59,8 @@ async fn one_json_log_line_per_request_without_the_token() {
     assert_eq!(fields["status"], 201);
     assert_eq!(fields["store_calls"], 1);
     assert!(fields["items_read"].is_u64(), "{fields}");
-    // Behind CloudFront: the viewer, first of X-Forwarded-For (API Gateway's source is the edge).
+    // Behind CloudFront: the viewer address CloudFront's function wrote, not the first entry of
+    // X-Forwarded-For, which the client chose (API Gateway's own source is the edge).
     assert_eq!(fields["client"], "203.0.113.10");
     assert!(fields["latency_ms"].as_f64().is_some());
     assert!(!text.contains(f.token()), "the token never reaches a log");

@@ -48,14 +48,36 @@ async fn a_tenant_past_its_request_rate_gets_429_and_other_tenants_do_not() {
     for _ in 0..5 {
         stranger.get("/Users").await.assert_error(401, None);
     }
-    for _ in 0..3 {
-        server.get("/Users").await.assert_status(200);
+    // Each answer states the bucket in the headers SailPoint paces itself by.
+    let header = |r: &scim_blackbox::Reply, name: &str| -> u64 {
+        r.header(name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .parse()
+            .unwrap()
+    };
+    for remaining in [2, 1, 0] {
+        let ok = server.get("/Users").await;
+        ok.assert_status(200);
+        assert_eq!(header(&ok, "x-rate-limit-limit"), 3);
+        assert_eq!(header(&ok, "x-rate-limit-remaining"), remaining);
     }
     let refused = server.get("/Users").await;
     refused.assert_error(429, None);
-    let retry_after: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    let retry_after = header(&refused, "retry-after");
     // One token at 0.01 per second.
     assert_eq!(retry_after, 100, "{}", refused.text);
+    assert_eq!(header(&refused, "x-rate-limit-retry-after-seconds"), 100);
+    assert_eq!(header(&refused, "x-rate-limit-remaining"), 0);
+    // Full again after three tokens' time: a Unix time about 300 s from now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let reset = header(&refused, "x-rate-limit-reset");
+    assert!(
+        (now + 290..=now + 310).contains(&reset),
+        "reset {reset}, now {now}"
+    );
     // Another tenant's deprovisioning goes on.
     let other = server.as_token(OTHER_TOKEN);
     other.get("/Users").await.assert_status(200);

@@ -14,7 +14,10 @@
 //!   per concurrent request: a bound on what it takes from the shared table.
 //!
 //! A refused request is answered 429 with `Retry-After` (RFC 6585 §4, RFC 7231 §7.1.3) computed
-//! from the bucket, before any store call. The check runs after authentication, so a bad token
+//! from the bucket, before any store call. Every answer to a tenant's request also states its
+//! request bucket in the `X-Rate-Limit-*` headers SailPoint's SCIM connector paces itself by
+//! (`Limit`: the burst, `Remaining`: whole tokens left, `Reset`: the Unix time the bucket is full
+//! again, and on a 429 `X-Rate-Limit-Retry-After-Seconds`), so it slows down before a 429. The check runs after authentication, so a bad token
 //! never spends a tenant's budget. The bound is per warm instance: the fleet's is the instance
 //! count × the rate, and reserved concurrency caps the instance count.
 //!
@@ -24,13 +27,14 @@
 use crate::auth::Tenant;
 use crate::error::ApiError;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use scim_proto::ScimError;
 use scim_store::{metering, TenantId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A refill rate and the most a bucket holds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -90,6 +94,12 @@ impl Bucket {
         self.tokens >= rate.burst
     }
 
+    /// Whole seconds until the bucket is full again (0 when it is).
+    fn full_in(&self, rate: Rate) -> u64 {
+        // A float to integer cast saturates; a negative wait is 0.
+        ((rate.burst - self.tokens) / rate.per_second).ceil().max(0.0) as u64
+    }
+
     /// Whole seconds until the bucket holds `needed` tokens (at least 1).
     fn wait_for(&self, needed: f64, rate: Rate) -> u64 {
         let secs = ((needed - self.tokens) / rate.per_second).ceil();
@@ -104,6 +114,37 @@ struct TenantBuckets {
     items_read: Bucket,
 }
 
+/// A tenant's request bucket as the `X-Rate-Limit-*` headers state it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    /// The burst: the most requests the bucket holds.
+    pub limit: u64,
+    /// Whole requests left now.
+    pub remaining: u64,
+    /// Seconds until the bucket is full again.
+    pub full_in_secs: u64,
+}
+
+impl Allowance {
+    fn of(bucket: &Bucket, rate: Rate) -> Allowance {
+        Allowance {
+            // Float to integer casts saturate; both values are finite and non-negative here.
+            limit: rate.burst.floor() as u64,
+            remaining: bucket.tokens.max(0.0).floor() as u64,
+            full_in_secs: bucket.full_in(rate),
+        }
+    }
+
+    /// Writes the headers; `Reset` is a Unix time, as Okta's API (where these names come
+    /// from) sends it.
+    fn write_headers(self, headers: &mut HeaderMap, now: SystemTime) {
+        let reset = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) + self.full_in_secs;
+        headers.insert("x-rate-limit-limit", HeaderValue::from(self.limit));
+        headers.insert("x-rate-limit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("x-rate-limit-reset", HeaderValue::from(reset));
+    }
+}
+
 /// Why a request was refused, and how long to wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -112,6 +153,14 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    fn retry_after_secs(self) -> u64 {
+        match self {
+            Refusal::Requests { retry_after_secs } | Refusal::ItemsRead { retry_after_secs } => {
+                retry_after_secs
+            }
+        }
+    }
+
     fn into_api_error(self) -> ApiError {
         let (detail, retry_after_secs) = match self {
             Refusal::Requests { retry_after_secs } => (
@@ -183,23 +232,24 @@ impl TenantLimits {
         f(buckets)
     }
 
-    /// Admits a request of `tenant` (taking one request token), or says how long to wait.
-    /// `may_scan`: the request is a list or search, admitted only while the tenant's read
-    /// balance is positive.
-    pub fn admit(&self, tenant: &TenantId, may_scan: bool, now: Instant) -> Result<(), Refusal> {
+    /// Admits a request of `tenant` (taking one request token), or says how long to wait;
+    /// either way with the request bucket as it is then. `may_scan`: the request is a list or
+    /// search, admitted only while the tenant's read balance is positive.
+    pub fn admit(&self, tenant: &TenantId, may_scan: bool, now: Instant) -> (Result<(), Refusal>, Allowance) {
         let rates = self.rates;
         self.with_buckets(tenant, now, |b| {
-            if may_scan && b.items_read.tokens <= 0.0 {
+            let verdict = if may_scan && b.items_read.tokens <= 0.0 {
                 // The balance must rise above zero: one item's worth.
                 let retry_after_secs = b.items_read.wait_for(1.0, rates.items_read);
-                return Err(Refusal::ItemsRead { retry_after_secs });
-            }
-            if b.requests.tokens < 1.0 {
+                Err(Refusal::ItemsRead { retry_after_secs })
+            } else if b.requests.tokens < 1.0 {
                 let retry_after_secs = b.requests.wait_for(1.0, rates.requests);
-                return Err(Refusal::Requests { retry_after_secs });
-            }
-            b.requests.tokens -= 1.0;
-            Ok(())
+                Err(Refusal::Requests { retry_after_secs })
+            } else {
+                b.requests.tokens -= 1.0;
+                Ok(())
+            };
+            (verdict, Allowance::of(&b.requests, rates.requests))
         })
     }
 
@@ -237,14 +287,23 @@ pub async fn limit_tenant(State(limits): State<Arc<TenantLimits>>, request: Requ
     let Some(tenant) = request.extensions().get::<Tenant>().map(|t| t.id.clone()) else {
         return next.run(request).await;
     };
-    if let Err(refusal) = limits.admit(&tenant, may_scan(&request), Instant::now()) {
+    let (verdict, allowance) = limits.admit(&tenant, may_scan(&request), Instant::now());
+    if let Err(refusal) = verdict {
         tracing::info!(tenant = %tenant.as_str(), ?refusal, "tenant over its limit");
-        return refusal.into_api_error().into_response();
+        let mut response = refusal.into_api_error().into_response();
+        let headers = response.headers_mut();
+        allowance.write_headers(headers, SystemTime::now());
+        headers.insert(
+            "x-rate-limit-retry-after-seconds",
+            HeaderValue::from(refusal.retry_after_secs()),
+        );
+        return response;
     }
     let before = metering::items_read_so_far();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let read = metering::items_read_so_far().saturating_sub(before);
     limits.charge_items_read(&tenant, read, Instant::now());
+    allowance.write_headers(response.headers_mut(), SystemTime::now());
     response
 }
 
@@ -276,17 +335,17 @@ mod tests {
         let t0 = Instant::now();
         let (a, b) = (tenant("a"), tenant("b"));
         for _ in 0..3 {
-            assert_eq!(limits.admit(&a, false, t0), Ok(()));
+            assert_eq!(limits.admit(&a, false, t0).0, Ok(()));
         }
         assert_eq!(
-            limits.admit(&a, false, t0),
+            limits.admit(&a, false, t0).0,
             Err(Refusal::Requests { retry_after_secs: 1 })
         );
-        assert_eq!(limits.admit(&b, false, t0), Ok(()), "another tenant's budget");
+        assert_eq!(limits.admit(&b, false, t0).0, Ok(()), "another tenant's budget");
         // Half a second at 2/s is one token.
         let later = t0 + Duration::from_millis(500);
-        assert_eq!(limits.admit(&a, false, later), Ok(()));
-        assert!(limits.admit(&a, false, later).is_err());
+        assert_eq!(limits.admit(&a, false, later).0, Ok(()));
+        assert!(limits.admit(&a, false, later).0.is_err());
     }
 
     #[test]
@@ -294,17 +353,17 @@ mod tests {
         let limits = TenantLimits::new(rates((100.0, 100.0), (100.0, 500.0)));
         let t0 = Instant::now();
         let a = tenant("a");
-        assert_eq!(limits.admit(&a, true, t0), Ok(()));
+        assert_eq!(limits.admit(&a, true, t0).0, Ok(()));
         limits.charge_items_read(&a, 1_500, t0);
         // Balance -1,000 at 100 items/s: ten seconds and a bit to rise above zero.
         assert_eq!(
-            limits.admit(&a, true, t0),
+            limits.admit(&a, true, t0).0,
             Err(Refusal::ItemsRead { retry_after_secs: 11 })
         );
         // Requests that cannot scan are not held by the read debt.
-        assert_eq!(limits.admit(&a, false, t0), Ok(()));
-        assert!(limits.admit(&a, true, t0 + Duration::from_secs(10)).is_err());
-        assert_eq!(limits.admit(&a, true, t0 + Duration::from_secs(11)), Ok(()));
+        assert_eq!(limits.admit(&a, false, t0).0, Ok(()));
+        assert!(limits.admit(&a, true, t0 + Duration::from_secs(10)).0.is_err());
+        assert_eq!(limits.admit(&a, true, t0 + Duration::from_secs(11)).0, Ok(()));
     }
 
     #[test]
@@ -312,17 +371,15 @@ mod tests {
         let limits = TenantLimits::new(rates((1.0, 1.0), (1.0, 1.0)));
         let t0 = Instant::now();
         for i in 0..MIN_SWEEP_AT {
-            limits.admit(&tenant(&format!("t{i}")), false, t0).ok();
+            let _ = limits.admit(&tenant(&format!("t{i}")), false, t0);
         }
         assert_eq!(limits.tracked_tenants(), MIN_SWEEP_AT);
         // One second later every bucket is full again, so the next new tenant sweeps them.
-        limits
-            .admit(&tenant("new"), false, t0 + Duration::from_secs(1))
-            .ok();
+        let _ = limits.admit(&tenant("new"), false, t0 + Duration::from_secs(1));
         assert_eq!(limits.tracked_tenants(), 1);
         // A busy tenant's bucket is kept.
         let busy = tenant("busy");
-        limits.admit(&busy, false, t0 + Duration::from_secs(1)).ok();
+        let _ = limits.admit(&busy, false, t0 + Duration::from_secs(1));
         assert_eq!(limits.tracked_tenants(), 2);
     }
 }

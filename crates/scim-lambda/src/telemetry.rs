@@ -6,8 +6,9 @@
 //! the request extensions) and API Gateway's request id, so a line can be joined with the API's
 //! access log. `store_calls` and `items_read` are the storage work the request did
 //! ([`scim_store::metering`], scoped to the request by [`log_request`]). `client` is the
-//! caller's address: the socket peer on the local listener, and under Lambda the first
-//! `X-Forwarded-For` entry (CloudFront's viewer; API Gateway's own source is CloudFront's edge).
+//! caller's address: the socket peer on the local listener; under Lambda the viewer address the
+//! stack's CloudFront function writes into [`VIEWER_ADDRESS_HEADER`], else the first
+//! `X-Forwarded-For` entry (API Gateway's own source is CloudFront's edge).
 
 use crate::auth::Tenant;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -136,21 +137,22 @@ fn gateway_request_id(request: &Request) -> Option<String> {
     }
 }
 
-/// The caller's address: the socket peer when the request came through the local listener,
-/// else the first `X-Forwarded-For` entry (the viewer CloudFront saw: each proxy appends the
-/// address it received from, so the client comes first). Only a well-formed address is reported, so a header cannot
-/// write arbitrary text into the log.
+/// The header the stack's CloudFront function sets to the viewer's address, replacing any value
+/// the client sent (CloudFront appends the viewer to `X-Forwarded-For`, so that header's first
+/// entry is whatever the client put there).
+pub const VIEWER_ADDRESS_HEADER: &str = "x-scim-viewer-address";
+
+/// The caller's address: the socket peer when the request came through the local listener, else
+/// [`VIEWER_ADDRESS_HEADER`], else the first `X-Forwarded-For` entry (each proxy appends the
+/// address it received from, so the client comes first). Only a well-formed address is reported,
+/// so a header cannot write arbitrary text into the log.
 pub fn client_address(request: &Request) -> Option<IpAddr> {
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
         return Some(peer.ip());
     }
-    request
-        .headers()
-        .get("x-forwarded-for")?
-        .to_str()
-        .ok()?
-        .split(',')
-        .next()?
+    let header = |name: &str| request.headers().get(name)?.to_str().ok();
+    header(VIEWER_ADDRESS_HEADER)
+        .or_else(|| header("x-forwarded-for")?.split(',').next())?
         .trim()
         .parse()
         .ok()
