@@ -11,6 +11,24 @@ use std::sync::{Arc, Mutex};
 /// read the 413, not meet a connection reset (a socket closed with unread input sends RST).
 #[tokio::test]
 async fn an_oversized_body_sent_whole_before_reading_gets_the_413() {
+    let (head, error) = send_whole_before_reading("application/scim+json").await;
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    assert_eq!(error["status"], "413");
+}
+
+/// The same for a body refused for its content type, which is known before the body is read.
+#[tokio::test]
+async fn an_oversized_body_of_the_wrong_type_sent_whole_gets_the_415() {
+    let (head, error) = send_whole_before_reading("text/plain").await;
+    assert!(head.starts_with("HTTP/1.1 415"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    assert_eq!(error["status"], "415");
+}
+
+/// POSTs a body of three times a 16 KiB limit in one write, then reads the answer to its end;
+/// returns the answer's head and its SCIM error.
+async fn send_whole_before_reading(content_type: &str) -> (String, Value) {
     const LIMIT: usize = 16 * 1024;
     let server = Server::start_with(&[("SCIM_MAX_BODY_BYTES", "16384")]).await;
     let authority = server
@@ -20,14 +38,14 @@ async fn an_oversized_body_sent_whole_before_reading_gets_the_413() {
         .next()
         .unwrap()
         .to_string();
-    // Three times the limit: a JSON string that is too long, sent in one go.
+    // A JSON string that is too long, sent in one go.
     let body = format!(
         "{{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"{}\"}}",
         "x".repeat(3 * LIMIT)
     );
     let request = format!(
         "POST /scim/v2/Users HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{body}",
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     let answer = tokio::task::spawn_blocking(move || {
@@ -47,11 +65,9 @@ async fn an_oversized_body_sent_whole_before_reading_gets_the_413() {
     .await
     .unwrap();
     let (head, json) = answer.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
     let error: Value = serde_json::from_str(json).unwrap();
-    assert_eq!(error["status"], "413");
     assert_eq!(error["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+    (head.to_string(), error)
 }
 
 /// Log output, kept in memory.

@@ -34,12 +34,23 @@ impl FromRequest<AppState> for ScimBody {
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or("");
             if !is_json_media_type(ct) {
-                return Err(ApiError::from(ScimError::new(
+                let mut refusal = ApiError::from(ScimError::new(
                     415,
                     None,
                     format!("content type '{ct}' is not supported; send application/scim+json"),
                 ))
-                .into_response());
+                .into_response();
+                // Read the body first, as for a 413: a client that sends it whole before reading
+                // must get this answer, not a reset. Past the limit the connection closes.
+                if read_body(req.into_body(), state.config.max_body_bytes)
+                    .await
+                    .is_err()
+                {
+                    refusal
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                return Err(refusal);
             }
         }
         let body = read_body(req.into_body(), state.config.max_body_bytes).await?;

@@ -121,11 +121,9 @@ impl<'a> Service<'a> {
         })
         .await
         .map_err(|e| {
-            ApiError::from(ScimError::new(
-                500,
-                None,
-                format!("request processing failed: {e}"),
-            ))
+            // A panic's message may quote request data or internals: it goes to the log only.
+            tracing::error!(error = %e, "request processing failed");
+            ApiError::from(ScimError::new(500, None, "request processing failed"))
         })?
     }
 
