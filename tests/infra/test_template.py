@@ -389,7 +389,8 @@ class TemplateTest(unittest.TestCase):
                                           [{"Fn::Sub": "${ScimTable.Arn}/stream/*"}]])
             elif "dynamodb" in services:
                 seen.add("dynamodb")
-                self.assertTrue(where.startswith("FunctionRole/"), where)
+                # scimctl, as the operators' role, drives the same store as the function.
+                self.assertTrue(where.startswith(("FunctionRole/", "OperatorsRole/")), where)
                 # The table has no index.
                 self.assertEqual(resources, [{"Fn::GetAtt": ["ScimTable", "Arn"]}])
                 # Exactly what crates/scim-dynamodb calls (TransactWriteItems is authorised per item).
@@ -403,7 +404,12 @@ class TemplateTest(unittest.TestCase):
                 seen.add("sqs")
                 self.assertEqual((actions, resources),
                                  (["sqs:SendMessage"], [{"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}]))
-            if "secretsmanager" in services:
+            if "secretsmanager" in services and where.startswith("OperatorsRole/"):
+                # The one role that writes the registry, and only it.
+                self.assertEqual((set(actions), resources), (
+                    {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                     "secretsmanager:DescribeSecret"}, [{"Ref": "TokenRegistrySecret"}]))
+            elif "secretsmanager" in services:
                 seen.add("secretsmanager")
                 self.assertEqual(actions, ["secretsmanager:GetSecretValue"])
                 self.assertIn(resources, ([{"Ref": "TokenRegistrySecret"}],
@@ -536,7 +542,7 @@ class TemplateTest(unittest.TestCase):
     def test_token_registry_secret_policy_denies_all_but_the_writers(self):
         policy = self.res["TokenRegistrySecretPolicy"]
         self.assertEqual(policy["Type"], "AWS::SecretsManager::ResourcePolicy")
-        self.assertEqual(policy["Condition"], "HasRegistryWriters")
+        self.assertNotIn("Condition", policy, "on in every deployment")
         p = policy["Properties"]
         self.assertEqual(p["SecretId"], {"Ref": "TokenRegistrySecret"})
         self.assertTrue(p["BlockPublicPolicy"])
@@ -546,12 +552,23 @@ class TemplateTest(unittest.TestCase):
         denied = {a.split(":", 1)[1] for a in statement["Action"]}
         self.assertLessEqual(self.REGISTRY_WRITES, denied)
         self.assertNotIn("GetSecretValue", denied, "the function reads it")
-        self.assertEqual(statement["Condition"], {"ArnNotLike": {"aws:PrincipalArn": {"Ref": "RegistryWriterRoleArns"}}})
-        self.assertEqual(self.t["Parameters"]["RegistryWriterRoleArns"]["Type"], "CommaDelimitedList")
-        # Empty (the default, a first deploy): no policy at all, so nothing is locked out.
-        self.assertFalse(Evaluator(self.t, "eu-west-1").condition("HasRegistryWriters"))
-        writers = "arn:aws:iam::123456789012:role/scim-operators,arn:aws:iam::123456789012:role/deploy"
-        self.assertTrue(Evaluator(self.t, "eu-west-1", RegistryWriterRoleArns=writers).condition("HasRegistryWriters"))
+        condition = statement["Condition"]
+        # CloudFormation acting for the deployer passes (a direct call has no aws:CalledVia, so the
+        # denial applies to it); the two conditions must both hold for the denial.
+        self.assertEqual(condition["ForAllValues:StringNotEquals"], {"aws:CalledVia": "cloudformation.amazonaws.com"})
+        writers = condition["ArnNotLike"]["aws:PrincipalArn"]
+        operators = {"Fn::GetAtt": ["OperatorsRole", "Arn"]}
+        # Default: the operators' role alone.
+        self.assertEqual(Evaluator(self.t, "eu-west-1").value(writers), [operators])
+        # Further roles join it.
+        more = "arn:aws:iam::123456789012:role/deploy,arn:aws:iam::123456789012:role/sso/*"
+        joined = Evaluator(self.t, "eu-west-1", RegistryWriterRoleArns=more).value(writers)
+        self.assertEqual(joined["Fn::Split"][0], ",")
+        self.assertEqual(joined["Fn::Split"][1]["Fn::Sub"][1]["Operators"], operators)
+        # The operators' role can be assumed from the account (whoever IAM lets), and is an output.
+        trust = self.res["OperatorsRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        self.assertEqual([t["Action"] for t in trust], ["sts:AssumeRole"])
+        self.assertEqual(self.t["Outputs"]["OperatorsRoleArn"]["Value"], operators)
 
     def test_every_registry_write_raises_an_alarm(self):
         rule = self.res["RegistryWriteRule"]["Properties"]

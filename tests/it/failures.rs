@@ -2,10 +2,10 @@
 //! too large, a store that fails. Always a SCIM error, never a reset or the backend's own words.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
+use scim_blackbox::logs::Captured;
 use scim_blackbox::{alone_in_process, Backend, Server, TOKEN};
 use serde_json::Value;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 /// A client that writes its whole request, oversized body included, before it reads: it must
 /// read the 413, not meet a connection reset (a socket closed with unread input sends RST).
@@ -70,20 +70,6 @@ async fn send_whole_before_reading(content_type: &str) -> (String, Value) {
     (head.to_string(), error)
 }
 
-/// Log output, kept in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A table that is gone (as good as AccessDenied for what the error text reveals: it names the
 /// table): the client gets a generic 503 with `Retry-After`; the log keeps DynamoDB's words.
 #[tokio::test]
@@ -95,11 +81,10 @@ async fn a_failing_table_answers_a_generic_503_and_only_the_log_has_the_aws_erro
         return;
     }
     let captured = Captured::default();
-    let writer = captured.clone();
     tracing_subscriber::fmt()
         .json()
         .without_time()
-        .with_writer(move || writer.clone())
+        .with_writer(captured.clone())
         .init();
     let table = scim_testkit::unique_name("gone");
     let server = Server::start_on(Backend::DynamoDb, &[("SCIM_TABLE", table.as_str())]).await;
@@ -117,6 +102,6 @@ async fn a_failing_table_answers_a_generic_503_and_only_the_log_has_the_aws_erro
     for secret in [table.as_str(), "DynamoDB", "ResourceNotFound", "Query"] {
         assert!(!reply.text.contains(secret), "{secret} in {}", reply.text);
     }
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert!(log.contains("ResourceNotFoundException"), "{log}");
 }

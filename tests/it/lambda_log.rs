@@ -4,23 +4,8 @@
 
 use scim_blackbox::alone_in_process;
 use scim_blackbox::lambda::{Function, ORIGIN_SECRET};
+use scim_blackbox::logs::Captured;
 use serde_json::Value;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-/// A `tracing` writer that keeps what it is given.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn one_json_log_line_per_request_without_the_token() {
@@ -28,12 +13,11 @@ async fn one_json_log_line_per_request_without_the_token() {
         return;
     }
     let captured = Captured::default();
-    let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
         .with_current_span(false)
         .without_time()
-        .with_writer(move || writer.clone())
+        .with_writer(captured.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
@@ -41,7 +25,7 @@ async fn one_json_log_line_per_request_without_the_token() {
     let created = f.invoke("apigw-v2-create-user.json", &[]).await;
     assert_eq!(created.status, 201);
 
-    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    let text = captured.text();
     let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))

@@ -4,11 +4,10 @@
 //! happen during a test: the assertions count requests and items, not time.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
+use scim_blackbox::logs::Captured;
 use scim_blackbox::{alone_in_process, default_tenant, on_both_stores, Server, OTHER_TOKEN};
 use scim_store::{MemberChange, ResourceKind};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 /// Seeds users of tenant `default` through the store, outside any request: no budget is spent.
 async fn seed_users(server: &Server, n: usize) -> Vec<String> {
@@ -111,20 +110,6 @@ async fn an_unindexed_filter_spends_the_tenants_read_budget() {
     assert_eq!(other.get(UNINDEXED).await.assert_status(200)["totalResults"], 0);
 }
 
-/// Log output, kept in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_request_log_counts_items_read_and_a_refused_search_reads_none() {
     if !alone_in_process(
@@ -134,11 +119,10 @@ async fn the_request_log_counts_items_read_and_a_refused_search_reads_none() {
         return;
     }
     let captured = Captured::default();
-    let writer = captured.clone();
     tracing_subscriber::fmt()
         .json()
         .without_time()
-        .with_writer(move || writer.clone())
+        .with_writer(captured.clone())
         .init();
     let server = Server::start_with(&[
         ("SCIM_TENANT_READS_PER_SECOND", "0.01"),
@@ -149,7 +133,7 @@ async fn the_request_log_counts_items_read_and_a_refused_search_reads_none() {
     server.get(UNINDEXED).await.assert_status(200);
     server.get(UNINDEXED).await.assert_error(429, None);
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -6,37 +6,12 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use scim_auth::{sha256_hex, update, FileRegistry, NewToken};
+use scim_blackbox::logs::Captured;
 use scim_blackbox::patch_op;
 use scim_blackbox::urn::USER;
 use scim_blackbox::{alone_in_process, Server, TOKEN};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
-use tracing_subscriber::fmt::MakeWriter;
-
-/// Log output, kept in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn neither_tokens_nor_passwords_appear_in_any_log_line() {
@@ -132,7 +107,7 @@ async fn neither_tokens_nor_passwords_appear_in_any_log_line() {
     let password_in_query = format!("/Users?filter=password+eq+%22{}%22", passwords[0]);
     okta.get(&password_in_query).await;
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let requests: Vec<&Value> = lines
         .iter()

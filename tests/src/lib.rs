@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod lambda;
+pub mod logs;
 pub mod urn;
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
