@@ -56,6 +56,10 @@ const MAX_BATCH_GET: usize = 100;
 /// Attempts of one store operation when a condition on another resource than the target failed
 /// (a member deleted meanwhile) or a transaction collided with another.
 const ATTEMPTS: usize = 4;
+/// Default bound on the members one request updates after a group rename: 2,000 UpdateItems, 16
+/// at a time, take a few seconds even at the smallest Lambda sizes, well inside the timeout.
+pub const DEFAULT_RENAME_FANOUT_BUDGET: usize = 2_000;
+
 /// Default bound on items one list request may examine (see [`DynamoStore::with_scan_limit`]).
 pub const DEFAULT_SCAN_LIMIT: u64 = 20_000;
 /// How many processed resources the version cache keeps (see [`DynamoStore`]).
@@ -110,6 +114,7 @@ pub struct DynamoStore {
     users: Vec<IndexedAttribute>,
     groups: Vec<IndexedAttribute>,
     scan_limit: u64,
+    rename_fanout_budget: usize,
     cache: Mutex<HashMap<(TenantId, String), Rec>>,
 }
 
@@ -118,6 +123,7 @@ impl fmt::Debug for DynamoStore {
         f.debug_struct("DynamoStore")
             .field("table", &self.table)
             .field("scan_limit", &self.scan_limit)
+            .field("rename_fanout_budget", &self.rename_fanout_budget)
             .finish_non_exhaustive()
     }
 }
@@ -142,6 +148,7 @@ impl DynamoStore {
             users,
             groups,
             scan_limit: DEFAULT_SCAN_LIMIT,
+            rename_fanout_budget: DEFAULT_RENAME_FANOUT_BUDGET,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -157,6 +164,14 @@ impl DynamoStore {
     /// answers the matches found so far with a cursor to continue.
     pub fn with_scan_limit(mut self, limit: u64) -> DynamoStore {
         self.scan_limit = limit.max(1);
+        self
+    }
+
+    /// The most user members one request renames in their `groups.display` after a group
+    /// rename (default [`DEFAULT_RENAME_FANOUT_BUDGET`]); the group's next write goes on from
+    /// where it stopped. Checked after each page of members, so a request may pass it by one page.
+    pub fn with_rename_fanout_budget(mut self, members: usize) -> DynamoStore {
+        self.rename_fanout_budget = members.max(1);
         self
     }
 

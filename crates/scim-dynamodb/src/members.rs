@@ -23,6 +23,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 const ITEMS_PER_OP: usize = 2;
 /// Concurrent UpdateItem calls of a rename fan-out.
 const FANOUT_CONCURRENCY: usize = 16;
+/// Members read per page of a rename fan-out (one `fc` write per page).
+const FANOUT_PAGE: usize = 1000;
 
 /// One membership to write.
 #[derive(Debug, Clone, PartialEq)]
@@ -370,68 +372,106 @@ impl DynamoStore {
 
     /// After a rename, writes the new displayName into each user member's `g` entry: one
     /// conditional UpdateItem per user member (the one operation that grows with the group, and
-    /// rare). The group item carries `fo` until this finishes, so an interrupted fan-out is
-    /// finished by the group's next write.
+    /// rare), 16 at a time, a page of members at a time in member id order. The group item carries
+    /// `fo` until all are done, and `fc`, the last member reached, after each page; one request
+    /// does at most [`DynamoStore::with_rename_fanout_budget`] members, so no request runs past the
+    /// function's timeout however large the group, and the group's next write goes on from `fc`.
+    /// Returns whether the fan-out finished.
     pub(crate) async fn fan_out_rename(
         &self,
         tenant: &TenantId,
         group_id: &str,
         display: &str,
-    ) -> Result<(), StoreError> {
-        let members = self.read_members(tenant, group_id, None).await?;
-        let users: Vec<String> = members
-            .into_iter()
-            .filter(|(_, k)| *k == ResourceKind::User)
-            .map(|(id, _)| id)
-            .collect();
-        let results: Vec<Result<(), StoreError>> = stream::iter(users)
-            .map(|uid| async move {
-                let sent = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(Self::key(keys::resources(tenant, ResourceKind::User), uid)))
-                    .update_expression("SET g.#g = :d")
-                    .condition_expression("attribute_exists(g.#g)")
-                    .expression_attribute_names("#g", group_id)
-                    .expression_attribute_values(":d", s(display))
-                    .send()
-                    .await;
-                // A failed condition: the user left the group meanwhile, nothing to rename.
-                done_unless_failed(sent)
-            })
-            .buffer_unordered(FANOUT_CONCURRENCY)
-            .collect()
-            .await;
-        results.into_iter().collect::<Result<Vec<()>, StoreError>>()?;
+        resume_after: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let group_key = || Self::key(keys::resources(tenant, ResourceKind::Group), group_id);
+        let pk = keys::members(tenant, group_id);
+        let mut after = resume_after.map(str::to_string);
+        let mut done = 0usize;
+        // A page larger than the budget would only be thrown away.
+        let page = i32::try_from(self.rename_fanout_budget.min(FANOUT_PAGE)).unwrap_or(1);
+        loop {
+            let (items, more) = self
+                .query_page(&pk, after.as_deref(), page, Some("sk, k"))
+                .await?;
+            let users: Vec<String> = items
+                .iter()
+                .filter(|i| get_s(i, attr::KIND).and_then(parse_kind) != Some(ResourceKind::Group))
+                .filter_map(|i| get_s(i, keys::SK).map(str::to_string))
+                .collect();
+            done += users.len();
+            let results: Vec<Result<(), StoreError>> = stream::iter(users)
+                .map(|uid| async move {
+                    let sent = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(Self::key(keys::resources(tenant, ResourceKind::User), uid)))
+                        .update_expression("SET g.#g = :d")
+                        .condition_expression("attribute_exists(g.#g)")
+                        .expression_attribute_names("#g", group_id)
+                        .expression_attribute_values(":d", s(display))
+                        .send()
+                        .await;
+                    // A failed condition: the user left the group meanwhile, nothing to rename.
+                    done_unless_failed(sent)
+                })
+                .buffer_unordered(FANOUT_CONCURRENCY)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<()>, StoreError>>()?;
+            // An empty page with a LastEvaluatedKey is the end too (see `read_members`).
+            let Some(last) = items.last().and_then(|i| get_s(i, keys::SK)).filter(|_| more) else {
+                break;
+            };
+            let saved = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(group_key()))
+                .update_expression("SET fc = :c")
+                .condition_expression("fo = :d")
+                .expression_attribute_values(":c", s(last))
+                .expression_attribute_values(":d", s(display))
+                .send()
+                .await;
+            // A failed condition: renamed again meanwhile; that write's fan-out owns the flag.
+            if !applied(saved)? || done >= self.rename_fanout_budget {
+                return Ok(false);
+            }
+            after = Some(last.to_string());
+        }
         let cleared = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(
-                keys::resources(tenant, ResourceKind::Group),
-                group_id,
-            )))
-            .update_expression("REMOVE fo")
+            .set_key(Some(group_key()))
+            .update_expression("REMOVE fo, fc")
             .condition_expression("fo = :d")
             .expression_attribute_values(":d", s(display))
             .send()
             .await;
         // A failed condition: renamed again meanwhile, and that write's fan-out owns the flag now.
-        done_unless_failed(cleared)
+        done_unless_failed(cleared)?;
+        Ok(true)
     }
 }
 
 /// The outcome of a conditional UpdateItem of the rename fan-out, where a failed condition means
 /// another write already made the change moot.
 fn done_unless_failed<T>(sent: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> Result<(), StoreError> {
+    applied(sent).map(|_| ())
+}
+
+/// The same, saying whether the update was applied (`false`: its condition failed).
+fn applied<T>(sent: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> Result<bool, StoreError> {
     match sent {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
         Err(e)
             if e.as_service_error()
                 .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
         {
-            Ok(())
+            Ok(false)
         }
         Err(e) => Err(error::sdk("UpdateItem", e)),
     }

@@ -26,6 +26,8 @@ pub mod attr {
     pub const GROUPS: &str = "g";
     pub const PARENTS: &str = "p";
     pub const FANOUT: &str = "fo";
+    /// Groups: the last member id an unfinished rename fan-out has reached.
+    pub const FANOUT_AFTER: &str = "fc";
     pub const KIND: &str = "k";
     pub const ID: &str = "id";
     pub const COUNT: &str = "n";
@@ -110,6 +112,8 @@ pub struct Rec {
     pub parents: BTreeSet<String>,
     /// Groups: a rename whose fan-out to members' `groups.display` has not finished.
     pub fanout: Option<String>,
+    /// Groups: how far that fan-out got (members sort by id; the next one starts after this).
+    pub fanout_after: Option<String>,
     /// Users: the groups an unfinished soft delete has already left (`dg`).
     pub left: BTreeSet<String>,
 }
@@ -144,6 +148,7 @@ impl Rec {
             groups: map_keys(attr::GROUPS).into_iter().collect(),
             parents: map_keys(attr::PARENTS).into_iter().map(|(k, _)| k).collect(),
             fanout: get_s(item, attr::FANOUT).map(str::to_string),
+            fanout_after: get_s(item, attr::FANOUT_AFTER).map(str::to_string),
             left: match item.get(attr::LEFT) {
                 Some(AttributeValue::Ss(ids)) => ids.iter().cloned().collect(),
                 _ => BTreeSet::new(),
@@ -185,6 +190,9 @@ impl Rec {
         item.insert(memberships.0.to_string(), AttributeValue::M(memberships.1));
         if let Some(d) = &self.fanout {
             item.insert(attr::FANOUT.to_string(), s(d));
+        }
+        if let Some(after) = &self.fanout_after {
+            item.insert(attr::FANOUT_AFTER.to_string(), s(after));
         }
         item
     }

@@ -40,6 +40,7 @@ impl ResourceStore for DynamoStore {
                 groups: Default::default(),
                 parents: Default::default(),
                 fanout: None,
+                fanout_after: None,
                 left: Default::default(),
             };
             let ops = if kind == ResourceKind::Group && !members.is_empty() {
@@ -166,6 +167,9 @@ impl ResourceStore for DynamoStore {
                 modified: modified.clone(),
                 attrs: attrs.clone(),
                 fanout: (renamed || cur.fanout.is_some()).then(|| new_display.clone()),
+                // A new name starts the fan-out over: members done for an earlier name are not
+                // done for this one.
+                fanout_after: if renamed { None } else { cur.fanout_after.clone() },
                 ..cur.clone()
             };
             let mut values = vec![
@@ -177,7 +181,10 @@ impl ResourceStore for DynamoStore {
             let expression = match &next.fanout {
                 Some(d) => {
                     values.push((":fo", s(d)));
-                    "SET a = :a, m = :m, v = :nv, fo = :fo"
+                    match renamed {
+                        true => "SET a = :a, m = :m, v = :nv, fo = :fo REMOVE fc",
+                        false => "SET a = :a, m = :m, v = :nv, fo = :fo",
+                    }
                 }
                 None => "SET a = :a, m = :m, v = :nv",
             };
@@ -206,14 +213,17 @@ impl ResourceStore for DynamoStore {
                 Ok(()) => {
                     self.remember(tenant, &next);
                     if let Some(display) = &next.fanout {
-                        self.fan_out_rename(tenant, id, display).await?;
-                        self.remember(
-                            tenant,
-                            &Rec {
-                                fanout: None,
-                                ..next.clone()
-                            },
-                        );
+                        let after = next.fanout_after.as_deref();
+                        if self.fan_out_rename(tenant, id, display, after).await? {
+                            self.remember(
+                                tenant,
+                                &Rec {
+                                    fanout: None,
+                                    fanout_after: None,
+                                    ..next.clone()
+                                },
+                            );
+                        }
                     }
                     return Ok(next.stored(false));
                 }

@@ -316,6 +316,7 @@ impl UnmanagedStore for DynamoStore {
             groups: Default::default(),
             parents: Default::default(),
             fanout: None,
+            fanout_after: None,
             left: Default::default(),
         };
         let item = with_origin(

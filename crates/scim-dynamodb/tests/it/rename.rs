@@ -1,0 +1,92 @@
+//! A group rename writes the new name into each user member's `groups` entry, at most the store's
+//! rename fan-out budget of members per request (so no request outgrows the function's timeout,
+//! however large the group); the group's next write goes on from where the last one stopped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+use scim_store::prelude::*;
+use scim_store::{Expect, Include, MemberChange, ResourceKind, TenantId};
+use serde_json::{json, Map, Value};
+
+fn display(name: &str) -> Map<String, Value> {
+    match json!({"displayName": name}) {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn a_large_rename_goes_on_from_write_to_write_within_the_budget() {
+    let (store, counter) = common::store().await;
+    let store = store.with_rename_fanout_budget(100);
+    let t = TenantId::new("rename").unwrap();
+    let (ids, gid) = common::seed(store.client(), store.table(), &t, 250, 250).await;
+    // The name each user's `groups` entry holds for the group.
+    let names = || async {
+        let mut names = Vec::new();
+        for id in &ids {
+            let user = store.get(&t, ResourceKind::User, id, Include::ALL).await.unwrap();
+            let groups = user.groups.unwrap();
+            names.push(groups.into_iter().find(|(id, _)| *id == gid).unwrap().1);
+        }
+        names
+    };
+    let write = |name: &'static str| {
+        let (store, t, gid) = (&store, &t, &gid);
+        async move {
+            let cur = store
+                .get(t, ResourceKind::Group, gid, Include::NONE)
+                .await
+                .unwrap();
+            store
+                .update(
+                    t,
+                    ResourceKind::Group,
+                    gid,
+                    Expect::Version(cur.version),
+                    display(name),
+                    MemberChange::default(),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let count = |name: &str, names: &[String]| names.iter().filter(|n| *n == name).count();
+
+    counter.take();
+    write("Renamed").await;
+    let calls = counter.take();
+    // The group's write (a transaction: its name index moves), then one page of 100 members:
+    // one Query, 100 UpdateItems and one more for how far it got.
+    assert_eq!(calls.get("TransactWriteItems"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("Query"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("UpdateItem"), Some(&(100 + 1)), "{calls:?}");
+    let after_one = names().await;
+    assert_eq!(count("Renamed", &after_one), 100);
+    // Members are renamed in id order: the first hundred.
+    assert!(after_one[..100].iter().all(|n| n == "Renamed"));
+
+    // The next write (here the same name again) goes on from there; a third one finishes.
+    write("Renamed").await;
+    assert_eq!(count("Renamed", &names().await), 200);
+    counter.take();
+    write("Renamed").await;
+    let calls = counter.take();
+    assert_eq!(count("Renamed", &names().await), 250);
+    // 50 members and the write that clears the mark: nothing more to do after.
+    assert_eq!(calls.get("UpdateItem"), Some(&(1 + 50 + 1)), "{calls:?}");
+    counter.take();
+    write("Renamed").await;
+    assert_eq!(counter.take().get("UpdateItem"), None, "finished: a no-op");
+
+    // A new name mid-way starts over from the first member.
+    write("Again").await;
+    write("Once more").await;
+    let names = names().await;
+    assert_eq!(count("Once more", &names), 100);
+    assert!(
+        names[..100].iter().all(|n| n == "Once more"),
+        "from the first member again"
+    );
+}
