@@ -6,4 +6,5 @@ mod common;
 mod contract;
 mod faults;
 mod generation;
+mod reindex;
 mod table;
