@@ -1,19 +1,25 @@
 //! `DynamoStore::reindex` on moto: index items rewritten to their pre-NFC keys with the raw
 //! client (as a release before the NFC change wrote them) are unreachable until a reindex moves
-//! them; a second run moves nothing; a duplicate NFC reveals is reported and left alone.
+//! them; a second run moves nothing; a duplicate NFC reveals is reported and left alone; a
+//! resource deleted between reindex's read and its write gets no new key.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents, SharedInterceptor};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use scim_dynamodb::{DynamoStore, ReindexConflict};
+use aws_smithy_runtime_api::box_error::BoxError;
+use scim_dynamodb::{CallCounter, DynamoStore, ReindexConflict};
 use scim_proto::filter::Filter;
 use scim_proto::SchemaRegistry;
 use scim_store::prelude::*;
-use scim_store::{Include, MemberChange, Paging, Query, ResourceKind, TenantId};
+use scim_store::{Expect, Include, MemberChange, Paging, Query, ResourceKind, StoreError, TenantId};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
@@ -307,5 +313,107 @@ async fn a_duplicate_nfc_reveals_is_reported_and_left_alone() {
     assert_eq!(
         item_id(&client, &table, "T#acme#X#User#userName#jos\u{e9}", "#").await,
         Some(composed.id.clone())
+    );
+}
+
+/// A write of the service's to run just before the next TransactWriteItems: a request landing
+/// between reindex's reads and its write. The interceptor only picks the moment; the write is
+/// the store's own, on moto, on a thread and runtime of its own.
+type Write = Box<dyn FnOnce() + Send>;
+
+#[derive(Clone, Default)]
+struct Meanwhile(Arc<Mutex<Option<Write>>>);
+
+impl std::fmt::Debug for Meanwhile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Meanwhile")
+    }
+}
+
+impl Intercept for Meanwhile {
+    fn name(&self) -> &'static str {
+        "Meanwhile"
+    }
+
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if context
+            .input()
+            .downcast_ref::<TransactWriteItemsInput>()
+            .is_some()
+        {
+            if let Some(write) = self.0.lock().unwrap().take() {
+                std::thread::spawn(write).join().unwrap();
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_deleted_meanwhile_gets_no_new_key() {
+    let meanwhile = Meanwhile::default();
+    let (store, _) = common::store_with(Some(SharedInterceptor::new(meanwhile.clone()))).await;
+    let (client, table) = (store.client().clone(), store.table().to_string());
+    let t = TenantId::new("acme").unwrap();
+    let jose = store
+        .create(
+            &t,
+            ResourceKind::User,
+            obj(json!({"userName": "jose\u{301}"})),
+            MemberChange::default(),
+        )
+        .await
+        .unwrap();
+    let (new, old) = (
+        "T#acme#X#User#userName#jos\u{e9}",
+        "T#acme#X#User#userName#jose\u{301}",
+    );
+    to_legacy_key(&client, &table, new, old, "#", &jose.id).await;
+
+    let (table_for_service, id) = (table.clone(), jose.id.clone());
+    *meanwhile.0.lock().unwrap() = Some(Box::new(move || {
+        let service = DynamoStore::new(
+            common::client(&CallCounter::default()),
+            table_for_service,
+            Arc::new(SchemaRegistry::standard()),
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let t = TenantId::new("acme").unwrap();
+        runtime
+            .block_on(service.delete(&t, ResourceKind::User, &id, Expect::Any))
+            .unwrap();
+    }));
+
+    let report = store.reindex(&t, false).await.unwrap();
+    assert!(meanwhile.0.lock().unwrap().is_none(), "the delete ran");
+    assert_eq!(
+        (report.moved, report.changed.clone()),
+        (0, vec![jose.id.clone()]),
+        "{report:?}"
+    );
+    assert!(matches!(
+        store.get(&t, ResourceKind::User, &jose.id, Include::NONE).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        item_id(&client, &table, new, "#").await,
+        None,
+        "no key names a deleted user"
+    );
+    // The old item stays behind (the README says so); nothing computes its key.
+    assert_eq!(item_id(&client, &table, old, "#").await, Some(jose.id.clone()));
+    let again = store.reindex(&t, false).await.unwrap();
+    assert_eq!(
+        (again.users, again.moved, again.changed.len()),
+        (0, 0, 0),
+        "{again:?}"
     );
 }
