@@ -4,7 +4,8 @@
 //!
 //! One file per capability, as in `scim-store`: [`resources`] (with [`list`] and [`members`]),
 //! [`settings`], [`deleted`], [`unmanaged`] and [`access`] each implement one trait; [`calls`]
-//! holds the DynamoDB calls they share.
+//! holds the DynamoDB calls they share; [`reindex`] moves index keys written before identifiers
+//! compared in NFC (`scimctl reindex`).
 //!
 //! - [`DynamoStore::new`] takes a ready `aws_sdk_dynamodb::Client`; [`DynamoStore::from_env`]
 //!   builds one through aws-config's standard chain (`AWS_ENDPOINT_URL`, `AWS_REGION`,
@@ -27,6 +28,7 @@ mod list;
 mod members;
 mod metrics;
 mod record;
+mod reindex;
 mod resources;
 mod settings;
 pub mod stream;
@@ -36,6 +38,7 @@ mod unmanaged;
 pub use generation::{open_token_registry, TokenGeneration};
 pub use keys::{PK, SK};
 pub use metrics::CallCounter;
+pub use reindex::{ReindexConflict, ReindexReport};
 pub use table::{create_table, create_table_with, TableCreated};
 
 use aws_sdk_dynamodb::Client;

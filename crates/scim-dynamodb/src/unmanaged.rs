@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 /// Item attributes of unmanaged accounts and conflicts (beside `v`, `c`, `m`, `a` of
 /// [`attr`]).
-mod field {
+pub(crate) mod field {
     /// When the account was set aside.
     pub const SET_ASIDE: &str = "sa";
     /// Conflict: the unmanaged account's id.

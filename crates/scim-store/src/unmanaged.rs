@@ -8,7 +8,7 @@
 //! review (`review`). What both stores share lives here: which attributes match ([`match_keys`],
 //! with the one definition of the primary email), the conflict id, the attribute overlay.
 
-use crate::attributes::fold;
+use crate::attributes::{fold, fold_before_nfc};
 use crate::{
     ConflictPolicy, Expect, MemberChange, ResourceKind, ResourceStore, SettingsStore, StoreError,
     StoredResource, TenantId,
@@ -53,6 +53,10 @@ impl MatchAttribute {
 /// only entry (RFC 7643 §2.4: at most one value is `primary`; a single value is the obvious
 /// one). Several entries none of which is primary name no primary email.
 pub fn primary_email(attrs: &Map<String, Value>) -> Option<String> {
+    primary_email_folded(attrs, fold)
+}
+
+fn primary_email_folded(attrs: &Map<String, Value>, fold: fn(&str, bool) -> String) -> Option<String> {
     let emails = attrs.get("emails")?.as_array()?;
     let chosen = match emails
         .iter()
@@ -71,11 +75,24 @@ pub fn primary_email(attrs: &Map<String, Value>) -> Option<String> {
 /// `caseExact: false`), in the order a match is
 /// looked for: `userName` first, then the primary email.
 pub fn match_keys(attrs: &Map<String, Value>) -> Vec<(MatchAttribute, String)> {
+    match_keys_folded(attrs, fold)
+}
+
+/// What [`match_keys`] was before identifiers compared in NFC ([`fold_before_nfc`]): only for
+/// `scimctl reindex`, which finds match entries under it.
+pub fn match_keys_before_nfc(attrs: &Map<String, Value>) -> Vec<(MatchAttribute, String)> {
+    match_keys_folded(attrs, fold_before_nfc)
+}
+
+fn match_keys_folded(
+    attrs: &Map<String, Value>,
+    fold: fn(&str, bool) -> String,
+) -> Vec<(MatchAttribute, String)> {
     let mut keys = Vec::with_capacity(2);
     if let Some(name) = attrs.get("userName").and_then(Value::as_str) {
         keys.push((MatchAttribute::UserName, fold(name, false)));
     }
-    if let Some(email) = primary_email(attrs) {
+    if let Some(email) = primary_email_folded(attrs, fold) {
         keys.push((MatchAttribute::Email, email));
     }
     keys

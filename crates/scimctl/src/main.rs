@@ -1,5 +1,5 @@
 //! `scimctl`: the operator CLI of the SCIM service. Each subcommand group is one module
-//! (`token`, `table`, `tenant`, `users`, `import`, `conflicts`); a new group is one more module
+//! (`token`, `table`, `tenant`, `users`, `import`, `conflicts`, `reindex`); a new group is one more module
 //! and one more [`Command`]
 //! variant. The data commands open the DynamoDB table through `store`.
 //!
@@ -21,6 +21,7 @@ macro_rules! println {
 
 mod conflicts;
 mod import;
+mod reindex;
 mod store;
 mod table;
 mod tenant;
@@ -52,6 +53,9 @@ enum Command {
     Import(import::ImportArgs),
     /// List the POSTs refused for meeting an imported account, and link or reject them
     Conflicts(conflicts::ConflictsArgs),
+    /// Once after upgrading to NFC identifiers: move DynamoDB index keys written before to their
+    /// NFC form, and report duplicates that NFC reveals
+    Reindex(reindex::ReindexArgs),
 }
 
 /// Why a command did not succeed, and so which exit code it ends with.
@@ -91,6 +95,7 @@ async fn main() -> ExitCode {
         Command::Users(command) => users::run(command).await,
         Command::Import(command) => import::run(command).await,
         Command::Conflicts(command) => conflicts::run(command).await,
+        Command::Reindex(command) => reindex::run(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

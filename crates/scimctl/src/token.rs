@@ -126,7 +126,7 @@ pub async fn run(args: TokenArgs) -> Result<(), Failure> {
 }
 
 /// The registry named on the command line or in the environment.
-fn location(text: Option<String>) -> Result<RegistryLocation, Failure> {
+pub(crate) fn location(text: Option<String>) -> Result<RegistryLocation, Failure> {
     let text = text.unwrap_or_else(|| format!("file:{LOCAL_REGISTRY_PATH}"));
     let location = text
         .parse()

@@ -6,5 +6,6 @@ mod common;
 mod contract;
 mod faults;
 mod generation;
+mod reindex;
 mod rename;
 mod table;

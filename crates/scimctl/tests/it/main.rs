@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod conflicts;
 mod import;
+mod reindex;
 mod tenant;
 mod users;
 mod users_show;
