@@ -59,9 +59,10 @@ const MAX_BATCH_GET: usize = 100;
 /// Attempts of one store operation when a condition on another resource than the target failed
 /// (a member deleted meanwhile) or a transaction collided with another.
 const ATTEMPTS: usize = 4;
-/// Default bound on the members one request updates after a group rename: 2,000 UpdateItems, 16
-/// at a time, take a few seconds even at the smallest Lambda sizes, well inside the timeout.
-pub const DEFAULT_RENAME_FANOUT_BUDGET: usize = 2_000;
+/// Default bound on the members one request's group-size work touches (a rename's fan-out, the
+/// members a replace drops): 2,000 take a few seconds even at the smallest Lambda sizes, well
+/// inside the timeout.
+pub const DEFAULT_MEMBER_WORK_BUDGET: usize = 2_000;
 
 /// Default bound on items one list request may examine (see [`DynamoStore::with_scan_limit`]).
 pub const DEFAULT_SCAN_LIMIT: u64 = 20_000;
@@ -117,7 +118,7 @@ pub struct DynamoStore {
     users: Vec<IndexedAttribute>,
     groups: Vec<IndexedAttribute>,
     scan_limit: u64,
-    rename_fanout_budget: usize,
+    member_work_budget: usize,
     cache: Mutex<HashMap<(TenantId, String), Rec>>,
 }
 
@@ -126,7 +127,7 @@ impl fmt::Debug for DynamoStore {
         f.debug_struct("DynamoStore")
             .field("table", &self.table)
             .field("scan_limit", &self.scan_limit)
-            .field("rename_fanout_budget", &self.rename_fanout_budget)
+            .field("member_work_budget", &self.member_work_budget)
             .finish_non_exhaustive()
     }
 }
@@ -151,7 +152,7 @@ impl DynamoStore {
             users,
             groups,
             scan_limit: DEFAULT_SCAN_LIMIT,
-            rename_fanout_budget: DEFAULT_RENAME_FANOUT_BUDGET,
+            member_work_budget: DEFAULT_MEMBER_WORK_BUDGET,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -170,11 +171,12 @@ impl DynamoStore {
         self
     }
 
-    /// The most user members one request renames in their `groups.display` after a group
-    /// rename (default [`DEFAULT_RENAME_FANOUT_BUDGET`]); the group's next write goes on from
-    /// where it stopped. Checked after each page of members, so a request may pass it by one page.
-    pub fn with_rename_fanout_budget(mut self, members: usize) -> DynamoStore {
-        self.rename_fanout_budget = members.max(1);
+    /// The most members one request's group-size work touches (default
+    /// [`DEFAULT_MEMBER_WORK_BUDGET`]): the user members a rename writes the new name to (the
+    /// group's next write goes on from where it stopped), and the current members a replace
+    /// drops (then the client is asked to retry for the rest).
+    pub fn with_member_work_budget(mut self, members: usize) -> DynamoStore {
+        self.member_work_budget = members.max(1);
         self
     }
 

@@ -41,6 +41,15 @@ pub(crate) enum MemberOp {
     Remove { id: String, kind: Option<ResourceKind> },
 }
 
+/// The member writes of one request.
+pub(crate) struct MemberPlan {
+    pub ops: Vec<MemberOp>,
+    /// A replace (PUT, or PATCH `replace` of `members`) that would drop more current members
+    /// than [`DynamoStore::with_member_work_budget`]: `ops` holds only that many removals (no adds), written under the group's version without changing it;
+    /// the client is asked to retry, and the retry plans against the members left.
+    pub partial: bool,
+}
+
 impl DynamoStore {
     /// Turns a member change into the memberships to write: RFC 7644 §3.5.2 order (clear,
     /// remove, add) applied to the current state, so adding a present member or removing an
@@ -53,7 +62,7 @@ impl DynamoStore {
         group_id: &str,
         change: &MemberChange,
         new_group: bool,
-    ) -> Result<Vec<MemberOp>, StoreError> {
+    ) -> Result<MemberPlan, StoreError> {
         let adds = change.distinct_adds();
         for (id, _) in &adds {
             if !keys::plausible_id(id) {
@@ -77,6 +86,15 @@ impl DynamoStore {
             removes.extend(all.keys().filter(|id| !add_ids.contains(id.as_str())).cloned());
             current = Some(all);
         }
+        // Each removal costs two BatchGetItem keys and two transaction items: a group of any
+        // size is emptied in bounded steps instead of one request outgrowing the timeout.
+        let partial = removes.len() > self.member_work_budget;
+        if partial {
+            removes = removes.into_iter().take(self.member_work_budget).collect();
+        }
+        // A partial plan only removes; the adds wait for the request that finishes.
+        let adds = if partial { Vec::new() } else { adds };
+        let add_ids: BTreeSet<&str> = if partial { BTreeSet::new() } else { add_ids };
         // One BatchGetItem for everything the plan needs to know.
         let member_pk = keys::members(tenant, group_id);
         let users_pk = keys::resources(tenant, ResourceKind::User);
@@ -147,7 +165,7 @@ impl DynamoStore {
                 }
             }
         }
-        Ok(ops)
+        Ok(MemberPlan { ops, partial })
     }
 
     /// Every group that contains `group_id`, directly or through other groups, walking the
@@ -312,14 +330,47 @@ impl DynamoStore {
         }
         let split = op_items.len() - room.min(op_items.len());
         let (early, final_ops) = op_items.split_at(split);
-        for batch in early.chunks(per_batch) {
+        self.write_checked_batches(tenant, group_id, version, early)
+            .await?;
+        let mut items = last;
+        items.extend(final_ops.iter().flatten().cloned());
+        self.transact(items).await
+    }
+
+    /// Writes the first removals of a partial plan ([`MemberPlan::partial`]), under the group's
+    /// version, which they leave as it is.
+    pub(crate) async fn write_partial_plan(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        display: &str,
+        version: u64,
+        ops: &[MemberOp],
+    ) -> Result<(), Failure> {
+        let mut op_items = Vec::new();
+        for op in ops {
+            op_items.push(self.op_items(tenant, group_id, display, op)?);
+        }
+        self.write_checked_batches(tenant, group_id, version, &op_items)
+            .await
+    }
+
+    /// Member writes in transactions as large as they go, each conditional on the group's
+    /// version, which they leave unchanged (the request's last transaction moves it).
+    async fn write_checked_batches(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        version: u64,
+        op_items: &[Vec<(TransactWriteItem, Role)>],
+    ) -> Result<(), Failure> {
+        let group_key = || Self::key(keys::resources(tenant, ResourceKind::Group), group_id);
+        for batch in op_items.chunks((MAX_TRANSACTION_ITEMS - 1) / ITEMS_PER_OP) {
             let mut items = vec![(self.version_check(group_key(), version)?, Role::TargetCheck)];
             items.extend(batch.iter().flatten().cloned());
             self.transact(items).await?;
         }
-        let mut items = last;
-        items.extend(final_ops.iter().flatten().cloned());
-        self.transact(items).await
+        Ok(())
     }
 
     /// The members of a group in id order, reading its member partition page by page. With a
@@ -374,7 +425,7 @@ impl DynamoStore {
     /// conditional UpdateItem per user member (the one operation that grows with the group, and
     /// rare), 16 at a time, a page of members at a time in member id order. The group item carries
     /// `fo` until all are done, and `fc`, the last member reached, after each page; one request
-    /// does at most [`DynamoStore::with_rename_fanout_budget`] members, so no request runs past the
+    /// does at most [`DynamoStore::with_member_work_budget`] members, so no request runs past the
     /// function's timeout however large the group, and the group's next write goes on from `fc`.
     /// Returns whether the fan-out finished.
     pub(crate) async fn fan_out_rename(
@@ -389,7 +440,7 @@ impl DynamoStore {
         let mut after = resume_after.map(str::to_string);
         let mut done = 0usize;
         // A page larger than the budget would only be thrown away.
-        let page = i32::try_from(self.rename_fanout_budget.min(FANOUT_PAGE)).unwrap_or(1);
+        let page = i32::try_from(self.member_work_budget.min(FANOUT_PAGE)).unwrap_or(1);
         loop {
             let (items, more) = self
                 .query_page(&pk, after.as_deref(), page, Some("sk, k"))
@@ -436,7 +487,7 @@ impl DynamoStore {
                 .send()
                 .await;
             // A failed condition: renamed again meanwhile; that write's fan-out owns the flag.
-            if !applied(saved)? || done >= self.rename_fanout_budget {
+            if !applied(saved)? || done >= self.member_work_budget {
                 return Ok(false);
             }
             after = Some(last.to_string());

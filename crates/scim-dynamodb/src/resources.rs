@@ -44,7 +44,7 @@ impl ResourceStore for DynamoStore {
                 left: Default::default(),
             };
             let ops = if kind == ResourceKind::Group && !members.is_empty() {
-                self.plan_members(tenant, &id, &members, true).await?
+                self.plan_members(tenant, &id, &members, true).await?.ops
             } else {
                 Vec::new()
             };
@@ -144,7 +144,22 @@ impl ResourceStore for DynamoStore {
             };
             expect.check(cur.version)?;
             let ops = if kind == ResourceKind::Group && !members.is_empty() {
-                self.plan_members(tenant, id, &members, false).await?
+                let plan = self.plan_members(tenant, id, &members, false).await?;
+                if plan.partial {
+                    // More members to drop than one request may: drop a bounded share and ask
+                    // the client to come back (429 with Retry-After) for the rest.
+                    let display = cur.display_name();
+                    return match self
+                        .write_partial_plan(tenant, id, &display, cur.version, &plan.ops)
+                        .await
+                    {
+                        Ok(()) | Err(Failure::Condition { .. }) => Err(StoreError::Throttled {
+                            retry_after_secs: error::RETRY_AFTER_SECS,
+                        }),
+                        Err(Failure::Store(e)) => Err(e),
+                    };
+                }
+                plan.ops
             } else {
                 Vec::new()
             };

@@ -6,6 +6,6 @@ mod common;
 mod contract;
 mod faults;
 mod generation;
+mod large_groups;
 mod reindex;
-mod rename;
 mod table;

@@ -1,12 +1,12 @@
-//! A group rename writes the new name into each user member's `groups` entry, at most the store's
-//! rename fan-out budget of members per request (so no request outgrows the function's timeout,
-//! however large the group); the group's next write goes on from where the last one stopped.
+//! Writes whose cost grows with a group's size are bounded per request, so none outgrows the
+//! function's timeout however large the group: a rename's fan-out to the members' `groups` goes on
+//! from write to write, and a replace that drops thousands of members drops them in steps.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
 use scim_store::prelude::*;
-use scim_store::{Expect, Include, MemberChange, ResourceKind, TenantId};
+use scim_store::{Expect, Include, MemberChange, ResourceKind, StoreError, TenantId};
 use serde_json::{json, Map, Value};
 
 fn display(name: &str) -> Map<String, Value> {
@@ -19,7 +19,7 @@ fn display(name: &str) -> Map<String, Value> {
 #[tokio::test]
 async fn a_large_rename_goes_on_from_write_to_write_within_the_budget() {
     let (store, counter) = common::store().await;
-    let store = store.with_rename_fanout_budget(100);
+    let store = store.with_member_work_budget(100);
     let t = TenantId::new("rename").unwrap();
     let (ids, gid) = common::seed(store.client(), store.table(), &t, 250, 250).await;
     // The name each user's `groups` entry holds for the group.
@@ -89,4 +89,52 @@ async fn a_large_rename_goes_on_from_write_to_write_within_the_budget() {
         names[..100].iter().all(|n| n == "Once more"),
         "from the first member again"
     );
+}
+
+#[tokio::test]
+async fn replacing_many_members_drops_them_in_bounded_steps() {
+    let (store, counter) = common::store().await;
+    let store = store.with_member_work_budget(100);
+    let t = TenantId::new("replace").unwrap();
+    let (ids, gid) = common::seed(store.client(), store.table(), &t, 250, 250).await;
+    let group = || store.get(&t, ResourceKind::Group, &gid, Include::ALL);
+    let before = group().await.unwrap();
+    // A PUT with one member: the other 249 go, at most 100 per request.
+    let replace = MemberChange {
+        replace_all: true,
+        add: vec![(ids[0].clone(), None)],
+        ..MemberChange::default()
+    };
+    let put = || {
+        store.update(
+            &t,
+            ResourceKind::Group,
+            &gid,
+            Expect::Version(before.version),
+            before.attrs.clone(),
+            replace.clone(),
+        )
+    };
+    let members = |g: &scim_store::StoredResource| g.members.as_ref().map_or(0, Vec::len);
+    for left in [150, 50] {
+        counter.take();
+        let step = put().await;
+        let calls = counter.take();
+        assert!(matches!(step, Err(StoreError::Throttled { .. })), "{step:?}");
+        // 100 removals, 49 per transaction, and nothing else written.
+        assert_eq!(calls.get("TransactWriteItems"), Some(&3), "{calls:?}");
+        assert_eq!(calls.get("UpdateItem"), None, "{calls:?}");
+        let halfway = group().await.unwrap();
+        assert_eq!(
+            halfway.version, before.version,
+            "a retry with the same If-Match still matches"
+        );
+        assert_eq!(members(&halfway), left);
+    }
+    // The last step drops the rest and commits the PUT.
+    let done = put().await.unwrap();
+    assert_eq!(done.version, before.version + 1);
+    let after = group().await.unwrap();
+    let kept: Vec<&str> = after.members.iter().flatten().map(|m| m.value.as_str()).collect();
+    assert_eq!(kept, vec![ids[0].as_str()]);
 }
