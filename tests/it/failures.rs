@@ -80,12 +80,7 @@ async fn a_failing_table_answers_a_generic_503_and_only_the_log_has_the_aws_erro
     ) {
         return;
     }
-    let captured = Captured::default();
-    tracing_subscriber::fmt()
-        .json()
-        .without_time()
-        .with_writer(captured.clone())
-        .init();
+    let captured = Captured::process_json_log();
     let table = scim_testkit::unique_name("gone");
     let server = Server::start_on(Backend::DynamoDb, &[("SCIM_TABLE", table.as_str())]).await;
     scim_testkit::dynamodb::client()

@@ -118,12 +118,7 @@ async fn the_request_log_counts_items_read_and_a_refused_search_reads_none() {
     ) {
         return;
     }
-    let captured = Captured::default();
-    tracing_subscriber::fmt()
-        .json()
-        .without_time()
-        .with_writer(captured.clone())
-        .init();
+    let captured = Captured::process_json_log();
     let server = Server::start_with(&[
         ("SCIM_TENANT_READS_PER_SECOND", "0.01"),
         ("SCIM_TENANT_READ_BURST", "1"),

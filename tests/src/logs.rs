@@ -9,6 +9,18 @@ use tracing_subscriber::fmt::MakeWriter;
 pub struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Captured {
+    /// A process-wide JSON log (no timestamps) into a new capture: for a test that runs alone in
+    /// its process ([`crate::alone_in_process`]), since the subscriber is global.
+    pub fn process_json_log() -> Captured {
+        let captured = Captured::default();
+        tracing_subscriber::fmt()
+            .json()
+            .without_time()
+            .with_writer(captured.clone())
+            .init();
+        captured
+    }
+
     /// What was written so far.
     pub fn text(&self) -> String {
         let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
