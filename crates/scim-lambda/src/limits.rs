@@ -162,20 +162,18 @@ impl Refusal {
     }
 
     fn into_api_error(self) -> ApiError {
-        let (detail, retry_after_secs) = match self {
-            Refusal::Requests { retry_after_secs } => (
-                "too many requests for this tenant; retry after the time in Retry-After",
-                retry_after_secs,
-            ),
-            Refusal::ItemsRead { retry_after_secs } => (
+        let detail = match self {
+            Refusal::Requests { .. } => {
+                "too many requests for this tenant; retry after the time in Retry-After"
+            }
+            Refusal::ItemsRead { .. } => {
                 "this tenant's recent searches read more than its share of the store; retry \
                  after the time in Retry-After (a filter on userName, externalId or \
-                 displayName eq reads far less)",
-                retry_after_secs,
-            ),
+                 displayName eq reads far less)"
+            }
         };
         ApiError {
-            retry_after: Some(retry_after_secs),
+            retry_after: Some(self.retry_after_secs()),
             ..ApiError::from(ScimError::new(429, None, detail))
         }
     }

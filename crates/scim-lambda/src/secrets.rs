@@ -61,6 +61,21 @@ pub enum SecretSource {
     SecretsManager(String),
 }
 
+/// One Secrets Manager client for every rotated secret of the process, made when the first one
+/// needs it: the secrets share its configuration load and its connections.
+#[derive(Debug, Default)]
+pub struct SecretsClient(tokio::sync::OnceCell<Client>);
+
+impl SecretsClient {
+    async fn get(&self) -> &Client {
+        self.0
+            .get_or_init(|| async {
+                Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+            })
+            .await
+    }
+}
+
 /// A secret's parsed values, kept current from its source.
 pub struct Rotating<T> {
     source: Option<(Client, String)>,
@@ -80,18 +95,19 @@ impl<T> fmt::Debug for Rotating<T> {
 }
 
 impl<T> Rotating<T> {
-    /// Reads the secret once (a start-up error when it cannot be read or parsed). `parse` turns a
-    /// pair into what the service uses, refusing bad values with a message.
+    /// Reads the secret once (a start-up error when it cannot be read or parsed), through
+    /// `client` when it lives in Secrets Manager. `parse` turns a pair into what the service uses,
+    /// refusing bad values with a message.
     pub async fn open(
         source: &SecretSource,
         parse: fn(&SecretPair) -> Result<T, String>,
         refresh: Duration,
+        client: &SecretsClient,
     ) -> Result<Rotating<T>, String> {
         match source {
             SecretSource::Inline(pair) => Ok(Rotating::with(None, parse(pair)?, parse, refresh)),
             SecretSource::SecretsManager(id) => {
-                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                Rotating::from_secret(Client::new(&sdk), id, parse, refresh).await
+                Rotating::from_secret(client.get().await.clone(), id, parse, refresh).await
             }
         }
     }

@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::cursor::CursorKeys;
 use crate::origin::OriginSecrets;
-use crate::secrets::Rotating;
+use crate::secrets::{Rotating, SecretsClient};
 use scim_auth::TokenCache;
 use scim_proto::SchemaRegistry;
 use scim_store::Store;
@@ -31,17 +31,23 @@ impl AppState {
         store: Arc<dyn Store>,
         tokens: Arc<TokenCache>,
     ) -> Result<AppState, String> {
+        let secrets = SecretsClient::default();
         let origin = match &config.origin_secret {
             Some(source) => Some(Arc::new(
-                Rotating::open(source, OriginSecrets::from_pair, config.secrets_refresh)
+                Rotating::open(source, OriginSecrets::from_pair, config.secrets_refresh, &secrets)
                     .await
                     .map_err(|e| format!("origin secret: {e}"))?,
             )),
             None => None,
         };
-        let cursor_keys = Rotating::open(&config.cursor_key, CursorKeys::from_pair, config.secrets_refresh)
-            .await
-            .map_err(|e| format!("cursor key: {e}"))?;
+        let cursor_keys = Rotating::open(
+            &config.cursor_key,
+            CursorKeys::from_pair,
+            config.secrets_refresh,
+            &secrets,
+        )
+        .await
+        .map_err(|e| format!("cursor key: {e}"))?;
         Ok(AppState {
             config: Arc::new(config),
             registry,
