@@ -77,6 +77,28 @@ struct IndexEntry {
     label: String,
 }
 
+/// The index item of resource `id` for `value` of attribute `a` (already normalised): a unique
+/// attribute's item is the value's alone (sort key `#`), a looked-up one's has one per resource.
+fn index_entry(
+    tenant: &TenantId,
+    kind: ResourceKind,
+    id: &str,
+    a: &IndexedAttribute,
+    value: &str,
+) -> IndexEntry {
+    let label = a.label();
+    IndexEntry {
+        pk: keys::index(tenant, kind, &label, value),
+        sk: if a.is_unique() {
+            keys::UNIQUE_SK.into()
+        } else {
+            id.into()
+        },
+        unique: a.is_unique(),
+        label,
+    }
+}
+
 /// What each item of a transaction is, to read its cancellation reason.
 #[derive(Debug, Clone, PartialEq)]
 enum Role {
@@ -204,20 +226,7 @@ impl DynamoStore {
     ) -> BTreeSet<IndexEntry> {
         self.indexed(kind)
             .iter()
-            .filter_map(|a| {
-                let value = a.value(attrs)?;
-                let label = a.label();
-                Some(IndexEntry {
-                    pk: keys::index(tenant, kind, &label, &value),
-                    sk: if a.is_unique() {
-                        keys::UNIQUE_SK.into()
-                    } else {
-                        id.into()
-                    },
-                    unique: a.is_unique(),
-                    label,
-                })
-            })
+            .filter_map(|a| Some(index_entry(tenant, kind, id, a, &a.value(attrs)?)))
             .collect()
     }
 

@@ -213,6 +213,19 @@ impl DynamoStore {
         )
     }
 
+    /// The transaction items of each op, in order.
+    fn ops_items(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        display: &str,
+        ops: &[MemberOp],
+    ) -> Result<Vec<Vec<(TransactWriteItem, Role)>>, StoreError> {
+        ops.iter()
+            .map(|op| self.op_items(tenant, group_id, display, op))
+            .collect()
+    }
+
     fn op_items(
         &self,
         tenant: &TenantId,
@@ -292,10 +305,7 @@ impl DynamoStore {
         ops: Vec<MemberOp>,
         creating: bool,
     ) -> Result<(), Failure> {
-        let mut op_items = Vec::new();
-        for op in &ops {
-            op_items.push(self.op_items(tenant, group_id, display, op)?);
-        }
+        let op_items = self.ops_items(tenant, group_id, display, &ops)?;
         let room = MAX_TRANSACTION_ITEMS.saturating_sub(last.len()) / ITEMS_PER_OP;
         let group_key = || Self::key(keys::resources(tenant, ResourceKind::Group), group_id);
         let per_batch = (MAX_TRANSACTION_ITEMS - 1) / ITEMS_PER_OP;
@@ -347,10 +357,7 @@ impl DynamoStore {
         version: u64,
         ops: &[MemberOp],
     ) -> Result<(), Failure> {
-        let mut op_items = Vec::new();
-        for op in ops {
-            op_items.push(self.op_items(tenant, group_id, display, op)?);
-        }
+        let op_items = self.ops_items(tenant, group_id, display, ops)?;
         self.write_checked_batches(tenant, group_id, version, &op_items)
             .await
     }

@@ -14,7 +14,7 @@
 use crate::calls::build_error;
 use crate::record::{attr, get_n, get_s, s, Item, Rec};
 use crate::unmanaged::field::SET_ASIDE;
-use crate::{keys, DynamoStore, Failure, Role};
+use crate::{index_entry, keys, DynamoStore, Failure, Role};
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use scim_store::unmanaged::{match_keys, match_keys_before_nfc};
 use scim_store::{ResourceKind, StoreError, TenantId};
@@ -162,16 +162,14 @@ impl DynamoStore {
                     .iter()
                     .filter_map(|a| {
                         let (old, new) = (a.value_before_nfc(&rec.attrs)?, a.value(&rec.attrs)?);
-                        let label = a.label();
-                        let sk = if a.is_unique() {
-                            keys::UNIQUE_SK
-                        } else {
-                            rec.id.as_str()
+                        let key = |value: &str| {
+                            let e = index_entry(tenant, kind, &rec.id, a, value);
+                            (e.pk, e.sk)
                         };
                         (old != new).then(|| KeyMove {
-                            old: (keys::index(tenant, kind, &label, &old), sk.to_string()),
-                            new: (keys::index(tenant, kind, &label, &new), sk.to_string()),
-                            attribute: label,
+                            old: key(&old),
+                            new: key(&new),
+                            attribute: a.label(),
                             value: new,
                         })
                     })
