@@ -20,22 +20,28 @@ pub mod access;
 pub mod attributes;
 pub mod deleted;
 pub mod events;
+pub mod log;
 mod memory;
 pub mod metering;
 pub mod nesting;
 pub mod resources;
 pub mod settings;
+pub mod token_usage;
 pub mod unmanaged;
 pub mod wire;
 
 pub use access::{effective_access, AncestryStore, EffectiveAccess, GroupAncestry, EFFECTIVE_GROUP_DEPTH};
 pub use deleted::{expired, purge_second, purge_timestamp, DeletedUser, DeletedUserStore};
+pub use log::{
+    Idp, LogChange, LogCursor, LogMembers, LogPage, LogQuery, LogRecord, ProvisioningLog, ResourceFilter,
+};
 pub use memory::MemoryStore;
 pub use resources::{
     check_member_kind, unknown_member, Include, Member, MemberChange, Page, Paging, Query, ResourceStore,
     StoredResource,
 };
 pub use settings::{ConflictPolicy, DeleteMode, SettingsStore, TenantSettings, VersionedSettings};
+pub use token_usage::{TokenUsageStore, TokenUse};
 pub use unmanaged::{
     create_user, Conflict, ConflictStatus, CreateOutcome, MatchAttribute, Resolution, UnmanagedAccount,
     UnmanagedMatch, UnmanagedStore,
@@ -47,7 +53,10 @@ pub mod contract;
 /// Every capability trait, for code that calls a concrete store's methods
 /// (`use scim_store::prelude::*`); code holding `dyn Store` needs none of them.
 pub mod prelude {
-    pub use crate::{AncestryStore, DeletedUserStore, ResourceStore, SettingsStore, Store, UnmanagedStore};
+    pub use crate::{
+        AncestryStore, DeletedUserStore, ProvisioningLog, ResourceStore, SettingsStore, Store,
+        TokenUsageStore, UnmanagedStore,
+    };
 }
 
 /// RFC 3339 §5.6 `date-time` in UTC with exactly three fractional digits. A fixed width makes
@@ -67,6 +76,11 @@ pub fn now() -> OffsetDateTime {
 pub fn timestamp(t: OffsetDateTime) -> String {
     // Formatting a UTC time with a fixed description only fails for years outside 0..=9999.
     t.format(TIMESTAMP).unwrap_or_else(|_| t.to_string())
+}
+
+/// A timestamp as [`timestamp`] writes it (any RFC 3339 `date-time` is accepted).
+pub fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
 /// Keys a store keeps apart from a resource's attributes (RFC 7643 §3.1 `id`, `meta`; `schemas`
@@ -264,7 +278,14 @@ impl From<StoreError> for ScimError {
 /// Each trait states its part of the contract; `contract` (feature `contract`) checks them all
 /// on every backend.
 pub trait Store:
-    ResourceStore + SettingsStore + DeletedUserStore + UnmanagedStore + AncestryStore + fmt::Debug
+    ResourceStore
+    + SettingsStore
+    + DeletedUserStore
+    + UnmanagedStore
+    + AncestryStore
+    + ProvisioningLog
+    + TokenUsageStore
+    + fmt::Debug
 {
 }
 
@@ -274,6 +295,8 @@ impl<T> Store for T where
         + DeletedUserStore
         + UnmanagedStore
         + AncestryStore
+        + ProvisioningLog
+        + TokenUsageStore
         + fmt::Debug
         + ?Sized
 {

@@ -1,6 +1,6 @@
-//! Per-tenant lifecycle settings: what DELETE does, what a POST that meets an imported account
-//! does, and which application roles a group grants. Every setting has a safe default, so a
-//! tenant that never configured anything is well defined.
+//! Per-tenant settings: what DELETE does, what a POST that meets an imported account does, which
+//! application roles a group grants, and what the provisioning log keeps. Every setting has a
+//! safe default, so a tenant that never configured anything is well defined.
 
 use crate::{Expect, StoreError, TenantId};
 use async_trait::async_trait;
@@ -16,6 +16,14 @@ pub const MAX_GROUP_MAPPINGS: usize = 1000;
 pub const MAX_ROLES_PER_GROUP: usize = 100;
 /// Longest group key or role name.
 const MAX_NAME_LEN: usize = 256;
+/// Longest a provisioning log record is kept: about a year.
+pub const MAX_LOG_RETENTION_DAYS: u32 = 400;
+/// Longest `log_bodies` stays on: bodies hold personal data, so keeping them is always temporary.
+pub const MAX_LOG_BODIES_HOURS: i64 = 7 * 24;
+/// How long `log_bodies=on` keeps bodies without a duration.
+const DEFAULT_LOG_BODIES_HOURS: i64 = 24;
+/// Longest silence an operator may ask to be alerted about: a week.
+pub const MAX_SILENCE_ALARM_HOURS: u32 = 168;
 
 /// What `DELETE /Users/{id}` does.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +60,16 @@ pub struct TenantSettings {
     /// Group key (a group's `displayName`, compared case-insensitively, or its `externalId`,
     /// compared exactly) → the application roles membership grants.
     pub group_roles: BTreeMap<String, Vec<String>>,
+    /// Days a provisioning log record is kept (then DynamoDB's TTL removes it).
+    pub log_retention_days: u32,
+    /// Percent of successful reads (GET, lists, searches) recorded in the provisioning log;
+    /// failed reads and every write are always recorded.
+    pub log_read_sample_percent: u8,
+    /// Until when request and response bodies (passwords redacted) are kept with log records
+    /// (a [`crate::timestamp`]); `None`: never. Never more than [`MAX_LOG_BODIES_HOURS`] ahead.
+    pub log_bodies_until: Option<String>,
+    /// Alert when the tenant's IdP has sent no request for this many hours; `None`: off.
+    pub silence_alarm_hours: Option<u32>,
 }
 
 impl Default for TenantSettings {
@@ -61,6 +79,10 @@ impl Default for TenantSettings {
             retention_days: 30,
             conflict_policy: ConflictPolicy::default(),
             group_roles: BTreeMap::new(),
+            log_retention_days: 30,
+            log_read_sample_percent: 5,
+            log_bodies_until: None,
+            silence_alarm_hours: None,
         }
     }
 }
@@ -100,6 +122,37 @@ impl TenantSettings {
                 self.group_roles.len()
             )));
         }
+        if !(1..=MAX_LOG_RETENTION_DAYS).contains(&self.log_retention_days) {
+            return Err(invalid(format!(
+                "log_retention_days must be between 1 and {MAX_LOG_RETENTION_DAYS}, not {}",
+                self.log_retention_days
+            )));
+        }
+        if self.log_read_sample_percent > 100 {
+            return Err(invalid(format!(
+                "log_read_sample_percent is 0 to 100, not {}",
+                self.log_read_sample_percent
+            )));
+        }
+        if let Some(until) = &self.log_bodies_until {
+            let until = crate::parse_timestamp(until)
+                .ok_or_else(|| invalid(format!("log_bodies_until '{until}' is not a timestamp")))?;
+            // A minute of slack for clocks that differ between writer and validator.
+            let latest =
+                crate::now() + time::Duration::hours(MAX_LOG_BODIES_HOURS) + time::Duration::minutes(1);
+            if until > latest {
+                return Err(invalid(format!(
+                    "log_bodies can stay on for at most {MAX_LOG_BODIES_HOURS} hours"
+                )));
+            }
+        }
+        if let Some(hours) = self.silence_alarm_hours {
+            if !(1..=MAX_SILENCE_ALARM_HOURS).contains(&hours) {
+                return Err(invalid(format!(
+                    "silence_alarm_hours must be between 1 and {MAX_SILENCE_ALARM_HOURS}, not {hours}"
+                )));
+            }
+        }
         for (group, roles) in &self.group_roles {
             check_name("group", group)?;
             if roles.is_empty() || roles.len() > MAX_ROLES_PER_GROUP {
@@ -130,7 +183,10 @@ impl TenantSettings {
 
     /// Applies one `key=value` assignment as operators write them:
     /// `delete_mode=soft|hard`, `retention_days=N`, `conflict_policy=review|link`,
-    /// `group_roles.<group>=role[,role...]` (an empty value removes the mapping).
+    /// `group_roles.<group>=role[,role...]` (an empty value removes the mapping),
+    /// `log_retention_days=N`, `log_read_sample_percent=0..100`,
+    /// `log_bodies=on|off|<N>h|<N>d` (on: 24 hours; at most 7 days from now),
+    /// `silence_alarm_hours=N|off`.
     pub fn assign(&mut self, assignment: &str) -> Result<(), StoreError> {
         let (key, value) = assignment
             .split_once('=')
@@ -161,6 +217,43 @@ impl TenantSettings {
                     .parse()
                     .map_err(|_| invalid(format!("retention_days is a number of days, not '{value}'")))?
             }
+            "log_retention_days" => {
+                self.log_retention_days = value
+                    .parse()
+                    .map_err(|_| invalid(format!("log_retention_days is a number of days, not '{value}'")))?
+            }
+            "log_read_sample_percent" => {
+                self.log_read_sample_percent = value
+                    .parse()
+                    .map_err(|_| invalid(format!("log_read_sample_percent is 0 to 100, not '{value}'")))?
+            }
+            "log_bodies" => {
+                self.log_bodies_until = match value {
+                    "off" => None,
+                    "on" => Some(crate::timestamp(
+                        crate::now() + time::Duration::hours(DEFAULT_LOG_BODIES_HOURS),
+                    )),
+                    _ => {
+                        let hours = log_bodies_hours(value).ok_or_else(|| {
+                            invalid(format!(
+                                "log_bodies is on, off, or a duration such as 12h or 3d \
+                                 (at most {MAX_LOG_BODIES_HOURS}h), not '{value}'"
+                            ))
+                        })?;
+                        Some(crate::timestamp(crate::now() + time::Duration::hours(hours)))
+                    }
+                }
+            }
+            "silence_alarm_hours" => {
+                self.silence_alarm_hours = match value {
+                    "off" => None,
+                    _ => Some(value.parse().map_err(|_| {
+                        invalid(format!(
+                            "silence_alarm_hours is a number of hours or off, not '{value}'"
+                        ))
+                    })?),
+                }
+            }
             _ => {
                 let group = key
                     .strip_prefix("group_roles.")
@@ -182,6 +275,14 @@ impl TenantSettings {
         self.validate()
     }
 
+    /// Whether bodies are kept with log records at `now`: `log_bodies` is on and not expired.
+    pub fn log_bodies_at(&self, now: time::OffsetDateTime) -> bool {
+        self.log_bodies_until
+            .as_deref()
+            .and_then(crate::parse_timestamp)
+            .is_some_and(|until| now < until)
+    }
+
     /// The roles a group grants, found by its `displayName` (ignoring case) or `externalId`.
     pub fn roles_of_group<'a>(
         &'a self,
@@ -194,6 +295,18 @@ impl TenantSettings {
             .filter(move |(key, _)| key.to_lowercase() == name || external_id == Some(key.as_str()))
             .flat_map(|(_, roles)| roles.iter().map(String::as_str))
     }
+}
+
+/// `12h` or `3d` as hours, within [`MAX_LOG_BODIES_HOURS`].
+fn log_bodies_hours(value: &str) -> Option<i64> {
+    let (number, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: i64 = number.parse().ok()?;
+    let hours = match unit {
+        "h" => n,
+        "d" => n.checked_mul(24)?,
+        _ => return None,
+    };
+    (1..=MAX_LOG_BODIES_HOURS).contains(&hours).then_some(hours)
 }
 
 impl fmt::Display for TenantSettings {
@@ -231,6 +344,8 @@ mod tests {
         assert_eq!(s.conflict_policy, ConflictPolicy::Review);
         assert_eq!(s.retention_days, 30);
         assert!(s.group_roles.is_empty());
+        assert_eq!(s.log_retention_days, 30);
+        assert!(s.log_bodies_until.is_none() && s.silence_alarm_hours.is_none());
         assert_eq!(TenantSettings::from_json("{}").unwrap(), s);
     }
 
@@ -278,6 +393,64 @@ mod tests {
         ] {
             let mut t = before.clone();
             assert!(t.assign(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn log_bodies_switch_themselves_off_within_a_week() {
+        let now = crate::now();
+        let mut s = TenantSettings::default();
+        assert!(!s.log_bodies_at(now));
+        s.assign("log_bodies=on").unwrap();
+        assert!(s.log_bodies_at(now));
+        assert!(
+            !s.log_bodies_at(now + time::Duration::hours(25)),
+            "on means one day"
+        );
+        s.assign("log_bodies=7d").unwrap();
+        assert!(s.log_bodies_at(now + time::Duration::hours(167)));
+        assert!(!s.log_bodies_at(now + time::Duration::hours(169)));
+        s.assign("log_bodies=off").unwrap();
+        assert!(!s.log_bodies_at(now));
+        for bad in [
+            "log_bodies=8d",
+            "log_bodies=169h",
+            "log_bodies=0h",
+            "log_bodies=forever",
+            "log_bodies=-1d",
+        ] {
+            assert!(s.clone().assign(bad).is_err(), "{bad}");
+        }
+        // Settings written as JSON (the console) obey the same bound.
+        let later = crate::timestamp(now + time::Duration::days(30));
+        let json = format!(r#"{{"log_bodies_until": "{later}"}}"#);
+        assert!(TenantSettings::from_json(&json).is_err());
+    }
+
+    #[test]
+    fn log_and_silence_settings_are_bounded() {
+        let mut s = TenantSettings::default();
+        s.assign("log_retention_days=90").unwrap();
+        s.assign("log_read_sample_percent=100").unwrap();
+        s.assign("silence_alarm_hours=2").unwrap();
+        assert_eq!(
+            (
+                s.log_retention_days,
+                s.log_read_sample_percent,
+                s.silence_alarm_hours
+            ),
+            (90, 100, Some(2))
+        );
+        s.assign("silence_alarm_hours=off").unwrap();
+        assert_eq!(s.silence_alarm_hours, None);
+        for bad in [
+            "log_retention_days=0",
+            "log_retention_days=401",
+            "log_read_sample_percent=101",
+            "silence_alarm_hours=0",
+            "silence_alarm_hours=169",
+        ] {
+            assert!(s.clone().assign(bad).is_err(), "{bad}");
         }
     }
 

@@ -39,10 +39,12 @@ pub use tokio;
 
 pub mod access;
 pub mod deleted;
+pub mod log;
 pub mod members;
 pub mod query;
 pub mod resources;
 pub mod settings;
+pub mod token_usage;
 pub mod unmanaged;
 
 /// Runs one contract case on a fresh current-thread runtime: awaits `make` for the store, then

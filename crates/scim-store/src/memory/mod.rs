@@ -18,10 +18,12 @@
 
 mod access;
 mod deleted;
+mod log;
 mod resources;
 mod settings;
 #[cfg(test)]
 mod tests;
+mod token_usage;
 mod unmanaged;
 
 use crate::attributes::{indexed_attributes, IndexedAttribute};
@@ -400,6 +402,10 @@ pub struct MemoryStore {
     unique_groups: Vec<IndexedAttribute>,
     data: RwLock<Data>,
     events: Option<Arc<dyn EventSink>>,
+    /// The provisioning log and token uses, apart from `data`: recording a request never
+    /// waits for a write of resources.
+    log: std::sync::Mutex<log::MemoryLog>,
+    token_uses: std::sync::Mutex<HashMap<TenantId, BTreeMap<String, crate::TokenUse>>>,
 }
 
 impl fmt::Debug for MemoryStore {
@@ -436,6 +442,16 @@ impl MemoryStore {
             unique_groups,
             data: RwLock::new(Data::default()),
             events: None,
+            log: std::sync::Mutex::new(log::MemoryLog::new(log::MEMORY_LOG_CAPACITY)),
+            token_uses: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The store, keeping at most `records` provisioning log records per tenant.
+    pub fn with_log_capacity(self, records: usize) -> Self {
+        MemoryStore {
+            log: std::sync::Mutex::new(log::MemoryLog::new(records)),
+            ..self
         }
     }
 
