@@ -3,7 +3,8 @@
 //! and the cost table).
 //!
 //! One file per capability, as in `scim-store`: [`resources`] (with [`list`] and [`members`]),
-//! [`settings`], [`deleted`], [`unmanaged`] and [`access`] each implement one trait; [`calls`]
+//! [`settings`], [`deleted`], [`unmanaged`], [`access`], [`log`] (the provisioning log) and
+//! [`token_usage`] each implement one trait; [`calls`]
 //! holds the DynamoDB calls they share; [`reindex`] moves index keys written before identifiers
 //! compared in NFC (`scimctl reindex`).
 //!
@@ -25,6 +26,7 @@ mod error;
 mod generation;
 mod keys;
 mod list;
+mod log;
 mod members;
 mod metrics;
 mod record;
@@ -33,10 +35,12 @@ mod resources;
 mod settings;
 pub mod stream;
 mod table;
+mod token_usage;
 mod unmanaged;
 
 pub use generation::{open_token_registry, TokenGeneration};
 pub use keys::{PK, SK};
+pub use log::{MAX_LOG_EXAMINED, OMITTED};
 pub use metrics::CallCounter;
 pub use reindex::{ReindexConflict, ReindexReport};
 pub use table::{create_table, create_table_with, TableCreated};
