@@ -21,7 +21,7 @@
 //!
 //! Operator records (`L#`) are never `T#`: the events function's stream filter and [`parse`]
 //! skip them. A log record that names a resource is also in the `by_resource` index
-//! (`rpk`, `rsk`): `rpk` = `L#<tenant>#R#<resource id>`, or for a record without an id (a
+//! ([`LOG_INDEX`]): `rpk` = `L#<tenant>#R#<resource id>`, or for a record without an id (a
 //! create that failed) `L#<tenant>#N#<name folded>`; `rsk` = its sort key.
 //!
 //! Counter shards sort before every id (`#` < `0`), so a Query from the start of a listing
@@ -36,9 +36,11 @@ pub const PK: &str = "pk";
 /// Sort key attribute name.
 pub const SK: &str = "sk";
 
-/// Partition key attribute of the `by_resource` index.
+/// The one global secondary index: a tenant's log records by resource.
+pub const LOG_INDEX: &str = "by_resource";
+/// Partition key attribute of [`LOG_INDEX`].
 pub const RPK: &str = "rpk";
-/// Sort key attribute of the `by_resource` index (the record's sort key).
+/// Sort key attribute of [`LOG_INDEX`] (the record's sort key).
 pub const RSK: &str = "rsk";
 
 /// Sort key of a unique index entry (one item per value).
@@ -144,12 +146,12 @@ pub fn log_cursor(sk: &str) -> Option<LogCursor> {
     })
 }
 
-/// The `by_resource` index partition of the records of resource `id`.
+/// The [`LOG_INDEX`] partition of the records of resource `id`.
 pub fn log_resource(tenant: &TenantId, id: &str) -> String {
     format!("L#{tenant}#R#{}", bounded(id))
 }
 
-/// The `by_resource` index partition of the records without an id that name `name` (ignoring case,
+/// The [`LOG_INDEX`] partition of the records without an id that name `name` (ignoring case,
 /// as [`scim_store::ResourceFilter`] compares).
 pub fn log_name(tenant: &TenantId, name: &str) -> String {
     format!("L#{tenant}#N#{}", bounded(&fold(name, false)))

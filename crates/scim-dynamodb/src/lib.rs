@@ -11,7 +11,8 @@
 //! - [`DynamoStore::new`] takes a ready `aws_sdk_dynamodb::Client`; [`DynamoStore::from_env`]
 //!   builds one through aws-config's standard chain (`AWS_ENDPOINT_URL`, `AWS_REGION`,
 //!   credentials).
-//! - [`create_table`] creates the table (`pk`, `sk`; no secondary index).
+//! - [`create_table`] creates the table (`pk`, `sk`; one index, [`LOG_INDEX`]: the provisioning
+//!   log by resource).
 //! - [`CallCounter`] counts calls per operation through an SDK interceptor.
 //! - [`TokenGeneration`] is the token registry's generation marker (`scim_auth::GenerationMarker`).
 //! - [`stream`] turns the table's stream records into change events on EventBridge.
@@ -39,7 +40,7 @@ mod token_usage;
 mod unmanaged;
 
 pub use generation::{open_token_registry, TokenGeneration};
-pub use keys::{PK, SK};
+pub use keys::{LOG_INDEX, PK, SK};
 pub use log::{MAX_LOG_EXAMINED, OMITTED};
 pub use metrics::CallCounter;
 pub use reindex::{ReindexConflict, ReindexReport};

@@ -4,9 +4,13 @@
 //! (`st`) for FilterExpressions, and `ttl` = the record's `expires_at`: DynamoDB's TTL removes it
 //! within about two days of that, and reads skip it meanwhile.
 //!
-//! A read queries newest first each partition the query needs (`--errors`: `LOGERR` only; else
-//! both) with the time window and the cursor as key conditions and the token as a
-//! FilterExpression, and merges them on the sort key, fetching from a partition only when its
+//! A record that names a resource is also in the `by_resource` index, under its resource id
+//! (or, without one, its resource name folded), sorted the same way.
+//!
+//! A read queries newest first each partition the query needs (a resource: the index partition
+//! of each id and of the name; else `--errors`: `LOGERR` only; else `LOG` and `LOGERR`) with the
+//! time window and the cursor as key conditions and the token (and on the index, `--errors`) as
+//! a FilterExpression, and merges them on the sort key, fetching from a partition only when its
 //! next unseen record could be the newest. [`LogQuery::matches`] has the last word. One read
 //! examines at most [`MAX_LOG_EXAMINED`] items: beyond that its page may be short, and its
 //! `next` continues where it stopped.
@@ -17,7 +21,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use scim_store::{LogCursor, LogPage, LogQuery, LogRecord, ProvisioningLog, StoreError, TenantId};
 use serde_json::Value;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 /// Most items one log read examines (DynamoDB's `ScannedCount`, summed over its Queries).
 pub const MAX_LOG_EXAMINED: usize = 2_000;
@@ -29,6 +33,8 @@ const ITEM_SLACK_BYTES: usize = 1024;
 const NUMBER_BYTES: usize = 21;
 /// What replaces a value left out of a record too large for one item.
 pub const OMITTED: &str = "[omitted: too large]";
+/// Most index partitions one read of a resource's records queries (ids and the name).
+const MAX_RESOURCE_KEYS: usize = 100;
 /// Items per Query when the key conditions do not select exactly (a token filter): reading a
 /// few more per call saves calls, and the budget bounds them all the same.
 const FILTERED_FETCH: usize = 100;
@@ -51,7 +57,7 @@ impl ProvisioningLog for DynamoStore {
         let Some(range) = SortRange::of(query) else {
             return Ok(LogPage::default());
         };
-        let mut sources: Vec<Source> = partitions(tenant, query).into_iter().map(Source::new).collect();
+        let mut sources = sources(tenant, query)?;
         let now = scim_store::now().unix_timestamp();
         let size = query.page_size();
         let mut records: Vec<LogRecord> = Vec::new();
@@ -108,28 +114,40 @@ impl DynamoStore {
         query: &LogQuery,
         limit: usize,
     ) -> Result<usize, StoreError> {
+        let (pk, sk) = source.key_names();
         let mut q = self
             .client
             .query()
             .table_name(&self.table)
+            .set_index_name(source.index.then(|| keys::LOG_INDEX.to_string()))
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .key_condition_expression(range.condition())
-            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#pk", pk)
             .expression_attribute_values(":pk", s(&source.pk));
         if range.low.is_some() || range.high.is_some() {
-            q = q.expression_attribute_names("#sk", keys::SK);
+            q = q.expression_attribute_names("#sk", sk);
         }
         for (name, value) in [(":low", &range.low), (":high", &range.high)] {
             if let Some(v) = value {
                 q = q.expression_attribute_values(name, s(v));
             }
         }
+        let mut filters = Vec::new();
         if let Some(token) = &query.token_id {
+            filters.push("#tk = :tk");
             q = q
-                .filter_expression("#tk = :tk")
                 .expression_attribute_names("#tk", attr::LOG_TOKEN)
                 .expression_attribute_values(":tk", s(token));
+        }
+        if source.index && query.errors_only {
+            filters.push("#st >= :error");
+            q = q
+                .expression_attribute_names("#st", attr::LOG_STATUS)
+                .expression_attribute_values(":error", n(400));
+        }
+        if !filters.is_empty() {
+            q = q.filter_expression(filters.join(" AND "));
         }
         if let Position::After { key, .. } = &source.position {
             q = q.set_exclusive_start_key(Some(key.clone()));
@@ -138,7 +156,7 @@ impl DynamoStore {
         source.fetched.extend(out.items().iter().cloned());
         source.position = match out.last_evaluated_key() {
             Some(key) if !key.is_empty() => Position::After {
-                sk: get_s(key, keys::SK)
+                sk: get_s(key, sk)
                     .ok_or_else(|| corrupt("a log page's last key"))?
                     .to_string(),
                 key: key.clone(),
@@ -150,18 +168,33 @@ impl DynamoStore {
 }
 
 /// The partitions `query` reads.
-fn partitions(tenant: &TenantId, query: &LogQuery) -> Vec<String> {
-    if query.errors_only {
-        vec![keys::log(tenant, true)]
-    } else {
-        vec![keys::log(tenant, false), keys::log(tenant, true)]
+fn sources(tenant: &TenantId, query: &LogQuery) -> Result<Vec<Source>, StoreError> {
+    let Some(resource) = &query.resource else {
+        let partitions = if query.errors_only {
+            vec![keys::log(tenant, true)]
+        } else {
+            vec![keys::log(tenant, false), keys::log(tenant, true)]
+        };
+        return Ok(partitions.into_iter().map(|pk| Source::new(pk, false)).collect());
+    };
+    let mut partitions: BTreeSet<String> = resource
+        .ids
+        .iter()
+        .map(|id| keys::log_resource(tenant, id))
+        .collect();
+    partitions.extend(resource.name.iter().map(|name| keys::log_name(tenant, name)));
+    if partitions.len() > MAX_RESOURCE_KEYS {
+        return Err(StoreError::Invalid(format!(
+            "a log read can select at most {MAX_RESOURCE_KEYS} resources"
+        )));
     }
+    Ok(partitions.into_iter().map(|pk| Source::new(pk, true)).collect())
 }
 
 /// How many items to ask one Query for when `wanted` more matching records (the page's rest and
 /// one to tell whether there are more) are needed.
 fn fetch_size(query: &LogQuery, wanted: usize) -> usize {
-    if query.token_id.is_some() || query.resource.is_some() {
+    if query.token_id.is_some() || (query.resource.is_some() && query.errors_only) {
         wanted.max(FILTERED_FETCH)
     } else {
         wanted
@@ -203,10 +236,11 @@ impl SortRange {
     }
 }
 
-/// One partition being merged.
+/// One partition being merged: of the table, or of the resource index.
 #[derive(Debug)]
 struct Source {
     pk: String,
+    index: bool,
     /// Fetched and not yet merged, newest first.
     fetched: VecDeque<Item>,
     position: Position,
@@ -233,11 +267,21 @@ enum Frontier<'a> {
 }
 
 impl Source {
-    fn new(pk: String) -> Source {
+    fn new(pk: String, index: bool) -> Source {
         Source {
             pk,
+            index,
             fetched: VecDeque::new(),
             position: Position::Start,
+        }
+    }
+
+    /// The names of the partition and sort key attributes this source is queried by.
+    fn key_names(&self) -> (&'static str, &'static str) {
+        if self.index {
+            (keys::RPK, keys::RSK)
+        } else {
+            (keys::PK, keys::SK)
         }
     }
 
