@@ -301,7 +301,9 @@ impl Writer {
         }
         let mut record = pending.record;
         record.expires_at = now.unix_timestamp() + i64::from(settings.log_retention_days) * 86_400;
-        if settings.log_bodies_at(now) {
+        // Whether bodies were on when the request arrived, not when its record is written.
+        let arrived = scim_store::parse_timestamp(&record.time).unwrap_or(now);
+        if settings.log_bodies_at(arrived) {
             record.request_body = pending.request_body.as_ref().map(logged_body);
             record.response_body = pending.response_body.as_ref().map(logged_body);
         }

@@ -287,11 +287,12 @@ pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, n
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string());
     // Locally there is no Lambda request id: one is made, so the log line and the provisioning
-    // log record still share an id.
+    // log record still share an id. A UUIDv7 of this process sorts in arrival order, which
+    // orders log records that arrived within the same millisecond.
     let request_id = request
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let gateway_id = gateway_request_id(&request);
     let client_ip = client_address(&request).map(|c| c.to_string());
     let client = client_ip.clone().unwrap_or_else(|| "-".to_string());
