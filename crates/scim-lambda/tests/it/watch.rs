@@ -5,11 +5,12 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use scim_auth::{update, NewToken, RegistryDocument, RegistryLocation, TokenRecord};
-use scim_dynamodb::{create_table_with, DynamoStore};
+use scim_dynamodb::{create_table_with, CallCounter, DynamoStore};
 use scim_lambda::watch::{check, Report, Silence};
 use scim_proto::SchemaRegistry;
 use scim_store::{metering, timestamp, Expect, Store, TenantId, TenantSettings, TokenUse};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
@@ -44,14 +45,22 @@ async fn used(store: &dyn Store, tenant: &str, token: &TokenRecord, when: Offset
         .unwrap();
 }
 
-/// Six tenants, the check at `now`, and what it found and read:
+/// The registry and the store as the check finds them, and the time it runs at.
+struct Seeded {
+    registry: std::sync::Arc<dyn scim_auth::TokenRegistry>,
+    _dir: tempfile::TempDir,
+    now: OffsetDateTime,
+    expected: Report,
+}
+
+/// Six tenants:
 /// - `quiet` (alarm at 2 h): its one token last used 3 hours ago: silent;
 /// - `busy` (2 h): one token used 5 hours ago, its other one 30 minutes ago: not silent;
 /// - `fresh` (1 h): its token created 90 minutes ago and never used: silent since then;
 /// - `unwatched` (no alarm, another setting changed): never used, not silent, uses not read;
 /// - `default` (no settings at all): the same;
 /// - `gone` (alarm at 1 h): its only token revoked: not a tenant any more, nothing read.
-async fn silent_tenants_on(store: &dyn Store) {
+async fn seed(store: &dyn Store) -> Seeded {
     let now = OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let registry = RegistryLocation::File(dir.path().join("tokens.json"))
@@ -81,33 +90,40 @@ async fn silent_tenants_on(store: &dyn Store) {
     used(store, "quiet", &quiet, now - Duration::hours(3)).await;
     used(store, "busy", &busy_old, now - Duration::hours(5)).await;
     used(store, "busy", &busy_new, now - Duration::minutes(30)).await;
+    let expected = Report {
+        tenants: 5,
+        watched: 3,
+        silent: vec![
+            Silence {
+                tenant: "fresh".into(),
+                hours_silent: 1.5,
+                threshold_hours: 1,
+                last_used: None,
+                token_ids: vec![fresh.id],
+            },
+            Silence {
+                tenant: "quiet".into(),
+                hours_silent: 3.0,
+                threshold_hours: 2,
+                last_used: Some(timestamp(now - Duration::hours(3))),
+                token_ids: vec![quiet.id],
+            },
+        ],
+        failed: vec![],
+    };
+    Seeded {
+        registry,
+        _dir: dir,
+        now,
+        expected,
+    }
+}
 
-    let (report, usage) = metering::metered(check(registry.as_ref(), store, now)).await;
+/// Runs the check on a seeded store: what it found, what it prints, and its store calls.
+async fn check_finds_the_silent_tenants(store: &dyn Store, seeded: &Seeded) {
+    let (report, usage) = metering::metered(check(seeded.registry.as_ref(), store, seeded.now)).await;
     let report = report.unwrap();
-    assert_eq!(
-        report,
-        Report {
-            tenants: 5,
-            watched: 3,
-            silent: vec![
-                Silence {
-                    tenant: "fresh".into(),
-                    hours_silent: 1.5,
-                    threshold_hours: 1,
-                    last_used: None,
-                    token_ids: vec![fresh.id.clone()],
-                },
-                Silence {
-                    tenant: "quiet".into(),
-                    hours_silent: 3.0,
-                    threshold_hours: 2,
-                    last_used: Some(timestamp(now - Duration::hours(3))),
-                    token_ids: vec![quiet.id.clone()],
-                },
-            ],
-            failed: vec![],
-        }
-    );
+    assert_eq!(report, seeded.expected);
     // One settings read for each of the five tenants with a live token, one token-use read for
     // each of the three with the alarm on; nothing for `gone`.
     assert_eq!(usage.calls, 5 + 3);
@@ -132,15 +148,27 @@ async fn silent_tenants_on(store: &dyn Store) {
 #[tokio::test]
 async fn the_watcher_finds_the_silent_tenants_on_dynamodb_with_one_get_per_tenant_and_one_query_per_watched_one(
 ) {
-    let client = scim_testkit::dynamodb::client();
+    let counter = CallCounter::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        scim_testkit::dynamodb::config()
+            .interceptor(counter.clone())
+            .build(),
+    );
     let table = scim_testkit::unique_name("scim-watch");
     create_table_with(&client, &table, false).await.unwrap();
     let store = DynamoStore::new(client, table, Arc::new(SchemaRegistry::standard()));
-    silent_tenants_on(&store).await;
+    let seeded = seed(&store).await;
+    counter.take();
+    check_finds_the_silent_tenants(&store, &seeded).await;
+    assert_eq!(
+        counter.take(),
+        BTreeMap::from([("GetItem".to_string(), 5), ("Query".to_string(), 3)])
+    );
 }
 
 #[tokio::test]
 async fn the_watcher_finds_the_silent_tenants_on_the_embedded_store() {
     let store = scim_store::MemoryStore::new(Arc::new(SchemaRegistry::standard()));
-    silent_tenants_on(&store).await;
+    let seeded = seed(&store).await;
+    check_finds_the_silent_tenants(&store, &seeded).await;
 }
