@@ -673,6 +673,11 @@ class TemplateTest(unittest.TestCase):
             self.assertIn(words, description)
         self.assertEqual(self.res["FunctionLogGroup"]["Properties"]["LogGroupName"],
                          {"Fn::Sub": "/aws/lambda/${AWS::StackName}-scim"})
+        # The names the function writes them under.
+        writer = read("crates/scim-lambda/src/provisioning_log.rs")
+        self.assertIn('TOKEN_DAYS_TO_EXPIRY: &str = "TokenDaysToExpiry"', writer)
+        for name in ('"Tenant"', '"TokenId"'):
+            self.assertIn(name, writer)
 
     def test_tenant_silence_alarm(self):
         a = self.res["TenantSilenceAlarm"]["Properties"]
