@@ -76,7 +76,11 @@ pub async fn run(args: LogArgs) -> Result<(), Failure> {
     let now = OffsetDateTime::now_utc();
     let query = LogQuery {
         since: args.since.as_deref().map(|s| since(s, now)).transpose()?,
-        until: args.until.as_deref().map(|u| time_arg("--until", u)).transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|u| time_arg("--until", u))
+            .transpose()?,
         errors_only: args.errors,
         resource: None,
         token_id: args.token.clone(),
@@ -85,7 +89,9 @@ pub async fn run(args: LogArgs) -> Result<(), Failure> {
     };
     if let (Some(since), Some(until)) = (&query.since, &query.until) {
         if since > until {
-            return Err(Failure::Usage(format!("--since {since} is after --until {until}")));
+            return Err(Failure::Usage(format!(
+                "--since {since} is after --until {until}"
+            )));
         }
     }
     let source = Source::open(args.table, args.server, t, args.resource).await?;
@@ -100,20 +106,19 @@ pub async fn run(args: LogArgs) -> Result<(), Failure> {
     if !args.follow {
         return Ok(());
     }
-    let start = records.first().map(LogRecord::cursor).unwrap_or_else(|| LogCursor {
-        time: scim_store::timestamp(now),
-        request_id: String::new(),
-    });
+    let start = records
+        .first()
+        .map(LogRecord::cursor)
+        .unwrap_or_else(|| LogCursor {
+            time: scim_store::timestamp(now),
+            request_id: String::new(),
+        });
     let mut follow = Follow::new(start, query.since.clone());
     follow.saw(&records);
     loop {
-        let batch = source
-            .read(&follow.query(&query), MAX_FOLLOW_BATCH)
-            .await?;
+        let batch = source.read(&follow.query(&query), MAX_FOLLOW_BATCH).await?;
         if batch.len() >= MAX_FOLLOW_BATCH {
-            eprintln!(
-                "more than {MAX_FOLLOW_BATCH} records since the last read: only the newest are shown"
-            );
+            eprintln!("more than {MAX_FOLLOW_BATCH} records since the last read: only the newest are shown");
         }
         output.print(&follow.take(batch));
         tokio::time::sleep(Duration::from_secs(args.interval)).await;
@@ -272,7 +277,12 @@ impl Source {
                     .map_err(|e| Failure::Failed(format!("{url} answered an unexpected body: {e}")))?;
                 Ok(LogPage {
                     records: page.records,
-                    next: page.next.as_deref().map(LogCursor::decode).transpose().map_err(failed)?,
+                    next: page
+                        .next
+                        .as_deref()
+                        .map(LogCursor::decode)
+                        .transpose()
+                        .map_err(failed)?,
                 })
             }
         }
@@ -407,7 +417,9 @@ struct Output {
 }
 
 const COLUMNS: usize = 8;
-const HEADER: [&str; COLUMNS] = ["TIME", "STATUS", "METHOD", "PATH", "IDP", "RESOURCE", "TOKEN", "MS"];
+const HEADER: [&str; COLUMNS] = [
+    "TIME", "STATUS", "METHOD", "PATH", "IDP", "RESOURCE", "TOKEN", "MS",
+];
 
 impl Output {
     fn new(json: bool) -> Output {
@@ -472,14 +484,17 @@ fn note(r: &LogRecord) -> String {
             None => detail.to_string(),
         });
     }
+    // An extension attribute is named by its last part (`department`): the JSON has the URN.
     let mut changed: Vec<String> = r
         .changed
         .iter()
         .filter(|c| r.members.is_none() || !c.attribute.eq_ignore_ascii_case("members"))
-        .map(|c| printable(&c.attribute))
+        .map(|c| printable(c.attribute.rsplit(':').next().unwrap_or(&c.attribute)))
         .collect();
-    if let Some(m) = r.members.as_ref().filter(|m| !m.is_empty()) {
-        changed.push(format!("members +{} -{}", m.added_count, m.removed_count));
+    match r.members.as_ref().filter(|m| !m.is_empty()) {
+        Some(m) if m.replaced_all => changed.push(format!("members replaced ({} now)", m.added_count)),
+        Some(m) => changed.push(format!("members +{} -{}", m.added_count, m.removed_count)),
+        None => {}
     }
     changed.join(", ")
 }
@@ -487,7 +502,9 @@ fn note(r: &LogRecord) -> String {
 /// Control characters (a name may hold anything an IdP sent) would break the line or drive the
 /// terminal: each shows as `?`.
 fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// Aligned cells then the note, cut to [`LINE_WIDTH`] characters.
@@ -595,10 +612,26 @@ mod tests {
 
         // Only what was asked for; a base path is kept.
         let base = server_url("http://localhost:9000/scim-admin").unwrap();
-        let url = log_url(&base, &t, &LogQuery { limit: 10, ..LogQuery::default() }, None);
-        assert_eq!(url.as_str(), "http://localhost:9000/scim-admin/admin/api/tenants/acme/log?limit=10");
+        let url = log_url(
+            &base,
+            &t,
+            &LogQuery {
+                limit: 10,
+                ..LogQuery::default()
+            },
+            None,
+        );
+        assert_eq!(
+            url.as_str(),
+            "http://localhost:9000/scim-admin/admin/api/tenants/acme/log?limit=10"
+        );
 
-        for bad in ["127.0.0.1:8080", "https://example.com", "file:///tmp/x", "nonsense"] {
+        for bad in [
+            "127.0.0.1:8080",
+            "https://example.com",
+            "file:///tmp/x",
+            "nonsense",
+        ] {
             assert!(matches!(server_url(bad), Err(Failure::Usage(_))), "{bad}");
         }
     }
@@ -609,8 +642,14 @@ mod tests {
         let first = record("2026-12-06T05:00:10.000Z", "a", 200);
         let mut follow = Follow::new(first.cursor(), None);
         follow.saw(std::slice::from_ref(&first));
-        let base = LogQuery { limit: 50, ..LogQuery::default() };
-        assert_eq!(follow.query(&base).since.as_deref(), Some("2026-12-06T04:59:40.000Z"));
+        let base = LogQuery {
+            limit: 50,
+            ..LogQuery::default()
+        };
+        assert_eq!(
+            follow.query(&base).since.as_deref(),
+            Some("2026-12-06T04:59:40.000Z")
+        );
 
         // The first read takes in what was there (`old` was cut by --limit) without printing it.
         let same_time = record("2026-12-06T05:00:10.000Z", "b", 200);
@@ -624,11 +663,20 @@ mod tests {
         let printed = follow.take(vec![newest.clone(), newer, same_time, first, late.clone(), old]);
         assert_eq!(ids(&printed), ["late", "d"]);
         assert!(follow.take(vec![newest, late]).is_empty());
-        assert_eq!(follow.query(&base).since.as_deref(), Some("2026-12-06T04:59:42.000Z"));
+        assert_eq!(
+            follow.query(&base).since.as_deref(),
+            Some("2026-12-06T04:59:42.000Z")
+        );
 
         // The operator's --since bounds the reads when it is later.
-        let follow = Follow::new(record("2026-12-06T05:00:00.000Z", "x", 200).cursor(), Some("2026-12-06T05:00:00.000Z".into()));
-        assert_eq!(follow.query(&base).since.as_deref(), Some("2026-12-06T05:00:00.000Z"));
+        let follow = Follow::new(
+            record("2026-12-06T05:00:00.000Z", "x", 200).cursor(),
+            Some("2026-12-06T05:00:00.000Z".into()),
+        );
+        assert_eq!(
+            follow.query(&base).since.as_deref(),
+            Some("2026-12-06T05:00:00.000Z")
+        );
     }
 
     fn ids(records: &[LogRecord]) -> Vec<&str> {
@@ -647,12 +695,31 @@ mod tests {
 
         let mut patched = record("2026-12-06T05:00:00.000Z", "r2", 200);
         patched.changed = vec![
-            LogChange { attribute: "displayName".into(), old: None, new: None },
-            LogChange { attribute: "members".into(), old: None, new: None },
+            LogChange {
+                attribute: "displayName".into(),
+                old: None,
+                new: None,
+            },
+            LogChange {
+                attribute: "members".into(),
+                old: None,
+                new: None,
+            },
         ];
         patched.members = Some(LogMembers::of(["u1", "u2"], ["u3"]));
         assert_eq!(note(&patched), "displayName, members +2 -1");
         assert_eq!(cells(&patched)[5], "u-1");
+        let mut put = patched.clone();
+        put.changed = vec![LogChange {
+            attribute: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department".into(),
+            old: None,
+            new: None,
+        }];
+        put.members = Some(LogMembers {
+            replaced_all: true,
+            ..LogMembers::of(["u1"], [])
+        });
+        assert_eq!(note(&put), "department, members replaced (1 now)");
 
         let widths = [1; COLUMNS];
         let long = line(&cells(&patched), &widths, &"x".repeat(300));

@@ -2,13 +2,13 @@
 //! expiration, Create Token"). Output goes to stdout; the registry used is named on stderr, so a
 //! script can read stdout alone.
 
+use crate::store::open_table;
 use crate::Failure;
 use clap::{Args, Subcommand};
 use scim_auth::{
     parse_expiry, parse_grace, update, DocumentError, NewToken, RegistryError, RegistryLocation, TokenRecord,
     LOCAL_REGISTRY_PATH,
 };
-use crate::store::open_table;
 use scim_dynamodb::open_token_registry;
 use scim_proto::SchemaRegistry;
 use scim_store::{TenantId, TokenUsageStore, TokenUse};
@@ -190,7 +190,11 @@ async fn last_uses(table: &str, tokens: &[TokenRecord]) -> Option<LastUses> {
         // The registry refuses invalid tenant names, so this skips nothing it wrote.
         let Ok(tenant) = TenantId::new(name) else { continue };
         match store.token_uses(&tenant).await {
-            Ok(found) => uses.extend(found.into_iter().map(|u| ((name.to_string(), u.token_id.clone()), u))),
+            Ok(found) => uses.extend(
+                found
+                    .into_iter()
+                    .map(|u| ((name.to_string(), u.token_id.clone()), u)),
+            ),
             Err(e) => {
                 eprintln!("no last use shown: cannot read the token uses of tenant {name}: {e}");
                 return None;

@@ -117,10 +117,6 @@ fn json_lines(out: &Run) -> Vec<LogRecord> {
         .collect()
 }
 
-fn ids(records: &[LogRecord]) -> Vec<&str> {
-    records.iter().map(|r| r.request_id.as_str()).collect()
-}
-
 #[tokio::test]
 async fn log_prints_a_table_newest_first_and_json_lines() {
     let table = fresh_table("scimctl-log");
@@ -131,17 +127,32 @@ async fn log_prints_a_table_newest_first_and_json_lines() {
     ];
     append(&table, &acme(), &seeded).await;
     let other = TenantId::new("globex").unwrap();
-    append(&table, &other, &[LogRecord { tenant: "globex".into(), ..record("req-globex", 20) }]).await;
+    append(
+        &table,
+        &other,
+        &[LogRecord {
+            tenant: "globex".into(),
+            ..record("req-globex", 20)
+        }],
+    )
+    .await;
 
     let out = data(&table, &["log", "acme"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{}", out.stdout);
     let header: Vec<&str> = lines[0].split_whitespace().collect();
-    assert_eq!(header, ["TIME", "STATUS", "METHOD", "PATH", "IDP", "RESOURCE", "TOKEN", "MS"]);
+    assert_eq!(
+        header,
+        ["TIME", "STATUS", "METHOD", "PATH", "IDP", "RESOURCE", "TOKEN", "MS"]
+    );
     let [refused_row, patch_row, create_row] = [lines[1], lines[2], lines[3]];
     for (row, r, note) in [
-        (refused_row, &seeded[2], "uniqueness: userName 'bob@example.com' is already taken"),
+        (
+            refused_row,
+            &seeded[2],
+            "uniqueness: userName 'bob@example.com' is already taken",
+        ),
         (patch_row, &seeded[1], "members +2 -1"),
         (create_row, &seeded[0], "userName, active"),
     ] {
@@ -171,7 +182,19 @@ async fn log_prints_a_table_newest_first_and_json_lines() {
     let newest_first: Vec<LogRecord> = seeded.iter().rev().cloned().collect();
     assert_eq!(printed, newest_first);
     let first: serde_json::Value = serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap();
-    for field in ["time", "tenant", "token_id", "idp", "method", "path", "status", "scim_type", "detail", "latency_ms", "request_id"] {
+    for field in [
+        "time",
+        "tenant",
+        "token_id",
+        "idp",
+        "method",
+        "path",
+        "status",
+        "scim_type",
+        "detail",
+        "latency_ms",
+        "request_id",
+    ] {
         assert!(first.get(field).is_some(), "{field} in {first}");
     }
     let last: serde_json::Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
@@ -187,8 +210,22 @@ async fn log_prints_a_table_newest_first_and_json_lines() {
 async fn log_filters_select_exactly() {
     let table = fresh_table("scimctl-log-filters");
     let store = store_on_moto(&table);
-    let ada = create(&store, &acme(), ResourceKind::User, json!({"userName": "ada@example.com"}), &[]).await;
-    let bob = create(&store, &acme(), ResourceKind::User, json!({"userName": "bob@example.com"}), &[]).await;
+    let ada = create(
+        &store,
+        &acme(),
+        ResourceKind::User,
+        json!({"userName": "ada@example.com"}),
+        &[],
+    )
+    .await;
+    let bob = create(
+        &store,
+        &acme(),
+        ResourceKind::User,
+        json!({"userName": "bob@example.com"}),
+        &[],
+    )
+    .await;
     append(
         &table,
         &acme(),
@@ -212,14 +249,29 @@ async fn log_filters_select_exactly() {
             .collect()
     };
     assert_eq!(selected(&["--errors"]), ["carl-refused", "ada-refused"]);
-    assert_eq!(selected(&["--resource", "ada@example.com"]), ["ada-created", "ada-refused"]);
+    assert_eq!(
+        selected(&["--resource", "ada@example.com"]),
+        ["ada-created", "ada-refused"]
+    );
     assert_eq!(selected(&["--resource", &bob.id]), ["bob-created"]);
     assert_eq!(selected(&["--resource", "nobody"]), Vec::<String>::new());
-    assert_eq!(selected(&["--token", "tok-entra"]), ["carl-refused", "ada-refused"]);
-    assert_eq!(selected(&["--token", "tok-entra", "--since", "1h"]), ["carl-refused"]);
-    assert_eq!(selected(&["--since", "45m"]), ["list-2", "patch-1", "carl-refused"]);
+    assert_eq!(
+        selected(&["--token", "tok-entra"]),
+        ["carl-refused", "ada-refused"]
+    );
+    assert_eq!(
+        selected(&["--token", "tok-entra", "--since", "1h"]),
+        ["carl-refused"]
+    );
+    assert_eq!(
+        selected(&["--since", "45m"]),
+        ["list-2", "patch-1", "carl-refused"]
+    );
     assert_eq!(selected(&["--limit", "2"]), ["list-2", "patch-1"]);
-    assert_eq!(selected(&["--errors", "--resource", "ada@example.com"]), ["ada-refused"]);
+    assert_eq!(
+        selected(&["--errors", "--resource", "ada@example.com"]),
+        ["ada-refused"]
+    );
 
     // RFC 3339 bounds, in any offset: exactly the records between them.
     let at = |minutes_ago: i64| {
@@ -307,7 +359,10 @@ async fn log_follow_in_a_table_prints_the_header_once() {
     assert!(follow.next().starts_with("TIME "));
     append(&table, &acme(), &[refused("new-refused", 0, "ada@example.com")]).await;
     let row = follow.next();
-    assert!(row.contains(" 409 ") && row.ends_with("uniqueness: userName 'ada@example.com' is already taken"), "{row}");
+    assert!(
+        row.contains(" 409 ") && row.ends_with("uniqueness: userName 'ada@example.com' is already taken"),
+        "{row}"
+    );
     append(&table, &acme(), &[record("marker", 0)]).await;
     assert!(follow.next().contains(" GET "));
 }
@@ -316,20 +371,39 @@ async fn log_follow_in_a_table_prints_the_header_once() {
 fn log_needs_one_source_and_valid_options() {
     for (args, env) in [
         (vec!["log", "acme"], None),
-        (vec!["log", "acme", "--table", "t", "--server", "http://127.0.0.1:1"], None),
+        (
+            vec!["log", "acme", "--table", "t", "--server", "http://127.0.0.1:1"],
+            None,
+        ),
         (vec!["log", "acme", "--server", "http://127.0.0.1:1"], Some("t")),
         (vec!["log", "acme", "--since", "yesterday"], Some("t")),
         (vec!["log", "acme", "--until", "5m"], Some("t")),
-        (vec!["log", "acme", "--since", "2026-12-06T05:00:00Z", "--until", "2026-12-06T04:00:00Z"], Some("t")),
+        (
+            vec![
+                "log",
+                "acme",
+                "--since",
+                "2026-12-06T05:00:00Z",
+                "--until",
+                "2026-12-06T04:00:00Z",
+            ],
+            Some("t"),
+        ),
         (vec!["log", "acme", "--limit", "0"], Some("t")),
         (vec!["log", "acme", "--limit", "1001"], Some("t")),
-        (vec!["log", "acme", "--follow", "--until", "2026-12-06T04:00:00Z"], Some("t")),
+        (
+            vec!["log", "acme", "--follow", "--until", "2026-12-06T04:00:00Z"],
+            Some("t"),
+        ),
         (vec!["log", "acme", "--interval", "5"], Some("t")),
         (vec!["log", "no/such tenant"], Some("t")),
         (vec!["log", "acme", "--server", "https://example.com"], None),
     ] {
         let mut command = Command::new(env!("CARGO_BIN_EXE_scimctl"));
-        command.args(&args).env_remove("SCIM_ADMIN_URL").env_remove("SCIM_TABLE");
+        command
+            .args(&args)
+            .env_remove("SCIM_ADMIN_URL")
+            .env_remove("SCIM_TABLE");
         if let Some(table) = env {
             command.env("SCIM_TABLE", table);
         }
@@ -356,7 +430,13 @@ async fn token_list_shows_when_and_from_where_each_token_was_last_used() {
     for (name, tenant) in [("okta", "acme"), ("entra", "acme"), ("globex-okta", "globex")] {
         let out = token(&["create", "--name", name, "--expires", "30d", "--tenant", tenant]);
         assert_eq!(out.code, 0, "{}", out.stderr);
-        let id = out.stdout.lines().find_map(|l| l.strip_prefix("id")).unwrap().trim().to_string();
+        let id = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("id"))
+            .unwrap()
+            .trim()
+            .to_string();
         ids.push(id);
     }
     let store = store_on_moto(&table);
@@ -367,20 +447,42 @@ async fn token_list_shows_when_and_from_where_each_token_was_last_used() {
     };
     store.record_token_use(&acme(), &used).await.unwrap();
     // The same id under another tenant is not acme's token's use.
-    let elsewhere = TokenUse { token_id: ids[1].clone(), ..used.clone() };
-    store.record_token_use(&TenantId::new("globex").unwrap(), &elsewhere).await.unwrap();
+    let elsewhere = TokenUse {
+        token_id: ids[1].clone(),
+        ..used.clone()
+    };
+    store
+        .record_token_use(&TenantId::new("globex").unwrap(), &elsewhere)
+        .await
+        .unwrap();
 
     let out = token(&["list", "--table", &table]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let rows: Vec<Vec<&str>> = out.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(rows[0], ["ID", "NAME", "TENANT", "EXPIRES", "STATE", "LAST", "USED", "FROM"]);
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["ID", "NAME", "TENANT", "EXPIRES", "STATE", "LAST", "USED", "FROM"]
+    );
     let row = |id: &str| rows.iter().find(|r| r[0] == id).unwrap()[5..].to_vec();
     assert_eq!(row(&ids[0]), ["2026-12-06T04:59:58Z", "203.0.113.7"]);
     assert_eq!(row(&ids[1]), ["-", "-"]);
     assert_eq!(row(&ids[2]), ["-", "-"]);
     // Without a table the list is as before.
     let out = token(&["list"]);
-    assert!(out.stdout.lines().next().unwrap().ends_with("STATE"), "{}", out.stdout);
-    let ids_listed: BTreeSet<&str> = out.stdout.lines().skip(1).map(|l| l.split(' ').next().unwrap()).collect();
+    assert!(
+        out.stdout.lines().next().unwrap().ends_with("STATE"),
+        "{}",
+        out.stdout
+    );
+    let ids_listed: BTreeSet<&str> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
     assert_eq!(ids_listed, ids.iter().map(String::as_str).collect());
 }
