@@ -474,11 +474,16 @@ mod tests {
         assert!(find("name.givenName").is_none());
         assert_eq!(find("emails").unwrap().new, None, "multi-valued: named only");
         assert_eq!(find("password").unwrap().new, None);
-        assert_eq!(find(&format!("{enterprise}:department")).unwrap().new, Some(json!("R&D")));
+        assert_eq!(
+            find(&format!("{enterprise}:department")).unwrap().new,
+            Some(json!("R&D"))
+        );
         assert!(find("userName").is_none());
         // A create lists every attribute set.
         let created = changes(&schema, None, &before);
-        assert!(created.iter().any(|c| c.attribute == "userName" && c.new == Some(json!("ada"))));
+        assert!(created
+            .iter()
+            .any(|c| c.attribute == "userName" && c.new == Some(json!("ada"))));
     }
 
     #[test]
