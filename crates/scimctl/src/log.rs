@@ -260,12 +260,12 @@ impl Source {
                     .get(url.clone())
                     .send()
                     .await
-                    .map_err(|e| Failure::Failed(format!("cannot reach {base}: {e}")))?;
+                    .map_err(|e| Failure::Failed(format!("cannot reach {base}: {}", causes(&e))))?;
                 let status = response.status();
                 let body = response
                     .text()
                     .await
-                    .map_err(|e| Failure::Failed(format!("{url}: {e}")))?;
+                    .map_err(|e| Failure::Failed(format!("{url}: {}", causes(&e))))?;
                 if !status.is_success() {
                     let detail = serde_json::from_str::<serde_json::Value>(&body)
                         .ok()
@@ -287,6 +287,18 @@ impl Source {
             }
         }
     }
+}
+
+/// An HTTP client error with its causes (`connection refused` is a cause, not the error).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// The admin API's answer (`GET /admin/api/tenants/{tenant}/log`).
