@@ -46,7 +46,7 @@ pub struct LogArgs {
     /// Only the requests made with this token (its id, as `scimctl token list` shows it)
     #[arg(long, value_name = "ID")]
     token: Option<String>,
-    /// At most this many records, newest first
+    /// At most this many records (1 to 1000), newest first
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=MAX_LOG_PAGE as i64))]
     limit: u16,
     /// One JSON object (the log record) per line instead of a table

@@ -123,7 +123,7 @@ async fn log_prints_a_table_newest_first_and_json_lines() {
     let seeded = [
         created("req-create", 50, "u-1", "ada@example.com"),
         group_patch("req-patch", 40),
-        refused("req-refused", 30, "bob@example.com"),
+        refused("req-refused", 30, "bob"),
     ];
     append(&table, &acme(), &seeded).await;
     let other = TenantId::new("globex").unwrap();
@@ -151,7 +151,7 @@ async fn log_prints_a_table_newest_first_and_json_lines() {
         (
             refused_row,
             &seeded[2],
-            "uniqueness: userName 'bob@example.com' is already taken",
+            "uniqueness: userName 'bob' is already taken",
         ),
         (patch_row, &seeded[1], "members +2 -1"),
         (create_row, &seeded[0], "userName, active"),
