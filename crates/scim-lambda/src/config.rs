@@ -26,6 +26,12 @@ pub enum Function {
     /// `events`: the DynamoDB stream processor, publishing change events to `SCIM_EVENT_BUS`
     /// (a bus name or ARN). Reads no other setting.
     Events { bus: String },
+    /// `watch`: the silence watcher ([`crate::watch`]), run on a schedule: the tenants of the
+    /// registry at `SCIM_TOKEN_REGISTRY`, their settings and token uses in `SCIM_TABLE`.
+    Watch {
+        table: String,
+        token_registry: RegistryLocation,
+    },
 }
 
 impl Function {
@@ -48,7 +54,20 @@ impl Function {
                         .into(),
                 ),
             },
-            Some(other) => Err(format!("SCIM_FUNCTION: '{other}' is neither 'http' nor 'events'")),
+            Some("watch") => {
+                let required = |name: &str, what: &str| {
+                    get(name).ok_or_else(|| format!("{name}: required with SCIM_FUNCTION=watch ({what})"))
+                };
+                Ok(Function::Watch {
+                    table: required("SCIM_TABLE", "the DynamoDB table")?,
+                    token_registry: required("SCIM_TOKEN_REGISTRY", "secretsmanager:<secret id or ARN>")?
+                        .parse()
+                        .map_err(|e| format!("SCIM_TOKEN_REGISTRY: {e}"))?,
+                })
+            }
+            Some(other) => Err(format!(
+                "SCIM_FUNCTION: '{other}' is neither 'http', 'events' nor 'watch'"
+            )),
         }
     }
 }
@@ -83,6 +102,9 @@ pub const MIN_CURSOR_KEY_BYTES: usize = 16;
 pub struct Config {
     /// `SCIM_LISTEN`: the local listener address.
     pub listen: SocketAddr,
+    /// Whether the admin API (`/admin/api`, admin.rs) is served: on the local listener only,
+    /// never under Lambda, until the console's sign-in protects it.
+    pub admin_api: bool,
     /// `SCIM_STORE`: `memory` or `dynamodb`.
     pub store: StoreChoice,
     /// `SCIM_TOKEN_REGISTRY`: where the token registry lives.
@@ -118,6 +140,9 @@ pub struct Config {
     /// `SCIM_SECRETS_REFRESH_SECONDS`: how often the two secrets above are read again from
     /// Secrets Manager, so a rotation reaches warm instances (default 300).
     pub secrets_refresh: Duration,
+    /// `SCIM_LOG_SETTINGS_SECONDS`: how long the provisioning log's writer trusts a tenant's
+    /// settings (sampling, `log_bodies`, retention) before reading them again (default 30).
+    pub log_settings_ttl: Duration,
     /// `SCIM_MAX_INLINE_MEMBERS`: the most members a response carries inline (one group, or
     /// all groups of a list page). Beyond it the answer is 400 `tooMany`, never a shortened
     /// list; keeps responses under Lambda's 6 MB payload limit.
@@ -291,6 +316,7 @@ impl Config {
         let tenant_rates = tenant_rates(&get)?;
         Ok(Config {
             listen,
+            admin_api: !lambda,
             store,
             token_registry,
             token_cache,
@@ -305,6 +331,7 @@ impl Config {
             table,
             cursor_key,
             secrets_refresh: Duration::from_secs(number("SCIM_SECRETS_REFRESH_SECONDS", 300)?),
+            log_settings_ttl: Duration::from_secs(number("SCIM_LOG_SETTINGS_SECONDS", 30)?),
             max_inline_members: number("SCIM_MAX_INLINE_MEMBERS", 10_000)?,
             events,
             value_limits: ValueLimits {
@@ -475,6 +502,7 @@ mod tests {
             "SCIM_TOKEN_REVOCATION_CHECK_SECONDS",
             "SCIM_TOKEN_MAX_STALENESS_SECONDS",
             "SCIM_SECRETS_REFRESH_SECONDS",
+            "SCIM_LOG_SETTINGS_SECONDS",
         ] {
             assert!(config(&[(name, "soon")], false).unwrap_err().starts_with(name));
         }
@@ -509,6 +537,7 @@ mod tests {
             })
         );
         assert_eq!(c.secrets_refresh, Duration::from_secs(300));
+        assert_eq!(c.log_settings_ttl, Duration::from_secs(30));
         let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-origin-AbCdEf";
         let lambda = config(
             &[
@@ -602,7 +631,7 @@ mod tests {
     }
 
     #[test]
-    fn the_function_is_http_unless_events_with_a_bus() {
+    fn the_function_is_http_unless_events_with_a_bus_or_the_watcher_with_its_table_and_registry() {
         let function = |vars: &[(&str, &str)]| {
             let map: HashMap<String, String> =
                 vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -622,6 +651,25 @@ mod tests {
         assert!(function(&[("SCIM_FUNCTION", "cron")])
             .unwrap_err()
             .starts_with("SCIM_FUNCTION"));
+        assert_eq!(
+            function(&[
+                ("SCIM_FUNCTION", "watch"),
+                ("SCIM_TABLE", "scim"),
+                ("SCIM_TOKEN_REGISTRY", "secretsmanager:scim/tokens")
+            ])
+            .unwrap(),
+            Function::Watch {
+                table: "scim".into(),
+                token_registry: RegistryLocation::SecretsManager("scim/tokens".into())
+            }
+        );
+        for (missing, vars) in [
+            ("SCIM_TABLE", &[("SCIM_TOKEN_REGISTRY", "secretsmanager:t")]),
+            ("SCIM_TOKEN_REGISTRY", &[("SCIM_TABLE", "scim")]),
+        ] {
+            let err = function(&[&[("SCIM_FUNCTION", "watch")], &vars[..]].concat()).unwrap_err();
+            assert!(err.starts_with(missing), "{err}");
+        }
     }
 
     #[test]
