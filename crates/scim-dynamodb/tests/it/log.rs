@@ -66,13 +66,27 @@ async fn a_record_too_large_for_an_item_keeps_everything_but_its_bodies() {
     assert_eq!(page.records[1], slim, "everything but the bodies is kept");
 }
 
+/// DynamoDB's size of an item: names and values (numbers at their largest, 21 bytes).
+fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value.as_s().map_or(21, String::len))
+        .sum()
+}
+
 /// A record is an operator item (`L#`, never `T#`) whose `ttl` is its `expires_at`, in the
-/// partition of its outcome, with the resource index's keys; a token use is one item too.
+/// partition of its outcome, with the resource index's keys; a token use is one item too. A
+/// typical record without bodies is under 1 KB: one write unit, and one for its index copy.
 #[tokio::test]
 async fn log_and_token_items_have_the_documented_keys_and_ttl() {
     let (store, _) = common::store().await;
     let t = TenantId::new("keys").unwrap();
-    let ok = common::log_record(&t, 1, 201);
+    let mut ok = common::log_record(&t, 1, 201);
+    ok.operation = "Users.replace".into();
+    ok.changed = vec![LogChange {
+        attribute: "title".into(),
+        old: Some(json!("Engineer")),
+        new: Some(json!("Senior Engineer")),
+    }];
     let mut failed = common::log_record(&t, 2, 409);
     failed.resource_id = None;
     failed.resource_name = Some("Grace@Example.com".into());
@@ -119,6 +133,8 @@ async fn log_and_token_items_have_the_documented_keys_and_ttl() {
         assert_eq!(item.get("tk"), Some(&s("tok-a")));
         assert_eq!(item.get("rpk"), Some(&s(rpk)));
         assert_eq!(item.get("rsk"), Some(&s(&sk)));
+        println!("{pk}: {} bytes", item_size(&item));
+        assert!(item_size(&item) < 1024, "{} bytes", item_size(&item));
     }
     let used = get("L#keys#TOKENS".into(), "tok-a".into()).await;
     assert_eq!(used.get("lu"), Some(&s(&ok.time)));
