@@ -187,3 +187,34 @@ async fn a_resource_read_through_the_index_sees_only_the_tenants_records() {
     let ids: Vec<&str> = page.records.iter().map(|r| r.request_id.as_str()).collect();
     assert_eq!(ids, ["tb-21"]);
 }
+
+/// The failures of a busy resource: the index partition holds mostly successes, which the
+/// FilterExpression drops, so the read goes on from each Query's last key until it has them.
+#[tokio::test]
+async fn the_errors_of_a_busy_resource_are_found_past_many_successes() {
+    let (store, counter) = common::store().await;
+    let t = TenantId::new("busy").unwrap();
+    let records = (0..250)
+        .map(|second| {
+            let mut r = common::log_record(&t, second, if second < 2 { 500 } else { 200 });
+            r.resource_id = Some("busy-id".into());
+            r
+        })
+        .collect();
+    common::append_all(&store, &t, records).await;
+    let query = LogQuery {
+        resource: Some(ResourceFilter {
+            ids: vec!["busy-id".into()],
+            name: None,
+        }),
+        errors_only: true,
+        ..all(10)
+    };
+    counter.take();
+    let page = store.read_log(&t, &query).await.unwrap();
+    let ids: Vec<&str> = page.records.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!(ids, ["req-1", "req-0"]);
+    assert_eq!(page.next, None);
+    // 250 items examined in Queries of 100, 100 and then up to 200 (as many as examined so far).
+    assert_eq!(counter.take().get("Query"), Some(&3));
+}
