@@ -114,7 +114,7 @@ fn pending_record(
             token_id: Some(tenant.token_id.clone()),
             token_name: Some(tenant.token_name.clone()),
             client,
-            idp: scim_store::Idp::from_user_agent(arrival.user_agent.as_deref()),
+            idp: scim_store::Idp::recognise(arrival.user_agent.as_deref(), &arrival.path),
             user_agent: arrival.user_agent,
             method: method.to_string(),
             path: arrival.path,

@@ -31,6 +31,16 @@ pub enum Idp {
 }
 
 impl Idp {
+    /// The IdP of a request, from its `User-Agent` ([`Idp::from_user_agent`]) or, failing that,
+    /// from Entra's `aadOptscim062020` feature flag, which Entra admins add to the Tenant URL so
+    /// that it arrives on every request's query string.
+    pub fn recognise(user_agent: Option<&str>, path_and_query: &str) -> Idp {
+        match Idp::from_user_agent(user_agent) {
+            Idp::Other if path_and_query.to_ascii_lowercase().contains("aadoptscim") => Idp::Entra,
+            idp => idp,
+        }
+    }
+
     /// Okta sends `Okta SCIM Client`; Entra ID's provisioning service names Azure AD, Entra or
     /// Microsoft; SailPoint's connectors name SailPoint or IdentityNow/IdentityIQ.
     pub fn from_user_agent(user_agent: Option<&str>) -> Idp {
@@ -428,6 +438,9 @@ mod tests {
         ] {
             assert_eq!(Idp::from_user_agent(ua), idp, "{ua:?}");
         }
+        assert_eq!(Idp::recognise(None, "/scim/v2/Users?aadOptscim062020"), Idp::Entra);
+        assert_eq!(Idp::recognise(Some("Okta SCIM Client 1.0.0"), "/scim/v2/Users"), Idp::Okta);
+        assert_eq!(Idp::recognise(Some("curl/8"), "/scim/v2/Users"), Idp::Other);
     }
 
     #[test]
