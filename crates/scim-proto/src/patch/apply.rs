@@ -5,6 +5,7 @@ use super::{PatchOpKind, PatchOperation, PatchOptions, PatchOutcome, PatchReques
 use crate::distinct::DistinctValues;
 use crate::error::{Result, ScimError};
 use crate::filter::{CompValue, CompareOp, Filter, PatchPath};
+use crate::hint;
 use crate::path::AttrPath;
 use crate::resource::{
     check_identifiers, check_required, normalize_attribute, normalize_unsealed, seal_write_only,
@@ -219,11 +220,15 @@ impl<'a> Engine<'_, 'a> {
             }
         }
 
-        let resolved = self.schema.resolve(&path.attr)?;
+        let unknown = |e: ScimError| e.with_hint(hint::unknown_attribute(&self.schema.resource_type.name));
+        let resolved = self.schema.resolve(&path.attr).map_err(unknown)?;
         let sub = match (resolved.sub, &path.sub_after_filter) {
             (s, None) => s,
             (None, Some(name)) => Some(resolved.attr.sub_attribute(name).ok_or_else(|| {
-                ScimError::invalid_path(format!("'{}' has no sub-attribute '{name}'", resolved.attr.name))
+                unknown(ScimError::invalid_path(format!(
+                    "'{}' has no sub-attribute '{name}'",
+                    resolved.attr.name
+                )))
             })?),
             (Some(_), Some(_)) => {
                 return Err(ScimError::invalid_path(format!(
@@ -260,8 +265,9 @@ impl<'a> Engine<'_, 'a> {
             .find(|d| is_read_only(d))
         {
             return Err(ScimError::mutability(format!(
-                "'{}' is read-only (RFC 7643 §2.2)",
-                ro.name
+                "'{}' is read-only (RFC 7643 §2.2); {}",
+                ro.name,
+                hint::read_only(&ro.name)
             )));
         }
         let target = Target {
@@ -961,8 +967,9 @@ fn check_immutable(
             if let Some(b) = b {
                 if a != Some(b) {
                     return Err(ScimError::mutability(format!(
-                        "'{}' is immutable and already set (RFC 7643 §2.2)",
-                        def.name
+                        "'{}' is immutable and already set (RFC 7643 §2.2); {}",
+                        def.name,
+                        hint::immutable(&def.name)
                     )));
                 }
             }
@@ -975,8 +982,10 @@ fn check_immutable(
                 if let Some(bs) = b.and_then(|b| b.get(&sub.name)) {
                     if a.and_then(|a| a.get(&sub.name)) != Some(bs) {
                         return Err(ScimError::mutability(format!(
-                            "'{}.{}' is immutable and already set (RFC 7643 §2.2)",
-                            def.name, sub.name
+                            "'{}.{}' is immutable and already set (RFC 7643 §2.2); {}",
+                            def.name,
+                            sub.name,
+                            hint::immutable(&format!("{}.{}", def.name, sub.name))
                         )));
                     }
                 }
