@@ -66,7 +66,7 @@ impl DynamoStore {
         let adds = change.distinct_adds();
         for (id, _) in &adds {
             if !keys::plausible_id(id) {
-                return Err(StoreError::InvalidMember(format!("member '{id}' does not exist")));
+                return Err(scim_store::unknown_member(id));
             }
         }
         let add_ids: BTreeSet<&str> = adds.iter().map(|(a, _)| *a).collect();

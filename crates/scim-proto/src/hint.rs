@@ -98,6 +98,39 @@ pub fn too_many_values(label: &str) -> String {
     )
 }
 
+/// A bearer token the service does not accept: the connector setting that holds it (each
+/// guide's "Create a token" and connector settings).
+pub const BEARER_TOKEN: &str = "check the token in the IdP's connector settings (Okta: Authorization, \
+                                as Bearer SCIM_...; Entra: Secret Token; SailPoint: Token) and, with \
+                                scimctl token list, that it is neither expired nor revoked";
+
+/// A path that is no SCIM endpoint: the base URL in the connector settings.
+pub const BASE_URL: &str = "the IdP's base URL (Okta: SCIM connector base URL; Entra: Tenant URL; \
+                            SailPoint: SCIM Base URL) must end in /scim/v2";
+
+/// An id that names nothing in the token's tenant (RFC 7644 §3.12: 404).
+pub const NOT_IN_TENANT: &str = "it was deleted here, or created with another tenant's token: check \
+                                 which token the IdP holds, or let the IdP create it again";
+
+/// A member id that names no user or group of the tenant (docs/entra.md: the user is usually
+/// not in scope).
+pub const UNKNOWN_MEMBER: &str = "provision the member first: assign that user or group to the \
+                                  application in the IdP, then send the membership again";
+
+/// A unique attribute already taken (RFC 7644 §3.3: 409 `uniqueness`): the IdP creates what
+/// exists, or maps the same value to two people.
+pub fn taken(attribute: &str) -> String {
+    if attribute == "userName" {
+        "the IdP is creating a user that exists: if it is the same person, make the IdP look users \
+         up by userName (Okta: Unique identifier field for users; Entra: userPrincipalName as the \
+         matching attribute; SailPoint: aggregate, then correlate the account), otherwise map a \
+         source that differs between the two people to userName"
+            .to_string()
+    } else {
+        format!("map a source whose values differ between people to {attribute}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +164,11 @@ mod tests {
             immutable("x"),
             STALE_VERSION.to_string(),
             too_many_values("roles"),
+            BEARER_TOKEN.to_string(),
+            BASE_URL.to_string(),
+            NOT_IN_TENANT.to_string(),
+            UNKNOWN_MEMBER.to_string(),
+            taken("userName"),
         ];
         for hint in all {
             assert!(!hint.contains('\n') && !hint.contains("  "), "{hint:?}");

@@ -112,6 +112,23 @@ pub async fn unknown_member_rejected_atomically<S: Store>(s: S) {
     assert!(group_ids(&s, &t, &u2.id).await.is_empty());
 }
 
+/// The detail of an unknown member tells the IdP administrator what to do, whatever the id looks
+/// like (an id no backend could have issued is refused before any read on DynamoDB).
+pub async fn unknown_member_detail_says_to_provision_it_first<S: Store>(s: S) {
+    let t = tenant();
+    let g = group(&s, &t, "Staff", &[]).await;
+    for missing in [uuid::Uuid::new_v4().to_string(), "no such id".to_string()] {
+        let r = change(&s, &t, &g.id, add(&[&missing])).await;
+        assert_invalid_member(
+            r,
+            &format!(
+                "member '{missing}' does not exist; {}",
+                scim_proto::hint::UNKNOWN_MEMBER
+            ),
+        );
+    }
+}
+
 pub async fn unknown_member_on_create_creates_nothing<S: Store>(s: S) {
     let t = tenant();
     let u = user(&s, &t, "u1").await;
