@@ -18,5 +18,6 @@ mod lambda_events;
 mod lambda_log;
 mod limits;
 mod protocol;
+mod provisioning_log;
 mod revocation;
 mod secrets_in_logs;

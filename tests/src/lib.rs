@@ -107,6 +107,8 @@ pub struct Server {
     /// The server's store, to seed and inspect what only an operator reaches (tenant settings,
     /// unmanaged accounts, conflicts, kept deleted users).
     pub store: Arc<dyn Store>,
+    /// The provisioning log's writer, to wait for records ([`Server::flush_log`]).
+    pub log: scim_lambda::provisioning_log::LogWriter,
     client: reqwest::Client,
     token: String,
 }
@@ -308,12 +310,14 @@ impl Server {
 
     async fn serve(state: AppState) -> Server {
         let store = state.store.clone();
+        let log = state.log.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(scim_lambda::serve(listener, state, std::future::pending()));
         Server {
             base: format!("http://{addr}/scim/v2"),
             store,
+            log,
             client: reqwest::Client::new(),
             token: TOKEN.to_string(),
         }
@@ -333,6 +337,7 @@ impl Server {
         Server {
             base: self.base.clone(),
             store: self.store.clone(),
+            log: self.log.clone(),
             client: self.client.clone(),
             token: token.to_string(),
         }
@@ -355,6 +360,31 @@ impl Server {
     /// Sends a request built by the caller (custom headers, raw bodies).
     pub async fn send(&self, build: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder) -> Reply {
         Self::read(build(&self.client, &self.base)).await
+    }
+
+    /// Waits until every provisioning log record of the requests answered so far is written.
+    pub async fn flush_log(&self) {
+        assert!(
+            self.log.flush(std::time::Duration::from_secs(30)).await,
+            "the provisioning log writer drains within 30 s"
+        );
+    }
+
+    /// `GET /admin/api<path>` without a token (the admin API answers loopback peers only).
+    pub async fn admin_get(&self, path: &str) -> Reply {
+        let root = self.base.trim_end_matches("/scim/v2");
+        Self::read(self.client.get(format!("{root}/admin/api{path}"))).await
+    }
+
+    /// The provisioning log of `tenant` as the admin API answers it (after a flush), newest
+    /// first; `query` is the query string without `?`.
+    pub async fn log_records(&self, tenant: &str, query: &str) -> Vec<Value> {
+        self.flush_log().await;
+        let reply = self.admin_get(&format!("/tenants/{tenant}/log?{query}")).await;
+        reply.assert_status(200)["records"]
+            .as_array()
+            .expect("records")
+            .clone()
     }
 
     /// The bearer header value this client uses.

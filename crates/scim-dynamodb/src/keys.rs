@@ -15,17 +15,33 @@
 //! | unmanaged match entry | `T#<tenant>#UX#<userName\|email>#<value>` | `#` (the id in `id`) |
 //! | conflict | `T#<tenant>#CONFLICTS` | `<conflict id>` |
 //! | token registry generation (one, global) | `SERVICE#TOKEN_GENERATION` | `#` |
+//! | provisioning log record, status < 400 | `L#<tenant>#LOG` | `<time>#<request id>` |
+//! | provisioning log record, status >= 400 | `L#<tenant>#LOGERR` | `<time>#<request id>` |
+//! | token use | `L#<tenant>#TOKENS` | `<token id>` |
+//!
+//! Operator records (`L#`) are never `T#`: the events function's stream filter and [`parse`]
+//! skip them. A log record that names a resource is also in the `by_resource` index
+//! ([`LOG_INDEX`]): `rpk` = `L#<tenant>#R#<resource id>`, or for a record without an id (a
+//! create that failed) `L#<tenant>#N#<name folded>`; `rsk` = its sort key.
 //!
 //! Counter shards sort before every id (`#` < `0`), so a Query from the start of a listing
 //! partition reads the total and the first page in one call.
 
-use scim_store::{MatchAttribute, ResourceKind, TenantId};
+use scim_store::attributes::fold;
+use scim_store::{LogCursor, MatchAttribute, ResourceKind, TenantId};
 use sha2::{Digest, Sha256};
 
 /// Partition key attribute name.
 pub const PK: &str = "pk";
 /// Sort key attribute name.
 pub const SK: &str = "sk";
+
+/// The one global secondary index: a tenant's log records by resource.
+pub const LOG_INDEX: &str = "by_resource";
+/// Partition key attribute of [`LOG_INDEX`].
+pub const RPK: &str = "rpk";
+/// Sort key attribute of [`LOG_INDEX`] (the record's sort key).
+pub const RSK: &str = "rsk";
 
 /// Sort key of a unique index entry (one item per value).
 pub const UNIQUE_SK: &str = "#";
@@ -97,6 +113,53 @@ pub fn unmanaged_index(tenant: &TenantId, attribute: MatchAttribute, normalised:
 /// The partition of a tenant's conflicts, by conflict id.
 pub fn conflicts(tenant: &TenantId) -> String {
     format!("T#{tenant}#CONFLICTS")
+}
+
+/// The partition of a tenant's log records that succeeded (`error` false) or failed (status
+/// 400 and above): `--errors` reads only the second.
+pub fn log(tenant: &TenantId, error: bool) -> String {
+    if error {
+        format!("L#{tenant}#LOGERR")
+    } else {
+        format!("L#{tenant}#LOG")
+    }
+}
+
+/// A log record's sort key. Times are all [`scim_store::timestamp`]s of one length, and `#`
+/// sorts before every character of one, so sort keys order exactly as [`LogCursor`]s do.
+pub fn log_sk(time: &str, request_id: &str) -> String {
+    format!("{time}#{request_id}")
+}
+
+/// Above every log sort key of `time` and below those of any later time: `$` sorts right after
+/// `#`. The exclusive upper end of a window that includes `time`.
+pub fn log_sk_after_time(time: &str) -> String {
+    format!("{time}$")
+}
+
+/// The cursor of the log record with sort key `sk`.
+pub fn log_cursor(sk: &str) -> Option<LogCursor> {
+    let (time, request_id) = sk.split_once('#')?;
+    Some(LogCursor {
+        time: time.to_string(),
+        request_id: request_id.to_string(),
+    })
+}
+
+/// The [`LOG_INDEX`] partition of the records of resource `id`.
+pub fn log_resource(tenant: &TenantId, id: &str) -> String {
+    format!("L#{tenant}#R#{}", bounded(id))
+}
+
+/// The [`LOG_INDEX`] partition of the records without an id that name `name` (ignoring case,
+/// as [`scim_store::ResourceFilter`] compares).
+pub fn log_name(tenant: &TenantId, name: &str) -> String {
+    format!("L#{tenant}#N#{}", bounded(&fold(name, false)))
+}
+
+/// The partition of a tenant's token uses, by token id.
+pub fn token_uses(tenant: &TenantId) -> String {
+    format!("L#{tenant}#TOKENS")
 }
 
 /// The counter shard a resource id counts in.

@@ -3,14 +3,16 @@
 //! and the cost table).
 //!
 //! One file per capability, as in `scim-store`: [`resources`] (with [`list`] and [`members`]),
-//! [`settings`], [`deleted`], [`unmanaged`] and [`access`] each implement one trait; [`calls`]
+//! [`settings`], [`deleted`], [`unmanaged`], [`access`], [`log`] (the provisioning log) and
+//! [`token_usage`] each implement one trait; [`calls`]
 //! holds the DynamoDB calls they share; [`reindex`] moves index keys written before identifiers
 //! compared in NFC (`scimctl reindex`).
 //!
 //! - [`DynamoStore::new`] takes a ready `aws_sdk_dynamodb::Client`; [`DynamoStore::from_env`]
 //!   builds one through aws-config's standard chain (`AWS_ENDPOINT_URL`, `AWS_REGION`,
 //!   credentials).
-//! - [`create_table`] creates the table (`pk`, `sk`; no secondary index).
+//! - [`create_table`] creates the table (`pk`, `sk`; one index, [`LOG_INDEX`]: the provisioning
+//!   log by resource).
 //! - [`CallCounter`] counts calls per operation through an SDK interceptor.
 //! - [`TokenGeneration`] is the token registry's generation marker (`scim_auth::GenerationMarker`).
 //! - [`stream`] turns the table's stream records into change events on EventBridge.
@@ -25,6 +27,7 @@ mod error;
 mod generation;
 mod keys;
 mod list;
+mod log;
 mod members;
 mod metrics;
 mod record;
@@ -33,10 +36,12 @@ mod resources;
 mod settings;
 pub mod stream;
 mod table;
+mod token_usage;
 mod unmanaged;
 
 pub use generation::{open_token_registry, TokenGeneration};
-pub use keys::{PK, SK};
+pub use keys::{LOG_INDEX, PK, SK};
+pub use log::{MAX_LOG_EXAMINED, OMITTED};
 pub use metrics::CallCounter;
 pub use reindex::{ReindexConflict, ReindexReport};
 pub use table::{create_table, create_table_with, TableCreated};

@@ -43,6 +43,16 @@ pub mod attr {
     /// Users: how this item came to be when it was not created by a POST (`restored`,
     /// `adopted`), so the stream's INSERT record says which event it is.
     pub const ORIGIN: &str = "o";
+    /// Log records: the record as JSON.
+    pub const LOG_RECORD: &str = "r";
+    /// Log records: the token id, for a FilterExpression.
+    pub const LOG_TOKEN: &str = "tk";
+    /// Log records: the response status, for a FilterExpression on the resource index.
+    pub const LOG_STATUS: &str = "st";
+    /// Token uses: when the token was last used ([`scim_store::timestamp`] form).
+    pub const LAST_USED: &str = "lu";
+    /// Token uses: the caller's address.
+    pub const CLIENT: &str = "cl";
 }
 
 /// `item` marked with how it came to be ([`attr::ORIGIN`]).

@@ -5,8 +5,9 @@
 //!
 //! One stream record is one item change: a user or group item (INSERT created, REMOVE deleted,
 //! MODIFY whatever changed in the attributes) or a membership item (INSERT added, REMOVE removed).
-//! Counters, index entries and every other item make no event, nor does a MODIFY that only moved
-//! a membership counter or a user's copy of its groups.
+//! Counters, index entries and every other item (the provisioning log and token uses, `L#`, too)
+//! make no event, nor does a MODIFY that only moved a membership counter or a user's copy of
+//! its groups.
 //!
 //! Delivery is at least once, in stream order: records are published in order, and at the first
 //! record that cannot be decoded or whose event EventBridge refuses, publishing stops and that
@@ -526,5 +527,53 @@ mod tests {
             serde_json::to_value(&response).unwrap(),
             json!({"batchItemFailures": [{"itemIdentifier": format!("{:021}", 2)}]})
         );
+    }
+
+    /// Operator records (`L#`: the provisioning log, token uses) are no resource: their writes,
+    /// rewrites and TTL removals make no event, even when the stream filter lets them through, and
+    /// even without the images a resource record needs.
+    #[tokio::test]
+    async fn log_records_and_token_uses_make_no_event() {
+        let tenant = TenantId::new("t").unwrap();
+        let (log, log_errors, tokens) = (
+            keys::log(&tenant, false),
+            keys::log(&tenant, true),
+            keys::token_uses(&tenant),
+        );
+        let sk = keys::log_sk("2026-12-06T05:00:00.000Z", "req-1");
+        let log_item = json!({"r": {"S": json!({"operation": "Users.create"}).to_string()},
+                              "ttl": {"N": "1800000000"}, "st": {"N": "201"}, "tk": {"S": "tok-a"},
+                              "rpk": {"S": keys::log_resource(&tenant, "u1")}, "rsk": {"S": sk.clone()}});
+        let used = |at: &str| json!({"lu": {"S": at}, "cl": {"S": "203.0.113.9"}});
+        let ev = batch(vec![
+            record(1, "INSERT", &log, &sk, None, Some(log_item.clone())),
+            record(2, "INSERT", &log_errors, &sk, None, Some(log_item.clone())),
+            record(
+                3,
+                "INSERT",
+                &tokens,
+                "tok-a",
+                None,
+                Some(used("2026-12-06T05:00:00.000Z")),
+            ),
+            record(
+                4,
+                "MODIFY",
+                &tokens,
+                "tok-a",
+                Some(used("2026-12-06T05:00:00.000Z")),
+                Some(used("2026-12-06T05:01:00.000Z")),
+            ),
+            // TTL's removal of an expired record.
+            record(5, "REMOVE", &log, &sk, Some(log_item), None),
+            record(6, "REMOVE", &log_errors, &sk, None, None),
+        ]);
+        for r in &ev.records {
+            assert!(item_change(r).unwrap().is_none(), "{}", r.event_id);
+        }
+        let b = bus(100);
+        let response = process(&ev, &b).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert!(b.got.lock().unwrap().concat().is_empty());
     }
 }

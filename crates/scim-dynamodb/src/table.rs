@@ -1,12 +1,14 @@
 //! Creating the table: for local use (`scimctl table create`) and tests. In AWS the SAM template
-//! declares the same table (same keys, on-demand billing, point-in-time recovery on, TTL on the
-//! `ttl` attribute, a stream of new and old images for change events).
+//! declares the same table (same keys and index, on-demand billing, point-in-time recovery on,
+//! TTL on the `ttl` attribute, a stream of new and old images for change events).
 
 use crate::error::sdk;
-use crate::keys::{PK, SK};
+use crate::keys::{LOG_INDEX, PK, RPK, RSK, SK};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
+    Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableDescription,
+    TableStatus, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use scim_store::StoreError;
@@ -20,11 +22,21 @@ pub enum TableCreated {
     AlreadyExisted,
 }
 
-/// Creates the store's table (`pk` and `sk`, both strings; no secondary index is needed),
+/// Polls of the table's status while waiting for it (and its index) to be active.
+const TABLE_POLLS: usize = 120;
+const TABLE_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// Polls while a new index on an existing table fills (DynamoDB copies every item that has the
+/// index's keys: minutes for a large log).
+const INDEX_POLLS: usize = 720;
+const INDEX_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Creates the store's table (`pk` and `sk`, both strings) with its one global secondary index
+/// ([`LOG_INDEX`]: the provisioning log by resource, `rpk`/`rsk`, all attributes projected),
 /// on-demand, with a stream of new and old images (the change events' source, see
 /// [`crate::stream`]), waits until it is active, turns point-in-time recovery on and enables TTL
-/// on the `ttl` attribute (soft-deleted users are purged by it). Idempotent: an existing table
-/// without a stream gets one.
+/// on the `ttl` attribute (soft-deleted users and log records expire by it). Idempotent: an
+/// existing table without a stream gets one, and one without the index gets it (UpdateTable,
+/// then waiting until the index is active).
 pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, StoreError> {
     create_table_with(client, name, true).await
 }
@@ -45,6 +57,13 @@ pub async fn create_table_with(
             .build()
     };
     let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
+    let key_schema = || -> Result<Vec<KeySchemaElement>, StoreError> {
+        Ok(vec![
+            key(RPK, KeyType::Hash).map_err(build)?,
+            key(RSK, KeyType::Range).map_err(build)?,
+        ])
+    };
+    let projection = || Projection::builder().projection_type(ProjectionType::All).build();
     let stream_spec = || {
         StreamSpecification::builder()
             .stream_enabled(true)
@@ -59,6 +78,16 @@ pub async fn create_table_with(
         .key_schema(key(SK, KeyType::Range).map_err(build)?)
         .attribute_definitions(attr(PK).map_err(build)?)
         .attribute_definitions(attr(SK).map_err(build)?)
+        .attribute_definitions(attr(RPK).map_err(build)?)
+        .attribute_definitions(attr(RSK).map_err(build)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(LOG_INDEX)
+                .set_key_schema(Some(key_schema()?))
+                .projection(projection())
+                .build()
+                .map_err(build)?,
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .set_stream_specification(if stream { Some(stream_spec()?) } else { None })
         .send()
@@ -73,23 +102,8 @@ pub async fn create_table_with(
         }
         Err(e) => return Err(sdk("CreateTable", e)),
     };
-    let mut streaming = true;
-    for _ in 0..120 {
-        let d = client
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .map_err(|e| sdk("DescribeTable", e))?;
-        let table = d.table();
-        if table.and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-            streaming = table
-                .and_then(|t| t.stream_specification())
-                .is_some_and(|s| s.stream_enabled());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let table = wait_active(client, name, TABLE_POLLS, TABLE_POLL_INTERVAL).await?;
+    let streaming = table.stream_specification().is_some_and(|s| s.stream_enabled());
     if stream && !streaming {
         client
             .update_table()
@@ -98,6 +112,30 @@ pub async fn create_table_with(
             .send()
             .await
             .map_err(|e| sdk("UpdateTable", e))?;
+        wait_active(client, name, TABLE_POLLS, TABLE_POLL_INTERVAL).await?;
+    }
+    let indexed = table
+        .global_secondary_indexes()
+        .iter()
+        .any(|i| i.index_name() == Some(LOG_INDEX));
+    if !indexed {
+        // DynamoDB takes one index change per UpdateTable, on an active table.
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(LOG_INDEX)
+            .set_key_schema(Some(key_schema()?))
+            .projection(projection())
+            .build()
+            .map_err(build)?;
+        client
+            .update_table()
+            .table_name(name)
+            .attribute_definitions(attr(RPK).map_err(build)?)
+            .attribute_definitions(attr(RSK).map_err(build)?)
+            .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
+            .send()
+            .await
+            .map_err(|e| sdk("UpdateTable", e))?;
+        wait_active(client, name, INDEX_POLLS, INDEX_POLL_INTERVAL).await?;
     }
     let pitr = PointInTimeRecoverySpecification::builder()
         .point_in_time_recovery_enabled(true)
@@ -134,4 +172,36 @@ pub async fn create_table_with(
             .map_err(|e| sdk("UpdateTimeToLive", e))?;
     }
     Ok(outcome)
+}
+
+/// Waits until the table and every index of it are active (at most `polls` times `interval`),
+/// and returns its description.
+async fn wait_active(
+    client: &Client,
+    name: &str,
+    polls: usize,
+    interval: Duration,
+) -> Result<TableDescription, StoreError> {
+    for _ in 0..polls {
+        let d = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| sdk("DescribeTable", e))?;
+        if let Some(table) = d.table {
+            let indexes_active = table
+                .global_secondary_indexes()
+                .iter()
+                .all(|i| i.index_status() == Some(&IndexStatus::Active));
+            if table.table_status() == Some(&TableStatus::Active) && indexes_active {
+                return Ok(table);
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
+    Err(StoreError::Unavailable(format!(
+        "table {name} (or its index) is not active after {:?}",
+        interval * u32::try_from(polls).unwrap_or(u32::MAX)
+    )))
 }

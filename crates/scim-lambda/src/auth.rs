@@ -22,6 +22,9 @@ pub struct Tenant {
     pub id: TenantId,
     /// The token record's id, for logs (never the token).
     pub token_id: String,
+    /// The token record's name and expiry, for the provisioning log and the expiry metric.
+    pub token_name: String,
+    pub token_expires: time::OffsetDateTime,
 }
 
 /// The token of `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is case-insensitive,
@@ -90,8 +93,18 @@ pub async fn require_token(State(state): State<AppState>, mut request: Request, 
         Err(detail) => return unauthorized(detail),
     };
     match verdict {
-        Verdict::Valid { tenant, token_id } => {
-            let tenant = Tenant { id: tenant, token_id };
+        Verdict::Valid {
+            tenant,
+            token_id,
+            token_name,
+            expires,
+        } => {
+            let tenant = Tenant {
+                id: tenant,
+                token_id,
+                token_name,
+                token_expires: expires,
+            };
             request.extensions_mut().insert(tenant.clone());
             let mut response = next.run(request).await;
             // For the request log line, which is written outside this layer.

@@ -83,6 +83,9 @@ pub const MIN_CURSOR_KEY_BYTES: usize = 16;
 pub struct Config {
     /// `SCIM_LISTEN`: the local listener address.
     pub listen: SocketAddr,
+    /// Whether the admin API (`/admin/api`, admin.rs) is served: on the local listener only,
+    /// never under Lambda, until the console's sign-in protects it.
+    pub admin_api: bool,
     /// `SCIM_STORE`: `memory` or `dynamodb`.
     pub store: StoreChoice,
     /// `SCIM_TOKEN_REGISTRY`: where the token registry lives.
@@ -118,6 +121,9 @@ pub struct Config {
     /// `SCIM_SECRETS_REFRESH_SECONDS`: how often the two secrets above are read again from
     /// Secrets Manager, so a rotation reaches warm instances (default 300).
     pub secrets_refresh: Duration,
+    /// `SCIM_LOG_SETTINGS_SECONDS`: how long the provisioning log's writer trusts a tenant's
+    /// settings (sampling, `log_bodies`, retention) before reading them again (default 30).
+    pub log_settings_ttl: Duration,
     /// `SCIM_MAX_INLINE_MEMBERS`: the most members a response carries inline (one group, or
     /// all groups of a list page). Beyond it the answer is 400 `tooMany`, never a shortened
     /// list; keeps responses under Lambda's 6 MB payload limit.
@@ -291,6 +297,7 @@ impl Config {
         let tenant_rates = tenant_rates(&get)?;
         Ok(Config {
             listen,
+            admin_api: !lambda,
             store,
             token_registry,
             token_cache,
@@ -305,6 +312,7 @@ impl Config {
             table,
             cursor_key,
             secrets_refresh: Duration::from_secs(number("SCIM_SECRETS_REFRESH_SECONDS", 300)?),
+            log_settings_ttl: Duration::from_secs(number("SCIM_LOG_SETTINGS_SECONDS", 30)?),
             max_inline_members: number("SCIM_MAX_INLINE_MEMBERS", 10_000)?,
             events,
             value_limits: ValueLimits {
@@ -475,6 +483,7 @@ mod tests {
             "SCIM_TOKEN_REVOCATION_CHECK_SECONDS",
             "SCIM_TOKEN_MAX_STALENESS_SECONDS",
             "SCIM_SECRETS_REFRESH_SECONDS",
+            "SCIM_LOG_SETTINGS_SECONDS",
         ] {
             assert!(config(&[(name, "soon")], false).unwrap_err().starts_with(name));
         }
@@ -509,6 +518,7 @@ mod tests {
             })
         );
         assert_eq!(c.secrets_refresh, Duration::from_secs(300));
+        assert_eq!(c.log_settings_ttl, Duration::from_secs(30));
         let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-origin-AbCdEf";
         let lambda = config(
             &[

@@ -57,6 +57,7 @@ impl FromRequest<AppState> for ScimBody {
             }
         }
         let body = read_body(req.into_body(), state.config.max_body_bytes).await?;
+        crate::provisioning_log::note(|n| n.request_body = Some(body.clone()));
         parse_json(&body)
             .map(ScimBody)
             .map_err(IntoResponse::into_response)

@@ -23,6 +23,54 @@ pub fn service(state: AppState) -> LambdaService {
     MapRequest::new(crate::router(state), adapt as fn(_) -> _)
 }
 
+/// How long one invocation may spend writing its provisioning log records after its response:
+/// beyond it they stay queued for the next invocation, so a slow table never holds an
+/// environment for long.
+const LOG_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Serves Lambda events until the runtime stops. An internal extension, registered in this
+/// process, receives each invocation's `INVOKE` event; it waits until the invocation's request
+/// has been answered and then flushes the provisioning log. Lambda sends the response as soon
+/// as the runtime posts it, and freezes the environment only once the extension too has asked
+/// for the next event, so the records are written after the answer and before the freeze.
+pub async fn run(state: AppState) -> Result<(), String> {
+    let log = state.log.clone();
+    let flush = lambda_extension::service_fn(move |event: lambda_extension::LambdaEvent| {
+        let log = log.clone();
+        async move {
+            if let lambda_extension::NextEvent::Invoke(invoke) = event.next {
+                // A request that never answers (a panic) must not hold the extension past the
+                // invocation's own deadline.
+                log.next_answered(deadline_instant(invoke.deadline_ms)).await;
+                if !log.flush(LOG_FLUSH_LIMIT).await {
+                    tracing::warn!("provisioning log records left queued for the next invocation");
+                }
+            }
+            Ok::<(), lambda_extension::Error>(())
+        }
+    });
+    let extension = lambda_extension::Extension::new()
+        .with_events(&["INVOKE"])
+        .with_events_processor(flush)
+        .with_extension_name("scim-provisioning-log")
+        .register()
+        .await
+        .map_err(|e| format!("registering the provisioning log extension: {e}"))?;
+    tokio::try_join!(
+        async { lambda_http::run(service(state)).await.map_err(|e| e.to_string()) },
+        async { extension.run().await.map_err(|e| e.to_string()) },
+    )
+    .map(|_| ())
+}
+
+/// The monotonic instant of an invocation deadline given in epoch milliseconds.
+fn deadline_instant(deadline_ms: u64) -> std::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
 /// Rewrites the request path so that it starts at [`BASE_PATH`] whatever the event source.
 pub fn adapt(mut request: lambda_http::Request) -> lambda_http::Request {
     let stage = request

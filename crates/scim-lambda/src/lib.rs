@@ -4,6 +4,7 @@
 //! **Security boundary:** [`auth::require_token`] wraps every route, including the fallbacks;
 //! handlers receive the caller's tenant as a typed [`auth::Tenant`] and pass it to the store.
 
+pub mod admin;
 pub mod auth;
 pub mod capabilities;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod handlers;
 pub mod lambda;
 pub mod limits;
 pub mod origin;
+pub mod provisioning_log;
 pub mod search;
 pub mod secrets;
 pub mod service;
@@ -50,6 +52,7 @@ fn resource_routes<K: handlers::Kind>() -> Router<AppState> {
 pub fn router(state: AppState) -> Router {
     let telemetry = telemetry::Telemetry {
         emf: config::in_lambda(),
+        log: state.log.clone(),
     };
     let origin_secret = state.origin.clone();
     let tenant_limits = std::sync::Arc::new(limits::TenantLimits::new(state.config.tenant_rates));
@@ -63,7 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/Schemas", get(handlers::schemas))
         .route("/Schemas/{id}", get(handlers::schema))
         .method_not_allowed_fallback(handlers::method_not_allowed);
-    Router::new()
+    let scim = Router::new()
         .nest(BASE_PATH, api)
         .fallback(handlers::not_found)
         // Inside auth: the tenant is known, and a bad token spends no tenant's budget.
@@ -77,8 +80,13 @@ pub fn router(state: AppState) -> Router {
             origin_secret,
             origin::require_origin,
         ))
-        .layer(middleware::from_fn_with_state(telemetry, telemetry::log_request))
-        .with_state(state)
+        .with_state(state.clone());
+    // The admin API has no sign-in yet: it exists only on the local listener (admin.rs).
+    let app = match state.config.admin_api {
+        true => scim.merge(admin::routes(state)),
+        false => scim,
+    };
+    app.layer(middleware::from_fn_with_state(telemetry, telemetry::log_request))
 }
 
 /// Serves the Router on a local listener until `shutdown` completes. Each request knows its

@@ -92,9 +92,7 @@ async fn run(lambda: bool) -> Result<(), String> {
         .with_failure_hook(scim_lambda::auth::registry_failure_hook(lambda));
     let state = AppState::new(config.clone(), registry, store, Arc::new(tokens)).await?;
     if lambda {
-        return lambda_http::run(scim_lambda::lambda::service(state))
-            .await
-            .map_err(|e| e.to_string());
+        return scim_lambda::lambda::run(state).await;
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

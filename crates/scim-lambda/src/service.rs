@@ -2,6 +2,7 @@
 //! is delegated to `scim_proto`, storage to the store. Nothing here knows HTTP.
 
 use crate::error::{ApiError, ApiResult};
+use crate::provisioning_log::{note_target, note_write};
 use crate::shape::ResponseShape;
 use crate::state::AppState;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -129,6 +130,7 @@ impl<'a> Service<'a> {
 
     /// RFC 7644 §3.3: POST creates a resource, shown as `shape` says.
     pub async fn create(&self, body: &Value, shape: &ResponseShape) -> ApiResult<Shown> {
+        note_target(self.kind, None, Some(body));
         let include = shape.include;
         let may_hash = self.may_hash(body);
         let body = body.clone();
@@ -141,6 +143,7 @@ impl<'a> Service<'a> {
             })
             .await?;
         let has_members = !members.add.is_empty();
+        let logged_members = members.clone();
         let mut created = match self.kind {
             // A user may meet an existing (unmanaged) account: the tenant's conflict policy
             // decides between adopting it and a 409 for review.
@@ -157,6 +160,7 @@ impl<'a> Service<'a> {
                     .await?
             }
         };
+        note_write(self.kind, &self.schema(), None, &created, &logged_members);
         // A new user belongs to no group yet; a new group's members are read back as stored.
         created.groups = include.groups.then(Vec::new);
         created.members = include.members.then(Vec::new);
@@ -174,6 +178,7 @@ impl<'a> Service<'a> {
         if_none_match: Option<&str>,
         shape: &ResponseShape,
     ) -> ApiResult<Option<Shown>> {
+        note_target(self.kind, Some(id), None);
         let r = self.load(id, shape.include).await?;
         if etag::if_none_match_hits(if_none_match, r.version) {
             return Ok(None);
@@ -238,6 +243,7 @@ impl<'a> Service<'a> {
         if_match: Option<&str>,
         shape: &ResponseShape,
     ) -> ApiResult<Shown> {
+        note_target(self.kind, Some(id), None);
         let may_hash = self.may_hash(body);
         let body = body.clone();
         let (incoming, mut members) = self
@@ -272,6 +278,7 @@ impl<'a> Service<'a> {
             max_member_changes: self.state.config.value_limits.members,
             ..PatchLimits::default()
         };
+        note_target(self.kind, Some(id), None);
         let request = PatchRequest::from_json(body, &limits)?;
         let may_hash = self.may_hash(body);
         let mut options = match self.kind {
@@ -326,13 +333,23 @@ impl<'a> Service<'a> {
                 return self.after_write(existing.clone(), &existing, include).await;
             };
             let expect = Expect::Version(existing.version);
+            let logged_members = members.clone();
             match self
                 .state
                 .store
                 .update(self.tenant, self.kind, id, expect, attrs, members)
                 .await
             {
-                Ok(updated) => return self.after_write(updated, &existing, include).await,
+                Ok(updated) => {
+                    note_write(
+                        self.kind,
+                        &self.schema(),
+                        Some(&existing.attrs),
+                        &updated,
+                        &logged_members,
+                    );
+                    return self.after_write(updated, &existing, include).await;
+                }
                 Err(StoreError::VersionConflict { .. }) if if_match.is_none() => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -353,6 +370,7 @@ impl<'a> Service<'a> {
     /// nothing. Either way the client sees the resource gone (§3.6: later requests answer 404).
     /// Groups are always deleted for good.
     pub async fn delete(&self, id: &str, if_match: Option<&str>) -> ApiResult<()> {
+        note_target(self.kind, Some(id), None);
         let expect = match if_match {
             None => Expect::Any,
             Some(_) => {

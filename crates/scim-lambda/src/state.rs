@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::cursor::CursorKeys;
 use crate::origin::OriginSecrets;
+use crate::provisioning_log::LogWriter;
 use crate::secrets::{Rotating, SecretsClient};
 use scim_auth::TokenCache;
 use scim_proto::SchemaRegistry;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub origin: Option<Arc<Rotating<OriginSecrets>>>,
     /// The keys that sign and open cursors.
     pub cursor_keys: Arc<Rotating<CursorKeys>>,
+    /// Writes the provisioning log, after each response.
+    pub log: LogWriter,
 }
 
 impl AppState {
@@ -48,7 +51,9 @@ impl AppState {
         )
         .await
         .map_err(|e| format!("cursor key: {e}"))?;
+        let log = LogWriter::start(store.clone(), crate::config::in_lambda(), config.log_settings_ttl);
         Ok(AppState {
+            log,
             config: Arc::new(config),
             registry,
             store,

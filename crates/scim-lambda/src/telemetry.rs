@@ -11,8 +11,10 @@
 //! `X-Forwarded-For` entry (API Gateway's own source is CloudFront's edge).
 
 use crate::auth::Tenant;
+use crate::provisioning_log::{with_notes, LogWriter, Pending, RequestNotes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::Method;
+use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use lambda_http::request::RequestContext;
@@ -26,10 +28,115 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 pub const METRICS_NAMESPACE: &str = "ScimService";
 
 /// Where telemetry goes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Telemetry {
     /// Write an EMF line per request to stdout (under Lambda, where CloudWatch Logs reads it).
     pub emf: bool,
+    /// The provisioning log: one record per request that reached a tenant.
+    pub log: LogWriter,
+}
+
+/// Longest response body kept for the provisioning log (`log_bodies`); bodies are complete in
+/// memory already, so keeping one costs a reference, not a copy.
+const MAX_CAPTURED_RESPONSE: usize = 1024 * 1024;
+/// Longest path (with its query) and `User-Agent` a record keeps.
+const MAX_LOGGED_PATH: usize = 2048;
+const MAX_LOGGED_USER_AGENT: usize = 256;
+
+/// Whether an operation only reads: successful reads are sampled in the provisioning log.
+fn is_read(method: &Method, operation: &str) -> bool {
+    method == Method::GET || operation.ends_with(".search") || operation == "Search"
+}
+
+/// The response with its body in memory, and the body, when it is of known size within
+/// [`MAX_CAPTURED_RESPONSE`] (every SCIM answer is); otherwise the response untouched.
+async fn capture_body(response: Response) -> (Response, Option<Bytes>) {
+    let small = response
+        .body()
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n <= MAX_CAPTURED_RESPONSE as u64);
+    if !small {
+        return (response, None);
+    }
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, MAX_CAPTURED_RESPONSE).await {
+        Ok(bytes) => (
+            Response::from_parts(parts, Body::from(bytes.clone())),
+            Some(bytes),
+        ),
+        // A body of exact, small size cannot fail to collect; if it did, nothing is left to send.
+        Err(_) => (Response::from_parts(parts, Body::empty()), None),
+    }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn bounded(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// What the provisioning log needs of a request, read before it runs.
+struct Arrival {
+    time: String,
+    path: String,
+    user_agent: Option<String>,
+}
+
+/// The provisioning log record of an answered request: the error's `scimType` and `detail` come
+/// from the SCIM Error body every failure carries.
+fn pending_record(
+    tenant: &Tenant,
+    arrival: Arrival,
+    record: &RequestRecord,
+    method: &Method,
+    client: Option<String>,
+    notes: RequestNotes,
+    response_body: Option<Bytes>,
+) -> Pending {
+    let error = (record.status >= 400)
+        .then(|| {
+            response_body
+                .as_ref()
+                .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+        })
+        .flatten();
+    let text = |key: &str| error.as_ref().and_then(|e| e[key].as_str()).map(str::to_string);
+    Pending {
+        tenant: tenant.id.clone(),
+        record: scim_store::LogRecord {
+            time: arrival.time,
+            request_id: record.request_id.clone().unwrap_or_default(),
+            tenant: tenant.id.to_string(),
+            token_id: Some(tenant.token_id.clone()),
+            token_name: Some(tenant.token_name.clone()),
+            client,
+            idp: scim_store::Idp::from_user_agent(arrival.user_agent.as_deref()),
+            user_agent: arrival.user_agent,
+            method: method.to_string(),
+            path: arrival.path,
+            operation: record.operation.to_string(),
+            resource_type: notes.resource_type.map(|k| k.name().to_string()),
+            resource_id: notes.resource_id,
+            resource_name: notes.resource_name,
+            status: record.status,
+            scim_type: text("scimType"),
+            detail: text("detail"),
+            latency_ms: record.latency_ms.round() as u64,
+            changed: notes.changed,
+            members: notes.members,
+            request_body: None,
+            response_body: None,
+            expires_at: 0,
+        },
+        request_body: notes.request_body,
+        response_body,
+        sampled_read: is_read(method, record.operation) && record.status < 400,
+        token_expires: Some(tenant.token_expires),
+    }
 }
 
 /// What is known about a request once it is answered.
@@ -161,25 +268,44 @@ pub fn client_address(request: &Request) -> Option<IpAddr> {
 /// Middleware around everything: one log line per request (and an EMF line under Lambda).
 pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, next: Next) -> Response {
     let started = Instant::now();
+    let arrival = Arrival {
+        time: scim_store::timestamp(scim_store::now()),
+        path: bounded(
+            request.uri().path_and_query().map_or("/", |p| p.as_str()),
+            MAX_LOGGED_PATH,
+        ),
+        user_agent: request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| bounded(ua, MAX_LOGGED_USER_AGENT)),
+    };
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string());
-    let request_id = request.lambda_context_ref().map(|c| c.request_id.clone());
+    // Locally there is no Lambda request id: one is made, so the log line and the provisioning
+    // log record still share an id.
+    let request_id = request
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let gateway_id = gateway_request_id(&request);
-    let client = client_address(&request).map_or_else(|| "-".to_string(), |c| c.to_string());
-    let (response, usage) = metering::metered(next.run(request)).await;
+    let client_ip = client_address(&request).map(|c| c.to_string());
+    let client = client_ip.clone().unwrap_or_else(|| "-".to_string());
+    let ((response, usage), notes) = with_notes(metering::metered(next.run(request))).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let record = RequestRecord {
         operation: operation(&method, route.as_deref()),
         status: response.status().as_u16(),
         latency_ms,
         store_calls: usage.calls,
-        request_id,
+        request_id: Some(request_id),
     };
-    let tenant = response.extensions().get::<Tenant>();
+    let tenant = response.extensions().get::<Tenant>().cloned();
+    let tenant = tenant.as_ref();
     tracing::info!(
         request_id = record.request_id.as_deref().unwrap_or("-"),
         gateway_request_id = gateway_id.as_deref().unwrap_or("-"),
@@ -204,6 +330,18 @@ pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, n
         // stdout, one line: CloudWatch Logs extracts the metrics from it.
         println!("{}", emf_line(&record, now));
     }
+    let response = match tenant {
+        Some(tenant) => {
+            let (response, body) = capture_body(response).await;
+            telemetry.log.submit(pending_record(
+                tenant, arrival, &record, &method, client_ip, notes, body,
+            ));
+            response
+        }
+        // No tenant (no valid token): nobody's provisioning log; the log line above has it.
+        None => response,
+    };
+    telemetry.log.answered();
     response
 }
 

@@ -74,6 +74,10 @@ pub struct LogChange {
 /// and the exact counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogMembers {
+    /// The write replaced the whole member list (a PUT): `added` is the new list, and members
+    /// not in it were removed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replaced_all: bool,
     pub added: Vec<String>,
     pub added_count: usize,
     pub removed: Vec<String>,
@@ -100,6 +104,7 @@ impl LogMembers {
         let (added, added_count) = capped(&mut added.into_iter());
         let (removed, removed_count) = capped(&mut removed.into_iter());
         LogMembers {
+            replaced_all: false,
             added,
             added_count,
             removed,
@@ -108,7 +113,7 @@ impl LogMembers {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.added_count == 0 && self.removed_count == 0
+        !self.replaced_all && self.added_count == 0 && self.removed_count == 0
     }
 }
 
@@ -273,6 +278,63 @@ pub struct LogPage {
     pub next: Option<LogCursor>,
 }
 
+/// What a write changed, from the canonical attributes before (`None`: a create) and after, in
+/// schema order. Single-valued simple attributes, and the sub-attributes of single-valued
+/// complex ones (`name.givenName`), carry their old and new values; multi-valued attributes are
+/// named only. A `returned: never` attribute (RFC 7643 §7: `password`) is named, never valued.
+pub fn changes(
+    schema: &scim_proto::ResourceSchema<'_>,
+    before: Option<&serde_json::Map<String, Value>>,
+    after: &serde_json::Map<String, Value>,
+) -> Vec<LogChange> {
+    let empty = serde_json::Map::new();
+    let before = before.unwrap_or(&empty);
+    let mut out = Vec::new();
+    for (extension, attr) in schema.attributes() {
+        let (old, new, label) = match extension {
+            None => (before.get(&attr.name), after.get(&attr.name), attr.name.clone()),
+            Some(urn) => (
+                before.get(urn).and_then(|e| e.get(&attr.name)),
+                after.get(urn).and_then(|e| e.get(&attr.name)),
+                format!("{urn}:{}", attr.name),
+            ),
+        };
+        if old == new {
+            continue;
+        }
+        let sensitive = attr.returned == scim_proto::schema::Returned::Never;
+        if sensitive || attr.multi_valued {
+            out.push(LogChange {
+                attribute: label,
+                old: None,
+                new: None,
+            });
+        } else if attr.is_complex() {
+            for sub in &attr.sub_attributes {
+                let (o, n) = (
+                    old.and_then(|v| v.get(&sub.name)),
+                    new.and_then(|v| v.get(&sub.name)),
+                );
+                if o != n {
+                    let hidden = sub.returned == scim_proto::schema::Returned::Never || sub.multi_valued;
+                    out.push(LogChange {
+                        attribute: format!("{label}.{}", sub.name),
+                        old: o.filter(|_| !hidden).cloned(),
+                        new: n.filter(|_| !hidden).cloned(),
+                    });
+                }
+            }
+        } else {
+            out.push(LogChange {
+                attribute: label,
+                old: old.cloned(),
+                new: new.cloned(),
+            });
+        }
+    }
+    out
+}
+
 /// The filter for `text` as an operator gives it (`scimctl log --resource`, the console): an
 /// id, or the `userName` of a user or `displayName` of a group as they are now (every id that
 /// carries it), plus the failed creates that named it. One query per resource type.
@@ -385,6 +447,43 @@ mod tests {
         assert_eq!(body["userName"], "ada");
         assert_eq!(body["Operations"][1]["value"]["active"], true);
         assert_eq!(body["Operations"][2]["value"], "Ada");
+    }
+
+    #[test]
+    fn changes_value_single_valued_attributes_and_never_a_password() {
+        let registry = scim_proto::SchemaRegistry::standard();
+        let schema = registry.user();
+        let obj = |v: Value| v.as_object().cloned().unwrap();
+        let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let before = obj(json!({
+            "userName": "ada", "active": true, "name": {"givenName": "Ada", "familyName": "L"},
+            "emails": [{"value": "a@x.org"}], "password": "$argon2id$old"
+        }));
+        let after = obj(json!({
+            "userName": "ada", "active": false, "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "emails": [{"value": "ada@x.org"}], "password": "$argon2id$new",
+            enterprise: {"department": "R&D"}
+        }));
+        let got = changes(&schema, Some(&before), &after);
+        let text = serde_json::to_string(&got).unwrap();
+        assert!(!text.contains("argon2id"), "{text}");
+        let find = |name: &str| got.iter().find(|c| c.attribute == name).cloned();
+        assert_eq!(find("active").unwrap().new, Some(json!(false)));
+        assert_eq!(find("active").unwrap().old, Some(json!(true)));
+        assert_eq!(find("name.familyName").unwrap().new, Some(json!("Lovelace")));
+        assert!(find("name.givenName").is_none());
+        assert_eq!(find("emails").unwrap().new, None, "multi-valued: named only");
+        assert_eq!(find("password").unwrap().new, None);
+        assert_eq!(
+            find(&format!("{enterprise}:department")).unwrap().new,
+            Some(json!("R&D"))
+        );
+        assert!(find("userName").is_none());
+        // A create lists every attribute set.
+        let created = changes(&schema, None, &before);
+        assert!(created
+            .iter()
+            .any(|c| c.attribute == "userName" && c.new == Some(json!("ada"))));
     }
 
     #[test]

@@ -4,9 +4,30 @@
 
 use crate::common;
 use aws_sdk_dynamodb::types::{
-    BillingMode, KeyType, PointInTimeRecoveryStatus, StreamViewType, TimeToLiveStatus,
+    BillingMode, IndexStatus, KeyType, PointInTimeRecoveryStatus, ProjectionType, StreamViewType,
+    TableDescription, TimeToLiveStatus,
 };
-use scim_dynamodb::{create_table, CallCounter, TableCreated, PK, SK};
+use scim_dynamodb::{create_table, CallCounter, TableCreated, LOG_INDEX, PK, SK};
+
+/// The table's one index, the provisioning log by resource: `rpk`/`rsk`, everything projected,
+/// active.
+fn assert_log_index(t: &TableDescription) {
+    let indexes = t.global_secondary_indexes();
+    assert_eq!(indexes.len(), 1, "{indexes:?}");
+    let index = &indexes[0];
+    assert_eq!(index.index_name(), Some(LOG_INDEX));
+    let keys: Vec<(&str, &KeyType)> = index
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type()))
+        .collect();
+    assert_eq!(keys, vec![("rpk", &KeyType::Hash), ("rsk", &KeyType::Range)]);
+    assert_eq!(
+        index.projection().and_then(|p| p.projection_type()),
+        Some(&ProjectionType::All)
+    );
+    assert_eq!(index.index_status(), Some(&IndexStatus::Active));
+}
 
 #[tokio::test]
 async fn creates_the_table_once_with_its_keys_and_recovery() {
@@ -32,7 +53,7 @@ async fn creates_the_table_once_with_its_keys_and_recovery() {
         t.billing_mode_summary().and_then(|b| b.billing_mode()),
         Some(&BillingMode::PayPerRequest)
     );
-    assert!(t.global_secondary_indexes().is_empty());
+    assert_log_index(t);
     let stream = t.stream_specification().unwrap();
     assert!(stream.stream_enabled());
     assert_eq!(stream.stream_view_type(), Some(&StreamViewType::NewAndOldImages));
@@ -59,9 +80,10 @@ async fn creates_the_table_once_with_its_keys_and_recovery() {
     assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
 }
 
-/// A table made before change events gets its stream from `create_table`.
+/// A table made before change events and the provisioning log gets its stream and its index
+/// from `create_table`.
 #[tokio::test]
-async fn an_existing_table_without_a_stream_gets_one() {
+async fn an_existing_table_without_a_stream_or_index_gets_them() {
     let client = common::client(&CallCounter::default());
     let name = scim_testkit::unique_name("table");
     let key = |n: &str, t| {
@@ -94,12 +116,15 @@ async fn an_existing_table_without_a_stream_gets_one() {
         TableCreated::AlreadyExisted
     );
     let d = client.describe_table().table_name(&name).send().await.unwrap();
-    let stream = d.table().and_then(|t| t.stream_specification()).unwrap();
+    let t = d.table().unwrap();
+    let stream = t.stream_specification().unwrap();
     assert!(stream.stream_enabled());
     assert_eq!(stream.stream_view_type(), Some(&StreamViewType::NewAndOldImages));
+    assert_log_index(t);
 }
 
-/// The SAM template declares the table the store reads: the same key attribute names.
+/// The SAM template declares the table the store reads: the same key attribute names, and the
+/// same index.
 #[test]
 fn the_sam_template_declares_the_same_keys() {
     let template = std::fs::read_to_string(scim_testkit::repo_root().join("template.yaml")).unwrap();
@@ -113,5 +138,10 @@ fn the_sam_template_declares_the_same_keys() {
         .filter_map(|l| l.trim().strip_prefix("- AttributeName:"))
         .map(str::trim)
         .collect();
-    assert_eq!(names, vec![PK, SK, PK, SK], "AttributeDefinitions then KeySchema");
+    assert_eq!(
+        names,
+        vec![PK, SK, "rpk", "rsk", PK, SK, "rpk", "rsk"],
+        "AttributeDefinitions, KeySchema, then the index's KeySchema"
+    );
+    assert!(table.contains(&format!("IndexName: {LOG_INDEX}")));
 }
