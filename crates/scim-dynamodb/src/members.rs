@@ -160,7 +160,8 @@ impl DynamoStore {
                 if child == group_id || ancestors.contains(&child) {
                     return Err(StoreError::InvalidMember(format!(
                         "adding group '{child}' to group '{group_id}' would create a cycle: '{child}' \
-                         already contains '{group_id}', directly or through other groups"
+                         already contains '{group_id}', directly or through other groups; {}",
+                        scim_proto::hint::GROUP_CYCLE
                     )));
                 }
             }

@@ -117,6 +117,9 @@ pub const NOT_IN_TENANT: &str = "it was deleted here, or created with another te
 pub const UNKNOWN_MEMBER: &str = "provision the member first: assign that user or group to the \
                                   application in the IdP, then send the membership again";
 
+/// A group membership that would make a group contain itself.
+pub const GROUP_CYCLE: &str = "a group cannot contain itself: remove one of these memberships in the IdP";
+
 /// A unique attribute already taken (RFC 7644 §3.3: 409 `uniqueness`): the IdP creates what
 /// exists, or maps the same value to two people.
 pub fn taken(attribute: &str) -> String {
@@ -168,6 +171,7 @@ mod tests {
             BASE_URL.to_string(),
             NOT_IN_TENANT.to_string(),
             UNKNOWN_MEMBER.to_string(),
+            GROUP_CYCLE.to_string(),
             taken("userName"),
         ];
         for hint in all {

@@ -216,6 +216,11 @@ pub async fn cycles_rejected<S: Store>(s: S) {
     assert_invalid_member(change(&s, &t, &b.id, add(&[&a.id])).await, &a.id);
     change(&s, &t, &b.id, add(&[&c.id])).await.unwrap();
     assert_invalid_member(change(&s, &t, &c.id, add(&[&a.id])).await, &a.id);
+    // The detail says what to change in the IdP, on every backend.
+    assert_invalid_member(
+        change(&s, &t, &c.id, add(&[&a.id])).await,
+        scim_proto::hint::GROUP_CYCLE,
+    );
     assert!(member_ids(&s, &t, &c.id).await.is_empty());
     assert_eq!(member_ids(&s, &t, &b.id).await, vec![c.id.clone()]);
     // One change may remove and add; cycles are judged on the state it leads to.
