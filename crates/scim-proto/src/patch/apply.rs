@@ -105,7 +105,8 @@ impl<'a> Engine<'_, 'a> {
             // code 400 and a "scimType" error code of "noTarget"."
             None if op.op == PatchOpKind::Remove => Err(ScimError::no_target(
                 "'remove' needs a 'path' (RFC 7644 §3.5.2.2)",
-            )),
+            )
+            .with_hint(hint::CLIENT_FAULT)),
             // RFC 7644 §3.5.2.1 / §3.5.2.3: without a path the value is an object of the
             // attributes to add or replace.
             None => match value {
@@ -113,7 +114,8 @@ impl<'a> Engine<'_, 'a> {
                 _ => Err(ScimError::invalid_value(format!(
                     "'{}' without a 'path' needs an object 'value' (RFC 7644 §3.5.2.1, §3.5.2.3)",
                     op.op.as_str()
-                ))),
+                ))
+                .with_hint(hint::CLIENT_FAULT)),
             },
             Some(path) => self.apply_path(work, op.op, path, value),
         }
