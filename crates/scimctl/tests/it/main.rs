@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod conflicts;
 mod import;
+mod log;
 mod reindex;
 mod tenant;
 mod users;
