@@ -387,6 +387,12 @@ class TemplateTest(unittest.TestCase):
                 self.assertTrue(where.startswith("EventsFunctionRole/"), where)
                 self.assertIn(resources, [[{"Fn::GetAtt": ["ScimTable", "StreamArn"]}],
                                           [{"Fn::Sub": "${ScimTable.Arn}/stream/*"}]])
+            elif "dynamodb" in services and where.startswith("OperatorsRole/") and resources == [
+                    {"Fn::Sub": "${ScimTable.Arn}/index/by_resource"}]:
+                # The table's one index, the provisioning log by resource: scimctl queries it; the
+                # function never reads it.
+                seen.add("index")
+                self.assertEqual(actions, ["dynamodb:Query"])
             elif "dynamodb" in services and where.startswith("SilenceWatchRole/"):
                 seen.add("watch")
                 # The silence watcher reads a tenant's settings and token uses, and writes nothing.
@@ -396,7 +402,7 @@ class TemplateTest(unittest.TestCase):
                 seen.add("dynamodb")
                 # scimctl, as the operators' role, drives the same store as the function.
                 self.assertTrue(where.startswith(("FunctionRole/", "OperatorsRole/")), where)
-                # The table has no index.
+                # The table itself; its index only as above.
                 self.assertEqual(resources, [{"Fn::GetAtt": ["ScimTable", "Arn"]}])
                 # Exactly what crates/scim-dynamodb calls (TransactWriteItems is authorised per item).
                 self.assertEqual(set(actions), {
@@ -419,7 +425,7 @@ class TemplateTest(unittest.TestCase):
                 self.assertEqual(actions, ["secretsmanager:GetSecretValue"])
                 self.assertIn(resources, ([{"Ref": "TokenRegistrySecret"}],
                                           [{"Ref": "OriginVerifySecret"}, {"Ref": "CursorKeySecret"}]))
-        self.assertEqual(seen, {"dynamodb", "secretsmanager", "stream", "events", "sqs", "watch"})
+        self.assertEqual(seen, {"dynamodb", "index", "secretsmanager", "stream", "events", "sqs", "watch"})
 
     # --- Data ------------------------------------------------------------------------------------
 
@@ -435,7 +441,14 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(p["KeySchema"], [{"AttributeName": "pk", "KeyType": "HASH"},
                                           {"AttributeName": "sk", "KeyType": "RANGE"}])
         self.assertEqual({(a["AttributeName"], a["AttributeType"]) for a in p["AttributeDefinitions"]},
-                         {("pk", "S"), ("sk", "S")})
+                         {("pk", "S"), ("sk", "S"), ("rpk", "S"), ("rsk", "S")})
+        # One index (CloudFormation adds at most one per stack update): the provisioning log by
+        # resource, as scim_dynamodb's keys.rs and create_table declare it.
+        self.assertEqual(p["GlobalSecondaryIndexes"], [{
+            "IndexName": "by_resource",
+            "KeySchema": [{"AttributeName": "rpk", "KeyType": "HASH"},
+                          {"AttributeName": "rsk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"}}])
         # Change events need both images of every item change (scim_dynamodb::stream).
         self.assertEqual(p["StreamSpecification"], {"StreamViewType": "NEW_AND_OLD_IMAGES"})
 
@@ -524,7 +537,8 @@ class TemplateTest(unittest.TestCase):
                           if f.endswith(".rs") and f != "table.rs")  # table.rs: create_table, for tests
         called = set(re.findall(r"\.(get_item|batch_get_item|query|update_item|transact_write_items|"
                                 r"batch_write_item|describe_table|scan|put_item|delete_item)\(\)", sources))
-        self.assertEqual(called, {"get_item", "batch_get_item", "query", "update_item", "transact_write_items"})
+        self.assertEqual(called, {"get_item", "batch_get_item", "query", "update_item", "transact_write_items",
+                                  "put_item"})
         granted = {a for where, s in self.statements() if where.startswith("FunctionRole/table")
                    for a in as_list(s["Action"])}
         self.assertNotIn("dynamodb:BatchWriteItem", granted)

@@ -6,6 +6,7 @@ mod common;
 mod conflicts;
 mod import;
 mod log;
+mod log_server;
 mod reindex;
 mod tenant;
 mod users;
