@@ -84,7 +84,10 @@ fn assert_refused_as_invalid(reply: &Reply) {
     assert_refused(reply);
     assert_eq!(
         reply.body["detail"],
-        "the bearer token is not valid or has expired"
+        format!(
+            "the bearer token is not valid or has expired; {}",
+            scim_proto::hint::BEARER_TOKEN
+        )
     );
 }
 

@@ -9,6 +9,7 @@ mod delete_modes;
 mod dynamodb_concurrency;
 mod dynamodb_events;
 mod effective_roles;
+mod error_hints;
 mod events;
 mod failures;
 mod idp_lifecycles;

@@ -66,7 +66,7 @@ impl DynamoStore {
         let adds = change.distinct_adds();
         for (id, _) in &adds {
             if !keys::plausible_id(id) {
-                return Err(StoreError::InvalidMember(format!("member '{id}' does not exist")));
+                return Err(scim_store::unknown_member(id));
             }
         }
         let add_ids: BTreeSet<&str> = adds.iter().map(|(a, _)| *a).collect();
@@ -160,7 +160,8 @@ impl DynamoStore {
                 if child == group_id || ancestors.contains(&child) {
                     return Err(StoreError::InvalidMember(format!(
                         "adding group '{child}' to group '{group_id}' would create a cycle: '{child}' \
-                         already contains '{group_id}', directly or through other groups"
+                         already contains '{group_id}', directly or through other groups; {}",
+                        scim_proto::hint::GROUP_CYCLE
                     )));
                 }
             }

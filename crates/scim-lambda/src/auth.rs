@@ -10,7 +10,7 @@ use axum::http::{header, request::Parts, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use scim_auth::{FailureHook, Verdict};
-use scim_proto::ScimError;
+use scim_proto::{hint, ScimError};
 use scim_store::TenantId;
 use serde_json::Map;
 
@@ -73,8 +73,9 @@ pub fn registry_failure_hook(emf: bool) -> FailureHook {
     })
 }
 
+/// A 401 with what to check in the IdP's connector settings ([`hint::BEARER_TOKEN`]).
 fn unauthorized(detail: &str) -> Response {
-    ApiError::from(ScimError::unauthorized(detail)).into_response()
+    ApiError::from(ScimError::unauthorized(detail).with_hint(hint::BEARER_TOKEN)).into_response()
 }
 
 /// Middleware in front of every route: `Authorization: Bearer <token>` → [`Tenant`], or 401 with

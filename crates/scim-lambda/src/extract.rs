@@ -9,7 +9,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use scim_proto::ScimError;
+use scim_proto::{hint, ScimError};
 use serde_json::Value;
 
 /// A JSON request body: `application/scim+json` or `application/json` (with any parameters,
@@ -34,11 +34,14 @@ impl FromRequest<AppState> for ScimBody {
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or("");
             if !is_json_media_type(ct) {
-                let mut refusal = ApiError::from(ScimError::new(
-                    415,
-                    None,
-                    format!("content type '{ct}' is not supported; send application/scim+json"),
-                ))
+                let mut refusal = ApiError::from(
+                    ScimError::new(
+                        415,
+                        None,
+                        format!("content type '{ct}' is not supported; send application/scim+json"),
+                    )
+                    .with_hint(hint::CLIENT_FAULT),
+                )
                 .into_response();
                 // Read the body first, as for a 413: a client that sends it whole before reading
                 // must get this answer, not a reset. Past the limit the connection closes.
@@ -104,7 +107,11 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
 
 fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ScimError::invalid_syntax("the request body is empty; a JSON object is required").into());
+        return Err(
+            ScimError::invalid_syntax("the request body is empty; a JSON object is required")
+                .with_hint(hint::CLIENT_FAULT)
+                .into(),
+        );
     }
     serde_json::from_slice(body).map_err(|e| {
         ScimError::invalid_syntax(format!(
@@ -112,6 +119,7 @@ fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
             e.line(),
             e.column()
         ))
+        .with_hint(hint::CLIENT_FAULT)
         .into()
     })
 }

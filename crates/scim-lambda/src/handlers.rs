@@ -275,7 +275,9 @@ pub async fn schema(
 
 /// Any other path: a SCIM 404.
 pub async fn not_found(_: Tenant) -> ApiError {
-    ScimError::not_found("no SCIM endpoint at this path").into()
+    ScimError::not_found("no SCIM endpoint at this path")
+        .with_hint(scim_proto::hint::BASE_URL)
+        .into()
 }
 
 /// A known path with a method it does not support: a SCIM 405.

@@ -9,7 +9,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use scim_proto::list::ListLimits;
 use scim_proto::patch::{apply_patch, MemberDelta, PatchLimits, PatchOptions, PatchRequest};
 use scim_proto::resource::{self, NormalizeOptions, PasswordPolicy};
-use scim_proto::{etag, ResourceSchema, ScimError};
+use scim_proto::{etag, hint, ResourceSchema, ScimError};
 use scim_store::wire::{self, MEMBERS};
 use scim_store::{
     effective_access, Conflict, CreateOutcome, DeleteMode, Expect, Include, MemberChange, ResourceKind,
@@ -503,9 +503,11 @@ fn member_kind(ty: Option<&str>) -> ApiResult<Option<ResourceKind>> {
         None => Ok(None),
         Some(t) if t.eq_ignore_ascii_case("User") => Ok(Some(ResourceKind::User)),
         Some(t) if t.eq_ignore_ascii_case("Group") => Ok(Some(ResourceKind::Group)),
-        Some(t) => {
-            Err(ScimError::invalid_value(format!("member type '{t}' is neither 'User' nor 'Group'")).into())
-        }
+        Some(t) => Err(
+            ScimError::invalid_value(format!("member type '{t}' is neither 'User' nor 'Group'"))
+                .with_hint(hint::CLIENT_FAULT)
+                .into(),
+        ),
     }
 }
 
@@ -515,9 +517,10 @@ fn take_members(attrs: &mut Map<String, Value>) -> ApiResult<MemberChange> {
     if let Some(Value::Array(members)) = attrs.remove(MEMBERS) {
         for m in members {
             let value = m.get("value").and_then(Value::as_str).ok_or_else(|| {
-                ApiError::from(ScimError::invalid_value(
-                    "every member needs a 'value' with the member's id",
-                ))
+                ApiError::from(
+                    ScimError::invalid_value("every member needs a 'value' with the member's id")
+                        .with_hint(hint::CLIENT_FAULT),
+                )
             })?;
             change.add.push((
                 value.to_string(),

@@ -114,6 +114,13 @@ impl ScimError {
         Self::new(412, None, detail)
     }
 
+    /// The error with what to change appended to its detail: "<what is wrong>; <hint>"
+    /// ([`crate::hint`]). Status and `scimType` stay.
+    pub fn with_hint(mut self, hint: impl fmt::Display) -> Self {
+        self.detail = format!("{}; {hint}", self.detail);
+        self
+    }
+
     /// The RFC 7644 §3.12 JSON body. `status` is a string, as the RFC's examples and most clients expect.
     pub fn to_json(&self) -> Value {
         let mut body = json!({
@@ -151,6 +158,12 @@ mod tests {
         assert_eq!(body["scimType"], "uniqueness");
         assert_eq!(body["schemas"][0], ERROR_SCHEMA);
         assert_eq!(body["detail"], "userName is taken");
+    }
+
+    #[test]
+    fn a_hint_follows_the_fact_and_keeps_status_and_type() {
+        let e = ScimError::invalid_filter("bad").with_hint("do this");
+        assert_eq!(e, ScimError::invalid_filter("bad; do this"));
     }
 
     #[test]

@@ -76,7 +76,8 @@ pub fn check_if_match(header: Option<&str>, current_version: u64) -> Result<()> 
             "If-Match {} does not match the current version {}",
             header.trim(),
             weak_etag(current_version)
-        )))
+        ))
+        .with_hint(crate::hint::STALE_VERSION))
     }
 }
 
@@ -140,6 +141,7 @@ mod tests {
             assert_eq!(r.is_ok(), *ok, "{h:?} vs {v}");
             if let Err(e) = r {
                 assert_eq!(e.status, 412);
+                assert!(e.detail.ends_with(crate::hint::STALE_VERSION), "{}", e.detail);
             }
         }
     }

@@ -7,6 +7,7 @@
 //! [`schema::SchemaRegistry`].
 
 pub mod error;
+pub mod hint;
 pub mod path;
 pub mod schema;
 

@@ -8,6 +8,7 @@
 use crate::distinct::DistinctValues;
 use crate::error::{Result, ScimError};
 use crate::etag;
+use crate::hint;
 use crate::path::AttrPath;
 use crate::schema::{AttrType, AttributeDef, Mutability, ResourceSchema, Returned};
 use crate::text;
@@ -68,8 +69,9 @@ impl ValueLimits {
         let limit = self.of(def);
         if count > limit {
             return Err(ScimError::too_many(format!(
-                "'{}' may hold at most {limit} values; {count} were given",
-                def.name
+                "'{}' may hold at most {limit} values, and {count} were given; {}",
+                def.name,
+                hint::too_many_values(&def.name)
             )));
         }
         Ok(())
@@ -100,9 +102,12 @@ pub fn normalize(
     schema: &ResourceSchema<'_>,
     opts: &NormalizeOptions,
 ) -> Result<Map<String, Value>> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| ScimError::invalid_syntax("the request body must be a JSON object"))?;
+    let obj = body.as_object().ok_or_else(|| {
+        ScimError::invalid_syntax(format!(
+            "the request body must be a JSON object; {}",
+            hint::CLIENT_FAULT
+        ))
+    })?;
     check_schemas(obj, schema)?;
 
     // Gather raw values per canonical (extension, attribute) first, so the same attribute given
@@ -124,8 +129,9 @@ pub fn normalize(
                 }
                 _ => {
                     return Err(ScimError::invalid_value(format!(
-                        "'{}' must be an object holding the extension's attributes",
-                        ext.id
+                        "'{}' must be an object holding the extension's attributes; {}",
+                        ext.id,
+                        hint::wrong_type(&ext.id, "an object")
                     )))
                 }
             }
@@ -269,24 +275,30 @@ fn check_schemas(obj: &Map<String, Value>, schema: &ResourceSchema<'_>) -> Resul
         Value::Null => return Ok(()),
         Value::Array(list) => list,
         _ => {
-            return Err(ScimError::invalid_syntax(
-                "'schemas' must be an array of schema URN strings",
-            ))
+            return Err(ScimError::invalid_syntax(format!(
+                "'schemas' must be an array of schema URN strings; {}",
+                hint::CLIENT_FAULT
+            )))
         }
     };
     let mut has_core = false;
     for item in list {
-        let urn = item
-            .as_str()
-            .ok_or_else(|| ScimError::invalid_syntax("'schemas' must be an array of schema URN strings"))?;
+        let urn = item.as_str().ok_or_else(|| {
+            ScimError::invalid_syntax(format!(
+                "'schemas' must be an array of schema URN strings; {}",
+                hint::CLIENT_FAULT
+            ))
+        })?;
         has_core |= urn.trim().eq_ignore_ascii_case(&schema.core.id);
     }
     if has_core {
         Ok(())
     } else {
         Err(ScimError::invalid_value(format!(
-            "'schemas' must contain '{}' for a {} resource",
-            schema.core.id, schema.resource_type.name
+            "'schemas' must contain '{}' for a {} resource; {}",
+            schema.core.id,
+            schema.resource_type.name,
+            hint::CLIENT_FAULT
         )))
     }
 }
@@ -333,9 +345,10 @@ pub(crate) fn normalize_unsealed(
         for item in items {
             if item.is_array() {
                 return Err(ScimError::invalid_value(format!(
-                    "'{}' holds a nested array; expected {}",
+                    "'{}' holds a nested array where {} was expected; {}",
                     def.name,
-                    type_name(def)
+                    type_name(def),
+                    hint::wrong_type(&def.name, type_name(def))
                 )));
             }
             if let Some(v) = normalize_single(def, &def.name, item, opts)? {
@@ -352,8 +365,9 @@ pub(crate) fn normalize_unsealed(
             .count();
         if primaries > 1 {
             return Err(ScimError::invalid_value(format!(
-                "'{}' has {primaries} values with \"primary\": true; at most one is allowed",
-                def.name
+                "'{}' has {primaries} values with \"primary\": true; at most one is allowed: \
+                 mark only one of the IdP's mappings to {} as primary",
+                def.name, def.name
             )));
         }
         if out.is_empty() {
@@ -368,9 +382,10 @@ pub(crate) fn normalize_unsealed(
                 [one] => one,
                 _ => {
                     return Err(ScimError::invalid_value(format!(
-                        "'{}' is single-valued but {} values were given",
+                        "'{}' is single-valued but {} values were given; {}",
                         def.name,
-                        items.len()
+                        items.len(),
+                        hint::wrong_type(&def.name, "one value")
                     )))
                 }
             },
@@ -435,13 +450,7 @@ fn normalize_single(
     if def.ty == AttrType::Complex {
         return normalize_complex(def, label, value, opts);
     }
-    let bad = || {
-        ScimError::invalid_value(format!(
-            "'{label}' must be {}, got {}",
-            type_name(def),
-            json_kind(value)
-        ))
-    };
+    let bad = || wrong_type(def, label, value);
     let out = match def.ty {
         // RFC 7643 §2.3.1: a string is a JSON string; `"userName": 42` is a client mistake, not
         // a value to convert.
@@ -498,7 +507,8 @@ fn normalize_single(
                 time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(
                     |_| {
                         ScimError::invalid_value(format!(
-                            "'{label}' must be an RFC 3339 dateTime such as 2024-05-01T12:00:00Z, got \"{s}\""
+                            "'{label}' must be an RFC 3339 dateTime such as 2024-05-01T12:00:00Z, got \"{s}\"; {}",
+                            hint::wrong_type(label, "a date and time")
                         ))
                     },
                 )?;
@@ -527,11 +537,7 @@ fn normalize_complex(
         // single-valued attribute: `"emails": "x"` is a type error, not an email.
         Value::String(_) if !def.multi_valued && def.sub_attribute("value").is_some() => {
             let Some(value_def) = def.sub_attribute("value") else {
-                return Err(ScimError::invalid_value(format!(
-                    "'{label}' must be {}, got {}",
-                    type_name(def),
-                    json_kind(value)
-                )));
+                return Err(wrong_type(def, label, value));
             };
             let sub_label = format!("{label}.{}", value_def.name);
             return Ok(normalize_single(value_def, &sub_label, value, opts)?.map(|v| {
@@ -540,13 +546,7 @@ fn normalize_complex(
                 Value::Object(m)
             }));
         }
-        _ => {
-            return Err(ScimError::invalid_value(format!(
-                "'{label}' must be {}, got {}",
-                type_name(def),
-                json_kind(value)
-            )))
-        }
+        _ => return Err(wrong_type(def, label, value)),
     };
     let mut out = Map::new();
     for (k, v) in obj {
@@ -572,6 +572,17 @@ fn normalize_complex(
     } else {
         Ok(Some(Value::Object(out)))
     }
+}
+
+/// RFC 7643 §2.3: a value of another JSON type than the attribute's is 400 `invalidValue`, with
+/// the mapping hint.
+fn wrong_type(def: &AttributeDef, label: &str, value: &Value) -> ScimError {
+    let expected = type_name(def);
+    ScimError::invalid_value(format!(
+        "'{label}' must be {expected}, got {}; {}",
+        json_kind(value),
+        hint::wrong_type(label, expected)
+    ))
 }
 
 fn type_name(def: &AttributeDef) -> &'static str {
@@ -658,8 +669,10 @@ pub fn check_required(resource: &Map<String, Value>, schema: &ResourceSchema<'_>
     for (ext, required) in &schema.extensions {
         if *required && !has_extension(resource, &ext.id) {
             return Err(ScimError::invalid_value(format!(
-                "the extension '{}' is required for {} resources",
-                ext.id, schema.resource_type.name
+                "the extension '{}' is required for {} resources; {}",
+                ext.id,
+                schema.resource_type.name,
+                hint::required(&schema.resource_type.name, &ext.id)
             )));
         }
     }
@@ -679,8 +692,9 @@ pub fn check_required(resource: &Map<String, Value>, schema: &ResourceSchema<'_>
         let value = get_attr(resource, ext, &def.name);
         if def.required && value.is_none() {
             return Err(ScimError::invalid_value(format!(
-                "'{label}' is required for {} resources",
-                schema.resource_type.name
+                "'{label}' is required for {} resources; {}",
+                schema.resource_type.name,
+                hint::required(&schema.resource_type.name, &label)
             )));
         }
         let Some(value) = value else { continue };
@@ -699,8 +713,9 @@ pub fn check_required(resource: &Map<String, Value>, schema: &ResourceSchema<'_>
             {
                 if el.get(&sub.name).is_none() {
                     return Err(ScimError::invalid_value(format!(
-                        "'{label}.{}' is required in every '{label}' value",
-                        sub.name
+                        "'{label}.{}' is required in every '{label}' value; {}",
+                        sub.name,
+                        hint::required_sub(&label, &sub.name)
                     )));
                 }
             }
@@ -733,8 +748,9 @@ pub fn merge_for_put(
             Mutability::Immutable => match (old, new) {
                 (Some(o), Some(n)) if o != n => {
                     return Err(ScimError::mutability(format!(
-                        "'{}' is immutable and cannot be changed once set",
-                        def.name
+                        "'{}' is immutable and cannot be changed once set; {}",
+                        def.name,
+                        hint::immutable(&def.name)
                     )))
                 }
                 (Some(o), _) => Some(o),

@@ -42,7 +42,7 @@ pub fn nfc(s: &str) -> Cow<'_, str> {
 pub fn check_string(label: &str, s: &str) -> Result<()> {
     if s.contains('\0') {
         return Err(ScimError::invalid_value(format!(
-            "'{label}' contains a NUL character (U+0000)"
+            "'{label}' contains a NUL character (U+0000); remove it from the source value in the IdP"
         )));
     }
     check_length(label, s, MAX_STRING_CHARS)
@@ -54,7 +54,8 @@ pub fn check_string(label: &str, s: &str) -> Result<()> {
 pub fn check_identifier(label: &str, s: &str) -> Result<()> {
     if let Some(c) = s.chars().find(|&c| c.is_control() || is_format(c)) {
         return Err(ScimError::invalid_value(format!(
-            "'{label}' contains the invisible or control character U+{:04X}; identifiers may not",
+            "'{label}' contains the invisible or control character U+{:04X}, which identifiers may \
+             not; remove it from the source value in the IdP",
             u32::from(c)
         )));
     }
@@ -65,7 +66,8 @@ fn check_length(label: &str, s: &str, max: usize) -> Result<()> {
     // Bytes bound characters from above: most strings need no count.
     if s.len() > max && s.chars().count() > max {
         return Err(ScimError::invalid_value(format!(
-            "'{label}' is longer than {max} characters"
+            "'{label}' is longer than {max} characters; shorten the source value in the IdP, or map \
+             a shorter source to {label}"
         )));
     }
     Ok(())

@@ -9,7 +9,7 @@
 //! **Architecture invariant:** every method takes a [`TenantId`]. A store never reads or writes
 //! outside that tenant; a resource of another tenant is indistinguishable from a missing one.
 
-use scim_proto::{ScimError, ScimType};
+use scim_proto::{hint, ScimError, ScimType};
 use serde_json::{Map, Value};
 use std::fmt;
 use time::format_description::FormatItem;
@@ -244,13 +244,15 @@ pub const UNAVAILABLE_DETAIL: &str = "the service is temporarily unavailable; re
 impl From<StoreError> for ScimError {
     fn from(e: StoreError) -> Self {
         match &e {
-            StoreError::NotFound => ScimError::not_found("resource not found"),
+            StoreError::NotFound => ScimError::not_found("resource not found").with_hint(hint::NOT_IN_TENANT),
             StoreError::Uniqueness { attribute } => {
                 ScimError::uniqueness(format!("{attribute} is already in use by another resource"))
+                    .with_hint(hint::taken(attribute))
             }
             StoreError::VersionConflict { .. } => ScimError::precondition_failed(
                 "the resource was modified since the version given in If-Match",
-            ),
+            )
+            .with_hint(hint::STALE_VERSION),
             StoreError::InvalidMember(d) => ScimError::invalid_value(d.clone()),
             StoreError::Invalid(d) => ScimError::bad_request(ScimType::InvalidValue, d.clone()),
             // RFC 7644 §3.12 Table 9 `tooMany`: "the specified filter yields many more results

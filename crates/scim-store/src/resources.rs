@@ -53,7 +53,10 @@ impl MemberChange {
 
 /// The error for an added member id that names nothing in the tenant.
 pub fn unknown_member(id: &str) -> StoreError {
-    StoreError::InvalidMember(format!("member '{id}' does not exist"))
+    StoreError::InvalidMember(format!(
+        "member '{id}' does not exist; {}",
+        scim_proto::hint::UNKNOWN_MEMBER
+    ))
 }
 
 /// Checks an added member's kind, as the store found it, against the `type` the client gave.

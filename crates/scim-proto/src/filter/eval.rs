@@ -3,6 +3,7 @@
 
 use super::{CompValue, CompareOp, Filter};
 use crate::error::{Result, ScimError};
+use crate::hint;
 use crate::path::AttrPath;
 use crate::schema::{AttrType, AttributeDef, ResolvedAttr, ResourceSchema};
 use crate::text::nfc;
@@ -57,6 +58,13 @@ fn filter_error(detail: impl Into<String>) -> ScimError {
     ScimError::invalid_filter(detail)
 }
 
+/// A filter naming an attribute the resource type lacks: `invalidFilter` (RFC 7644 §3.4.2.2),
+/// with what IdPs usually look resources up by.
+fn unknown_attribute(schema: &ResourceSchema<'_>, resolve_error: &ScimError) -> ScimError {
+    filter_error(format!("unknown attribute in filter: {}", resolve_error.detail))
+        .with_hint(hint::unknown_filter_attribute(&schema.resource_type.name))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validation
 
@@ -83,9 +91,7 @@ pub(super) fn validate(
                     outer.attr.name
                 )));
             }
-            let resolved = schema
-                .resolve(attr)
-                .map_err(|e| filter_error(format!("unknown attribute in filter: {}", e.detail)))?;
+            let resolved = schema.resolve(attr).map_err(|e| unknown_attribute(schema, &e))?;
             validate_value_filter(filter, schema, &resolved)
         }
     }
@@ -120,7 +126,7 @@ fn resolve_for_validation<'s>(
         None => schema
             .resolve(path)
             .map(|r| r.target())
-            .map_err(|e| filter_error(format!("unknown attribute in filter: {}", e.detail))),
+            .map_err(|e| unknown_attribute(schema, &e)),
         Some(outer) => resolve_inner(schema, outer, path).map(Inner::def).ok_or_else(|| {
             let subs: Vec<&str> = outer
                 .attr

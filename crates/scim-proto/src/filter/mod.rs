@@ -146,7 +146,8 @@ impl Filter {
     /// Input longer than [`MAX_FILTER_LEN`] bytes or nested deeper than [`MAX_FILTER_DEPTH`]
     /// (parentheses, `not`, value paths) is rejected, so parsing never exhausts the stack.
     pub fn parse(input: &str) -> Result<Filter> {
-        parse::parse_filter(input).map_err(|e| ScimError::invalid_filter(e.to_string()))
+        parse::parse_filter(input)
+            .map_err(|e| ScimError::invalid_filter(e.to_string()).with_hint(crate::hint::CLIENT_FAULT))
     }
 
     /// Checks that every attribute the filter names exists on the resource type (400

@@ -5,6 +5,7 @@ use super::{PatchOpKind, PatchOperation, PatchOptions, PatchOutcome, PatchReques
 use crate::distinct::DistinctValues;
 use crate::error::{Result, ScimError};
 use crate::filter::{CompValue, CompareOp, Filter, PatchPath};
+use crate::hint;
 use crate::path::AttrPath;
 use crate::resource::{
     check_identifiers, check_required, normalize_attribute, normalize_unsealed, seal_write_only,
@@ -104,7 +105,8 @@ impl<'a> Engine<'_, 'a> {
             // code 400 and a "scimType" error code of "noTarget"."
             None if op.op == PatchOpKind::Remove => Err(ScimError::no_target(
                 "'remove' needs a 'path' (RFC 7644 §3.5.2.2)",
-            )),
+            )
+            .with_hint(hint::CLIENT_FAULT)),
             // RFC 7644 §3.5.2.1 / §3.5.2.3: without a path the value is an object of the
             // attributes to add or replace.
             None => match value {
@@ -112,7 +114,8 @@ impl<'a> Engine<'_, 'a> {
                 _ => Err(ScimError::invalid_value(format!(
                     "'{}' without a 'path' needs an object 'value' (RFC 7644 §3.5.2.1, §3.5.2.3)",
                     op.op.as_str()
-                ))),
+                ))
+                .with_hint(hint::CLIENT_FAULT)),
             },
             Some(path) => self.apply_path(work, op.op, path, value),
         }
@@ -219,11 +222,15 @@ impl<'a> Engine<'_, 'a> {
             }
         }
 
-        let resolved = self.schema.resolve(&path.attr)?;
+        let unknown = |e: ScimError| e.with_hint(hint::unknown_attribute(&self.schema.resource_type.name));
+        let resolved = self.schema.resolve(&path.attr).map_err(unknown)?;
         let sub = match (resolved.sub, &path.sub_after_filter) {
             (s, None) => s,
             (None, Some(name)) => Some(resolved.attr.sub_attribute(name).ok_or_else(|| {
-                ScimError::invalid_path(format!("'{}' has no sub-attribute '{name}'", resolved.attr.name))
+                unknown(ScimError::invalid_path(format!(
+                    "'{}' has no sub-attribute '{name}'",
+                    resolved.attr.name
+                )))
             })?),
             (Some(_), Some(_)) => {
                 return Err(ScimError::invalid_path(format!(
@@ -260,8 +267,9 @@ impl<'a> Engine<'_, 'a> {
             .find(|d| is_read_only(d))
         {
             return Err(ScimError::mutability(format!(
-                "'{}' is read-only (RFC 7643 §2.2)",
-                ro.name
+                "'{}' is read-only (RFC 7643 §2.2); {}",
+                ro.name,
+                hint::read_only(&ro.name)
             )));
         }
         let target = Target {
@@ -961,8 +969,9 @@ fn check_immutable(
             if let Some(b) = b {
                 if a != Some(b) {
                     return Err(ScimError::mutability(format!(
-                        "'{}' is immutable and already set (RFC 7643 §2.2)",
-                        def.name
+                        "'{}' is immutable and already set (RFC 7643 §2.2); {}",
+                        def.name,
+                        hint::immutable(&def.name)
                     )));
                 }
             }
@@ -975,8 +984,10 @@ fn check_immutable(
                 if let Some(bs) = b.and_then(|b| b.get(&sub.name)) {
                     if a.and_then(|a| a.get(&sub.name)) != Some(bs) {
                         return Err(ScimError::mutability(format!(
-                            "'{}.{}' is immutable and already set (RFC 7643 §2.2)",
-                            def.name, sub.name
+                            "'{}.{}' is immutable and already set (RFC 7643 §2.2); {}",
+                            def.name,
+                            sub.name,
+                            hint::immutable(&format!("{}.{}", def.name, sub.name))
                         )));
                     }
                 }

@@ -135,7 +135,8 @@ fn parse_member(item: &Value, def: &AttributeDef) -> Result<MemberRef> {
             return Err(ScimError::invalid_value(format!(
                 "each entry of '{}' must be an object with a 'value'",
                 def.name
-            )))
+            ))
+            .with_hint(crate::hint::CLIENT_FAULT))
         }
     };
     let field = |name: &str| {
@@ -149,7 +150,8 @@ fn parse_member(item: &Value, def: &AttributeDef) -> Result<MemberRef> {
             return Err(ScimError::invalid_value(format!(
                 "an entry of '{}' has no 'value' (the member's id)",
                 def.name
-            )))
+            ))
+            .with_hint(crate::hint::CLIENT_FAULT))
         }
     };
     let ty = match field("type") {

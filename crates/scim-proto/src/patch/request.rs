@@ -1,8 +1,9 @@
 //! Parsing a `PatchOp` message body (RFC 7644 §3.5.2).
 
 use super::{PatchLimits, PatchOpKind, PatchOperation, PatchRequest, PATCH_OP_SCHEMA};
-use crate::error::{Result, ScimError};
+use crate::error::{Result, ScimError, ScimType};
 use crate::filter::{Filter, PatchPath};
+use crate::hint;
 use serde_json::{Map, Value};
 
 /// The value of the first key equal to `name` ignoring ASCII case. IdPs vary the case of message
@@ -32,7 +33,17 @@ impl PatchRequest {
     ///   unassigns).
     /// - More than `limits.max_operations` operations, or more than `limits.max_member_changes`
     ///   member entries, → 400 `tooMany` naming the limit.
+    ///
+    /// A message of the wrong shape (`invalidSyntax`, or an operation without its `value`) is
+    /// the client's fault, whatever the IdP's mapping: its detail says so ([`hint::CLIENT_FAULT`]).
     pub fn from_json(body: &Value, limits: &PatchLimits) -> Result<PatchRequest> {
+        Self::parse_message(body, limits).map_err(|e| match e.scim_type {
+            Some(ScimType::InvalidSyntax | ScimType::InvalidValue) => e.with_hint(hint::CLIENT_FAULT),
+            _ => e,
+        })
+    }
+
+    fn parse_message(body: &Value, limits: &PatchLimits) -> Result<PatchRequest> {
         let obj = body.as_object().ok_or_else(|| {
             ScimError::invalid_syntax("a PATCH body must be a JSON object (RFC 7644 §3.5.2)")
         })?;

@@ -2,7 +2,7 @@
 //!
 //! A case has `description`, `resource_type` (`User` or `Group`), `before` (canonical resource),
 //! `request` (the PATCH body as the IdP sends it) and either `error` (`{"status", "scimType"}`,
-//! with the resource then required to be unchanged) or `after` (the canonical resource), with
+//! optionally `detail_contains`, with the resource then required to be unchanged) or `after` (the canonical resource), with
 //! optionally `members` (the expected member delta; an empty delta when absent),
 //! `changed_attributes`, `modified`, and `password` (the plaintext whose hash `after.password`
 //! must verify; `after` then omits `password`). Group cases detach `members`.
@@ -70,6 +70,11 @@ fn check(name: &str, case: &Value, registry: &SchemaRegistry) -> std::result::Re
             || e.scim_type.map(|t| t.as_str()) != err["scimType"].as_str()
         {
             return Err(format!("expected {err}, got {e}"));
+        }
+        if let Some(want) = err.get("detail_contains").and_then(Value::as_str) {
+            if !e.detail.contains(want) {
+                return Err(format!("detail {:?} lacks {want:?}", e.detail));
+            }
         }
         if Some(&after) != case["before"].as_object() {
             return Err(format!(

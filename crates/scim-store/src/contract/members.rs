@@ -112,6 +112,23 @@ pub async fn unknown_member_rejected_atomically<S: Store>(s: S) {
     assert!(group_ids(&s, &t, &u2.id).await.is_empty());
 }
 
+/// The detail of an unknown member tells the IdP administrator what to do, whatever the id looks
+/// like (an id no backend could have issued is refused before any read on DynamoDB).
+pub async fn unknown_member_detail_says_to_provision_it_first<S: Store>(s: S) {
+    let t = tenant();
+    let g = group(&s, &t, "Staff", &[]).await;
+    for missing in [uuid::Uuid::new_v4().to_string(), "no such id".to_string()] {
+        let r = change(&s, &t, &g.id, add(&[&missing])).await;
+        assert_invalid_member(
+            r,
+            &format!(
+                "member '{missing}' does not exist; {}",
+                scim_proto::hint::UNKNOWN_MEMBER
+            ),
+        );
+    }
+}
+
 pub async fn unknown_member_on_create_creates_nothing<S: Store>(s: S) {
     let t = tenant();
     let u = user(&s, &t, "u1").await;
@@ -199,6 +216,11 @@ pub async fn cycles_rejected<S: Store>(s: S) {
     assert_invalid_member(change(&s, &t, &b.id, add(&[&a.id])).await, &a.id);
     change(&s, &t, &b.id, add(&[&c.id])).await.unwrap();
     assert_invalid_member(change(&s, &t, &c.id, add(&[&a.id])).await, &a.id);
+    // The detail says what to change in the IdP, on every backend.
+    assert_invalid_member(
+        change(&s, &t, &c.id, add(&[&a.id])).await,
+        scim_proto::hint::GROUP_CYCLE,
+    );
     assert!(member_ids(&s, &t, &c.id).await.is_empty());
     assert_eq!(member_ids(&s, &t, &b.id).await, vec![c.id.clone()]);
     // One change may remove and add; cycles are judged on the state it leads to.

@@ -40,8 +40,9 @@ impl Tenant {
             if kind == ResourceKind::Group {
                 if let Some(cycle) = self.cycle_through(group_id, id) {
                     return Err(StoreError::InvalidMember(format!(
-                        "adding group '{id}' to group '{group_id}' would create a cycle: {}",
-                        cycle.join(" > ")
+                        "adding group '{id}' to group '{group_id}' would create a cycle: {}; {}",
+                        cycle.join(" > "),
+                        scim_proto::hint::GROUP_CYCLE
                     )));
                 }
             }

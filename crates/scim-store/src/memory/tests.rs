@@ -217,7 +217,8 @@ async fn cycle_detail_names_the_cycle() {
     assert_eq!(
         e,
         StoreError::InvalidMember(format!(
-            "adding group '{a}' to group '{c}' would create a cycle: {c} > {a} > {b} > {c}"
+            "adding group '{a}' to group '{c}' would create a cycle: {c} > {a} > {b} > {c}; {}",
+            scim_proto::hint::GROUP_CYCLE
         ))
     );
     let e = s
@@ -227,7 +228,8 @@ async fn cycle_detail_names_the_cycle() {
     assert_eq!(
         e,
         StoreError::InvalidMember(format!(
-            "adding group '{a}' to group '{a}' would create a cycle: {a} > {a}"
+            "adding group '{a}' to group '{a}' would create a cycle: {a} > {a}; {}",
+            scim_proto::hint::GROUP_CYCLE
         ))
     );
 }
