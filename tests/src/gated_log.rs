@@ -1,8 +1,10 @@
-//! A store whose provisioning log writes wait for the response of their request: a record is
-//! stored only once the emulated Runtime API ([`crate::runtime_api`]) has received the
-//! invocation's response, and then recorded in the [`Timeline`]. A function that held its
-//! response until its records were written would wait on itself here (until [`GATE_LIMIT`]),
-//! and the timeline would show the write before the response. Everything else goes straight to
+//! A store whose provisioning log writes are slow in a telling way: a record is stored only once
+//! the emulated Runtime API ([`crate::runtime_api`]) has received the response of its request,
+//! and then [`WRITE_TIME`] later, or as soon as the extension asks for its next event, whichever
+//! comes first; then the write is recorded in the [`Timeline`]. So a function that held its
+//! response until its records were written shows the write before the response (after waiting
+//! on itself for [`GATE_LIMIT`]), and an extension that let the environment freeze without
+//! waiting for the write shows its next call before the write. Everything else goes straight to
 //! the store inside.
 
 use crate::runtime_api::{Step, Timeline};
@@ -20,6 +22,13 @@ use time::OffsetDateTime;
 
 /// How long a log write waits for its request's response before it goes ahead anyway.
 const GATE_LIMIT: Duration = Duration::from_secs(10);
+/// How long a write takes once the response is out, unless the extension asks for its next
+/// event first; well below the function's 2 s flush limit.
+const WRITE_TIME: Duration = Duration::from_millis(300);
+
+fn extension_calls(steps: &[Step]) -> usize {
+    steps.iter().filter(|s| **s == Step::ExtensionNext).count()
+}
 
 #[derive(Debug)]
 pub struct GatedLog {
@@ -39,6 +48,10 @@ impl ProvisioningLog for GatedLog {
         let id = record.request_id.as_str();
         self.timeline
             .until(GATE_LIMIT, |steps| steps.iter().any(|s| s.answers(id)))
+            .await;
+        let asked = extension_calls(&self.timeline.steps());
+        self.timeline
+            .until(WRITE_TIME, |steps| extension_calls(steps) > asked)
             .await;
         self.inner.append_log(tenant, record).await?;
         self.timeline.push(Step::LogWritten {
@@ -86,7 +99,13 @@ impl ResourceStore for GatedLog {
         self.inner.update(tenant, kind, id, expect, attrs, members).await
     }
 
-    async fn delete(&self, tenant: &TenantId, kind: ResourceKind, id: &str, expect: Expect) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        expect: Expect,
+    ) -> Result<(), StoreError> {
         self.inner.delete(tenant, kind, id, expect).await
     }
 

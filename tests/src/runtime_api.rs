@@ -156,13 +156,20 @@ impl RuntimeApi {
             .to_extension
             .send(invocation.clone())
             .expect("the emulator runs");
-        self.shared.to_runtime.send(invocation).expect("the emulator runs");
+        self.shared
+            .to_runtime
+            .send(invocation)
+            .expect("the emulator runs");
     }
 }
 
 /// `POST /2020-01-01/extension/register`: what lambda-extension reads back is the identifier
 /// header and the function's description.
-async fn register(State(shared): State<Arc<Shared>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn register(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let name = header(&headers, "Lambda-Extension-Name").unwrap_or_default();
     let events = body["events"]
         .as_array()
@@ -221,7 +228,11 @@ async fn runtime_next(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// `POST /2018-06-01/runtime/invocation/{id}/response`
-async fn response(State(shared): State<Arc<Shared>>, Path(request_id): Path<String>, body: String) -> Response {
+async fn response(
+    State(shared): State<Arc<Shared>>,
+    Path(request_id): Path<String>,
+    body: String,
+) -> Response {
     let payload = serde_json::from_str(&body).unwrap_or(Value::String(body));
     shared.timeline.push(Step::Response { request_id, payload });
     accepted()
