@@ -14,7 +14,7 @@ use scim_auth::StaticToken;
 use scim_blackbox::gated_log::GatedLog;
 use scim_blackbox::lambda::event_text;
 use scim_blackbox::runtime_api::{RuntimeApi, Step, Timeline};
-use scim_blackbox::{alone_in_process, app_state_over, default_tenant, TOKEN};
+use scim_blackbox::{app_state_over, default_tenant, Backend, TOKEN};
 use scim_store::{LogQuery, LogRecord, Store};
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,14 +107,28 @@ async fn records_of(store: &dyn Store, request_id: &str) -> Vec<LogRecord> {
         .collect()
 }
 
-#[test]
-fn each_record_is_stored_after_its_response_and_before_the_freeze() {
-    if !alone_in_process(
-        module_path!(),
-        "each_record_is_stored_after_its_response_and_before_the_freeze",
-    ) {
-        return;
+/// Runs on each store, the test alone in a process.
+mod each_record_is_stored_after_its_response_and_before_the_freeze {
+    use scim_blackbox::{alone_in_process, Backend};
+
+    #[test]
+    fn memory() {
+        if alone_in_process(module_path!(), "memory") {
+            super::in_lambda_environment(Backend::Memory);
+        }
     }
+
+    #[test]
+    fn dynamodb() {
+        if alone_in_process(module_path!(), "dynamodb") {
+            super::in_lambda_environment(Backend::DynamoDb);
+        }
+    }
+}
+
+/// Sets the process up as Lambda does and runs the invocations against the function on
+/// `backend`.
+fn in_lambda_environment(backend: Backend) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = listener.local_addr().expect("address").to_string();
     // What Lambda sets in the environment, read by lambda_runtime and lambda-extension (and by
@@ -128,7 +142,7 @@ fn each_record_is_stored_after_its_response_and_before_the_freeze() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    runtime.block_on(invocations(listener));
+    runtime.block_on(backend.run(invocations(listener)));
     // The function still waits for its next invocation: stop it with the runtime.
     runtime.shutdown_timeout(Duration::from_secs(1));
 }
@@ -150,6 +164,8 @@ async fn invocations(listener: std::net::TcpListener) {
         () = drive(&api, &timeline, store.as_ref()) => {}
     }
     assert_eq!(log.losses(), (0, 0), "no record dropped, no write failed");
+    // Two records, one token use (once a minute), one read of the tenant's settings (cached).
+    assert_eq!(log.store_calls(), 4, "the writer's store calls");
 }
 
 /// The invocations, one after the other, each checked once the environment could freeze.
