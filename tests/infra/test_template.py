@@ -106,7 +106,7 @@ class TemplateTest(unittest.TestCase):
         cls.res = cls.t["Resources"]
         sam = json.loads(json.dumps(cls.t))
         # The translator wants an S3 location; `sam build`/`sam deploy` put one there.
-        for function in ("ScimFunction", "EventsFunction"):
+        for function in ("ScimFunction", "EventsFunction", "SilenceWatchFunction"):
             sam["Resources"][function]["Properties"]["CodeUri"] = "s3://bucket/scim-lambda.zip"
         os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
         cls.cfn = transform(sam, {}, _NoManagedPolicies())
@@ -387,11 +387,22 @@ class TemplateTest(unittest.TestCase):
                 self.assertTrue(where.startswith("EventsFunctionRole/"), where)
                 self.assertIn(resources, [[{"Fn::GetAtt": ["ScimTable", "StreamArn"]}],
                                           [{"Fn::Sub": "${ScimTable.Arn}/stream/*"}]])
+            elif "dynamodb" in services and where.startswith("OperatorsRole/") and resources == [
+                    {"Fn::Sub": "${ScimTable.Arn}/index/by_resource"}]:
+                # The table's one index, the provisioning log by resource: scimctl queries it; the
+                # function never reads it.
+                seen.add("index")
+                self.assertEqual(actions, ["dynamodb:Query"])
+            elif "dynamodb" in services and where.startswith("SilenceWatchRole/"):
+                seen.add("watch")
+                # The silence watcher reads a tenant's settings and token uses, and writes nothing.
+                self.assertEqual((set(actions), resources),
+                                 ({"dynamodb:GetItem", "dynamodb:Query"}, [{"Fn::GetAtt": ["ScimTable", "Arn"]}]))
             elif "dynamodb" in services:
                 seen.add("dynamodb")
                 # scimctl, as the operators' role, drives the same store as the function.
                 self.assertTrue(where.startswith(("FunctionRole/", "OperatorsRole/")), where)
-                # The table has no index.
+                # The table itself; its index only as above.
                 self.assertEqual(resources, [{"Fn::GetAtt": ["ScimTable", "Arn"]}])
                 # Exactly what crates/scim-dynamodb calls (TransactWriteItems is authorised per item).
                 self.assertEqual(set(actions), {
@@ -414,7 +425,7 @@ class TemplateTest(unittest.TestCase):
                 self.assertEqual(actions, ["secretsmanager:GetSecretValue"])
                 self.assertIn(resources, ([{"Ref": "TokenRegistrySecret"}],
                                           [{"Ref": "OriginVerifySecret"}, {"Ref": "CursorKeySecret"}]))
-        self.assertEqual(seen, {"dynamodb", "secretsmanager", "stream", "events", "sqs"})
+        self.assertEqual(seen, {"dynamodb", "index", "secretsmanager", "stream", "events", "sqs", "watch"})
 
     # --- Data ------------------------------------------------------------------------------------
 
@@ -430,7 +441,14 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(p["KeySchema"], [{"AttributeName": "pk", "KeyType": "HASH"},
                                           {"AttributeName": "sk", "KeyType": "RANGE"}])
         self.assertEqual({(a["AttributeName"], a["AttributeType"]) for a in p["AttributeDefinitions"]},
-                         {("pk", "S"), ("sk", "S")})
+                         {("pk", "S"), ("sk", "S"), ("rpk", "S"), ("rsk", "S")})
+        # One index (CloudFormation adds at most one per stack update): the provisioning log by
+        # resource, as scim_dynamodb's keys.rs and create_table declare it.
+        self.assertEqual(p["GlobalSecondaryIndexes"], [{
+            "IndexName": "by_resource",
+            "KeySchema": [{"AttributeName": "rpk", "KeyType": "HASH"},
+                          {"AttributeName": "rsk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"}}])
         # Change events need both images of every item change (scim_dynamodb::stream).
         self.assertEqual(p["StreamSpecification"], {"StreamViewType": "NEW_AND_OLD_IMAGES"})
 
@@ -519,7 +537,8 @@ class TemplateTest(unittest.TestCase):
                           if f.endswith(".rs") and f != "table.rs")  # table.rs: create_table, for tests
         called = set(re.findall(r"\.(get_item|batch_get_item|query|update_item|transact_write_items|"
                                 r"batch_write_item|describe_table|scan|put_item|delete_item)\(\)", sources))
-        self.assertEqual(called, {"get_item", "batch_get_item", "query", "update_item", "transact_write_items"})
+        self.assertEqual(called, {"get_item", "batch_get_item", "query", "update_item", "transact_write_items",
+                                  "put_item"})
         granted = {a for where, s in self.statements() if where.startswith("FunctionRole/table")
                    for a in as_list(s["Action"])}
         self.assertNotIn("dynamodb:BatchWriteItem", granted)
@@ -639,6 +658,123 @@ class TemplateTest(unittest.TestCase):
         for name in ["Latency", "Requests", "StoreCalls", "Operation", "StatusClass"]:
             self.assertIn(f'"{name}"', telemetry)
             self.assertIn(name, body_sub)
+
+    # --- Token expiry and silence alarms (infra/README.md) ------------------------------------------
+
+    def alarm_topic_actions(self, alarm):
+        for key in ("AlarmActions", "OKActions"):
+            self.assertEqual(alarm[key], {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}],
+                                                     {"Ref": "AWS::NoValue"}]}, key)
+
+    def test_token_expiry_alarm(self):
+        a = self.res["TokenExpiryAlarm"]["Properties"]
+        # The EMF metric the SCIM function writes for each token in use: ScimService, no dimensions.
+        self.assertEqual((a["Namespace"], a["MetricName"], a["Statistic"]),
+                         ("ScimService", "TokenDaysToExpiry", "Minimum"))
+        self.assertNotIn("Dimensions", a)
+        self.assertEqual((a["Period"], a["EvaluationPeriods"]), (3600, 1))
+        self.assertEqual((a["Threshold"], a["ComparisonOperator"]),
+                         ({"Ref": "TokenExpiryWarningDays"}, "LessThanThreshold"))
+        # No token in use, no data: nothing is about to break.
+        self.assertEqual(a["TreatMissingData"], "notBreaching")
+        self.alarm_topic_actions(a)
+        param = self.t["Parameters"]["TokenExpiryWarningDays"]
+        self.assertEqual((param["Type"], param["Default"], param["MinValue"]), ("Number", 14, 1))
+        # The description says where to find the token: the EMF lines' Tenant and TokenId, in the
+        # SCIM function's log group.
+        description = a["AlarmDescription"]["Fn::Sub"]
+        for words in ("Logs Insights", "/aws/lambda/${AWS::StackName}-scim ", "Tenant", "TokenId"):
+            self.assertIn(words, description)
+        self.assertEqual(self.res["FunctionLogGroup"]["Properties"]["LogGroupName"],
+                         {"Fn::Sub": "/aws/lambda/${AWS::StackName}-scim"})
+        # The names the function writes them under.
+        writer = read("crates/scim-lambda/src/provisioning_log.rs")
+        self.assertIn('TOKEN_DAYS_TO_EXPIRY: &str = "TokenDaysToExpiry"', writer)
+        for name in ('"Tenant"', '"TokenId"'):
+            self.assertIn(name, writer)
+
+    def test_tenant_silence_alarm(self):
+        a = self.res["TenantSilenceAlarm"]["Properties"]
+        self.assertEqual((a["Namespace"], a["MetricName"], a["Statistic"]),
+                         ("ScimService", "SilentTenants", "Maximum"))
+        self.assertNotIn("Dimensions", a)
+        self.assertEqual((a["Period"], a["EvaluationPeriods"]), (900, 1))
+        self.assertEqual((a["Threshold"], a["ComparisonOperator"]), (1, "GreaterThanOrEqualToThreshold"))
+        self.assertEqual(a["TreatMissingData"], "notBreaching")
+        self.alarm_topic_actions(a)
+        # The names the watcher writes: the metric, and the log line naming each silent tenant.
+        watch = read("crates/scim-lambda/src/watch.rs")
+        self.assertIn('SILENT_TENANTS: &str = "SilentTenants"', watch)
+        self.assertIn('SILENT_TENANT_MESSAGE: &str = "tenant silent"', watch)
+        description = a["AlarmDescription"]["Fn::Sub"]
+        self.assertIn("/aws/lambda/${AWS::StackName}-scim-silence-watch", description)
+        self.assertIn("tenant silent", description)
+        self.assertEqual(self.res["SilenceWatchLogGroup"]["Properties"]["LogGroupName"],
+                         {"Fn::Sub": "/aws/lambda/${AWS::StackName}-scim-silence-watch"})
+        # A watcher that fails writes no data point, which the silence alarm reads as "fine": its
+        # own Errors alarm says so instead.
+        errors = self.res["SilenceWatchErrorsAlarm"]["Properties"]
+        self.assertEqual((errors["Namespace"], errors["MetricName"], errors["Statistic"]),
+                         ("AWS/Lambda", "Errors", "Sum"))
+        self.assertEqual(errors["Dimensions"], [{"Name": "FunctionName", "Value": {"Ref": "SilenceWatchFunction"}}])
+        self.assertEqual((errors["Threshold"], errors["ComparisonOperator"]), (0, "GreaterThanThreshold"))
+        self.alarm_topic_actions(errors)
+
+    def test_silence_watcher_is_the_same_binary_every_15_minutes(self):
+        f = self.res["SilenceWatchFunction"]
+        http = self.res["ScimFunction"]
+        self.assertEqual(f["Metadata"], http["Metadata"])
+        for key in ("CodeUri", "Handler", "Runtime", "Architectures"):
+            self.assertEqual(f["Properties"][key], http["Properties"][key], key)
+        env = f["Properties"]["Environment"]["Variables"]
+        self.assertEqual(env["SCIM_FUNCTION"], "watch")
+        for variable in ("SCIM_TABLE", "SCIM_TOKEN_REGISTRY"):
+            self.assertEqual(env[variable], http["Properties"]["Environment"]["Variables"][variable], variable)
+        self.assertIn('Some("watch")', read("crates/scim-lambda/src/config.rs"))
+        # One run at a time; its own role and log group.
+        self.assertEqual(f["Properties"]["ReservedConcurrentExecutions"], 1)
+        self.assertEqual(f["Properties"]["Role"], {"Fn::GetAtt": ["SilenceWatchRole", "Arn"]})
+        self.assertEqual(f["Properties"]["LoggingConfig"]["LogGroup"], {"Ref": "SilenceWatchLogGroup"})
+        # The schedule, as SAM expands it: one rule invoking this function, allowed to.
+        (rule_name, rule), = [(k, r) for k, r in self.of_type("AWS::Events::Rule").items()
+                              if "ScheduleExpression" in r["Properties"]]
+        self.assertEqual(rule["Properties"]["ScheduleExpression"], "rate(15 minutes)")
+        self.assertEqual([t["Arn"] for t in rule["Properties"]["Targets"]],
+                         [{"Fn::GetAtt": ["SilenceWatchFunction", "Arn"]}])
+        permissions = [p["Properties"] for p in self.of_type("AWS::Lambda::Permission").values()
+                       if p["Properties"].get("SourceArn") == {"Fn::GetAtt": [rule_name, "Arn"]}]
+        self.assertEqual(permissions, [{"Action": "lambda:InvokeFunction",
+                                        "FunctionName": {"Ref": "SilenceWatchFunction"},
+                                        "Principal": "events.amazonaws.com",
+                                        "SourceArn": {"Fn::GetAtt": [rule_name, "Arn"]}}])
+
+    def test_silence_watcher_reads_only_what_it_needs(self):
+        granted = {}
+        for where, s in self.statements():
+            if where.startswith("SilenceWatchRole/"):
+                self.assertEqual(s["Effect"], "Allow", where)
+                for action in as_list(s["Action"]):
+                    self.assertNotIn("*", action, f"{where}: wildcard action {action}")
+                    granted.setdefault(action, []).extend(as_list(s["Resource"]))
+        self.assertEqual(granted, {
+            "logs:CreateLogStream": [{"Fn::GetAtt": ["SilenceWatchLogGroup", "Arn"]}],
+            "logs:PutLogEvents": [{"Fn::GetAtt": ["SilenceWatchLogGroup", "Arn"]}],
+            "dynamodb:GetItem": [{"Fn::GetAtt": ["ScimTable", "Arn"]}],
+            "dynamodb:Query": [{"Fn::GetAtt": ["ScimTable", "Arn"]}],
+            "secretsmanager:GetSecretValue": [{"Ref": "TokenRegistrySecret"}],
+        })
+
+    def test_events_stream_skips_operator_records(self):
+        (mapping,) = self.of_type("AWS::Lambda::EventSourceMapping").values()
+        filters = mapping["Properties"]["FilterCriteria"]["Filters"]
+        self.assertEqual([json.loads(f["Pattern"]) for f in filters],
+                         [{"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "T#"}]}}}}])
+        # Every partition change events come from starts with "T#" (users, groups, memberships, kept
+        # and unmanaged users); the log and token uses live under "L#".
+        keys = read("crates/scim-dynamodb/src/keys.rs")
+        for partition in ("USERS", "GROUPS", "M#{group_id}", "DELETED", "UNMANAGED"):
+            self.assertIn(f'format!("T#{{tenant}}#{partition}")', keys)
+        self.assertNotRegex(keys, r'format!\("L#\{tenant\}#(USERS|GROUPS|M#|DELETED|UNMANAGED)')
 
     def test_outputs(self):
         outputs = self.t["Outputs"]

@@ -319,8 +319,12 @@ on_both_stores!(bodies_only_while_log_bodies_is_on);
 async fn bodies_only_while_log_bodies_is_on() {
     let s = server().await;
     s.create_user("off@example.com").await;
+    // Settings apply to the records written after the change: the writer reads them (here on
+    // every record; in production within SCIM_LOG_SETTINGS_SECONDS).
+    s.flush_log().await;
     configure(&s, &["log_bodies=2h"]).await;
     s.create_user("on@example.com").await;
+    s.flush_log().await;
     // Expired: the setting stays written but keeps nothing.
     let mut settings = TenantSettings::default();
     settings.log_bodies_until = Some(scim_store::timestamp(
@@ -482,7 +486,7 @@ async fn the_admin_api_answers_loopback_peers_only_and_never_under_lambda() {
     assert_eq!(local.status(), 200);
     let remote = app.oneshot(request("203.0.113.7:40000")).await.unwrap();
     assert_eq!(remote.status(), 404);
-    let lambda = scim_blackbox::app_state(&[], true, Vec::new()).await;
+    let lambda = scim_blackbox::app_state(&[("SCIM_STORE", "memory")], true, Vec::new()).await;
     assert!(!lambda.config.admin_api);
     let answer = scim_lambda::router(lambda)
         .oneshot(request("127.0.0.1:40000"))

@@ -23,7 +23,9 @@ use scim_store::{LogCursor, LogPage, LogQuery, LogRecord, ProvisioningLog, Store
 use serde_json::Value;
 use std::collections::{BTreeSet, VecDeque};
 
-/// Most items one log read examines (DynamoDB's `ScannedCount`, summed over its Queries).
+/// Most items one log read examines (DynamoDB's `ScannedCount`, summed over its Queries), but
+/// for one per partition not read yet when it is reached: every partition is read at least once,
+/// so the `next` of a short page is always past where the read started.
 pub const MAX_LOG_EXAMINED: usize = 2_000;
 /// DynamoDB's limit on an item's size, attribute names included.
 const MAX_ITEM_BYTES: usize = 400 * 1024;
@@ -35,8 +37,8 @@ const NUMBER_BYTES: usize = 21;
 pub const OMITTED: &str = "[omitted: too large]";
 /// Most index partitions one read of a resource's records queries (ids and the name).
 const MAX_RESOURCE_KEYS: usize = 100;
-/// Items per Query when the key conditions do not select exactly (a token filter): reading a
-/// few more per call saves calls, and the budget bounds them all the same.
+/// Fewest items per Query when the key conditions do not select exactly (a token filter, errors
+/// of a resource): reading more per call saves calls, and the budget bounds them all the same.
 const FILTERED_FETCH: usize = 100;
 
 #[async_trait]
@@ -86,7 +88,7 @@ impl ProvisioningLog for DynamoStore {
                         });
                     }
                 }
-                let limit = fetch_size(query, size + 1 - records.len())
+                let limit = fetch_size(query, size + 1 - records.len(), examined)
                     .min(MAX_LOG_EXAMINED.saturating_sub(examined))
                     .max(1);
                 // At least one per Query, so the loop ends even if a page examined nothing.
@@ -192,10 +194,12 @@ fn sources(tenant: &TenantId, query: &LogQuery) -> Result<Vec<Source>, StoreErro
 }
 
 /// How many items to ask one Query for when `wanted` more matching records (the page's rest and
-/// one to tell whether there are more) are needed.
-fn fetch_size(query: &LogQuery, wanted: usize) -> usize {
+/// one to tell whether there are more) are needed. When a filter drops items after the key
+/// conditions, a Query asks for at least as many as were examined so far: a sparse match costs a
+/// few calls of growing size, not one per hundred items.
+fn fetch_size(query: &LogQuery, wanted: usize, examined: usize) -> usize {
     if query.token_id.is_some() || (query.resource.is_some() && query.errors_only) {
-        wanted.max(FILTERED_FETCH)
+        wanted.max(FILTERED_FETCH).max(examined)
     } else {
         wanted
     }

@@ -4,6 +4,7 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::telemetry;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, request::Parts, HeaderMap};
 use axum::middleware::Next;
@@ -11,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use scim_auth::{FailureHook, Verdict};
 use scim_proto::ScimError;
 use scim_store::TenantId;
+use serde_json::Map;
 
 /// The one answer for a token that does not let a request in, whether unknown, expired or revoked,
 /// so a client cannot probe which tokens exist. The request log tells the operator which it was.
@@ -43,28 +45,22 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, &'static str> {
 }
 
 /// The CloudWatch metric counting failed reads of the token registry or its generation marker
-/// (namespace [`METRIC_NAMESPACE`], no dimensions); template.yaml's alarm watches it by this name.
+/// (namespace [`telemetry::METRICS_NAMESPACE`], no dimensions); template.yaml's alarm watches it
+/// by this name.
 pub const REGISTRY_READ_FAILURES: &str = "RegistryReadFailures";
-/// The namespace of [`REGISTRY_READ_FAILURES`].
-pub const METRIC_NAMESPACE: &str = "ScimService";
 
 /// Seconds a client is told to wait when the token registry cannot be read.
 const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 30;
 
 /// One CloudWatch embedded-metric-format document: `RegistryReadFailures` = 1.
 pub fn registry_failure_emf_line(timestamp_ms: u64) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": METRIC_NAMESPACE,
-                "Dimensions": [[]],
-                "Metrics": [{"Name": REGISTRY_READ_FAILURES, "Unit": "Count"}],
-            }],
-        },
-        REGISTRY_READ_FAILURES: 1,
-    })
-    .to_string()
+    telemetry::metric_line(
+        REGISTRY_READ_FAILURES,
+        "Count",
+        1.into(),
+        Map::new(),
+        timestamp_ms,
+    )
 }
 
 /// What the token cache calls on each failed registry read (it has logged the error already):
@@ -72,10 +68,7 @@ pub fn registry_failure_emf_line(timestamp_ms: u64) -> String {
 pub fn registry_failure_hook(emf: bool) -> FailureHook {
     Box::new(move |_| {
         if emf {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-            println!("{}", registry_failure_emf_line(now));
+            println!("{}", registry_failure_emf_line(telemetry::now_ms()));
         }
     })
 }

@@ -26,6 +26,12 @@ pub enum Function {
     /// `events`: the DynamoDB stream processor, publishing change events to `SCIM_EVENT_BUS`
     /// (a bus name or ARN). Reads no other setting.
     Events { bus: String },
+    /// `watch`: the silence watcher ([`crate::watch`]), run on a schedule: the tenants of the
+    /// registry at `SCIM_TOKEN_REGISTRY`, their settings and token uses in `SCIM_TABLE`.
+    Watch {
+        table: String,
+        token_registry: RegistryLocation,
+    },
 }
 
 impl Function {
@@ -48,7 +54,20 @@ impl Function {
                         .into(),
                 ),
             },
-            Some(other) => Err(format!("SCIM_FUNCTION: '{other}' is neither 'http' nor 'events'")),
+            Some("watch") => {
+                let required = |name: &str, what: &str| {
+                    get(name).ok_or_else(|| format!("{name}: required with SCIM_FUNCTION=watch ({what})"))
+                };
+                Ok(Function::Watch {
+                    table: required("SCIM_TABLE", "the DynamoDB table")?,
+                    token_registry: required("SCIM_TOKEN_REGISTRY", "secretsmanager:<secret id or ARN>")?
+                        .parse()
+                        .map_err(|e| format!("SCIM_TOKEN_REGISTRY: {e}"))?,
+                })
+            }
+            Some(other) => Err(format!(
+                "SCIM_FUNCTION: '{other}' is neither 'http', 'events' nor 'watch'"
+            )),
         }
     }
 }
@@ -612,7 +631,7 @@ mod tests {
     }
 
     #[test]
-    fn the_function_is_http_unless_events_with_a_bus() {
+    fn the_function_is_http_unless_events_with_a_bus_or_the_watcher_with_its_table_and_registry() {
         let function = |vars: &[(&str, &str)]| {
             let map: HashMap<String, String> =
                 vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -632,6 +651,25 @@ mod tests {
         assert!(function(&[("SCIM_FUNCTION", "cron")])
             .unwrap_err()
             .starts_with("SCIM_FUNCTION"));
+        assert_eq!(
+            function(&[
+                ("SCIM_FUNCTION", "watch"),
+                ("SCIM_TABLE", "scim"),
+                ("SCIM_TOKEN_REGISTRY", "secretsmanager:scim/tokens")
+            ])
+            .unwrap(),
+            Function::Watch {
+                table: "scim".into(),
+                token_registry: RegistryLocation::SecretsManager("scim/tokens".into())
+            }
+        );
+        for (missing, vars) in [
+            ("SCIM_TABLE", &[("SCIM_TOKEN_REGISTRY", "secretsmanager:t")]),
+            ("SCIM_TOKEN_REGISTRY", &[("SCIM_TABLE", "scim")]),
+        ] {
+            let err = function(&[&[("SCIM_FUNCTION", "watch")], &vars[..]].concat()).unwrap_err();
+            assert!(err.starts_with(missing), "{err}");
+        }
     }
 
     #[test]

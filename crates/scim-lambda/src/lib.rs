@@ -23,6 +23,7 @@ pub mod service;
 pub mod shape;
 pub mod state;
 pub mod telemetry;
+pub mod watch;
 
 pub use capabilities::capabilities;
 

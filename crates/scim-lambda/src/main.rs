@@ -1,6 +1,7 @@
 //! `scim-lambda`: under AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set) it serves Lambda events;
 //! otherwise it listens on `SCIM_LISTEN`. Both run the same Router. With `SCIM_FUNCTION=events`
-//! it is the change-event function instead: DynamoDB stream batches in, EventBridge events out.
+//! it is the change-event function instead: DynamoDB stream batches in, EventBridge events out;
+//! with `SCIM_FUNCTION=watch`, the scheduled silence watcher (`scim_lambda::watch`).
 
 use scim_auth::{
     update, IssuedToken, NewToken, RegistryError, RegistryLocation, StaticToken, TokenCache, TokenRegistry,
@@ -49,8 +50,13 @@ fn init_tracing(lambda: bool) {
 }
 
 async fn run(lambda: bool) -> Result<(), String> {
-    if let Function::Events { bus } = Function::from_env()? {
-        return scim_lambda::events::run_stream_function(bus).await;
+    match Function::from_env()? {
+        Function::Events { bus } => return scim_lambda::events::run_stream_function(bus).await,
+        Function::Watch {
+            table,
+            token_registry,
+        } => return scim_lambda::watch::run_watch_function(table, token_registry).await,
+        Function::Http => {}
     }
     let config = Config::from_env()?;
     let registry = Arc::new(SchemaRegistry::standard());

@@ -16,6 +16,7 @@
 //! The writer also records each token's last use, at most once per token per minute per
 //! instance, and with it (under Lambda) the `TokenDaysToExpiry` metric the expiry alarm watches.
 
+use crate::telemetry::metric_line;
 use axum::body::Bytes;
 use scim_proto::ResourceSchema;
 use scim_store::log::{changes, redact, LogMembers, LogRecord};
@@ -302,7 +303,9 @@ impl Writer {
         }
         let mut record = pending.record;
         record.expires_at = now.unix_timestamp() + i64::from(settings.log_retention_days) * 86_400;
-        if settings.log_bodies_at(now) {
+        // Whether bodies were on when the request arrived, not when its record is written.
+        let arrived = scim_store::parse_timestamp(&record.time).unwrap_or(now);
+        if settings.log_bodies_at(arrived) {
             record.request_body = pending.request_body.as_ref().map(logged_body);
             record.response_body = pending.response_body.as_ref().map(logged_body);
         }
@@ -393,42 +396,27 @@ pub fn token_expiry_emf_line(
     if days > 36_500.0 {
         return None;
     }
-    Some(
-        serde_json::json!({
-            "_aws": {
-                "Timestamp": millis(now),
-                "CloudWatchMetrics": [{
-                    "Namespace": crate::telemetry::METRICS_NAMESPACE,
-                    "Dimensions": [[]],
-                    "Metrics": [{"Name": TOKEN_DAYS_TO_EXPIRY, "Unit": "None"}],
-                }],
-            },
-            TOKEN_DAYS_TO_EXPIRY: (days * 100.0).round() / 100.0,
-            "Tenant": tenant.as_str(),
-            "TokenId": token_id,
-        })
-        .to_string(),
-    )
+    let properties = Map::from_iter([
+        ("Tenant".to_string(), Value::from(tenant.as_str())),
+        ("TokenId".to_string(), Value::from(token_id)),
+    ]);
+    let days = Value::from((days * 100.0).round() / 100.0);
+    Some(metric_line(
+        TOKEN_DAYS_TO_EXPIRY,
+        "None",
+        days,
+        properties,
+        millis(now),
+    ))
 }
 
 /// One EMF line counting one event of `name` (no dimensions).
 fn count_emf_line(name: &str, now: OffsetDateTime) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": millis(now),
-            "CloudWatchMetrics": [{
-                "Namespace": crate::telemetry::METRICS_NAMESPACE,
-                "Dimensions": [[]],
-                "Metrics": [{"Name": name, "Unit": "Count"}],
-            }],
-        },
-        name: 1,
-    })
-    .to_string()
+    metric_line(name, "Count", 1.into(), Map::new(), millis(now))
 }
 
-fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+fn millis(t: OffsetDateTime) -> u64 {
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -235,6 +235,39 @@ pub fn emf_line(record: &RequestRecord, timestamp_ms: u64) -> String {
     Value::Object(doc).to_string()
 }
 
+/// One EMF document with a single metric under no dimensions (the metrics the stack's alarms
+/// watch as a whole): `name` = `value` in `unit`, plus `properties` (searchable in Logs Insights,
+/// not dimensions).
+pub fn metric_line(
+    name: &str,
+    unit: &str,
+    value: Value,
+    properties: Map<String, Value>,
+    timestamp_ms: u64,
+) -> String {
+    let mut doc = properties;
+    doc.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [[]],
+                "Metrics": [{"Name": name, "Unit": unit}]
+            }]
+        }),
+    );
+    doc.insert(name.into(), value);
+    Value::Object(doc).to_string()
+}
+
+/// Milliseconds since the Unix epoch: an EMF document's `Timestamp`.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// API Gateway's own request id (the `$context.requestId` of its access log).
 fn gateway_request_id(request: &Request) -> Option<String> {
     match request.request_context_ref()? {
@@ -287,11 +320,12 @@ pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, n
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string());
     // Locally there is no Lambda request id: one is made, so the log line and the provisioning
-    // log record still share an id.
+    // log record still share an id. A UUIDv7 of this process sorts in arrival order, which
+    // orders log records that arrived within the same millisecond.
     let request_id = request
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let gateway_id = gateway_request_id(&request);
     let client_ip = client_address(&request).map(|c| c.to_string());
     let client = client_ip.clone().unwrap_or_else(|| "-".to_string());
@@ -323,12 +357,8 @@ pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, n
         "request"
     );
     if telemetry.emf {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
         // stdout, one line: CloudWatch Logs extracts the metrics from it.
-        println!("{}", emf_line(&record, now));
+        println!("{}", emf_line(&record, now_ms()));
     }
     let response = match tenant {
         Some(tenant) => {

@@ -1,5 +1,5 @@
 //! `scimctl`: the operator CLI of the SCIM service. Each subcommand group is one module
-//! (`token`, `table`, `tenant`, `users`, `import`, `conflicts`, `reindex`); a new group is one more module
+//! (`token`, `table`, `tenant`, `users`, `import`, `conflicts`, `reindex`, `log`); a new group is one more module
 //! and one more [`Command`]
 //! variant. The data commands open the DynamoDB table through `store`.
 //!
@@ -21,6 +21,7 @@ macro_rules! println {
 
 mod conflicts;
 mod import;
+mod log;
 mod reindex;
 mod store;
 mod table;
@@ -56,6 +57,9 @@ enum Command {
     /// Once after upgrading to NFC identifiers: move DynamoDB index keys written before to their
     /// NFC form, and report duplicates that NFC reveals
     Reindex(reindex::ReindexArgs),
+    /// A tenant's provisioning log: each SCIM request, what was answered and what changed,
+    /// newest first (from the table, or a local server's admin API)
+    Log(log::LogArgs),
 }
 
 /// Why a command did not succeed, and so which exit code it ends with.
@@ -96,6 +100,7 @@ async fn main() -> ExitCode {
         Command::Import(command) => import::run(command).await,
         Command::Conflicts(command) => conflicts::run(command).await,
         Command::Reindex(command) => reindex::run(command).await,
+        Command::Log(command) => log::run(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,4 @@
-//! The store the data commands (`tenant`, and the user and conflict commands beside it) act on:
+//! The store the data commands (`tenant`, `log`, and the user and conflict commands beside it) act on:
 //! the service's DynamoDB table, reached through the standard AWS chain (`AWS_REGION`,
 //! `AWS_PROFILE`, `AWS_ENDPOINT_URL`, ...). The embedded store lives inside a running local
 //! server's memory, so there is nothing for a separate process to open.
@@ -20,11 +20,16 @@ pub struct TableArg {
 
 impl TableArg {
     pub async fn open(&self) -> Result<DynamoStore, Failure> {
-        if self.table.trim().is_empty() {
-            return Err(Failure::Usage("the table name is empty".into()));
-        }
-        Ok(DynamoStore::from_env(&self.table, Arc::new(SchemaRegistry::standard())).await)
+        open_table(&self.table, Arc::new(SchemaRegistry::standard())).await
     }
+}
+
+/// The table named `name`, its resources read with `registry`.
+pub async fn open_table(name: &str, registry: Arc<SchemaRegistry>) -> Result<DynamoStore, Failure> {
+    if name.trim().is_empty() {
+        return Err(Failure::Usage("the table name is empty".into()));
+    }
+    Ok(DynamoStore::from_env(name, registry).await)
 }
 
 /// A tenant named on the command line.

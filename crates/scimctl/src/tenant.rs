@@ -23,7 +23,9 @@ pub enum TenantCommand {
         table: TableArg,
     },
     /// Change a tenant's settings: delete_mode=soft|hard, retention_days=N,
-    /// conflict_policy=review|link, group_roles.<group>=role[,role...] (empty: unmap)
+    /// conflict_policy=review|link, group_roles.<group>=role[,role...] (empty: unmap),
+    /// log_retention_days=N (30), log_read_sample_percent=0..100 (5),
+    /// log_bodies=on|off|12h|3d (on: 24 hours; at most 7 days), silence_alarm_hours=N|off
     Set {
         tenant: String,
         /// KEY=VALUE assignments, applied in order on top of the current settings

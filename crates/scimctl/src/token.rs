@@ -2,6 +2,7 @@
 //! expiration, Create Token"). Output goes to stdout; the registry used is named on stderr, so a
 //! script can read stdout alone.
 
+use crate::store::open_table;
 use crate::Failure;
 use clap::{Args, Subcommand};
 use scim_auth::{
@@ -9,6 +10,10 @@ use scim_auth::{
     LOCAL_REGISTRY_PATH,
 };
 use scim_dynamodb::open_token_registry;
+use scim_proto::SchemaRegistry;
+use scim_store::{TenantId, TokenUsageStore, TokenUse};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -41,7 +46,8 @@ pub enum TokenCommand {
         #[arg(long, default_value = "default")]
         tenant: String,
     },
-    /// List tokens, one per line: id, name, tenant, expiry, state (never a token or a hash)
+    /// List tokens, one per line: id, name, tenant, expiry, state (never a token or a hash);
+    /// with --table / SCIM_TABLE also when each was last used and from which address
     List,
     /// Revoke a token at once (the service refuses it within SCIM_TOKEN_REVOCATION_CHECK_SECONDS, 5 s by default)
     Revoke {
@@ -93,7 +99,11 @@ pub async fn run(args: TokenArgs) -> Result<(), Failure> {
         }
         TokenCommand::List => {
             let document = open().await.load().await.map_err(failure)?.document;
-            print_list(&document.tokens, now);
+            let uses = match &table {
+                Some(table) => last_uses(table, &document.tokens).await,
+                None => None,
+            };
+            print_list(&document.tokens, uses.as_ref(), now);
         }
         TokenCommand::Revoke { id } => {
             let registry = open().await;
@@ -163,23 +173,70 @@ fn print_record(record: &TokenRecord) {
     println!("expires  {}", timestamp(record.expires));
 }
 
+/// Each token's last use (by tenant and token id), from the table: one read per tenant in the
+/// registry. `None`, with the reason on stderr, when the table cannot say: the list is still
+/// worth printing.
+async fn last_uses(table: &str, tokens: &[TokenRecord]) -> Option<LastUses> {
+    let store = match open_table(table, Arc::new(SchemaRegistry::standard())).await {
+        Ok(store) => store,
+        Err(Failure::Usage(e) | Failure::Failed(e)) => {
+            eprintln!("no last use shown: {e}");
+            return None;
+        }
+    };
+    let tenants: BTreeSet<&str> = tokens.iter().map(|t| t.tenant.as_str()).collect();
+    let mut uses = LastUses::new();
+    for name in tenants {
+        // The registry refuses invalid tenant names, so this skips nothing it wrote.
+        let Ok(tenant) = TenantId::new(name) else { continue };
+        match store.token_uses(&tenant).await {
+            Ok(found) => uses.extend(
+                found
+                    .into_iter()
+                    .map(|u| ((name.to_string(), u.token_id.clone()), u)),
+            ),
+            Err(e) => {
+                eprintln!("no last use shown: cannot read the token uses of tenant {name}: {e}");
+                return None;
+            }
+        }
+    }
+    Some(uses)
+}
+
+/// Last uses by (tenant, token id).
+type LastUses = HashMap<(String, String), TokenUse>;
+
 /// Aligned columns with a header; the name comes second but may contain spaces, so the other
-/// columns never do.
-fn print_list(tokens: &[TokenRecord], now: OffsetDateTime) {
-    let header = ["ID", "NAME", "TENANT", "EXPIRES", "STATE"].map(String::from);
-    let rows: Vec<[String; 5]> = tokens
+/// columns never do. With `uses`, LAST USED and FROM follow (`-`: no use recorded).
+fn print_list(tokens: &[TokenRecord], uses: Option<&LastUses>, now: OffsetDateTime) {
+    let mut header = vec!["ID", "NAME", "TENANT", "EXPIRES", "STATE"];
+    if uses.is_some() {
+        header.extend(["LAST USED", "FROM"]);
+    }
+    let header: Vec<String> = header.into_iter().map(String::from).collect();
+    let rows: Vec<Vec<String>> = tokens
         .iter()
         .map(|t| {
-            [
+            let mut row = vec![
                 t.id.clone(),
                 t.name.clone(),
                 t.tenant.clone(),
                 timestamp(t.expires),
                 t.state(now).to_string(),
-            ]
+            ];
+            if let Some(uses) = uses {
+                let used = uses.get(&(t.tenant.clone(), t.id.clone()));
+                row.push(
+                    used.and_then(|u| scim_store::parse_timestamp(&u.last_used))
+                        .map_or_else(|| "-".to_string(), timestamp),
+                );
+                row.push(used.and_then(|u| u.client.clone()).unwrap_or_else(|| "-".into()));
+            }
+            row
         })
         .collect();
-    let mut widths = [0usize; 5];
+    let mut widths = vec![0usize; header.len()];
     for row in std::iter::once(&header).chain(&rows) {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -188,7 +245,7 @@ fn print_list(tokens: &[TokenRecord], now: OffsetDateTime) {
     for row in std::iter::once(&header).chain(&rows) {
         let line: Vec<String> = row
             .iter()
-            .zip(widths)
+            .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
         println!("{}", line.join("  ").trim_end());

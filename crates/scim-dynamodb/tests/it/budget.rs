@@ -521,3 +521,139 @@ async fn every_operation_costs_the_same_at_both_sizes() {
     }
     assert_eq!(small.len(), expected.len());
 }
+
+/// The provisioning log and token uses cost the same calls whatever the log's size: a record is
+/// one PutItem, a token use one PutItem (older or newer), a page one Query per partition read.
+#[tokio::test]
+async fn the_log_and_token_uses_cost_the_same_at_two_log_sizes() {
+    let expected = vec![
+        ("append_log", counts(&[("PutItem", 1)])),
+        ("record_token_use", counts(&[("PutItem", 1)])),
+        ("record_token_use (older than kept)", counts(&[("PutItem", 1)])),
+        ("token_uses", counts(&[("Query", 1)])),
+        ("read_log (first page of 10)", counts(&[("Query", 2)])),
+        ("read_log (next page of 10)", counts(&[("Query", 2)])),
+        ("read_log (errors, page of 10)", counts(&[("Query", 1)])),
+        ("read_log (resource: an id and a name)", counts(&[("Query", 2)])),
+    ];
+    for size in [30, 600] {
+        let (s, counter) = common::store().await;
+        let t = TenantId::new(&format!("log{size}")).unwrap();
+        let records = (0..size)
+            .map(|i| common::log_record(&t, i, if i % 2 == 0 { 409 } else { 201 }))
+            .collect();
+        common::append_all(&s, &t, records).await;
+        let mut out: Vec<(&str, Counts)> = Vec::new();
+        macro_rules! op {
+            ($name:expr, $e:expr) => {{
+                counter.take();
+                let (r, usage) = metering::metered(async { $e }).await;
+                let calls = counter.take();
+                assert_eq!(
+                    u64::from(usage.calls),
+                    calls.values().sum::<u64>(),
+                    "{}",
+                    $name
+                );
+                out.push(($name, calls));
+                r
+            }};
+        }
+        let newest = common::log_record(&t, size, 201);
+        op!("append_log", s.append_log(&t, &newest).await.unwrap());
+        let used = |at: &str| scim_store::TokenUse {
+            token_id: "tok-a".into(),
+            last_used: at.into(),
+            client: None,
+        };
+        op!(
+            "record_token_use",
+            s.record_token_use(&t, &used(&newest.time)).await.unwrap()
+        );
+        op!(
+            "record_token_use (older than kept)",
+            s.record_token_use(&t, &used("2020-01-01T00:00:00.000Z"))
+                .await
+                .unwrap()
+        );
+        let uses = op!("token_uses", s.token_uses(&t).await.unwrap());
+        assert_eq!(uses, vec![used(&newest.time)]);
+        let page = |after: Option<scim_store::LogCursor>, errors_only: bool| scim_store::LogQuery {
+            limit: 10,
+            after,
+            errors_only,
+            ..scim_store::LogQuery::default()
+        };
+        let first = op!(
+            "read_log (first page of 10)",
+            s.read_log(&t, &page(None, false)).await.unwrap()
+        );
+        assert_eq!(first.records.len(), 10);
+        let next = op!(
+            "read_log (next page of 10)",
+            s.read_log(&t, &page(first.next, false)).await.unwrap()
+        );
+        assert_eq!(next.records[0].request_id, format!("req-{}", size - 10));
+        let errors = op!(
+            "read_log (errors, page of 10)",
+            s.read_log(&t, &page(None, true)).await.unwrap()
+        );
+        assert!(errors.records.iter().all(|r| r.status == 409));
+        let resource = scim_store::LogQuery {
+            resource: Some(scim_store::ResourceFilter {
+                ids: vec!["id-3".into()],
+                name: Some("nobody".into()),
+            }),
+            ..page(None, false)
+        };
+        let of_resource = op!(
+            "read_log (resource: an id and a name)",
+            s.read_log(&t, &resource).await.unwrap()
+        );
+        assert_eq!(of_resource.records.len(), 1);
+        assert_eq!(out, expected, "log of {size} records");
+    }
+}
+
+/// A read whose filter matches only records far down the log stops after examining its budget
+/// (scim_dynamodb::MAX_LOG_EXAMINED) in a few calls of growing size, answers a short page with a
+/// cursor, and the next read goes on from there and finds them.
+#[tokio::test]
+async fn a_sparse_log_read_examines_at_most_its_budget_and_goes_on_from_there() {
+    let (s, counter) = common::store().await;
+    let t = TenantId::new("sparse").unwrap();
+    let mut records: Vec<scim_store::LogRecord> = (1..=3).map(|i| common::log_record(&t, i, 200)).collect();
+    records.extend((100..2600).map(|i| {
+        let mut r = common::log_record(&t, i, 200);
+        r.token_id = Some("tok-other".into());
+        r
+    }));
+    common::append_all(&s, &t, records).await;
+    let query = |after| scim_store::LogQuery {
+        token_id: Some("tok-a".into()),
+        limit: 10,
+        after,
+        ..scim_store::LogQuery::default()
+    };
+    counter.take();
+    let (first, usage) = metering::metered(s.read_log(&t, &query(None))).await;
+    let first = first.unwrap();
+    let calls = counter.take();
+    println!("first page: {calls:?}, {} items examined", usage.items_read);
+    assert!(first.records.is_empty());
+    assert!(first.next.is_some(), "a short page continues");
+    assert!(usage.items_read <= scim_dynamodb::MAX_LOG_EXAMINED as u64);
+    assert_eq!(calls, counts(&[("Query", 7)]));
+
+    let (second, usage) = metering::metered(s.read_log(&t, &query(first.next))).await;
+    let second = second.unwrap();
+    println!(
+        "second page: {:?}, {} items examined",
+        counter.take(),
+        usage.items_read
+    );
+    let ids: Vec<&str> = second.records.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!(ids, ["req-3", "req-2", "req-1"]);
+    assert_eq!(second.next, None);
+    assert!(usage.items_read <= scim_dynamodb::MAX_LOG_EXAMINED as u64);
+}

@@ -7,5 +7,6 @@ mod contract;
 mod faults;
 mod generation;
 mod large_groups;
+mod log;
 mod reindex;
 mod table;

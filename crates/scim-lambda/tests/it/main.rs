@@ -3,3 +3,4 @@
 
 mod first_start;
 mod rotated_secrets;
+mod watch;

@@ -5,6 +5,8 @@ mod cli;
 mod common;
 mod conflicts;
 mod import;
+mod log;
+mod log_server;
 mod reindex;
 mod tenant;
 mod users;

@@ -11,7 +11,9 @@ fn show_defaults_then_set_and_show() {
     assert_eq!(
         shown,
         json!({"tenant": "acme", "version": 0, "settings": {
-            "delete_mode": "soft", "retention_days": 30, "conflict_policy": "review", "group_roles": {}}})
+            "delete_mode": "soft", "retention_days": 30, "conflict_policy": "review", "group_roles": {},
+            "log_retention_days": 30, "log_read_sample_percent": 5, "log_bodies_until": null,
+            "silence_alarm_hours": null}})
     );
 
     let set = data(
@@ -23,16 +25,28 @@ fn show_defaults_then_set_and_show() {
             "delete_mode=hard",
             "conflict_policy=link",
             "group_roles.Engineering=developer,deployer",
+            "log_retention_days=7",
+            "log_read_sample_percent=100",
+            "log_bodies=12h",
+            "silence_alarm_hours=2",
         ],
     )
     .json();
     assert_eq!(set["version"], 1);
     let shown = data(&table, &["tenant", "show", "acme"]).json();
     assert_eq!(shown["version"], 1);
+    let mut settings = shown["settings"].clone();
+    // log_bodies=12h: on until twelve hours from now.
+    let bodies_until = settings["log_bodies_until"].take();
+    let until = scim_store::parse_timestamp(bodies_until.as_str().unwrap()).unwrap();
+    let minutes_left = (until - time::OffsetDateTime::now_utc()).whole_minutes();
+    assert!((11 * 60..=12 * 60).contains(&minutes_left), "{bodies_until}");
     assert_eq!(
-        shown["settings"],
+        settings,
         json!({"delete_mode": "hard", "retention_days": 30, "conflict_policy": "link",
-               "group_roles": {"Engineering": ["developer", "deployer"]}})
+               "group_roles": {"Engineering": ["developer", "deployer"]},
+               "log_retention_days": 7, "log_read_sample_percent": 100, "log_bodies_until": null,
+               "silence_alarm_hours": 2})
     );
     // Other tenants are untouched.
     assert_eq!(data(&table, &["tenant", "show", "globex"]).json()["version"], 0);
@@ -55,7 +69,8 @@ fn show_defaults_then_set_and_show() {
     assert_eq!(
         replaced["settings"],
         json!({"delete_mode": "soft", "retention_days": 7, "conflict_policy": "review",
-               "group_roles": {"Sales": ["crm"]}})
+               "group_roles": {"Sales": ["crm"]}, "log_retention_days": 30,
+               "log_read_sample_percent": 5, "log_bodies_until": null, "silence_alarm_hours": null})
     );
 }
 
@@ -66,6 +81,9 @@ fn bad_settings_are_usage_errors_and_change_nothing() {
         vec!["tenant", "set", "acme", "delete_mode=sometimes"],
         vec!["tenant", "set", "acme", "retention_days=0"],
         vec!["tenant", "set", "acme", "colour=blue"],
+        vec!["tenant", "set", "acme", "log_bodies=8d"],
+        vec!["tenant", "set", "acme", "log_read_sample_percent=101"],
+        vec!["tenant", "set", "acme", "silence_alarm_hours=0"],
         vec!["tenant", "set", "acme"],
         vec!["tenant", "set", "no/such tenant", "delete_mode=hard"],
     ] {
