@@ -16,6 +16,7 @@ mod idp_lifecycles;
 mod idp_quirks;
 mod input_limits;
 mod lambda_events;
+mod lambda_flush;
 mod lambda_log;
 mod limits;
 mod protocol;

@@ -99,17 +99,9 @@ impl Function {
     }
 
     pub async fn invoke(&self, fixture: &str, vars: &[(&str, &str)]) -> Answer {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("lambda-events")
-            .join(fixture);
-        let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        for (k, v) in [("token", self.token.as_str()), ("origin_secret", ORIGIN_SECRET)]
-            .iter()
-            .chain(vars)
-        {
-            text = text.replace(&format!("{{{{{k}}}}}"), v);
-        }
-        assert!(!text.contains("{{"), "{fixture}: unfilled placeholder");
+        let defaults = [("token", self.token.as_str()), ("origin_secret", ORIGIN_SECRET)];
+        let vars: Vec<(&str, &str)> = vars.iter().chain(&defaults).copied().collect();
+        let text = event_text(fixture, &vars);
         let payload: LambdaRequest = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{fixture}: {e}"));
         let mut context = Context::default();
         context.request_id = format!("lambda-req-{fixture}");
@@ -141,6 +133,20 @@ impl Function {
             raw,
         }
     }
+}
+
+/// The event `tests/lambda-events/<fixture>` with its `{{name}}` placeholders filled from
+/// `vars` (the first value of a name wins); every placeholder must be filled.
+pub fn event_text(fixture: &str, vars: &[(&str, &str)]) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("lambda-events")
+        .join(fixture);
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (k, v) in vars {
+        text = text.replace(&format!("{{{{{k}}}}}"), v);
+    }
+    assert!(!text.contains("{{"), "{fixture}: unfilled placeholder");
+    text
 }
 
 #[track_caller]

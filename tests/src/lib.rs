@@ -2,8 +2,10 @@
 //! speaks to it the way IdPs do.
 
 pub mod events;
+pub mod gated_log;
 pub mod lambda;
 pub mod logs;
+pub mod runtime_api;
 pub mod urn;
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
@@ -31,11 +33,22 @@ const TEST_CURSOR_KEY: &str = "dGVzdC1jdXJzb3Ita2V5LWZvci1sYW1iZGEtZXZlbnRz";
 /// `SCIM_BOOTSTRAP_TOKEN`. Without `SCIM_TOKEN_REGISTRY` the registry is an empty one (a file
 /// that does not exist).
 pub async fn app_state(vars: &[(&str, &str)], lambda: bool, statics: Vec<StaticToken>) -> AppState {
+    app_state_over(vars, lambda, statics, std::convert::identity).await
+}
+
+/// [`app_state`] with the store seen through `wrap` (a test's instrumented store, such as
+/// [`gated_log::GatedLog`]).
+pub async fn app_state_over(
+    vars: &[(&str, &str)],
+    lambda: bool,
+    statics: Vec<StaticToken>,
+    wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+) -> AppState {
     let config = test_config(vars, lambda);
     let tokens = TokenCache::load(config.token_registry.open().await, config.token_cache, statics)
         .await
         .expect("token registry");
-    state_with_tokens(config, Arc::new(tokens)).await
+    state_with_tokens(config, Arc::new(tokens), wrap).await
 }
 
 /// The settings of [`app_state`].
@@ -62,10 +75,15 @@ fn test_config(vars: &[(&str, &str)], lambda: bool) -> Config {
     Config::from_lookup(lookup, lambda).expect("test config")
 }
 
-/// The state for `config` on the store of [`Backend::current`], verifying tokens with `tokens`.
-async fn state_with_tokens(config: Config, tokens: Arc<TokenCache>) -> AppState {
+/// The state for `config` on the store of [`Backend::current`] seen through `wrap`, verifying
+/// tokens with `tokens`.
+async fn state_with_tokens(
+    config: Config,
+    tokens: Arc<TokenCache>,
+    wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+) -> AppState {
     let registry = Arc::new(SchemaRegistry::standard());
-    let store = Backend::current().store(registry.clone(), &config).await;
+    let store = wrap(Backend::current().store(registry.clone(), &config).await);
     AppState::new(config, registry, store, tokens)
         .await
         .expect("rotated secrets")
@@ -305,7 +323,7 @@ impl Server {
     /// Starts a server on the store of [`Backend::current`] that verifies tokens with `tokens`, a
     /// cache the test built over a registry of its own (and keeps, to read its counters).
     pub async fn start_with_tokens(vars: &[(&str, &str)], tokens: Arc<TokenCache>) -> Server {
-        Self::serve(state_with_tokens(test_config(vars, false), tokens).await).await
+        Self::serve(state_with_tokens(test_config(vars, false), tokens, std::convert::identity).await).await
     }
 
     async fn serve(state: AppState) -> Server {

@@ -29,12 +29,29 @@ pub fn service(state: AppState) -> LambdaService {
 const LOG_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves Lambda events until the runtime stops. An internal extension, registered in this
-/// process, receives each invocation's `INVOKE` event; it waits until the invocation's request
-/// has been answered and then flushes the provisioning log. Lambda sends the response as soon
-/// as the runtime posts it, and freezes the environment only once the extension too has asked
-/// for the next event, so the records are written after the answer and before the freeze.
+/// process, receives each invocation's `INVOKE` event; it waits until the invocation has ended
+/// and then flushes the provisioning log. Lambda sends the response as soon as the runtime
+/// posts it, and freezes the environment only once the extension too has asked for the next
+/// event, so the records are written after the answer and before the freeze.
+///
+/// The invocation's end is signalled around the whole runtime service, after its response or
+/// error has been posted: an event that is no HTTP event (a direct invoke) or a handler that
+/// panics never reaches the Router's middleware, and the extension must not wait for those
+/// until the invocation's deadline (Lambda would report a timeout and discard the environment).
 pub async fn run(state: AppState) -> Result<(), String> {
     let log = state.log.clone();
+    let ended = state.log.clone();
+    // What lambda_http::run builds, with the signal around it.
+    let runtime = lambda_http::lambda_runtime::Runtime::new(lambda_http::Adapter::from(service(state)))
+        .layer(lambda_http::lambda_runtime::layers::TracingLayer::new())
+        .layer(tower::util::MapFutureLayer::new(move |invocation| {
+            let log = ended.clone();
+            async move {
+                let outcome = invocation.await;
+                log.answered();
+                outcome
+            }
+        }));
     let flush = lambda_extension::service_fn(move |event: lambda_extension::LambdaEvent| {
         let log = log.clone();
         async move {
@@ -56,10 +73,9 @@ pub async fn run(state: AppState) -> Result<(), String> {
         .register()
         .await
         .map_err(|e| format!("registering the provisioning log extension: {e}"))?;
-    tokio::try_join!(
-        async { lambda_http::run(service(state)).await.map_err(|e| e.to_string()) },
-        async { extension.run().await.map_err(|e| e.to_string()) },
-    )
+    tokio::try_join!(async { runtime.run().await.map_err(|e| e.to_string()) }, async {
+        extension.run().await.map_err(|e| e.to_string())
+    },)
     .map(|_| ())
 }
 

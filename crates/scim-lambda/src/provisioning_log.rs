@@ -7,8 +7,8 @@
 //! the record and counts it); a background task writes it. The tenant's settings (sampling,
 //! bodies, retention) are applied there, from a cache, so the request path reads nothing. Under
 //! Lambda, where the environment is frozen once the invocation ends, an internal extension waits
-//! for the invocation's request and flushes the queue after the response has been sent
-//! (`main.rs`), so records are written within the invocation without delaying its answer. A
+//! for the invocation to end and flushes the queue after the response has been sent
+//! (`lambda.rs`), so records are written within the invocation without delaying its answer. A
 //! record lost (queue full, a failed write, an environment shut down mid-write) costs only that
 //! record: the request's own log line still exists, and `LogRecordsDropped` /
 //! `LogWriteFailures` count the losses.
@@ -177,7 +177,7 @@ struct Writer {
 pub struct LogWriter {
     queue: mpsc::Sender<Pending>,
     shared: Arc<Writer>,
-    /// Signalled when a request has been answered (Lambda's flush waits for it).
+    /// Signalled when a Lambda invocation has ended (Lambda's flush waits for it).
     answered: Arc<Notify>,
 }
 
@@ -215,13 +215,14 @@ impl LogWriter {
         }
     }
 
-    /// Says a request has been answered (every request, with a record or without).
+    /// Says a Lambda invocation has ended, its response or error posted (every invocation,
+    /// with a record or without: `lambda::run` signals it around the runtime's service).
     pub fn answered(&self) {
         self.answered.notify_one();
     }
 
-    /// Waits until the next request has been answered (or one already was, unseen), at most
-    /// until `deadline`.
+    /// Waits until the next invocation has ended (or one already had, unseen), at most until
+    /// `deadline`.
     pub async fn next_answered(&self, deadline: Instant) {
         let _ = tokio::time::timeout_at(deadline.into(), self.answered.notified()).await;
     }

@@ -371,7 +371,6 @@ pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, n
         // No tenant (no valid token): nobody's provisioning log; the log line above has it.
         None => response,
     };
-    telemetry.log.answered();
     response
 }
 
