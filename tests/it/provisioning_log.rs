@@ -1,5 +1,7 @@
 //! The provisioning log end to end: IdP-shaped requests through the real listener, then the
 //! records as the admin API (what `scimctl log --server` and the console read) answers them.
+// Tests may unwrap (`allow-unwrap-in-tests` misses them: `on_both_stores!` runs plain functions).
+#![allow(clippy::unwrap_used)]
 
 use reqwest::Method;
 use scim_blackbox::{okta_user, on_both_stores, patch_op, urn, Backend, Reply, Server, OTHER_TOKEN};
@@ -326,10 +328,12 @@ async fn bodies_only_while_log_bodies_is_on() {
     s.create_user("on@example.com").await;
     s.flush_log().await;
     // Expired: the setting stays written but keeps nothing.
-    let mut settings = TenantSettings::default();
-    settings.log_bodies_until = Some(scim_store::timestamp(
-        scim_store::now() - time::Duration::minutes(1),
-    ));
+    let settings = TenantSettings {
+        log_bodies_until: Some(scim_store::timestamp(
+            scim_store::now() - time::Duration::minutes(1),
+        )),
+        ..TenantSettings::default()
+    };
     s.put_settings(&settings).await;
     s.create_user("expired@example.com").await;
 

@@ -438,8 +438,14 @@ mod tests {
         ] {
             assert_eq!(Idp::from_user_agent(ua), idp, "{ua:?}");
         }
-        assert_eq!(Idp::recognise(None, "/scim/v2/Users?aadOptscim062020"), Idp::Entra);
-        assert_eq!(Idp::recognise(Some("Okta SCIM Client 1.0.0"), "/scim/v2/Users"), Idp::Okta);
+        assert_eq!(
+            Idp::recognise(None, "/scim/v2/Users?aadOptscim062020"),
+            Idp::Entra
+        );
+        assert_eq!(
+            Idp::recognise(Some("Okta SCIM Client 1.0.0"), "/scim/v2/Users"),
+            Idp::Okta
+        );
         assert_eq!(Idp::recognise(Some("curl/8"), "/scim/v2/Users"), Idp::Other);
     }
 
