@@ -174,36 +174,8 @@ pub async fn seed(
     (ids, gid)
 }
 
-/// A provisioning log record of `tenant`, `seconds` after midnight today (request id
-/// `req-<seconds>`, resource `id-<seconds>`, token `tok-a`), expiring in a day.
-pub fn log_record(tenant: &TenantId, seconds: i64, status: u16) -> scim_store::LogRecord {
-    let midnight = scim_store::now().replace_time(time::Time::MIDNIGHT);
-    scim_store::LogRecord {
-        time: scim_store::timestamp(midnight + time::Duration::seconds(seconds)),
-        request_id: format!("req-{seconds}"),
-        tenant: tenant.to_string(),
-        token_id: Some("tok-a".into()),
-        token_name: Some("Okta production".into()),
-        client: Some("203.0.113.9".into()),
-        idp: scim_store::Idp::Okta,
-        user_agent: Some("Okta SCIM Client 1.0.0".into()),
-        method: "POST".into(),
-        path: "/scim/v2/Users".into(),
-        operation: "Users.create".into(),
-        resource_type: Some("User".into()),
-        resource_id: Some(format!("id-{seconds}")),
-        resource_name: Some(format!("user{seconds}@example.com")),
-        status,
-        scim_type: None,
-        detail: None,
-        latency_ms: 12,
-        changed: Vec::new(),
-        members: None,
-        request_body: None,
-        response_body: None,
-        expires_at: scim_store::now().unix_timestamp() + 86_400,
-    }
-}
+/// A provisioning log record of `tenant`, `seconds` after midnight today: the contract's.
+pub use scim_store::contract::log::sample_record as log_record;
 
 /// Appends `records` to `tenant`'s log, a few at a time.
 pub async fn append_all(store: &DynamoStore, tenant: &TenantId, records: Vec<scim_store::LogRecord>) {

@@ -3,8 +3,10 @@
 use super::*;
 use crate::{Idp, LogChange, LogCursor, LogMembers, LogPage, LogQuery, LogRecord, ResourceFilter};
 
-/// A record of `tenant` at `seconds` after a fixed hour today, expiring in a day.
-fn record(t: &TenantId, seconds: i64, status: u16) -> LogRecord {
+/// A record of `tenant`, `seconds` after midnight today (request id `req-<seconds>`, resource
+/// `id-<seconds>`, token `tok-a`; a 409 is a `uniqueness` failure), expiring in a day. Backends'
+/// own log tests build theirs with it too.
+pub fn sample_record(t: &TenantId, seconds: i64, status: u16) -> LogRecord {
     let base = crate::now().replace_time(time::Time::MIDNIGHT);
     LogRecord {
         time: crate::timestamp(base + time::Duration::seconds(seconds)),
@@ -44,7 +46,7 @@ fn all(limit: usize) -> LogQuery {
 /// whatever order they were appended in.
 pub async fn log_newest_first_in_pages<S: Store>(s: S) {
     let t = tenant();
-    let mut full = record(&t, 10, 200);
+    let mut full = sample_record(&t, 10, 200);
     full.changed = vec![LogChange {
         attribute: "displayName".into(),
         old: Some(json!("Ada")),
@@ -54,11 +56,11 @@ pub async fn log_newest_first_in_pages<S: Store>(s: S) {
     full.request_body = Some(json!({"userName": "ada", "password": "[redacted]"}));
     full.response_body = Some(json!({"id": "id-10"}));
     for r in [
-        record(&t, 30, 201),
+        sample_record(&t, 30, 201),
         full.clone(),
-        record(&t, 50, 409),
-        record(&t, 20, 201),
-        record(&t, 40, 204),
+        sample_record(&t, 50, 409),
+        sample_record(&t, 20, 201),
+        sample_record(&t, 40, 204),
     ] {
         s.append_log(&t, &r).await.unwrap();
     }
@@ -98,15 +100,15 @@ pub async fn log_newest_first_in_pages<S: Store>(s: S) {
 /// Errors only, one token, a time window and one resource select exactly their records.
 pub async fn log_filters_select_exactly<S: Store>(s: S) {
     let t = tenant();
-    let mut other_token = record(&t, 5, 400);
+    let mut other_token = sample_record(&t, 5, 400);
     other_token.token_id = Some("tok-b".into());
-    let mut failed_create = record(&t, 6, 409);
+    let mut failed_create = sample_record(&t, 6, 409);
     failed_create.resource_id = None;
     failed_create.resource_name = Some("Grace@Example.com".into());
     for r in [
-        record(&t, 1, 201),
-        record(&t, 2, 409),
-        record(&t, 3, 200),
+        sample_record(&t, 1, 201),
+        sample_record(&t, 2, 409),
+        sample_record(&t, 3, 200),
         other_token,
         failed_create,
     ] {
@@ -174,8 +176,8 @@ pub async fn log_filters_select_exactly<S: Store>(s: S) {
 /// backend removes it.
 pub async fn log_is_per_tenant_and_expires<S: Store>(s: S) {
     let (a, b) = (tenant(), tenant());
-    s.append_log(&a, &record(&a, 1, 201)).await.unwrap();
-    let mut expired = record(&a, 2, 201);
+    s.append_log(&a, &sample_record(&a, 1, 201)).await.unwrap();
+    let mut expired = sample_record(&a, 2, 201);
     expired.expires_at = crate::now().unix_timestamp() - 1;
     s.append_log(&a, &expired).await.unwrap();
     assert!(s.read_log(&b, &all(10)).await.unwrap().records.is_empty());
@@ -207,14 +209,14 @@ pub async fn log_resource_named_by_id_or_name<S: Store>(s: S) {
     let registry = SchemaRegistry::standard();
     let grace = user(&s, &t, "grace").await;
     let team = group(&s, &t, "Team Blue", &[]).await;
-    let mut of_grace = record(&t, 1, 200);
+    let mut of_grace = sample_record(&t, 1, 200);
     of_grace.resource_id = Some(grace.id.clone());
-    let mut of_team = record(&t, 2, 200);
+    let mut of_team = sample_record(&t, 2, 200);
     of_team.resource_id = Some(team.id.clone());
-    let mut failed = record(&t, 3, 409);
+    let mut failed = sample_record(&t, 3, 409);
     failed.resource_id = None;
     failed.resource_name = Some("grace".into());
-    for r in [of_grace, of_team, failed, record(&t, 4, 201)] {
+    for r in [of_grace, of_team, failed, sample_record(&t, 4, 201)] {
         s.append_log(&t, &r).await.unwrap();
     }
     let ids_for = |text: &'static str| {
