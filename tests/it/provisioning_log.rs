@@ -499,3 +499,29 @@ async fn the_admin_api_answers_loopback_peers_only_and_never_under_lambda() {
     // Not mounted: the path falls to the SCIM API, whose every route wants a bearer token.
     assert_eq!(answer.status(), 401, "not mounted under Lambda");
 }
+
+#[tokio::test]
+async fn each_record_carries_the_request_id_of_its_log_line() {
+    if !scim_blackbox::alone_in_process(
+        module_path!(),
+        "each_record_carries_the_request_id_of_its_log_line",
+    ) {
+        return;
+    }
+    let captured = scim_blackbox::logs::Captured::process_json_log();
+    let s = server().await;
+    s.create_user("traced@example.com").await;
+    s.get("/Users/nobody").await.assert_error(404, None);
+    let records = s.log_records("default", "").await;
+    let lines: Vec<Value> = captured
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|l: &Value| l["fields"]["message"] == "request" && l["fields"]["tenant"] == "default")
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", captured.text());
+    for (record, line) in records.iter().rev().zip(&lines) {
+        assert_eq!(record["request_id"], line["fields"]["request_id"], "{line}");
+        assert_eq!(record["status"], line["fields"]["status"]);
+    }
+}
