@@ -666,6 +666,24 @@ class TemplateTest(unittest.TestCase):
             self.assertEqual(alarm[key], {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}],
                                                      {"Ref": "AWS::NoValue"}]}, key)
 
+    def test_provisioning_log_loss_alarm(self):
+        a = self.res["ProvisioningLogLossAlarm"]["Properties"]
+        metrics = {m["Id"]: m for m in a["Metrics"]}
+        watched = {m["MetricStat"]["Metric"]["MetricName"] for m in a["Metrics"] if "MetricStat" in m}
+        # Both ways of losing a record, under the names the writer counts them by.
+        self.assertEqual(watched, {"LogRecordsDropped", "LogWriteFailures"})
+        writer = read("crates/scim-lambda/src/provisioning_log.rs")
+        for name in watched:
+            self.assertIn(f'"{name}"', writer)
+        for m in a["Metrics"]:
+            if "MetricStat" in m:
+                self.assertEqual(m["MetricStat"]["Metric"]["Namespace"], "ScimService")
+                self.assertEqual(m["MetricStat"]["Stat"], "Sum")
+        self.assertTrue(metrics["lost"]["ReturnData"])
+        self.assertEqual((a["Threshold"], a["ComparisonOperator"], a["TreatMissingData"]),
+                         (0, "GreaterThanThreshold", "notBreaching"))
+        self.alarm_topic_actions(a)
+
     def test_token_expiry_alarm(self):
         a = self.res["TokenExpiryAlarm"]["Properties"]
         # The EMF metric the SCIM function writes for each token in use: ScimService, no dimensions.
