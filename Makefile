@@ -19,8 +19,9 @@ table: ## create the DynamoDB table named by SCIM_TABLE (the AWS settings come f
 tools: ## the project-local Python venvs: .venv (conformance tools, moto) and .venv-aws (cfn-lint, sam, cargo-lambda)
 	bash scripts/tools-venv.sh
 
-test: tools ## everything: unit, property, contract, black-box HTTP, Lambda events, conformance, AWS checks
+test: tools ## everything: unit, property, contract, black-box HTTP, Lambda events, README walk-through, conformance, AWS checks
 	$(CARGO) test --workspace
+	bash tests/readme/run.sh
 	bash tests/conformance/run.sh
 	bash scripts/aws-check.sh
 
