@@ -65,11 +65,13 @@ fi
 # Run the block as the README tells the user to: bash, with SCIM_URL and SCIM_TOKEN exported. A
 # curl function records each response's headers in a file of its own, next to what the block
 # asked for, so the block itself runs unchanged.
+# The count lives in a file: a curl inside $(...) runs in a subshell.
 cat >"$WORK/observe.sh" <<'SH'
-calls=0
 curl() {
-  calls=$((calls + 1))
-  command curl -D "$WALKTHROUGH_DIR/headers.$calls" "$@"
+  local n
+  n=$(($(cat "$WALKTHROUGH_DIR/calls" 2>/dev/null || echo 0) + 1))
+  echo "$n" >"$WALKTHROUGH_DIR/calls"
+  command curl -D "$WALKTHROUGH_DIR/headers.$n" "$@"
 }
 SH
 status=0
