@@ -66,7 +66,7 @@ pub fn unknown_filter_attribute(resource_type: &str) -> String {
         "Okta and Entra look groups up by displayName"
     } else {
         "IdPs look users up by userName (Okta's Unique identifier field for users, Entra's matching \
-         attribute, SailPoint's Unique Identifier Attribute) or externalId"
+         attribute, SailPoint's Account Name in the account schema) or externalId"
     };
     format!("a filter may name any attribute GET /Schemas lists; {usual}")
 }
@@ -100,13 +100,14 @@ pub fn too_many_values(label: &str) -> String {
 
 /// A bearer token the service does not accept: the connector setting that holds it (each
 /// guide's "Create a token" and connector settings).
-pub const BEARER_TOKEN: &str = "check the token in the IdP's connector settings (Okta: Authorization, \
-                                as Bearer SCIM_...; Entra: Secret Token; SailPoint: Token) and, with \
-                                scimctl token list, that it is neither expired nor revoked";
+pub const BEARER_TOKEN: &str = "check the token in the IdP's connector settings, the token alone without \
+                                'Bearer ' (Okta: OAuth Bearer Token or the HTTP Header field; Entra: \
+                                Secret Token; SailPoint: API Token) and, with scimctl token list, that it \
+                                is neither expired nor revoked";
 
 /// A path that is no SCIM endpoint: the base URL in the connector settings.
-pub const BASE_URL: &str = "the IdP's base URL (Okta: SCIM connector base URL; Entra: Tenant URL; \
-                            SailPoint: SCIM Base URL) must end in /scim/v2";
+pub const BASE_URL: &str = "the IdP's base URL (Okta: SCIM 2.0 Base Url or SCIM connector base URL; \
+                            Entra: Tenant URL; SailPoint: Host URL) must end in /scim/v2";
 
 /// An id that names nothing in the token's tenant (RFC 7644 §3.12: 404).
 pub const NOT_IN_TENANT: &str = "it was deleted here, or created with another tenant's token: check \
