@@ -12,6 +12,7 @@ use scim_lambda::state::AppState;
 use scim_lambda::{serve, BASE_PATH};
 use scim_proto::SchemaRegistry;
 use scim_store::{Store, TenantId};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -35,7 +36,8 @@ async fn main() -> ExitCode {
     }
 }
 
-/// JSON lines under Lambda (CloudWatch Logs Insights reads them), plain text locally.
+/// JSON lines under Lambda (CloudWatch Logs Insights reads them), plain text locally. Colour
+/// only on a terminal: escape codes in a file, a pipe or a JSON field are noise to whatever reads it.
 fn init_tracing(lambda: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -43,9 +45,14 @@ fn init_tracing(lambda: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if lambda {
-        builder.json().with_current_span(false).without_time().init();
+        builder
+            .json()
+            .with_ansi(false)
+            .with_current_span(false)
+            .without_time()
+            .init();
     } else {
-        builder.init();
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
 }
 

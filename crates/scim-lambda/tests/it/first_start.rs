@@ -139,3 +139,25 @@ fn under_lambda_the_bootstrap_token_is_refused_by_name() {
     );
     assert!(!stderr.contains("SCIM_boot-lambda"), "{stderr}");
 }
+
+/// Logs written to a pipe (a file, `make run | tee`, a log shipper) carry no colour codes; the
+/// request line of a refused request says why it was refused.
+#[tokio::test]
+async fn logs_to_a_pipe_have_no_colour_and_name_the_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, base, _) = start(dir.path());
+    let reply = reqwest::Client::new()
+        .get(format!("{base}/Users"))
+        .bearer_auth("SCIM_not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 401);
+    let logs = stop(child);
+    assert!(!logs.contains('\u{1b}'), "colour codes in: {logs:?}");
+    let line = logs
+        .lines()
+        .find(|l| l.contains(" request ") || l.ends_with(" request"))
+        .unwrap_or_else(|| panic!("no request line in: {logs}"));
+    assert!(line.contains("refused=\"unknown\""), "{line}");
+}
