@@ -107,9 +107,15 @@ async fn run(lambda: bool) -> Result<(), String> {
     if lambda {
         return scim_lambda::lambda::run(state).await;
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "; another process listens there: stop it, or choose another address \
+                 (SCIM_LISTEN=127.0.0.1:8081 make run)"
+        } else {
+            ""
+        };
+        format!("cannot listen on SCIM_LISTEN={}: {e}{hint}", config.listen)
+    })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("SCIM base URL: http://{addr}{BASE_PATH}");
     match (first_token, &config.bootstrap_token) {

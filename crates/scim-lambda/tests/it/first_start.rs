@@ -161,3 +161,27 @@ async fn logs_to_a_pipe_have_no_colour_and_name_the_refusal() {
         .unwrap_or_else(|| panic!("no request line in: {logs}"));
     assert!(line.contains("refused=\"unknown\""), "{line}");
 }
+
+/// A listen address already taken is named with the variable that sets it.
+#[test]
+fn an_address_in_use_names_scim_listen() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_scim-lambda"))
+        .current_dir(dir.path())
+        .env("SCIM_LISTEN", &address)
+        .env_remove("SCIM_TOKEN_REGISTRY")
+        .env_remove("SCIM_BOOTSTRAP_TOKEN")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let said = stderr
+        .lines()
+        .find(|l| l.starts_with("scim-lambda: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(said.contains(&format!("SCIM_LISTEN={address}")), "{said}");
+    assert!(said.contains("in use"), "{said}");
+}
