@@ -5,7 +5,9 @@ SCIM_LISTEN ?= 127.0.0.1:8080
 export SCIM_LISTEN
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
+		'{ name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1) } \
+		 END { for (i = 1; i <= NR; i++) printf "  make %-" width "s  %s\n", name[i], text[i] }'
 
 run: ## the service on SCIM_LISTEN (default 127.0.0.1:8080) with the embedded store; the first start prints a bearer token
 	$(CARGO) run --quiet --bin scim-lambda

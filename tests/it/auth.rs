@@ -166,6 +166,101 @@ async fn after_a_rotation_both_tokens_work_during_the_grace_period() {
         .assert_status(200);
 }
 
+/// A header whose shape is wrong is told what is wrong with it; the text depends on the shape
+/// alone, so a real token and a made-up one pasted the same wrong way get the same answer, and a
+/// well-shaped token that lets nobody in keeps the one text for unknown, expired and revoked.
+#[tokio::test]
+async fn a_misshapen_bearer_header_is_told_what_is_wrong_with_its_shape() {
+    let s = Setup::start(0).await;
+    let (valid, _) = s.create("acme").await;
+    let (revoked, revoked_id) = s.create("acme").await;
+    s.change(|doc| Ok(doc.revoke(&revoked_id, OffsetDateTime::now_utc())?))
+        .await;
+    let detail = |reply: &Reply| {
+        assert_refused(reply);
+        reply.body["detail"].as_str().unwrap().to_string()
+    };
+    let twice = detail(&s.client(&format!("Bearer {valid}")).get("/Users").await);
+    assert!(twice.contains("'Bearer' twice"), "{twice}");
+    let twice_lower = detail(&s.client(&format!("bearer {valid}")).get("/Users").await);
+    let twice_unknown = detail(&s.client("Bearer SCIM_not-a-token").get("/Users").await);
+    assert_eq!(twice_lower, twice);
+    assert_eq!(twice_unknown, twice, "the answer does not depend on the token");
+
+    let (head, tail) = valid.split_at(12);
+    let spaced = detail(&s.client(&format!("{head} {tail}")).get("/Users").await);
+    assert!(spaced.contains("contains spaces"), "{spaced}");
+    let spaced_unknown = detail(&s.client("SCIM_not a-token").get("/Users").await);
+    assert_eq!(spaced_unknown, spaced, "the answer does not depend on the token");
+
+    assert_refused_as_invalid(&s.client("SCIM_not-a-token").get("/Users").await);
+    assert_refused_as_invalid(&s.client(&revoked).get("/Users").await);
+    s.client(&valid).get("/Users").await.assert_status(200);
+}
+
+/// The request log line of a refused request says why (the client is told less), with the
+/// token record's id when there is one; `latency_ms` has at most three decimals.
+#[tokio::test]
+async fn the_request_log_says_why_a_token_was_refused() {
+    if !scim_blackbox::alone_in_process(module_path!(), "the_request_log_says_why_a_token_was_refused") {
+        return;
+    }
+    let captured = scim_blackbox::logs::Captured::process_json_log();
+    let s = Setup::start(0).await;
+    let (valid, _) = s.create("acme").await;
+    let (revoked, revoked_id) = s.create("acme").await;
+    s.change(|doc| Ok(doc.revoke(&revoked_id, OffsetDateTime::now_utc())?))
+        .await;
+    let (expired, expired_id) = s.create("acme").await;
+    s.change(|doc| doc.rotate(&expired_id, time::Duration::ZERO, OffsetDateTime::now_utc()))
+        .await;
+    let cases: [(Option<String>, &str, &str); 7] = [
+        (None, "missing", "-"),
+        (Some(format!("Basic {valid}")), "malformed", "-"),
+        (Some(format!("Bearer Bearer {valid}")), "malformed", "-"),
+        (Some("Bearer SCIM_a b".into()), "malformed", "-"),
+        (Some("Bearer SCIM_not-a-token".into()), "unknown", "-"),
+        (Some(format!("Bearer {revoked}")), "revoked", &revoked_id),
+        (Some(format!("Bearer {expired}")), "expired", &expired_id),
+    ];
+    for (header, _, _) in &cases {
+        let reply = s
+            .server
+            .send(|client, base| {
+                let request = client.get(format!("{base}/Users"));
+                match header {
+                    Some(value) => request.header("Authorization", value),
+                    None => request,
+                }
+            })
+            .await;
+        assert_refused(&reply);
+    }
+    s.client(&valid).get("/Users").await.assert_status(200);
+
+    let text = captured.text();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &Value| v["fields"]["message"] == "request")
+        .map(|v| v["fields"].clone())
+        .collect();
+    assert_eq!(lines.len(), cases.len() + 1, "{text}");
+    for ((_, reason, token_id), line) in cases.iter().zip(&lines) {
+        assert_eq!(line["status"], 401, "{line}");
+        assert_eq!(line["refused"], *reason, "{line}");
+        assert_eq!(line["token_id"], *token_id, "{line}");
+    }
+    let last = &lines[cases.len()];
+    assert_eq!(last["refused"], "-", "{last}");
+    for line in &lines {
+        let latency = line["latency_ms"].to_string();
+        let decimals = latency.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(decimals <= 3, "{latency}");
+    }
+    assert!(!text.contains(&valid) && !text.contains(&revoked) && !text.contains(&expired));
+}
+
 /// Every route, fallbacks included, with no token, a malformed header, an unknown token and a
 /// revoked token: always 401, never an answer.
 #[tokio::test]

@@ -6,7 +6,7 @@
 
 use scim_blackbox::urn::{ENTERPRISE, USER};
 use scim_blackbox::{default_tenant, okta_user, on_both_stores, Server};
-use scim_store::{ConflictPolicy, Resolution, TenantSettings};
+use scim_store::{ConflictPolicy, ConflictScope, Resolution, TenantSettings};
 use serde_json::{json, Map, Value};
 
 fn obj(v: Value) -> Map<String, Value> {
@@ -77,7 +77,7 @@ async fn link_policy_adopts_the_imported_account() {
     );
     assert!(s
         .store
-        .list_conflicts(&default_tenant())
+        .list_conflicts(&default_tenant(), ConflictScope::Open)
         .await
         .unwrap()
         .is_empty());
@@ -94,7 +94,11 @@ async fn review_policy_refuses_until_an_administrator_links() {
 
     let r = s.post("/Users", &okta_user("Dade.Murphy@example.com")).await;
     r.assert_error(409, Some("uniqueness"));
-    let conflicts = s.store.list_conflicts(&default_tenant()).await.unwrap();
+    let conflicts = s
+        .store
+        .list_conflicts(&default_tenant(), ConflictScope::Open)
+        .await
+        .unwrap();
     assert_eq!(conflicts.len(), 1);
     let c = &conflicts[0];
     let detail = r.body["detail"].as_str().unwrap();
@@ -110,7 +114,11 @@ async fn review_policy_refuses_until_an_administrator_links() {
     s.post("/Users", &okta_user("Dade.Murphy@example.com"))
         .await
         .assert_error(409, Some("uniqueness"));
-    let conflicts = s.store.list_conflicts(&default_tenant()).await.unwrap();
+    let conflicts = s
+        .store
+        .list_conflicts(&default_tenant(), ConflictScope::Open)
+        .await
+        .unwrap();
     assert_eq!(conflicts.len(), 1);
     assert_eq!(
         (conflicts[0].id.as_str(), conflicts[0].attempts),
@@ -128,7 +136,7 @@ async fn review_policy_refuses_until_an_administrator_links() {
     assert_eq!(user["title"], "Imported");
     assert!(s
         .store
-        .list_conflicts(&default_tenant())
+        .list_conflicts(&default_tenant(), ConflictScope::Open)
         .await
         .unwrap()
         .is_empty());
@@ -142,7 +150,12 @@ async fn after_a_reject_the_retry_creates_a_new_user() {
     s.post("/Users", &okta_user("dade.murphy@example.com"))
         .await
         .assert_error(409, Some("uniqueness"));
-    let c = s.store.list_conflicts(&default_tenant()).await.unwrap().remove(0);
+    let c = s
+        .store
+        .list_conflicts(&default_tenant(), ConflictScope::Open)
+        .await
+        .unwrap()
+        .remove(0);
     let rejected = s
         .store
         .resolve_conflict(&default_tenant(), &c.id, Resolution::Reject)
@@ -221,7 +234,7 @@ async fn a_duplicate_of_a_managed_user_is_409_whatever_the_policy() {
         r.assert_error(409, Some("uniqueness"));
         assert!(
             s.store
-                .list_conflicts(&default_tenant())
+                .list_conflicts(&default_tenant(), ConflictScope::Open)
                 .await
                 .unwrap()
                 .is_empty(),

@@ -200,3 +200,23 @@ async fn client_faults_and_connector_settings_are_told_apart() {
     let stale = detail(&reply, 412, None);
     assert!(stale.ends_with(hint::STALE_VERSION), "{stale}");
 }
+
+/// A body that is not JSON is answered with where parsing stopped, said once.
+#[tokio::test]
+async fn a_json_syntax_error_names_its_position_once() {
+    let s = Server::start().await;
+    let bearer = s.bearer();
+    let reply = s
+        .send(|client, base| {
+            client
+                .post(format!("{base}/Users"))
+                .header("authorization", bearer)
+                .header("content-type", "application/scim+json")
+                .body("{\"userName\": \"a\",\n \"active\": tru}")
+        })
+        .await;
+    let detail = detail(&reply, 400, Some("invalidSyntax"));
+    assert!(detail.contains("line 2 column"), "{detail}");
+    assert_eq!(detail.matches("line").count(), 1, "{detail}");
+    assert_eq!(detail.matches("column").count(), 1, "{detail}");
+}

@@ -19,6 +19,7 @@ mod lambda_events;
 mod lambda_flush;
 mod lambda_log;
 mod limits;
+mod makefile;
 mod protocol;
 mod provisioning_log;
 mod revocation;

@@ -520,6 +520,49 @@ async fn bad_input_answers_scim_errors() {
         .assert_error(400, Some("invalidValue"));
 }
 
+/// A member entry without a usable `value` is refused in POST and PUT as it is in PATCH, never
+/// dropped (it would leave the group without the member the IdP believes it added), and the
+/// refused write changes nothing.
+#[tokio::test]
+async fn group_member_without_value_is_400_in_post_and_put() {
+    let s = Server::start().await;
+    let alice = s.create_user("alice").await;
+    let no_value = [
+        json!([{"display": "Alice"}]),
+        json!([{"value": "", "type": "User"}]),
+        json!([{"value": "   "}]),
+        json!([{"value": alice}, {}]),
+    ];
+    for members in &no_value {
+        let r = s
+            .post(
+                "/Groups",
+                &json!({"schemas": [GROUP], "displayName": "g", "members": members}),
+            )
+            .await;
+        r.assert_error(400, Some("invalidValue"));
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("'value'"),
+            "{}",
+            r.text
+        );
+    }
+    let gid = s.create_group("g", &[&alice]).await;
+    for members in &no_value {
+        s.put(
+            &format!("/Groups/{gid}"),
+            &json!({"schemas": [GROUP], "displayName": "renamed", "members": members}),
+        )
+        .await
+        .assert_error(400, Some("invalidValue"));
+    }
+    let g = s.get(&format!("/Groups/{gid}")).await;
+    assert_eq!(g.assert_status(200)["displayName"], "g");
+    assert_eq!(g.body["members"][0]["value"], alice, "{}", g.text);
+    let list = s.get("/Groups").await;
+    assert_eq!(list.assert_status(200)["totalResults"], 1, "{}", list.text);
+}
+
 on_both_stores!(duplicates_are_409_uniqueness);
 async fn duplicates_are_409_uniqueness() {
     let s = Server::start().await;

@@ -11,9 +11,9 @@ use crate::runtime_api::{Step, Timeline};
 use async_trait::async_trait;
 use scim_store::prelude::*;
 use scim_store::{
-    Conflict, DeletedUser, Expect, GroupAncestry, Include, LogPage, LogQuery, LogRecord, MemberChange, Page,
-    Query, Resolution, ResourceKind, StoreError, StoredResource, TenantId, TenantSettings, TokenUse,
-    UnmanagedAccount, UnmanagedMatch, VersionedSettings,
+    Conflict, ConflictScope, DeletedUser, Expect, GroupAncestry, Include, LogPage, LogQuery, LogRecord,
+    MemberChange, Page, Query, Resolution, ResourceKind, StoreError, StoredResource, TenantId,
+    TenantSettings, TokenUse, UnmanagedAccount, UnmanagedMatch, VersionedSettings,
 };
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -192,8 +192,12 @@ impl UnmanagedStore for GatedLog {
         self.inner.record_conflict(tenant, matched, posted).await
     }
 
-    async fn list_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError> {
-        self.inner.list_conflicts(tenant).await
+    async fn list_conflicts(
+        &self,
+        tenant: &TenantId,
+        scope: ConflictScope,
+    ) -> Result<Vec<Conflict>, StoreError> {
+        self.inner.list_conflicts(tenant, scope).await
     }
 
     async fn resolve_conflict(

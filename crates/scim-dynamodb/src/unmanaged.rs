@@ -22,8 +22,8 @@ use aws_sdk_dynamodb::types::{
 };
 use scim_store::unmanaged::{self, check_resolution, conflict_of};
 use scim_store::{
-    Conflict, ConflictStatus, Expect, MatchAttribute, Resolution, ResourceKind, StoreError, StoredResource,
-    TenantId, UnmanagedAccount, UnmanagedMatch, UnmanagedStore,
+    Conflict, ConflictScope, ConflictStatus, Expect, MatchAttribute, Resolution, ResourceKind, StoreError,
+    StoredResource, TenantId, UnmanagedAccount, UnmanagedMatch, UnmanagedStore,
 };
 use serde_json::{Map, Value};
 
@@ -400,21 +400,25 @@ impl UnmanagedStore for DynamoStore {
     }
 
     /// Query pages over the tenant's conflicts (a handful; no bound needed).
-    async fn list_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError> {
+    async fn list_conflicts(
+        &self,
+        tenant: &TenantId,
+        scope: ConflictScope,
+    ) -> Result<Vec<Conflict>, StoreError> {
         let pk = keys::conflicts(tenant);
         let mut after: Option<String> = None;
-        let mut open = Vec::new();
+        let mut listed = Vec::new();
         loop {
             let (items, more) = self.query_page(&pk, after.as_deref(), 1000, None).await?;
             for item in &items {
                 let c = conflict_from_item(item)?;
-                if c.status == ConflictStatus::Open {
-                    open.push(c);
+                if scope.includes(&c) {
+                    listed.push(c);
                 }
             }
             after = items.last().and_then(|i| get_s(i, keys::SK)).map(str::to_string);
             if !more || after.is_none() {
-                return Ok(open);
+                return Ok(listed);
             }
         }
     }

@@ -29,19 +29,98 @@ pub struct Tenant {
     pub token_expires: time::OffsetDateTime,
 }
 
+/// What is wrong with an `Authorization` header, judged from its shape alone: a detail that
+/// helps the administrator who pasted it, and says nothing about which tokens exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BadHeader {
+    Missing,
+    NotBearer,
+    /// `Bearer Bearer SCIM_…`: the IdP adds the scheme and the administrator pasted it too.
+    BearerTwice,
+    /// A token pasted with a space or a line break in it: no token has one.
+    Spaces,
+}
+
+impl BadHeader {
+    fn detail(self) -> &'static str {
+        match self {
+            BadHeader::Missing => "an Authorization header with a bearer token is required",
+            BadHeader::NotBearer => "the Authorization header must be 'Bearer <token>'",
+            BadHeader::BearerTwice => {
+                "the Authorization header has 'Bearer' twice: the token was pasted with 'Bearer' \
+                 in front of it, and the IdP adds its own; paste the token alone"
+            }
+            BadHeader::Spaces => {
+                "the bearer token contains spaces or line breaks: paste it as one piece, as \
+                 scimctl printed it"
+            }
+        }
+    }
+
+    fn refusal(self) -> Refusal {
+        match self {
+            BadHeader::Missing => Refusal::Missing,
+            _ => Refusal::Malformed,
+        }
+    }
+}
+
 /// The token of `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is case-insensitive,
-/// RFC 7235 §2.1), or the detail of the 401 to answer.
-fn bearer_token(headers: &HeaderMap) -> Result<&str, &'static str> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or("an Authorization header with a bearer token is required")?;
-    value
+/// RFC 7235 §2.1), or what is wrong with the header. RFC 6750's `b64token` has no spaces, so a
+/// second `Bearer` or a space inside is a pasting mistake, told as such.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, BadHeader> {
+    let value = headers.get(header::AUTHORIZATION).ok_or(BadHeader::Missing)?;
+    let token = value
         .to_str()
         .ok()
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
         .map(|(_, token)| token.trim())
-        .ok_or("the Authorization header must be 'Bearer <token>'")
+        .ok_or(BadHeader::NotBearer)?;
+    match token.split_once(char::is_whitespace) {
+        None => Ok(token),
+        Some((first, _)) if first.eq_ignore_ascii_case("bearer") => Err(BadHeader::BearerTwice),
+        Some(_) => Err(BadHeader::Spaces),
+    }
+}
+
+/// Why a request got no tenant, for its request log line (`refused`), which the client is not
+/// told beyond the header's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Missing,
+    Malformed,
+    Unknown,
+    Expired {
+        token_id: String,
+    },
+    Revoked {
+        token_id: String,
+    },
+    /// The registry could not be read for too long to tell (503).
+    RegistryUnavailable,
+}
+
+impl Refusal {
+    /// The `refused` field of the request log line.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Missing => "missing",
+            Refusal::Malformed => "malformed",
+            Refusal::Unknown => "unknown",
+            Refusal::Expired { .. } => "expired",
+            Refusal::Revoked { .. } => "revoked",
+            Refusal::RegistryUnavailable => "registry-unavailable",
+        }
+    }
+
+    /// The token record's id, when the token matched one.
+    pub fn token_id(&self) -> Option<&str> {
+        match self {
+            Refusal::Expired { token_id } | Refusal::Revoked { token_id } => Some(token_id),
+            _ => None,
+        }
+    }
 }
 
 /// The CloudWatch metric counting failed reads of the token registry or its generation marker
@@ -73,9 +152,13 @@ pub fn registry_failure_hook(emf: bool) -> FailureHook {
     })
 }
 
-/// A 401 with what to check in the IdP's connector settings ([`hint::BEARER_TOKEN`]).
-fn unauthorized(detail: &str) -> Response {
-    ApiError::from(ScimError::unauthorized(detail).with_hint(hint::BEARER_TOKEN)).into_response()
+/// A 401 with what to check in the IdP's connector settings ([`hint::BEARER_TOKEN`]), carrying
+/// the refusal for the request log line.
+fn unauthorized(detail: &str, refusal: Refusal) -> Response {
+    let mut response =
+        ApiError::from(ScimError::unauthorized(detail).with_hint(hint::BEARER_TOKEN)).into_response();
+    response.extensions_mut().insert(refusal);
+    response
 }
 
 /// Middleware in front of every route: `Authorization: Bearer <token>` → [`Tenant`], or 401 with
@@ -83,7 +166,7 @@ fn unauthorized(detail: &str) -> Response {
 pub async fn require_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let verdict = match bearer_token(request.headers()) {
         Ok(presented) => state.tokens.verify(presented).await,
-        Err(detail) => return unauthorized(detail),
+        Err(bad) => return unauthorized(bad.detail(), bad.refusal()),
     };
     match verdict {
         Verdict::Valid {
@@ -104,22 +187,16 @@ pub async fn require_token(State(state): State<AppState>, mut request: Request, 
             response.extensions_mut().insert(tenant);
             response
         }
-        Verdict::Expired { token_id } => {
-            tracing::info!(%token_id, "refused an expired token");
-            unauthorized(INVALID_TOKEN)
-        }
-        Verdict::Revoked { token_id } => {
-            tracing::info!(%token_id, "refused a revoked token");
-            unauthorized(INVALID_TOKEN)
-        }
-        Verdict::Unknown => unauthorized(INVALID_TOKEN),
+        Verdict::Expired { token_id } => unauthorized(INVALID_TOKEN, Refusal::Expired { token_id }),
+        Verdict::Revoked { token_id } => unauthorized(INVALID_TOKEN, Refusal::Revoked { token_id }),
+        Verdict::Unknown => unauthorized(INVALID_TOKEN, Refusal::Unknown),
         // Fail closed: the registry has not been read for too long to know which tokens are
         // revoked. RFC 7644 §3.12 lets any HTTP status carry a SCIM error; 503 says "try later".
         Verdict::Unavailable => {
             tracing::error!(
                 "refused a request: the token registry has not been read successfully for too long"
             );
-            ApiError {
+            let mut response = ApiError {
                 error: ScimError::new(
                     503,
                     None,
@@ -128,7 +205,9 @@ pub async fn require_token(State(state): State<AppState>, mut request: Request, 
                 retry_after: Some(UNAVAILABLE_RETRY_AFTER_SECS),
                 www_authenticate: false,
             }
-            .into_response()
+            .into_response();
+            response.extensions_mut().insert(Refusal::RegistryUnavailable);
+            response
         }
     }
 }
@@ -164,30 +243,20 @@ mod tests {
 
     #[test]
     fn bearer_tokens_are_read_from_the_authorization_header() {
-        let cases: &[(Option<&str>, Result<&str, &str>)] = &[
+        let cases: &[(Option<&str>, Result<&str, BadHeader>)] = &[
             (Some("Bearer SCIM_abc"), Ok("SCIM_abc")),
             (Some("bearer  SCIM_abc "), Ok("SCIM_abc")),
             (Some("BEARER SCIM_abc"), Ok("SCIM_abc")),
-            (
-                None,
-                Err("an Authorization header with a bearer token is required"),
-            ),
-            (
-                Some("SCIM_abc"),
-                Err("the Authorization header must be 'Bearer <token>'"),
-            ),
-            (
-                Some("Basic dXNlcjpwdw=="),
-                Err("the Authorization header must be 'Bearer <token>'"),
-            ),
-            (
-                Some("Bearer "),
-                Err("the Authorization header must be 'Bearer <token>'"),
-            ),
-            (
-                Some("non-token"),
-                Err("the Authorization header must be 'Bearer <token>'"),
-            ),
+            (None, Err(BadHeader::Missing)),
+            (Some("SCIM_abc"), Err(BadHeader::NotBearer)),
+            (Some("Basic dXNlcjpwdw=="), Err(BadHeader::NotBearer)),
+            (Some("Bearer "), Err(BadHeader::NotBearer)),
+            (Some("non-token"), Err(BadHeader::NotBearer)),
+            (Some("Bearer Bearer SCIM_abc"), Err(BadHeader::BearerTwice)),
+            (Some("Bearer bearer  SCIM_abc"), Err(BadHeader::BearerTwice)),
+            (Some("Bearer SCIM_ab c"), Err(BadHeader::Spaces)),
+            (Some("Bearer SCIM_ab\tc"), Err(BadHeader::Spaces)),
+            (Some("Bearer Bearer"), Ok("Bearer")),
         ];
         for (value, want) in cases {
             let mut headers = HeaderMap::new();

@@ -113,14 +113,11 @@ fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
                 .into(),
         );
     }
+    // serde_json's message ends with the line and column already.
     serde_json::from_slice(body).map_err(|e| {
-        ScimError::invalid_syntax(format!(
-            "the request body is not valid JSON: {e} (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-        .with_hint(hint::CLIENT_FAULT)
-        .into()
+        ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
+            .with_hint(hint::CLIENT_FAULT)
+            .into()
     })
 }
 

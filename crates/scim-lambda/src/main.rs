@@ -12,6 +12,7 @@ use scim_lambda::state::AppState;
 use scim_lambda::{serve, BASE_PATH};
 use scim_proto::SchemaRegistry;
 use scim_store::{Store, TenantId};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -35,7 +36,8 @@ async fn main() -> ExitCode {
     }
 }
 
-/// JSON lines under Lambda (CloudWatch Logs Insights reads them), plain text locally.
+/// JSON lines under Lambda (CloudWatch Logs Insights reads them), plain text locally. Colour
+/// only on a terminal: escape codes in a file, a pipe or a JSON field are noise to whatever reads it.
 fn init_tracing(lambda: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -43,9 +45,14 @@ fn init_tracing(lambda: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if lambda {
-        builder.json().with_current_span(false).without_time().init();
+        builder
+            .json()
+            .with_ansi(false)
+            .with_current_span(false)
+            .without_time()
+            .init();
     } else {
-        builder.init();
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
 }
 
@@ -100,9 +107,15 @@ async fn run(lambda: bool) -> Result<(), String> {
     if lambda {
         return scim_lambda::lambda::run(state).await;
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "; another process listens there: stop it, or choose another address \
+                 (SCIM_LISTEN=127.0.0.1:8081 make run)"
+        } else {
+            ""
+        };
+        format!("cannot listen on SCIM_LISTEN={}: {e}{hint}", config.listen)
+    })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("SCIM base URL: http://{addr}{BASE_PATH}");
     match (first_token, &config.bootstrap_token) {

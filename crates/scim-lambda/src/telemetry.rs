@@ -10,7 +10,7 @@
 //! stack's CloudFront function writes into [`VIEWER_ADDRESS_HEADER`], else the first
 //! `X-Forwarded-For` entry (API Gateway's own source is CloudFront's edge).
 
-use crate::auth::Tenant;
+use crate::auth::{Refusal, Tenant};
 use crate::provisioning_log::{with_notes, LogWriter, Pending, RequestNotes};
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -222,10 +222,7 @@ pub fn emf_line(record: &RequestRecord, timestamp_ms: u64) -> String {
     );
     doc.insert("Operation".into(), record.operation.into());
     doc.insert("StatusClass".into(), status_class(record.status).into());
-    doc.insert(
-        "Latency".into(),
-        json!((record.latency_ms * 1000.0).round() / 1000.0),
-    );
+    doc.insert("Latency".into(), json!(to_microseconds(record.latency_ms)));
     doc.insert("Requests".into(), 1.into());
     doc.insert("StoreCalls".into(), record.store_calls.into());
     doc.insert("Status".into(), record.status.into());
@@ -233,6 +230,11 @@ pub fn emf_line(record: &RequestRecord, timestamp_ms: u64) -> String {
         doc.insert("RequestId".into(), id.clone().into());
     }
     Value::Object(doc).to_string()
+}
+
+/// Milliseconds to three decimals (a microsecond): finer digits are noise from the clock.
+fn to_microseconds(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
 }
 
 /// One EMF document with a single metric under no dimensions (the metrics the stack's alarms
@@ -340,17 +342,22 @@ pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, n
     };
     let tenant = response.extensions().get::<Tenant>().cloned();
     let tenant = tenant.as_ref();
+    let refusal = response.extensions().get::<Refusal>();
+    let token_id = tenant
+        .map(|t| t.token_id.as_str())
+        .or_else(|| refusal.and_then(Refusal::token_id));
     tracing::info!(
         request_id = record.request_id.as_deref().unwrap_or("-"),
         gateway_request_id = gateway_id.as_deref().unwrap_or("-"),
         tenant = tenant.map(|t| t.id.as_str()).unwrap_or("-"),
-        token_id = tenant.map(|t| t.token_id.as_str()).unwrap_or("-"),
+        token_id = token_id.unwrap_or("-"),
+        refused = refusal.map_or("-", Refusal::reason),
         method = %method,
         route = route.as_deref().unwrap_or("-"),
         path = %path,
         operation = record.operation,
         status = record.status,
-        latency_ms = latency_ms,
+        latency_ms = to_microseconds(latency_ms),
         store_calls = record.store_calls,
         items_read = usage.items_read,
         client = %client,

@@ -55,9 +55,23 @@ impl Default for ValueLimits {
     }
 }
 
+/// The name of a Group's member list (RFC 7643 §4.2), which the store keeps apart from the group.
+const MEMBERS: &str = "members";
+
+/// 400 `invalidValue` for an entry of `members` with no member id: it names nobody, and dropping
+/// it would leave the group without a member the client believes it added (RFC 7643 §4.2:
+/// `value` is the member's `id`). POST, PUT and PATCH answer alike.
+pub(crate) fn member_without_value(def: &AttributeDef) -> ScimError {
+    ScimError::invalid_value(format!(
+        "an entry of '{}' has no 'value' (the member's id)",
+        def.name
+    ))
+    .with_hint(hint::CLIENT_FAULT)
+}
+
 impl ValueLimits {
     fn of(&self, def: &AttributeDef) -> usize {
-        if def.name == "members" {
+        if def.name == MEMBERS {
             self.members
         } else {
             self.per_attribute
@@ -351,7 +365,11 @@ pub(crate) fn normalize_unsealed(
                     hint::wrong_type(&def.name, type_name(def))
                 )));
             }
-            if let Some(v) = normalize_single(def, &def.name, item, opts)? {
+            let normalized = normalize_single(def, &def.name, item, opts)?;
+            if def.name == MEMBERS && !normalized.as_ref().is_some_and(names_a_member) {
+                return Err(member_without_value(def));
+            }
+            if let Some(v) = normalized {
                 // Exact duplicates are one value (RFC 7643 §2.4: a multi-valued attribute is a
                 // set of values; Okta and Entra resend what is already there).
                 out.insert(v);
@@ -393,6 +411,14 @@ pub(crate) fn normalize_unsealed(
         };
         normalize_single(def, &def.name, single, opts)
     }
+}
+
+/// Whether a normalised `members` entry carries a member id (not only blanks).
+fn names_a_member(entry: &Value) -> bool {
+    entry
+        .get("value")
+        .and_then(Value::as_str)
+        .is_some_and(|id| !id.trim().is_empty())
 }
 
 /// Whether `body` names a `writeOnly` attribute of `schema` (`password`) anywhere: in a key, or

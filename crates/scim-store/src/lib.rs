@@ -43,8 +43,8 @@ pub use resources::{
 pub use settings::{ConflictPolicy, DeleteMode, SettingsStore, TenantSettings, VersionedSettings};
 pub use token_usage::{TokenUsageStore, TokenUse};
 pub use unmanaged::{
-    create_user, Conflict, ConflictStatus, CreateOutcome, MatchAttribute, Resolution, UnmanagedAccount,
-    UnmanagedMatch, UnmanagedStore,
+    create_user, Conflict, ConflictScope, ConflictStatus, CreateOutcome, MatchAttribute, Resolution,
+    UnmanagedAccount, UnmanagedMatch, UnmanagedStore,
 };
 
 #[cfg(feature = "contract")]

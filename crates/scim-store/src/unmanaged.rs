@@ -177,6 +177,21 @@ pub struct Conflict {
     pub resolved: Option<String>,
 }
 
+/// Which of a tenant's conflicts [`UnmanagedStore::list_conflicts`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictScope {
+    /// Those waiting for a decision.
+    Open,
+    /// Every one, decided ones with their status and `resolved` time.
+    All,
+}
+
+impl ConflictScope {
+    pub fn includes(self, conflict: &Conflict) -> bool {
+        self == ConflictScope::All || conflict.status == ConflictStatus::Open
+    }
+}
+
 /// An administrator's decision on a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
@@ -359,8 +374,12 @@ pub trait UnmanagedStore: Send + Sync {
         posted: &Map<String, Value>,
     ) -> Result<Conflict, StoreError>;
 
-    /// The tenant's open conflicts, by id.
-    async fn list_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError>;
+    /// The tenant's conflicts in `scope`, by id.
+    async fn list_conflicts(
+        &self,
+        tenant: &TenantId,
+        scope: ConflictScope,
+    ) -> Result<Vec<Conflict>, StoreError>;
 
     /// An administrator's decision on an open conflict (`NotFound` if there is none): `Link`
     /// approves it; `Reject` rejects it and, atomically, sets its account aside (it keeps its

@@ -6,7 +6,7 @@
 use crate::store::{print_json, tenant, TableArg};
 use crate::Failure;
 use clap::{Args, Subcommand};
-use scim_store::{Resolution, StoreError, UnmanagedStore};
+use scim_store::{ConflictScope, Resolution, StoreError, UnmanagedStore};
 use serde_json::Value;
 
 /// `scimctl conflicts <command>`
@@ -21,6 +21,9 @@ pub enum ConflictsCommand {
     /// Print a tenant's open conflicts (JSON array)
     List {
         tenant: String,
+        /// Also the resolved ones (status approved or rejected, with the time in "resolved")
+        #[arg(long)]
+        all: bool,
         #[command(flatten)]
         table: TableArg,
     },
@@ -44,11 +47,20 @@ pub enum ConflictsCommand {
 
 pub async fn run(args: ConflictsArgs) -> Result<(), Failure> {
     let (name, conflict, resolution, table) = match args.command {
-        ConflictsCommand::List { tenant: name, table } => {
+        ConflictsCommand::List {
+            tenant: name,
+            all,
+            table,
+        } => {
             let t = tenant(&name)?;
             let store = table.open().await?;
-            let open = store.list_conflicts(&t).await.map_err(failed)?;
-            print_json(&to_json(&open)?);
+            let scope = if all {
+                ConflictScope::All
+            } else {
+                ConflictScope::Open
+            };
+            let listed = store.list_conflicts(&t, scope).await.map_err(failed)?;
+            print_json(&to_json(&listed)?);
             return Ok(());
         }
         ConflictsCommand::Link {

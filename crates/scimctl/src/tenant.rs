@@ -5,7 +5,7 @@ use crate::store::{print_json, tenant, TableArg};
 use crate::Failure;
 use clap::{Args, Subcommand};
 use scim_store::{Expect, SettingsStore, StoreError, TenantSettings};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// `scimctl tenant <command>`
 #[derive(Debug, Args)]
@@ -31,8 +31,8 @@ pub enum TenantCommand {
         /// KEY=VALUE assignments, applied in order on top of the current settings
         #[arg(value_name = "KEY=VALUE")]
         assignments: Vec<String>,
-        /// Replace all settings with this JSON file (as `tenant show` prints under "settings")
-        /// before applying the assignments
+        /// Replace all settings with this JSON file (what `tenant show` prints, or its
+        /// "settings" alone) before applying the assignments
         #[arg(long, value_name = "FILE")]
         from_file: Option<std::path::PathBuf>,
         #[command(flatten)]
@@ -69,7 +69,7 @@ pub async fn run(args: TenantArgs) -> Result<(), Failure> {
                 Some(path) => {
                     let text = std::fs::read_to_string(path)
                         .map_err(|e| Failure::Failed(format!("cannot read {}: {e}", path.display())))?;
-                    Some(TenantSettings::from_json(&text).map_err(usage)?)
+                    Some(settings_from_file(&text)?)
                 }
                 None => None,
             };
@@ -94,6 +94,22 @@ pub async fn run(args: TenantArgs) -> Result<(), Failure> {
             )))
         }
     }
+}
+
+/// The keys of what `tenant show` prints.
+const SHOWN_KEYS: [&str; 3] = ["tenant", "version", "settings"];
+
+/// The settings in a `--from-file` file: what `tenant show` prints (its `tenant` and `version`
+/// are ignored: the target is the command's tenant, and the write checks the current version),
+/// or the settings object alone.
+fn settings_from_file(text: &str) -> Result<TenantSettings, Failure> {
+    let shown = match serde_json::from_str(text) {
+        Ok(Value::Object(mut shown)) if shown.keys().all(|k| SHOWN_KEYS.contains(&k.as_str())) => {
+            shown.remove("settings").map(|settings| settings.to_string())
+        }
+        _ => None,
+    };
+    TenantSettings::from_json(shown.as_deref().unwrap_or(text)).map_err(usage)
 }
 
 fn usage(e: StoreError) -> Failure {

@@ -95,6 +95,12 @@ pub async fn run(args: TokenArgs) -> Result<(), Failure> {
             println!("{}", issued.secret.expose());
             println!();
             println!("This is the only time the token is shown. Paste it into the IdP as the bearer token.");
+            // scim-auth's cache: an unknown token makes a running service read the registry
+            // again, at most once per SCIM_TOKEN_REFRESH_MIN_SECONDS.
+            println!(
+                "Running services accept it within SCIM_TOKEN_REFRESH_MIN_SECONDS (5 s by default) \
+                 of its first use."
+            );
             print_record(&issued.record);
         }
         TokenCommand::List => {
@@ -114,6 +120,7 @@ pub async fn run(args: TokenArgs) -> Result<(), Failure> {
                 "revoked {} ({}, tenant {})",
                 record.id, record.name, record.tenant
             );
+            println!("{}", revocation_delay(&location, table.is_some()));
         }
         TokenCommand::Rotate { id, grace } => {
             let grace = parse_grace(&grace).map_err(|e| Failure::Usage(format!("--grace: {e}")))?;
@@ -135,14 +142,45 @@ pub async fn run(args: TokenArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The registry named on the command line or in the environment.
+/// The registry named on the command line or in the environment, a file by its absolute path:
+/// a relative one depends on the working directory, and a command run from the wrong one would
+/// otherwise quietly start a second registry that the server never reads. Named on stderr, with
+/// a warning while the file does not exist yet.
 pub(crate) fn location(text: Option<String>) -> Result<RegistryLocation, Failure> {
     let text = text.unwrap_or_else(|| format!("file:{LOCAL_REGISTRY_PATH}"));
-    let location = text
+    let location = match text
         .parse()
-        .map_err(|e| Failure::Usage(format!("--registry / SCIM_TOKEN_REGISTRY: {e}")))?;
+        .map_err(|e| Failure::Usage(format!("--registry / SCIM_TOKEN_REGISTRY: {e}")))?
+    {
+        RegistryLocation::File(path) => RegistryLocation::File(
+            std::path::absolute(&path).map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?,
+        ),
+        other => other,
+    };
     eprintln!("registry: {location}");
+    if let RegistryLocation::File(path) = &location {
+        if !path.exists() {
+            eprintln!(
+                "warning: {} does not exist yet: a write creates it; the server reads the file \
+                 its own SCIM_TOKEN_REGISTRY names (make run: .local/tokens.json in the \
+                 repository), so run scimctl from the same directory or give an absolute path",
+                path.display()
+            );
+        }
+    }
     Ok(location)
+}
+
+/// When running services refuse a revoked token (scim-auth's cache): at their next generation
+/// check when the write moved the registry's marker (a file's metadata, or the table's
+/// generation item for a secret), else at their next full read.
+fn revocation_delay(location: &RegistryLocation, table: bool) -> &'static str {
+    match location {
+        RegistryLocation::SecretsManager(_) if !table => {
+            "Running services refuse it within SCIM_TOKEN_CACHE_SECONDS (60 s by default)."
+        }
+        _ => "Running services refuse it within SCIM_TOKEN_REVOCATION_CHECK_SECONDS (5 s by default).",
+    }
 }
 
 /// A refused request is the operator's to fix (exit 2), except for naming a token that is not

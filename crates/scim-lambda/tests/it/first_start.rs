@@ -139,3 +139,49 @@ fn under_lambda_the_bootstrap_token_is_refused_by_name() {
     );
     assert!(!stderr.contains("SCIM_boot-lambda"), "{stderr}");
 }
+
+/// Logs written to a pipe (a file, `make run | tee`, a log shipper) carry no colour codes; the
+/// request line of a refused request says why it was refused.
+#[tokio::test]
+async fn logs_to_a_pipe_have_no_colour_and_name_the_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, base, _) = start(dir.path());
+    let reply = reqwest::Client::new()
+        .get(format!("{base}/Users"))
+        .bearer_auth("SCIM_not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 401);
+    let logs = stop(child);
+    assert!(!logs.contains('\u{1b}'), "colour codes in: {logs:?}");
+    let line = logs
+        .lines()
+        .find(|l| l.contains(" request ") || l.ends_with(" request"))
+        .unwrap_or_else(|| panic!("no request line in: {logs}"));
+    assert!(line.contains("refused=\"unknown\""), "{line}");
+}
+
+/// A listen address already taken is named with the variable that sets it.
+#[test]
+fn an_address_in_use_names_scim_listen() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_scim-lambda"))
+        .current_dir(dir.path())
+        .env("SCIM_LISTEN", &address)
+        .env_remove("SCIM_TOKEN_REGISTRY")
+        .env_remove("SCIM_BOOTSTRAP_TOKEN")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let said = stderr
+        .lines()
+        .find(|l| l.starts_with("scim-lambda: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(said.contains(&format!("SCIM_LISTEN={address}")), "{said}");
+    assert!(said.contains("in use"), "{said}");
+}

@@ -3,6 +3,7 @@
 
 use crate::error::{Result, ScimError};
 use crate::filter::{CompValue, CompareOp, Filter};
+use crate::resource::member_without_value;
 use crate::schema::AttributeDef;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -146,13 +147,7 @@ fn parse_member(item: &Value, def: &AttributeDef) -> Result<MemberRef> {
     };
     let value = match field("value") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-        _ => {
-            return Err(ScimError::invalid_value(format!(
-                "an entry of '{}' has no 'value' (the member's id)",
-                def.name
-            ))
-            .with_hint(crate::hint::CLIENT_FAULT))
-        }
+        _ => return Err(member_without_value(def)),
     };
     let ty = match field("type") {
         Some(Value::String(s)) if !s.is_empty() => Some(canonical_type(s, def)),

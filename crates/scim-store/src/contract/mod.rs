@@ -22,9 +22,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::{
-    purge_second, purge_timestamp, Conflict, ConflictPolicy, ConflictStatus, CreateOutcome, DeleteMode,
-    Expect, GroupAncestry, Include, MatchAttribute, MemberChange, Page, Paging, Query, Resolution,
-    ResourceKind, Store, StoreError, StoredResource, TenantId, TenantSettings, UnmanagedMatch,
+    purge_second, purge_timestamp, Conflict, ConflictPolicy, ConflictScope, ConflictStatus, CreateOutcome,
+    DeleteMode, Expect, GroupAncestry, Include, MatchAttribute, MemberChange, Page, Paging, Query,
+    Resolution, ResourceKind, Store, StoreError, StoredResource, TenantId, TenantSettings, UnmanagedMatch,
     VersionedSettings,
 };
 use scim_proto::filter::Filter;

@@ -309,7 +309,10 @@ pub async fn conflicts_are_recorded_once_per_account_and_user_name<S: Store>(s: 
     assert_eq!(again.first_attempt, first.first_attempt);
     assert!(again.last_attempt > first.last_attempt);
     assert_eq!(again.posted, obj(json!({"userName": "BOB", "title": "x"})));
-    assert_eq!(s.list_conflicts(&t).await.unwrap(), vec![again.clone()]);
+    assert_eq!(
+        s.list_conflicts(&t, ConflictScope::Open).await.unwrap(),
+        vec![again.clone()]
+    );
     let by_email = UnmanagedMatch {
         account: a.id.clone(),
         attribute: MatchAttribute::Email,
@@ -322,7 +325,7 @@ pub async fn conflicts_are_recorded_once_per_account_and_user_name<S: Store>(s: 
     assert_ne!(other.id, first.id);
     assert_eq!(other.matched_attribute, MatchAttribute::Email);
     let mut ids: Vec<String> = s
-        .list_conflicts(&t)
+        .list_conflicts(&t, ConflictScope::Open)
         .await
         .unwrap()
         .into_iter()
@@ -396,8 +399,14 @@ pub async fn link_approves_and_reject_sets_aside<S: Store>(s: S) {
         .await
         .unwrap();
     assert_ne!(ben.id, b.id);
-    // Neither is open any more.
-    assert_eq!(s.list_conflicts(&t).await.unwrap(), Vec::<Conflict>::new());
+    // Neither is open any more; both are listed with their decisions in scope `All`.
+    assert_eq!(
+        s.list_conflicts(&t, ConflictScope::Open).await.unwrap(),
+        Vec::<Conflict>::new()
+    );
+    let mut decided = vec![retried, rejected];
+    decided.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(s.list_conflicts(&t, ConflictScope::All).await.unwrap(), decided);
     assert_eq!(
         s.resolve_conflict(&t, "0123456789abcdef0123456789abcdef", Resolution::Link)
             .await,
@@ -484,7 +493,10 @@ pub async fn unmanaged_accounts_are_per_tenant<S: Store>(s: S) {
     let c = s.record_conflict(&a, &m, &user_attrs("bob")).await.unwrap();
     assert_eq!(s.find_unmanaged(&b, &user_attrs("bob")).await, Ok(None));
     assert_eq!(s.get_unmanaged(&b, &acc.id).await, Err(StoreError::NotFound));
-    assert_eq!(s.list_conflicts(&b).await.unwrap(), Vec::<Conflict>::new());
+    assert_eq!(
+        s.list_conflicts(&b, ConflictScope::Open).await.unwrap(),
+        Vec::<Conflict>::new()
+    );
     assert_eq!(
         s.resolve_conflict(&b, &c.id, Resolution::Reject).await,
         Err(StoreError::NotFound)
@@ -499,5 +511,5 @@ pub async fn unmanaged_accounts_are_per_tenant<S: Store>(s: S) {
         .unwrap();
     // Tenant a is as it was.
     assert_eq!(s.get_unmanaged(&a, &acc.id).await.unwrap(), acc);
-    assert_eq!(s.list_conflicts(&a).await.unwrap(), vec![c]);
+    assert_eq!(s.list_conflicts(&a, ConflictScope::Open).await.unwrap(), vec![c]);
 }

@@ -2,7 +2,9 @@
 
 use super::{MemoryStore, Record, Tenant, UnmanagedRecord};
 use crate::events::Lifecycle;
-use crate::unmanaged::{self, Conflict, ConflictStatus, Resolution, UnmanagedAccount, UnmanagedMatch};
+use crate::unmanaged::{
+    self, Conflict, ConflictScope, ConflictStatus, Resolution, UnmanagedAccount, UnmanagedMatch,
+};
 use crate::{
     now, stored_attributes, timestamp, Expect, Include, ResourceKind, StoreError, StoredResource, TenantId,
     UnmanagedStore,
@@ -161,7 +163,11 @@ impl UnmanagedStore for MemoryStore {
         Ok(conflict.clone())
     }
 
-    async fn list_conflicts(&self, tenant: &TenantId) -> Result<Vec<Conflict>, StoreError> {
+    async fn list_conflicts(
+        &self,
+        tenant: &TenantId,
+        scope: ConflictScope,
+    ) -> Result<Vec<Conflict>, StoreError> {
         let data = self.read()?;
         Ok(data
             .tenants
@@ -169,7 +175,7 @@ impl UnmanagedStore for MemoryStore {
             .map(|t| {
                 t.conflicts
                     .values()
-                    .filter(|c| c.status == ConflictStatus::Open)
+                    .filter(|c| scope.includes(c))
                     .cloned()
                     .collect()
             })

@@ -110,6 +110,58 @@ fn create_list_rotate_revoke() {
     assert!(states.contains(&(successor, "revoked".into())), "{states:?}");
 }
 
+/// A relative `file:` registry is resolved against the working directory and printed as the
+/// absolute path used, with a warning while the file does not exist yet (run from the wrong
+/// directory, the command would start a second registry the server never reads). create and
+/// revoke say when running services see the change.
+#[test]
+fn a_file_registry_is_named_by_its_absolute_path_and_changes_say_when_they_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_dir = |args: &[&str]| {
+        run(Command::new(env!("CARGO_BIN_EXE_scimctl"))
+            .current_dir(dir.path())
+            .env("SCIM_TOKEN_REGISTRY", "file:tokens.json")
+            .args(args)
+            .output()
+            .unwrap())
+    };
+    let absolute = dir.path().canonicalize().unwrap().join("tokens.json");
+    let named = format!("registry: file:{}", absolute.display());
+
+    let listed = in_dir(&["token", "list"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(listed.stderr.contains(&named), "{}", listed.stderr);
+    assert!(listed.stderr.contains("does not exist yet"), "{}", listed.stderr);
+    assert!(!absolute.exists(), "a list creates nothing");
+
+    let created = in_dir(&["token", "create", "--name", "Okta", "--expires", "30d"]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    assert!(created.stderr.contains(&named), "{}", created.stderr);
+    assert!(
+        created.stderr.contains("does not exist yet"),
+        "{}",
+        created.stderr
+    );
+    assert!(absolute.exists());
+    assert!(
+        created.stdout.contains("within SCIM_TOKEN_REFRESH_MIN_SECONDS"),
+        "{}",
+        created.stdout
+    );
+
+    let revoked = in_dir(&["token", "revoke", field(&created.stdout, "id")]);
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+    assert!(revoked.stderr.contains(&named), "{}", revoked.stderr);
+    assert!(!revoked.stderr.contains("does not exist"), "{}", revoked.stderr);
+    assert!(
+        revoked
+            .stdout
+            .contains("within SCIM_TOKEN_REVOCATION_CHECK_SECONDS"),
+        "{}",
+        revoked.stdout
+    );
+}
+
 #[test]
 fn the_registry_option_overrides_the_environment() {
     let dir = tempfile::tempdir().unwrap();

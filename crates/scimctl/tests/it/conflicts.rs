@@ -66,6 +66,25 @@ async fn list_link_and_reject() {
     .json();
     assert_eq!(rejected["status"], "rejected");
     assert_eq!(data(&table, &["conflicts", "list", "acme"]).json(), json!([]));
+    // --all shows the resolved ones too, as they were decided.
+    let all = data(&table, &["conflicts", "list", "acme", "--all"]).json();
+    let mut decided: Vec<(Value, Value)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["unmanagedId"].clone(), c["status"].clone()))
+        .collect();
+    decided.sort_by_key(|(id, _)| id.to_string());
+    let mut want = vec![
+        (json!(ann_id), json!("approved")),
+        (json!(ben_id), json!("rejected")),
+    ];
+    want.sort_by_key(|(id, _)| id.to_string());
+    assert_eq!(decided, want, "{all}");
+    assert!(
+        all.as_array().unwrap().iter().all(|c| c["resolved"].is_string()),
+        "{all}"
+    );
 
     // The IdP's retries: ann's adopts the imported account, ben's creates a new user.
     let CreateOutcome::Adopted(a) = create_user(&store, &tenant(), post("ann")).await.unwrap() else {

@@ -74,6 +74,63 @@ fn show_defaults_then_set_and_show() {
     );
 }
 
+/// What `tenant show` prints is a valid `--from-file`: its settings are taken, so one tenant's
+/// settings can be saved, edited and applied, or copied to another tenant.
+#[test]
+fn set_from_file_accepts_what_show_prints() {
+    let table = fresh_table("scimctl-tenant-copy");
+    data(
+        &table,
+        &[
+            "tenant",
+            "set",
+            "acme",
+            "delete_mode=hard",
+            "group_roles.Sales=crm",
+        ],
+    )
+    .json();
+    let shown = data(&table, &["tenant", "show", "acme"]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("acme.json");
+    std::fs::write(&file, &shown.stdout).unwrap();
+
+    let copied = data(
+        &table,
+        &[
+            "tenant",
+            "set",
+            "globex",
+            "--from-file",
+            file.to_str().unwrap(),
+            "retention_days=7",
+        ],
+    );
+    assert_eq!(copied.code, 0, "{}", copied.stderr);
+    let mut want = shown.json()["settings"].clone();
+    want["retention_days"] = json!(7);
+    let globex = data(&table, &["tenant", "show", "globex"]).json();
+    assert_eq!(globex["settings"], want);
+    assert_eq!(globex["version"], 1);
+
+    // Applied to the tenant it came from, it changes nothing but the version.
+    let again = data(
+        &table,
+        &["tenant", "set", "acme", "--from-file", file.to_str().unwrap()],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json()["settings"], shown.json()["settings"]);
+
+    // Other keys next to "settings" are a mistake, refused as unknown keys are.
+    std::fs::write(&file, r#"{"tenant": "acme", "settings": {}, "colour": "blue"}"#).unwrap();
+    let refused = data(
+        &table,
+        &["tenant", "set", "acme", "--from-file", file.to_str().unwrap()],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+}
+
 #[test]
 fn bad_settings_are_usage_errors_and_change_nothing() {
     let table = fresh_table("scimctl-tenant-bad");
