@@ -16,9 +16,13 @@ pub struct TenantArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
-    /// Print a tenant's settings (the defaults, version 0, if none were ever set)
+    /// Print a tenant's settings as JSON (the defaults, version 0, if none were ever set)
     Show {
         tenant: String,
+        /// JSON, as always (accepted so that `tenant show --json > f` and `tenant set --from-file f`
+        /// read as the pair they are)
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         table: TableArg,
     },
@@ -46,7 +50,9 @@ const ATTEMPTS: usize = 3;
 
 pub async fn run(args: TenantArgs) -> Result<(), Failure> {
     match args.command {
-        TenantCommand::Show { tenant: name, table } => {
+        TenantCommand::Show {
+            tenant: name, table, ..
+        } => {
             let t = tenant(&name)?;
             let store = table.open().await?;
             let read = store.settings(&t).await.map_err(failed)?;

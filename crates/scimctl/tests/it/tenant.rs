@@ -90,8 +90,9 @@ fn set_from_file_accepts_what_show_prints() {
         ],
     )
     .json();
-    let shown = data(&table, &["tenant", "show", "acme"]);
+    let shown = data(&table, &["tenant", "show", "acme", "--json"]);
     assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert_eq!(shown.stdout, data(&table, &["tenant", "show", "acme"]).stdout);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("acme.json");
     std::fs::write(&file, &shown.stdout).unwrap();
