@@ -68,17 +68,7 @@ impl DynamoStore {
                 .expression_attribute_names("#v", attr::VERSION)
                 .expression_attribute_values(":v", n(i64::try_from(v).unwrap_or(i64::MAX)));
         }
-        let sent = update.send().await;
-        match sent {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(error::sdk("UpdateItem", e)),
-        }
+        error::applied("UpdateItem", update.send().await).map(|_| ())
     }
 
     /// The put of the kept record of user `cur`, remembering the groups it is in now and those

@@ -64,6 +64,25 @@ where
     }
 }
 
+/// The error code of a failed `ConditionExpression` on a single-item write.
+const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
+
+/// The outcome of a conditional single-item write whose failed condition is an answer, not an
+/// error (another write made it moot, or a newer value is kept): whether it was applied.
+pub fn applied<T, E, R>(op: &str, sent: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug,
+{
+    match sent {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().and_then(ProvideErrorMetadata::code) == Some(CONDITION_FAILED) => {
+            Ok(false)
+        }
+        Err(e) => Err(sdk(op, e)),
+    }
+}
+
 /// One entry of a cancelled transaction: the reason code and, for a failed condition, the item
 /// as it was (`ReturnValuesOnConditionCheckFailure::AllOld`).
 #[derive(Debug, Clone)]

@@ -495,7 +495,7 @@ impl DynamoStore {
                 .send()
                 .await;
             // A failed condition: renamed again meanwhile; that write's fan-out owns the flag.
-            if !applied(saved)? || done >= self.member_work_budget {
+            if !error::applied("UpdateItem", saved)? || done >= self.member_work_budget {
                 return Ok(false);
             }
             after = Some(last.to_string());
@@ -519,21 +519,7 @@ impl DynamoStore {
 /// The outcome of a conditional UpdateItem of the rename fan-out, where a failed condition means
 /// another write already made the change moot.
 fn done_unless_failed<T>(sent: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> Result<(), StoreError> {
-    applied(sent).map(|_| ())
-}
-
-/// The same, saying whether the update was applied (`false`: its condition failed).
-fn applied<T>(sent: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> Result<bool, StoreError> {
-    match sent {
-        Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(error::sdk("UpdateItem", e)),
-    }
+    error::applied("UpdateItem", sent).map(|_| ())
 }
 
 /// Groups of a page, with members loaded in parallel.

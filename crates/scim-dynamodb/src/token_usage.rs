@@ -36,16 +36,8 @@ impl TokenUsageStore for DynamoStore {
             .expression_attribute_values(":lu", s(&usage.last_used))
             .send()
             .await;
-        match sent {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(error::sdk("PutItem", e)),
-        }
+        // A failed condition: a newer use is kept already.
+        error::applied("PutItem", sent).map(|_| ())
     }
 
     /// One Query of the tenant's token partition (sort key order is token id order).
