@@ -45,10 +45,16 @@ pub async fn app_state_over(
     wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
 ) -> AppState {
     let config = test_config(vars, lambda);
+    let tokens = tokens_for(&config, statics).await;
+    state_with_tokens(config, tokens, wrap).await
+}
+
+/// The token cache of `config`'s registry, with `statics` accepted from memory.
+async fn tokens_for(config: &Config, statics: Vec<StaticToken>) -> Arc<TokenCache> {
     let tokens = TokenCache::load(config.token_registry.open().await, config.token_cache, statics)
         .await
         .expect("token registry");
-    state_with_tokens(config, Arc::new(tokens), wrap).await
+    Arc::new(tokens)
 }
 
 /// The settings of [`app_state`].
@@ -84,6 +90,15 @@ async fn state_with_tokens(
 ) -> AppState {
     let registry = Arc::new(SchemaRegistry::standard());
     let store = wrap(Backend::current().store(registry.clone(), &config).await);
+    state_on(config, registry, store, tokens).await
+}
+
+async fn state_on(
+    config: Config,
+    registry: Arc<SchemaRegistry>,
+    store: Arc<dyn Store>,
+    tokens: Arc<TokenCache>,
+) -> AppState {
     AppState::new(config, registry, store, tokens)
         .await
         .expect("rotated secrets")
@@ -212,23 +227,28 @@ impl Backend {
             Backend::Memory => {
                 Arc::new(scim_lambda::events::memory_store(registry, config).expect("SCIM_EVENTS"))
             }
-            Backend::DynamoDb => {
-                let client = scim_testkit::dynamodb::client();
-                // The table SCIM_TABLE names (a test that reads the table's stream picks it),
-                // else a fresh one.
-                let table = config
-                    .table
-                    .clone()
-                    .unwrap_or_else(|| scim_testkit::unique_name("blackbox"));
-                // No stream unless the test made the table first (`dynamodb_events.rs`): on
-                // moto a stream slows every transaction down.
-                scim_dynamodb::create_table_with(&client, &table, false)
-                    .await
-                    .expect("a DynamoDB table on moto");
-                Arc::new(scim_dynamodb::DynamoStore::new(client, table, registry))
-            }
+            Backend::DynamoDb => dynamodb_store(scim_testkit::dynamodb::client(), registry, config).await,
         }
     }
+}
+
+/// A DynamoDB store on moto through `client`: on the table `SCIM_TABLE` names (a test that reads
+/// the table's stream picks it), else on a fresh one.
+async fn dynamodb_store(
+    client: aws_sdk_dynamodb::Client,
+    registry: Arc<SchemaRegistry>,
+    config: &Config,
+) -> Arc<dyn Store> {
+    let table = config
+        .table
+        .clone()
+        .unwrap_or_else(|| scim_testkit::unique_name("blackbox"));
+    // No stream unless the test made the table first (`dynamodb_events.rs`): on moto a stream
+    // slows every transaction down.
+    scim_dynamodb::create_table_with(&client, &table, false)
+        .await
+        .expect("a DynamoDB table on moto");
+    Arc::new(scim_dynamodb::DynamoStore::new(client, table, registry))
 }
 
 /// Runs an async test on both stores. `on_both_stores!(name);` before `async fn name()` makes
@@ -318,6 +338,26 @@ impl Server {
             StaticToken::new("test-other", OTHER_TOKEN, TenantId::new("other").expect("tenant")),
         ];
         Self::serve(app_state(vars, false, statics).await).await
+    }
+
+    /// Starts a server on a fresh DynamoDB table (moto) whose every DynamoDB call the returned
+    /// counter counts, by operation (the table's creation included: `take` it before measuring).
+    pub async fn start_counted(vars: &[(&str, &str)]) -> (Server, scim_dynamodb::CallCounter) {
+        let counter = scim_dynamodb::CallCounter::default();
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            scim_testkit::dynamodb::config()
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let config = test_config(vars, false);
+        let statics = vec![StaticToken::new("test-default", TOKEN, default_tenant())];
+        let tokens = tokens_for(&config, statics).await;
+        let registry = Arc::new(SchemaRegistry::standard());
+        let store = dynamodb_store(client, registry.clone(), &config).await;
+        (
+            Self::serve(state_on(config, registry, store, tokens).await).await,
+            counter,
+        )
     }
 
     /// Starts a server on the store of [`Backend::current`] that verifies tokens with `tokens`, a

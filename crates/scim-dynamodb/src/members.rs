@@ -8,7 +8,7 @@
 
 use crate::error;
 use crate::keys;
-use crate::record::{attr, get_n, get_s, n, parse_kind, s};
+use crate::record::{attr, get_n, get_s, n, parse_kind, s, Rec};
 use crate::{DynamoStore, Failure, Role, MAX_TRANSACTION_ITEMS};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
@@ -25,6 +25,15 @@ const ITEMS_PER_OP: usize = 2;
 const FANOUT_CONCURRENCY: usize = 16;
 /// Members read per page of a rename fan-out (one `fc` write per page).
 const FANOUT_PAGE: usize = 1000;
+/// How long a request holds a rename fan-out ([`attr::FANOUT_LEASE`]) before another write may
+/// take it over; renewed with each page. Well beyond what one page takes, so a live holder keeps
+/// it; a holder that stopped (its budget spent) gives it up at once.
+const FANOUT_LEASE_SECONDS: i64 = 30;
+
+/// The end of a fan-out lease taken now.
+pub(crate) fn fanout_lease_until() -> String {
+    scim_store::timestamp(scim_store::now() + time::Duration::seconds(FANOUT_LEASE_SECONDS))
+}
 
 /// One membership to write.
 #[derive(Debug, Clone, PartialEq)]
@@ -310,7 +319,7 @@ impl DynamoStore {
         let room = MAX_TRANSACTION_ITEMS.saturating_sub(last.len()) / ITEMS_PER_OP;
         let group_key = || Self::key(keys::resources(tenant, ResourceKind::Group), group_id);
         let per_batch = (MAX_TRANSACTION_ITEMS - 1) / ITEMS_PER_OP;
-        if op_items.len() <= room {
+        if Self::one_transaction(last.len(), op_items.len()) {
             let mut items = last;
             items.extend(op_items.into_iter().flatten());
             return self.transact(items).await;
@@ -346,6 +355,37 @@ impl DynamoStore {
         let mut items = last;
         items.extend(final_ops.iter().flatten().cloned());
         self.transact(items).await
+    }
+
+    /// Whether `ops` memberships fit one transaction with `last_items` of the group's own.
+    pub(crate) fn one_transaction(last_items: usize, ops: usize) -> bool {
+        ops <= MAX_TRANSACTION_ITEMS.saturating_sub(last_items) / ITEMS_PER_OP
+    }
+
+    /// Writes a group change on top of the member changes that moved the group's version since
+    /// it was planned. `last` starts with the group's own write conditional on its attributes
+    /// (`Guard::Attributes` in `resources.rs`), which adds one to the version; the memberships are
+    /// the planned net diff, and writing one that another request wrote meanwhile is idempotent
+    /// (the member item put again, the member's entry set again). A transaction returns no
+    /// items, so one GetItem learns the version it produced (or a later one): the answer's ETag.
+    pub(crate) async fn write_on_top(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        display: &str,
+        last: Vec<(TransactWriteItem, Role)>,
+        ops: Vec<MemberOp>,
+    ) -> Result<Rec, Failure> {
+        let mut items = last;
+        items.extend(
+            self.ops_items(tenant, group_id, display, &ops)?
+                .into_iter()
+                .flatten(),
+        );
+        self.transact(items).await?;
+        self.read(tenant, ResourceKind::Group, group_id)
+            .await?
+            .ok_or(Failure::Store(StoreError::NotFound))
     }
 
     /// Writes the first removals of a partial plan ([`MemberPlan::partial`]), under the group's
@@ -429,12 +469,50 @@ impl DynamoStore {
         }
     }
 
+    /// Takes over an unfinished rename fan-out whose lease has run out (or was given up): one
+    /// conditional UpdateItem, which at most one of several concurrent writes wins. A lease still
+    /// running, as `rec` read it, costs no call.
+    pub(crate) async fn take_fanout(
+        &self,
+        tenant: &TenantId,
+        rec: &Rec,
+        display: &str,
+    ) -> Result<bool, StoreError> {
+        let now = scim_store::timestamp(scim_store::now());
+        if rec
+            .fanout_lease
+            .as_deref()
+            .is_some_and(|until| until > now.as_str())
+        {
+            return Ok(false);
+        }
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(
+                keys::resources(tenant, ResourceKind::Group),
+                &rec.id,
+            )))
+            .update_expression("SET fl = :until")
+            .condition_expression("fo = :d AND (attribute_not_exists(fl) OR fl < :now)")
+            .expression_attribute_values(":until", s(fanout_lease_until()))
+            .expression_attribute_values(":d", s(display))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await;
+        // A failed condition: another request holds it, or it finished.
+        error::applied("UpdateItem", taken)
+    }
+
     /// After a rename, writes the new displayName into each user member's `g` entry: one
     /// conditional UpdateItem per user member (the one operation that grows with the group, and
     /// rare), 16 at a time, a page of members at a time in member id order. The group item carries
-    /// `fo` until all are done, and `fc`, the last member reached, after each page; one request
-    /// does at most [`DynamoStore::with_member_work_budget`] members, so no request runs past the
-    /// function's timeout however large the group, and the group's next write goes on from `fc`.
+    /// `fo` until all are done, `fc`, the last member reached, after each page, and `fl`, the
+    /// lease of the request running it, renewed with each page. One request does at most
+    /// [`DynamoStore::with_member_work_budget`] members, so no request runs past the function's
+    /// timeout however large the group; it then gives the lease up, and the group's next write
+    /// takes it and goes on from `fc`.
     /// Returns whether the fan-out finished.
     pub(crate) async fn fan_out_rename(
         &self,
@@ -483,19 +561,26 @@ impl DynamoStore {
             let Some(last) = items.last().and_then(|i| get_s(i, keys::SK)).filter(|_| more) else {
                 break;
             };
-            let saved = self
+            // Each page renews the lease; the last page a request's budget allows gives it up,
+            // so the group's next write goes on at once.
+            let stop = done >= self.member_work_budget;
+            let mut save = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(group_key()))
-                .update_expression("SET fc = :c")
+                .update_expression("SET fc = :c REMOVE fl")
                 .condition_expression("fo = :d")
                 .expression_attribute_values(":c", s(last))
-                .expression_attribute_values(":d", s(display))
-                .send()
-                .await;
+                .expression_attribute_values(":d", s(display));
+            if !stop {
+                save = save
+                    .update_expression("SET fc = :c, fl = :until")
+                    .expression_attribute_values(":until", s(fanout_lease_until()));
+            }
+            let saved = save.send().await;
             // A failed condition: renamed again meanwhile; that write's fan-out owns the flag.
-            if !error::applied("UpdateItem", saved)? || done >= self.member_work_budget {
+            if !error::applied("UpdateItem", saved)? || stop {
                 return Ok(false);
             }
             after = Some(last.to_string());
@@ -505,7 +590,7 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(group_key()))
-            .update_expression("REMOVE fo, fc")
+            .update_expression("REMOVE fo, fc, fl")
             .condition_expression("fo = :d")
             .expression_attribute_values(":d", s(display))
             .send()

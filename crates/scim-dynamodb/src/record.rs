@@ -28,6 +28,9 @@ pub mod attr {
     pub const FANOUT: &str = "fo";
     /// Groups: the last member id an unfinished rename fan-out has reached.
     pub const FANOUT_AFTER: &str = "fc";
+    /// Groups: until when the request running the rename fan-out holds it (a timestamp), so
+    /// concurrent writes of the group do not each run it again.
+    pub const FANOUT_LEASE: &str = "fl";
     pub const KIND: &str = "k";
     pub const ID: &str = "id";
     pub const COUNT: &str = "n";
@@ -124,6 +127,8 @@ pub struct Rec {
     pub fanout: Option<String>,
     /// Groups: how far that fan-out got (members sort by id; the next one starts after this).
     pub fanout_after: Option<String>,
+    /// Groups: until when a request holds that fan-out ([`attr::FANOUT_LEASE`]).
+    pub fanout_lease: Option<String>,
     /// Users: the groups an unfinished soft delete has already left (`dg`).
     pub left: BTreeSet<String>,
 }
@@ -159,6 +164,7 @@ impl Rec {
             parents: map_keys(attr::PARENTS).into_iter().map(|(k, _)| k).collect(),
             fanout: get_s(item, attr::FANOUT).map(str::to_string),
             fanout_after: get_s(item, attr::FANOUT_AFTER).map(str::to_string),
+            fanout_lease: get_s(item, attr::FANOUT_LEASE).map(str::to_string),
             left: match item.get(attr::LEFT) {
                 Some(AttributeValue::Ss(ids)) => ids.iter().cloned().collect(),
                 _ => BTreeSet::new(),
@@ -203,6 +209,9 @@ impl Rec {
         }
         if let Some(after) = &self.fanout_after {
             item.insert(attr::FANOUT_AFTER.to_string(), s(after));
+        }
+        if let Some(lease) = &self.fanout_lease {
+            item.insert(attr::FANOUT_LEASE.to_string(), s(lease));
         }
         item
     }

@@ -5,7 +5,7 @@
 use crate::calls::old_version;
 use crate::list::Source;
 use crate::record::{self, attr, get_s, n, now, s, Rec};
-use crate::{deleted, error, keys, DynamoStore, Failure, Role, ATTEMPTS, MAX_TRANSACTION_ITEMS};
+use crate::{deleted, error, keys, members, DynamoStore, Failure, Role, ATTEMPTS, MAX_TRANSACTION_ITEMS};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use scim_store::{
@@ -41,6 +41,7 @@ impl ResourceStore for DynamoStore {
                 parents: Default::default(),
                 fanout: None,
                 fanout_after: None,
+                fanout_lease: None,
                 left: Default::default(),
             };
             let ops = if kind == ResourceKind::Group && !members.is_empty() {
@@ -120,6 +121,11 @@ impl ResourceStore for DynamoStore {
         Ok(rec.stored(include.groups))
     }
 
+    /// A write computed from a version, conditional on it. Under [`Expect::Based`], a write that
+    /// finds only the version moved (its attributes are as it read them, so member changes moved
+    /// it) and whose memberships fit one transaction goes again on top ([`Self::write_on_top`])
+    /// instead of reading and planning again: concurrent member changes of one group cost O(1)
+    /// calls each, not a retry per rival.
     async fn update(
         &self,
         tenant: &TenantId,
@@ -134,7 +140,7 @@ impl ResourceStore for DynamoStore {
         let mut fresh = matches!(expect, Expect::Any);
         for _ in 0..ATTEMPTS {
             let cached = match expect {
-                Expect::Version(v) if !fresh => self.remembered(tenant, kind, id, v),
+                Expect::Version(v) | Expect::Based(v) if !fresh => self.remembered(tenant, kind, id, v),
                 _ => None,
             };
             let from_cache = cached.is_some();
@@ -142,7 +148,8 @@ impl ResourceStore for DynamoStore {
                 Some(c) => c,
                 None => self.read(tenant, kind, id).await?.ok_or(StoreError::NotFound)?,
             };
-            expect.check(cur.version)?;
+            let member_delta_only = kind == ResourceKind::Group && members.commutes() && attrs == cur.attrs;
+            expect.check_write(cur.version, member_delta_only)?;
             let ops = if kind == ResourceKind::Group && !members.is_empty() {
                 let plan = self.plan_members(tenant, id, &members, false).await?;
                 if plan.partial {
@@ -168,7 +175,7 @@ impl ResourceStore for DynamoStore {
                     // Confirm the version against the stored item before answering "nothing
                     // changed": one version is one state, so an equal version needs no re-plan.
                     let stored = self.read(tenant, kind, id).await?.ok_or(StoreError::NotFound)?;
-                    expect.check(stored.version)?;
+                    expect.check_write(stored.version, member_delta_only)?;
                     return Ok(stored.stored(false));
                 }
                 return Ok(cur.stored(false));
@@ -185,34 +192,15 @@ impl ResourceStore for DynamoStore {
                 // A new name starts the fan-out over: members done for an earlier name are not
                 // done for this one.
                 fanout_after: if renamed { None } else { cur.fanout_after.clone() },
+                // The renaming request runs the fan-out; others leave it to it.
+                fanout_lease: if renamed {
+                    Some(members::fanout_lease_until())
+                } else {
+                    cur.fanout_lease.clone()
+                },
                 ..cur.clone()
             };
-            let mut values = vec![
-                (":v", n(cur.version as i64)),
-                (":nv", n(next.version as i64)),
-                (":a", s(Value::Object(attrs.clone()).to_string())),
-                (":m", s(&modified)),
-            ];
-            let expression = match &next.fanout {
-                Some(d) => {
-                    values.push((":fo", s(d)));
-                    match renamed {
-                        true => "SET a = :a, m = :m, v = :nv, fo = :fo REMOVE fc",
-                        false => "SET a = :a, m = :m, v = :nv, fo = :fo",
-                    }
-                }
-                None => "SET a = :a, m = :m, v = :nv",
-            };
-            let mut last = vec![(
-                self.update(
-                    Self::key(keys::resources(tenant, kind), id),
-                    expression,
-                    Some("v = :v"),
-                    vec![],
-                    values,
-                )?,
-                Role::Target,
-            )];
+            let mut last = vec![self.own_write(tenant, &next, renamed, Guard::Version(cur.version))?];
             let old_index = self.index_entries(tenant, kind, id, &cur.attrs);
             let new_index = self.index_entries(tenant, kind, id, &attrs);
             for e in old_index.difference(&new_index) {
@@ -221,33 +209,41 @@ impl ResourceStore for DynamoStore {
             for e in new_index.difference(&old_index) {
                 last.push(self.index_put(e, id)?);
             }
+            let may_go_on_top = matches!(expect, Expect::Based(_))
+                && kind == ResourceKind::Group
+                && !members.replace_all
+                && Self::one_transaction(last.len(), ops.len());
+            let retained = may_go_on_top.then(|| (last.clone(), ops.clone()));
             let written = self
                 .write_member_batches(tenant, id, &new_display, cur.version, last, ops, false)
                 .await;
-            match written {
-                Ok(()) => {
-                    self.remember(tenant, &next);
-                    if let Some(display) = &next.fanout {
-                        let after = next.fanout_after.as_deref();
-                        if self.fan_out_rename(tenant, id, display, after).await? {
-                            self.remember(
-                                tenant,
-                                &Rec {
-                                    fanout: None,
-                                    fanout_after: None,
-                                    ..next.clone()
-                                },
-                            );
-                        }
+            let written = match (written, retained) {
+                (
+                    Err(Failure::Condition {
+                        role: Role::Target,
+                        old: Some(old),
+                    }),
+                    Some((mut last, ops)),
+                ) => match attributes_unchanged(&cur, &old)? {
+                    Some(raw) => {
+                        last[0] = self.own_write(tenant, &next, renamed, Guard::Attributes(&raw))?;
+                        self.write_on_top(tenant, id, &new_display, last, ops).await
                     }
-                    return Ok(next.stored(false));
-                }
+                    None => Err(Failure::Condition {
+                        role: Role::Target,
+                        old: Some(old),
+                    }),
+                },
+                (written, _) => written.map(|()| next.clone()),
+            };
+            match written {
+                Ok(written) => return self.after_update(tenant, written, renamed).await,
                 Err(Failure::Condition {
                     role: Role::Target | Role::TargetCheck,
                     old,
                 }) => match old_version(&old) {
                     None => return Err(StoreError::NotFound),
-                    Some(current) if matches!(expect, Expect::Version(_)) => {
+                    Some(current) if !matches!(expect, Expect::Any) => {
                         return Err(StoreError::VersionConflict { current })
                     }
                     Some(_) => {
@@ -303,6 +299,102 @@ impl ResourceStore for DynamoStore {
                 .await?;
         }
         Ok(page)
+    }
+}
+
+/// What a resource's own write is conditional on.
+enum Guard<'a> {
+    /// The version it was computed from (and it sets the next one).
+    Version(u64),
+    /// The stored attributes, exactly (`a`), when only the version moved: a write on top of
+    /// member changes, which moves the version by one more without knowing it.
+    Attributes(&'a str),
+}
+
+/// The stored attributes (`a` as stored) of the item a failed condition returned, when they are
+/// still those `cur` holds: then only member changes moved its version.
+fn attributes_unchanged(cur: &Rec, old: &record::Item) -> Result<Option<String>, StoreError> {
+    let Some(raw) = get_s(old, attr::ATTRS) else {
+        return Ok(None);
+    };
+    let now = Rec::from_item(cur.kind, old)?;
+    Ok((now.attrs == cur.attrs).then(|| raw.to_string()))
+}
+
+impl DynamoStore {
+    /// The resource's own write: attributes, lastModified, the rename fan-out mark and the
+    /// version, conditional on `guard`.
+    fn own_write(
+        &self,
+        tenant: &TenantId,
+        next: &Rec,
+        renamed: bool,
+        guard: Guard<'_>,
+    ) -> Result<(aws_sdk_dynamodb::types::TransactWriteItem, Role), StoreError> {
+        let mut values = vec![
+            (":a", s(Value::Object(next.attrs.clone()).to_string())),
+            (":m", s(&next.modified)),
+        ];
+        let mut set = String::from("SET a = :a, m = :m");
+        // Only a rename marks the fan-out: another write leaves the mark as it finds it (one
+        // on top of others may find it cleared meanwhile, and must not bring it back).
+        if let (true, Some(d), Some(until)) = (renamed, &next.fanout, &next.fanout_lease) {
+            values.push((":fo", s(d)));
+            values.push((":fl", s(until)));
+            set.push_str(", fo = :fo, fl = :fl");
+        }
+        let (condition, add) = match guard {
+            Guard::Version(v) => {
+                values.push((":v", n(v as i64)));
+                values.push((":nv", n(next.version as i64)));
+                set.push_str(", v = :nv");
+                ("v = :v", "")
+            }
+            Guard::Attributes(stored) => {
+                values.push((":stored", s(stored)));
+                values.push((":one", n(1)));
+                ("a = :stored", " ADD v :one")
+            }
+        };
+        // A new name restarts the fan-out from the first member.
+        let remove = if renamed { " REMOVE fc" } else { "" };
+        Ok((
+            self.update(
+                Self::key(keys::resources(tenant, next.kind), &next.id),
+                &format!("{set}{remove}{add}"),
+                Some(condition),
+                vec![],
+                values,
+            )?,
+            Role::Target,
+        ))
+    }
+
+    /// Remembers a written resource and answers its state. A rename runs its fan-out; a later
+    /// write goes on with an unfinished one only when no request holds it
+    /// ([`Self::take_fanout`]), so concurrent writes do not each run it again.
+    async fn after_update(
+        &self,
+        tenant: &TenantId,
+        written: Rec,
+        renamed: bool,
+    ) -> Result<StoredResource, StoreError> {
+        self.remember(tenant, &written);
+        if let Some(display) = &written.fanout {
+            let after = written.fanout_after.as_deref();
+            let ours = renamed || self.take_fanout(tenant, &written, display).await?;
+            if ours && self.fan_out_rename(tenant, &written.id, display, after).await? {
+                self.remember(
+                    tenant,
+                    &Rec {
+                        fanout: None,
+                        fanout_after: None,
+                        ..written.clone()
+                    },
+                );
+            }
+        }
+        Ok(written.stored(false))
     }
 }
 

@@ -38,8 +38,8 @@ impl SettingsStore for DynamoStore {
         settings.validate()?;
         let condition = match expect {
             Expect::Any => None,
-            Expect::Version(0) => Some("attribute_not_exists(#v)"),
-            Expect::Version(_) => Some("#v = :expected"),
+            Expect::Version(0) | Expect::Based(0) => Some("attribute_not_exists(#v)"),
+            Expect::Version(_) | Expect::Based(_) => Some("#v = :expected"),
         };
         let mut update = self
             .client
@@ -57,7 +57,7 @@ impl SettingsStore for DynamoStore {
             .return_values_on_condition_check_failure(
                 aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
             );
-        if let Expect::Version(v) = expect {
+        if let Expect::Version(v) | Expect::Based(v) = expect {
             if v > 0 {
                 update =
                     update.expression_attribute_values(":expected", n(i64::try_from(v).unwrap_or(i64::MAX)));

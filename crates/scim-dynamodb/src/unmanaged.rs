@@ -317,6 +317,7 @@ impl UnmanagedStore for DynamoStore {
             parents: Default::default(),
             fanout: None,
             fanout_after: None,
+            fanout_lease: None,
             left: Default::default(),
         };
         let item = with_origin(

@@ -304,9 +304,11 @@ impl<'a> Service<'a> {
     }
 
     /// Reads the resource, computes its new state with `change` on the blocking pool (`None`:
-    /// nothing to write) and writes it conditionally on the version read. A write that loses a race with another writer
-    /// is recomputed on the fresh resource, so concurrent IdP updates never lose a change; when
-    /// the client pinned a version with `If-Match`, a lost race is its 412 instead.
+    /// nothing to write) and writes it conditionally on the version read ([`Expect::Based`]: a
+    /// group member delta goes on top of member changes made meanwhile). A write that loses a
+    /// race with another writer is recomputed on the fresh resource, so concurrent IdP updates
+    /// never lose a change; when the client pinned a version with `If-Match`, a lost race is its
+    /// 412 instead.
     async fn write(
         &self,
         id: &str,
@@ -332,7 +334,12 @@ impl<'a> Service<'a> {
             let Some((attrs, members)) = computed else {
                 return self.after_write(existing.clone(), &existing, include).await;
             };
-            let expect = Expect::Version(existing.version);
+            // A pinned version (If-Match) refuses any change since; our own read only refuses
+            // what the change depends on, so member deltas of one group do not refuse each other.
+            let expect = match if_match {
+                Some(_) => Expect::Version(existing.version),
+                None => Expect::Based(existing.version),
+            };
             let logged_members = members.clone();
             match self
                 .state

@@ -145,19 +145,38 @@ impl ResourceKind {
     }
 }
 
-/// A write precondition on the resource's version (RFC 7644 §3.14 `If-Match`).
+/// A write precondition on the resource's version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
     Any,
+    /// Exactly this version (RFC 7644 §3.14 `If-Match`): any change since refuses the write.
     Version(u64),
+    /// The write was computed from this version (the service's own optimistic concurrency, no
+    /// `If-Match`). Refused like `Version` if the resource changed since, with one exception: a
+    /// group member delta that changes no attribute does not depend on the other members, so it
+    /// applies on top of member changes made meanwhile. Concurrent single-member changes to one
+    /// group then cost O(1) writes each instead of retrying each other.
+    Based(u64),
 }
 
 impl Expect {
     /// `VersionConflict` unless the resource's `current` version is the one expected.
     pub fn check(self, current: u64) -> Result<(), StoreError> {
         match self {
-            Expect::Version(v) if v != current => Err(StoreError::VersionConflict { current }),
-            Expect::Version(_) | Expect::Any => Ok(()),
+            Expect::Version(v) | Expect::Based(v) if v != current => {
+                Err(StoreError::VersionConflict { current })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Expect::check`] for a write that may commute: `member_delta_only` says the write is a
+    /// group member delta ([`MemberChange::commutes`]) that leaves the attributes as they are
+    /// now, which a `Based` expectation admits at any version.
+    pub fn check_write(self, current: u64, member_delta_only: bool) -> Result<(), StoreError> {
+        match self {
+            Expect::Based(_) if member_delta_only => Ok(()),
+            other => other.check(current),
         }
     }
 }

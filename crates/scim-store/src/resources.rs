@@ -31,6 +31,12 @@ impl MemberChange {
         !self.replace_all && self.remove.is_empty() && self.add.is_empty()
     }
 
+    /// Whether the change is a delta that commutes with other member changes: adds and
+    /// removes by id. A replacement depends on the whole current list, so it does not.
+    pub fn commutes(&self) -> bool {
+        !self.replace_all && !self.is_empty()
+    }
+
     /// The ids to add, each once (the first mention's type hint wins), in request order. A hash
     /// set, not a scan of the ids so far: 16,000 members once cost 128 million comparisons.
     pub fn distinct_adds(&self) -> Vec<(&str, Option<ResourceKind>)> {
@@ -185,7 +191,9 @@ pub trait ResourceStore: Send + Sync {
     ) -> Result<StoredResource, StoreError>;
 
     /// Replaces a resource's attributes and applies a member change, as one atomic write
-    /// conditional on `expect`. Returns the new state (members and groups not loaded).
+    /// conditional on `expect` (a member delta under [`Expect::Based`] applies on top of member
+    /// changes made since). Returns the new state (members and groups not loaded): with a delta
+    /// applied on top of others, the state after the write, which may hold theirs too.
     async fn update(
         &self,
         tenant: &TenantId,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
+use aws_sdk_dynamodb::types::AttributeValue;
 use scim_store::prelude::*;
 use scim_store::{Expect, Include, MemberChange, ResourceKind, StoreError, TenantId};
 use serde_json::{json, Map, Value};
@@ -74,8 +75,9 @@ async fn a_large_rename_goes_on_from_write_to_write_within_the_budget() {
     write("Renamed").await;
     let calls = counter.take();
     assert_eq!(count("Renamed", &names().await), 250);
-    // 50 members and the write that clears the mark: nothing more to do after.
-    assert_eq!(calls.get("UpdateItem"), Some(&(1 + 50 + 1)), "{calls:?}");
+    // The group's write, taking over the fan-out (the request before gave its lease up when its
+    // budget was spent), 50 members and the write that clears the mark: nothing more to do after.
+    assert_eq!(calls.get("UpdateItem"), Some(&(1 + 1 + 50 + 1)), "{calls:?}");
     counter.take();
     write("Renamed").await;
     assert_eq!(counter.take().get("UpdateItem"), None, "finished: a no-op");
@@ -89,6 +91,84 @@ async fn a_large_rename_goes_on_from_write_to_write_within_the_budget() {
         names[..100].iter().all(|n| n == "Once more"),
         "from the first member again"
     );
+}
+
+/// A fan-out has one runner at a time: a write of the group leaves an unfinished fan-out alone
+/// while the lease of the request running it lasts, and takes it over once the lease has run out
+/// (the runner stopped without giving it up, as a function that timed out does).
+#[tokio::test]
+async fn a_fan_out_is_taken_over_only_when_its_lease_has_run_out() {
+    let (store, counter) = common::store().await;
+    let store = store.with_member_work_budget(100);
+    let t = TenantId::new("lease").unwrap();
+    let (ids, gid) = common::seed(store.client(), store.table(), &t, 150, 150).await;
+    let write = |name: &'static str| {
+        let (store, t, gid) = (&store, &t, &gid);
+        async move {
+            let cur = store
+                .get(t, ResourceKind::Group, gid, Include::NONE)
+                .await
+                .unwrap();
+            let change = MemberChange::default();
+            store
+                .update(
+                    t,
+                    ResourceKind::Group,
+                    gid,
+                    Expect::Version(cur.version),
+                    display(name),
+                    change,
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let lease = |until: String| {
+        let (store, t, gid) = (&store, &t, &gid);
+        async move {
+            store
+                .client()
+                .update_item()
+                .table_name(store.table())
+                .key("pk", AttributeValue::S(format!("T#{}#GROUPS", t.as_str())))
+                .key("sk", AttributeValue::S(gid.clone()))
+                .update_expression("SET fl = :until")
+                .expression_attribute_values(":until", AttributeValue::S(until))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let renamed = || async {
+        let mut n = 0;
+        for id in &ids {
+            let user = store.get(&t, ResourceKind::User, id, Include::ALL).await.unwrap();
+            n += user
+                .groups
+                .unwrap()
+                .iter()
+                .filter(|(g, name)| *g == gid && name == "Renamed")
+                .count();
+        }
+        n
+    };
+    write("Renamed").await;
+    assert_eq!(renamed().await, 100, "the rename's own request ran the first 100");
+    // As if another request held it now.
+    let at = |seconds: i64| scim_store::timestamp(scim_store::now() + time::Duration::seconds(seconds));
+    lease(at(30)).await;
+    counter.take();
+    write("Renamed").await;
+    assert_eq!(
+        counter.take().get("UpdateItem"),
+        Some(&1),
+        "only the group's own write"
+    );
+    assert_eq!(renamed().await, 100, "held elsewhere: left alone");
+    // Its holder stopped without giving it up; the lease ran out.
+    lease(at(-1)).await;
+    write("Renamed").await;
+    assert_eq!(renamed().await, 150, "taken over and finished");
 }
 
 #[tokio::test]

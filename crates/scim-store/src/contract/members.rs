@@ -28,6 +28,157 @@ pub async fn add_members_then_get_with_members<S: Store>(s: S) {
     assert_eq!(got.members, None);
 }
 
+/// A member delta computed from an older version (`Expect::Based`, the service's own
+/// optimistic concurrency) applies on top of member changes made meanwhile: concurrent member
+/// changes of one group do not refuse each other. Each still moves the version (the ETag).
+pub async fn member_deltas_based_on_an_older_version_commute<S: Store>(s: S) {
+    let t = tenant();
+    let u1 = user(&s, &t, "u1").await;
+    let u2 = user(&s, &t, "u2").await;
+    let u3 = user(&s, &t, "u3").await;
+    let g = group(&s, &t, "Staff", &[&u3.id]).await;
+    let (kind, v0) = (ResourceKind::Group, g.version);
+    let first = s
+        .update(
+            &t,
+            kind,
+            &g.id,
+            Expect::Based(v0),
+            g.attrs.clone(),
+            add(&[&u1.id]),
+        )
+        .await
+        .unwrap();
+    assert!(first.version > v0);
+    let second = s
+        .update(
+            &t,
+            kind,
+            &g.id,
+            Expect::Based(v0),
+            g.attrs.clone(),
+            add(&[&u2.id]),
+        )
+        .await
+        .expect("an add based on the older version still applies");
+    assert!(
+        second.version > first.version,
+        "every member change moves the version"
+    );
+    let third = s
+        .update(
+            &t,
+            kind,
+            &g.id,
+            Expect::Based(v0),
+            g.attrs.clone(),
+            remove(&[&u3.id]),
+        )
+        .await
+        .expect("so does a remove");
+    assert!(third.version > second.version);
+    assert_eq!(member_ids(&s, &t, &g.id).await, sorted(&[&u1.id, &u2.id]));
+    assert_eq!(group_ids(&s, &t, &u2.id).await, vec![g.id.clone()]);
+    assert!(group_ids(&s, &t, &u3.id).await.is_empty());
+}
+
+/// What a member delta may not commute with: a pinned version (`If-Match`), a change of
+/// attributes (the delta was computed from the old ones), and a replacement of the whole list.
+pub async fn only_member_deltas_commute<S: Store>(s: S) {
+    let t = tenant();
+    let u1 = user(&s, &t, "u1").await;
+    let u2 = user(&s, &t, "u2").await;
+    let g = group(&s, &t, "Staff", &[]).await;
+    let (kind, v0) = (ResourceKind::Group, g.version);
+    let moved = s
+        .update(
+            &t,
+            kind,
+            &g.id,
+            Expect::Based(v0),
+            g.attrs.clone(),
+            add(&[&u1.id]),
+        )
+        .await
+        .unwrap();
+    let conflict = Err(StoreError::VersionConflict {
+        current: moved.version,
+    });
+    let pinned = s
+        .update(
+            &t,
+            kind,
+            &g.id,
+            Expect::Version(v0),
+            g.attrs.clone(),
+            add(&[&u2.id]),
+        )
+        .await;
+    assert_eq!(
+        pinned.map(|r| r.version),
+        conflict.clone(),
+        "a stale If-Match is refused"
+    );
+    let renamed = s
+        .update(
+            &t,
+            kind,
+            &g.id,
+            Expect::Based(v0),
+            group_attrs("Crew"),
+            MemberChange::default(),
+        )
+        .await;
+    assert_eq!(
+        renamed.map(|r| r.version),
+        conflict.clone(),
+        "an attribute change needs the version it read"
+    );
+    let replace = MemberChange {
+        replace_all: true,
+        ..add(&[&u2.id])
+    };
+    let replaced = s
+        .update(&t, kind, &g.id, Expect::Based(v0), g.attrs.clone(), replace)
+        .await;
+    assert_eq!(
+        replaced.map(|r| r.version),
+        conflict,
+        "a replacement depends on the whole list"
+    );
+    assert_eq!(member_ids(&s, &t, &g.id).await, vec![u1.id.clone()]);
+    // Renamed meanwhile: a delta carrying the old attributes would write them back.
+    let crew = s
+        .update(
+            &t,
+            kind,
+            &g.id,
+            Expect::Based(moved.version),
+            group_attrs("Crew"),
+            MemberChange::default(),
+        )
+        .await
+        .unwrap();
+    let stale = s
+        .update(
+            &t,
+            kind,
+            &g.id,
+            Expect::Based(moved.version),
+            g.attrs.clone(),
+            add(&[&u2.id]),
+        )
+        .await;
+    assert_eq!(
+        stale.map(|r| r.version),
+        Err(StoreError::VersionConflict {
+            current: crew.version
+        })
+    );
+    let got = s.get(&t, kind, &g.id, Include::NONE).await.unwrap();
+    assert_eq!(got.attrs.get("displayName"), Some(&json!("Crew")));
+}
+
 /// RFC 7644 §3.5.2.1: adding a value that is already present changes nothing.
 pub async fn adding_present_member_is_noop<S: Store>(s: S) {
     let t = tenant();

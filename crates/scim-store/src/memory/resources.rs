@@ -282,7 +282,9 @@ impl ResourceStore for MemoryStore {
         let unique = self.unique(kind);
         self.write_tenant(tenant, |t| {
             let current = t.records(kind).get(id).ok_or(StoreError::NotFound)?.clone();
-            expect.check(current.version)?;
+            let member_delta_only =
+                kind == ResourceKind::Group && members.commutes() && attrs == current.attrs;
+            expect.check_write(current.version, member_delta_only)?;
             // Renaming to a different case of one's own name finds one's own id in the index.
             t.check_unique(kind, id, &attrs, unique)?;
             let next = match kind {
