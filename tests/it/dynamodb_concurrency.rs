@@ -103,8 +103,9 @@ async fn twenty_concurrent_patches_of_one_user_keep_every_change() {
     assert_eq!(body["meta"]["version"], "W/\"21\"");
 }
 
-/// 200 member adds to one group, 8 in flight at a time: every member is there afterwards and
-/// each user lists the group.
+/// 200 member adds to one group from 20 concurrent clients (issue 16 counted 205 answers of 503
+/// before they all landed): no add is refused or asked to retry, every member is there afterwards
+/// and each user lists the group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_member_adds_all_land() {
     // Races on one item are what is tested, not the per-tenant limits (tests/it/limits.rs).
@@ -129,7 +130,7 @@ async fn two_hundred_concurrent_member_adds_all_land() {
             ids.push(c.await.unwrap());
         }
     }
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(8));
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(20));
     let adders: Vec<_> = ids
         .iter()
         .map(|uid| {
@@ -156,7 +157,8 @@ async fn two_hundred_concurrent_member_adds_all_land() {
         .collect();
     members.sort();
     ids.sort();
-    assert_eq!(members, ids, "every add landed ({retried} client retries)");
+    assert_eq!(members, ids, "every add landed");
+    assert_eq!(retried, 0, "no add was answered 429 or 503");
     assert_eq!(g.body["meta"]["version"], "W/\"201\"");
     for uid in ids.iter().take(5) {
         let u = s.get(&format!("/Users/{uid}")).await;
