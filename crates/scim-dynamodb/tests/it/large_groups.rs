@@ -17,6 +17,19 @@ fn display(name: &str) -> Map<String, Value> {
     }
 }
 
+/// Renames the group to `name`, at the version it has now.
+async fn rename(store: &scim_dynamodb::DynamoStore, t: &TenantId, gid: &str, name: &str) {
+    let cur = store
+        .get(t, ResourceKind::Group, gid, Include::NONE)
+        .await
+        .unwrap();
+    let (expect, change) = (Expect::Version(cur.version), MemberChange::default());
+    store
+        .update(t, ResourceKind::Group, gid, expect, display(name), change)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_large_rename_goes_on_from_write_to_write_within_the_budget() {
     let (store, counter) = common::store().await;
@@ -33,26 +46,7 @@ async fn a_large_rename_goes_on_from_write_to_write_within_the_budget() {
         }
         names
     };
-    let write = |name: &'static str| {
-        let (store, t, gid) = (&store, &t, &gid);
-        async move {
-            let cur = store
-                .get(t, ResourceKind::Group, gid, Include::NONE)
-                .await
-                .unwrap();
-            store
-                .update(
-                    t,
-                    ResourceKind::Group,
-                    gid,
-                    Expect::Version(cur.version),
-                    display(name),
-                    MemberChange::default(),
-                )
-                .await
-                .unwrap();
-        }
-    };
+    let write = |name: &'static str| rename(&store, &t, &gid, name);
     let count = |name: &str, names: &[String]| names.iter().filter(|n| *n == name).count();
 
     counter.take();
@@ -102,27 +96,7 @@ async fn a_fan_out_is_taken_over_only_when_its_lease_has_run_out() {
     let store = store.with_member_work_budget(100);
     let t = TenantId::new("lease").unwrap();
     let (ids, gid) = common::seed(store.client(), store.table(), &t, 150, 150).await;
-    let write = |name: &'static str| {
-        let (store, t, gid) = (&store, &t, &gid);
-        async move {
-            let cur = store
-                .get(t, ResourceKind::Group, gid, Include::NONE)
-                .await
-                .unwrap();
-            let change = MemberChange::default();
-            store
-                .update(
-                    t,
-                    ResourceKind::Group,
-                    gid,
-                    Expect::Version(cur.version),
-                    display(name),
-                    change,
-                )
-                .await
-                .unwrap();
-        }
-    };
+    let write = |name: &'static str| rename(&store, &t, &gid, name);
     let lease = |until: String| {
         let (store, t, gid) = (&store, &t, &gid);
         async move {

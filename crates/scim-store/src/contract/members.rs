@@ -37,45 +37,16 @@ pub async fn member_deltas_based_on_an_older_version_commute<S: Store>(s: S) {
     let u2 = user(&s, &t, "u2").await;
     let u3 = user(&s, &t, "u3").await;
     let g = group(&s, &t, "Staff", &[&u3.id]).await;
-    let (kind, v0) = (ResourceKind::Group, g.version);
-    let first = s
-        .update(
-            &t,
-            kind,
-            &g.id,
-            Expect::Based(v0),
-            g.attrs.clone(),
-            add(&[&u1.id]),
-        )
-        .await
-        .unwrap();
-    assert!(first.version > v0);
-    let second = s
-        .update(
-            &t,
-            kind,
-            &g.id,
-            Expect::Based(v0),
-            g.attrs.clone(),
-            add(&[&u2.id]),
-        )
-        .await
-        .expect("an add based on the older version still applies");
+    let write = |expect, members| s.update(&t, ResourceKind::Group, &g.id, expect, g.attrs.clone(), members);
+    let v0 = Expect::Based(g.version);
+    let first = write(v0, add(&[&u1.id])).await.unwrap();
+    assert!(first.version > g.version);
+    let second = write(v0, add(&[&u2.id])).await.expect("an add on top");
     assert!(
         second.version > first.version,
         "every member change moves the version"
     );
-    let third = s
-        .update(
-            &t,
-            kind,
-            &g.id,
-            Expect::Based(v0),
-            g.attrs.clone(),
-            remove(&[&u3.id]),
-        )
-        .await
-        .expect("so does a remove");
+    let third = write(v0, remove(&[&u3.id])).await.expect("a remove on top");
     assert!(third.version > second.version);
     assert_eq!(member_ids(&s, &t, &g.id).await, sorted(&[&u1.id, &u2.id]));
     assert_eq!(group_ids(&s, &t, &u2.id).await, vec![g.id.clone()]);
@@ -89,93 +60,48 @@ pub async fn only_member_deltas_commute<S: Store>(s: S) {
     let u1 = user(&s, &t, "u1").await;
     let u2 = user(&s, &t, "u2").await;
     let g = group(&s, &t, "Staff", &[]).await;
-    let (kind, v0) = (ResourceKind::Group, g.version);
-    let moved = s
-        .update(
-            &t,
-            kind,
-            &g.id,
-            Expect::Based(v0),
-            g.attrs.clone(),
-            add(&[&u1.id]),
-        )
+    let write = |expect, attrs, members| s.update(&t, ResourceKind::Group, &g.id, expect, attrs, members);
+    let version = |written: Result<StoredResource, StoreError>| written.map(|r| r.version);
+    let (v0, staff, crew) = (g.version, g.attrs.clone(), group_attrs("Crew"));
+    let moved = write(Expect::Based(v0), staff.clone(), add(&[&u1.id]))
         .await
         .unwrap();
     let conflict = Err(StoreError::VersionConflict {
         current: moved.version,
     });
-    let pinned = s
-        .update(
-            &t,
-            kind,
-            &g.id,
-            Expect::Version(v0),
-            g.attrs.clone(),
-            add(&[&u2.id]),
-        )
-        .await;
+    let pinned = write(Expect::Version(v0), staff.clone(), add(&[&u2.id])).await;
+    assert_eq!(version(pinned), conflict, "a stale If-Match is refused");
+    let renamed = write(Expect::Based(v0), crew.clone(), MemberChange::default()).await;
     assert_eq!(
-        pinned.map(|r| r.version),
-        conflict.clone(),
-        "a stale If-Match is refused"
-    );
-    let renamed = s
-        .update(
-            &t,
-            kind,
-            &g.id,
-            Expect::Based(v0),
-            group_attrs("Crew"),
-            MemberChange::default(),
-        )
-        .await;
-    assert_eq!(
-        renamed.map(|r| r.version),
-        conflict.clone(),
+        version(renamed),
+        conflict,
         "an attribute change needs the version it read"
     );
     let replace = MemberChange {
         replace_all: true,
         ..add(&[&u2.id])
     };
-    let replaced = s
-        .update(&t, kind, &g.id, Expect::Based(v0), g.attrs.clone(), replace)
-        .await;
+    let replaced = write(Expect::Based(v0), staff.clone(), replace).await;
     assert_eq!(
-        replaced.map(|r| r.version),
+        version(replaced),
         conflict,
         "a replacement depends on the whole list"
     );
     assert_eq!(member_ids(&s, &t, &g.id).await, vec![u1.id.clone()]);
     // Renamed meanwhile: a delta carrying the old attributes would write them back.
-    let crew = s
-        .update(
-            &t,
-            kind,
-            &g.id,
-            Expect::Based(moved.version),
-            group_attrs("Crew"),
-            MemberChange::default(),
-        )
-        .await
-        .unwrap();
-    let stale = s
-        .update(
-            &t,
-            kind,
-            &g.id,
-            Expect::Based(moved.version),
-            g.attrs.clone(),
-            add(&[&u2.id]),
-        )
-        .await;
+    let later = Expect::Based(moved.version);
+    let crewed = write(later, crew, MemberChange::default()).await.unwrap();
+    let stale = write(later, staff, add(&[&u2.id])).await;
     assert_eq!(
-        stale.map(|r| r.version),
+        version(stale),
         Err(StoreError::VersionConflict {
-            current: crew.version
+            current: crewed.version
         })
     );
-    let got = s.get(&t, kind, &g.id, Include::NONE).await.unwrap();
+    let got = s
+        .get(&t, ResourceKind::Group, &g.id, Include::NONE)
+        .await
+        .unwrap();
     assert_eq!(got.attrs.get("displayName"), Some(&json!("Crew")));
 }
 
