@@ -1,6 +1,7 @@
 //! A test harness: the real Router on a real TCP listener on 127.0.0.1, and a small client that
 //! speaks to it the way IdPs do.
 
+pub mod aws_proxy;
 pub mod events;
 pub mod gated_log;
 pub mod lambda;
@@ -45,9 +46,14 @@ pub async fn app_state_over(
     wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
 ) -> AppState {
     let config = test_config(vars, lambda);
-    let tokens = TokenCache::load(config.token_registry.open().await, config.token_cache, statics)
-        .await
-        .expect("token registry");
+    let aws = scim_aws::Aws::environment();
+    let tokens = TokenCache::load(
+        config.token_registry.open(&aws).await,
+        config.token_cache,
+        statics,
+    )
+    .await
+    .expect("token registry");
     state_with_tokens(config, Arc::new(tokens), wrap).await
 }
 
@@ -84,7 +90,7 @@ async fn state_with_tokens(
 ) -> AppState {
     let registry = Arc::new(SchemaRegistry::standard());
     let store = wrap(Backend::current().store(registry.clone(), &config).await);
-    AppState::new(config, registry, store, tokens)
+    AppState::new(config, registry, store, tokens, &scim_aws::Aws::environment())
         .await
         .expect("rotated secrets")
 }
