@@ -25,10 +25,10 @@ const WITHIN: Duration = Duration::from_secs(20);
 const CURSOR_KEY: &str = "dGVzdC1jdXJzb3Ita2V5LWZvci1sYW1iZGEtZXZlbnRz";
 
 #[test]
-fn the_first_request_after_init_reads_no_registry_and_opens_no_connection() {
+fn the_first_request_after_init_reads_no_registry_and_reuses_its_connection() {
     if !alone_in_process(
         module_path!(),
-        "the_first_request_after_init_reads_no_registry_and_opens_no_connection",
+        "the_first_request_after_init_reads_no_registry_and_reuses_its_connection",
     ) {
         return;
     }
