@@ -34,7 +34,17 @@ fi
 
 start=$(date +%s)
 cargo lambda build --release "$flag" --bin scim-lambda
-bootstrap=target/lambda/scim-lambda/bootstrap
+bootstrap="${CARGO_TARGET_DIR:-target}"/lambda/scim-lambda/bootstrap
 size=$(stat -c %s "$bootstrap")
-printf 'build-lambda: %s (%s, %s bytes, %s MiB) built in %s s\n' \
-  "$bootstrap" "$ARCH" "$size" "$(awk "BEGIN{printf \"%.1f\", $size/1048576}")" "$(($(date +%s) - start))"
+printf 'build-lambda: %s (%s, %s bytes, %s MB) built in %s s\n' \
+  "$bootstrap" "$ARCH" "$size" "$(awk "BEGIN{printf \"%.2f\", $size/1000000}")" "$(($(date +%s) - start))"
+
+# The size budget of the arm64 artifact (infra/README.md "Bootstrap size"): a dependency or profile
+# change that grows it past the budget fails the build here, and so `make aws-check` and CI. The
+# goal is 8 MB (issue 16); the budget sits just above today's 9.99 MB (with panic=unwind) until
+# that is reached.
+budget=10100000
+if [[ "$ARCH" == arm64 && "$size" -gt "$budget" ]]; then
+  echo "build-lambda: $bootstrap is $size bytes, over the arm64 budget of $budget bytes" >&2
+  exit 1
+fi

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use scim_blackbox::events::{assert_events, provisioning_sequence};
 use scim_blackbox::{Backend, Server};
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 async fn sdk() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    scim_aws::defaults()
         .endpoint_url(&scim_testkit::moto().endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(

@@ -22,5 +22,6 @@ mod limits;
 mod makefile;
 mod protocol;
 mod provisioning_log;
+mod ready_at_init;
 mod revocation;
 mod secrets_in_logs;

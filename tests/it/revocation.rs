@@ -6,7 +6,7 @@
 //! 0 every request reads the generation once, and only a moved generation reads the registry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use aws_sdk_secretsmanager::config::Credentials;
 use reqwest::Method;
 use scim_auth::{
@@ -38,7 +38,7 @@ async fn registry(dir: &std::path::Path) -> (Arc<dyn TokenRegistry>, Vec<(&'stat
             (Arc::new(registry), vec![])
         }
         Backend::DynamoDb => {
-            let sdk = aws_config::defaults(BehaviorVersion::latest())
+            let sdk = scim_aws::defaults()
                 .endpoint_url(&moto().endpoint)
                 .region(Region::new("us-east-1"))
                 .credentials_provider(Credentials::new("test", "test", None, None, "tests"))

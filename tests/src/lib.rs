@@ -1,6 +1,7 @@
 //! A test harness: the real Router on a real TCP listener on 127.0.0.1, and a small client that
 //! speaks to it the way IdPs do.
 
+pub mod aws_proxy;
 pub mod events;
 pub mod gated_log;
 pub mod lambda;
@@ -51,9 +52,14 @@ pub async fn app_state_over(
 
 /// The token cache of `config`'s registry, with `statics` accepted from memory.
 async fn tokens_for(config: &Config, statics: Vec<StaticToken>) -> Arc<TokenCache> {
-    let tokens = TokenCache::load(config.token_registry.open().await, config.token_cache, statics)
-        .await
-        .expect("token registry");
+    let aws = scim_aws::Aws::environment();
+    let tokens = TokenCache::load(
+        config.token_registry.open(&aws).await,
+        config.token_cache,
+        statics,
+    )
+    .await
+    .expect("token registry");
     Arc::new(tokens)
 }
 
@@ -99,7 +105,7 @@ async fn state_on(
     store: Arc<dyn Store>,
     tokens: Arc<TokenCache>,
 ) -> AppState {
-    AppState::new(config, registry, store, tokens)
+    AppState::new(config, registry, store, tokens, &scim_aws::Aws::environment())
         .await
         .expect("rotated secrets")
 }

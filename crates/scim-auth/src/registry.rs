@@ -5,6 +5,7 @@
 use crate::backend::TokenRegistry;
 use crate::file::FileRegistry;
 use crate::secrets_manager::SecretsManagerRegistry;
+use scim_aws::Aws;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -50,12 +51,15 @@ impl fmt::Display for RegistryLocation {
 }
 
 impl RegistryLocation {
-    /// The registry at this location. Secrets Manager is reached through the standard AWS
-    /// configuration chain (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL`, ...).
-    pub async fn open(&self) -> Arc<dyn TokenRegistry> {
+    /// The registry at this location. Secrets Manager is reached through the process's shared
+    /// AWS configuration (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL`, ...), loaded only then.
+    pub async fn open(&self, aws: &Aws) -> Arc<dyn TokenRegistry> {
         match self {
             RegistryLocation::File(path) => Arc::new(FileRegistry::new(path.clone())),
-            RegistryLocation::SecretsManager(id) => Arc::new(SecretsManagerRegistry::from_env(id).await),
+            RegistryLocation::SecretsManager(id) => Arc::new(SecretsManagerRegistry::new(
+                aws_sdk_secretsmanager::Client::new(aws.config().await),
+                id,
+            )),
         }
     }
 }

@@ -17,7 +17,6 @@ use crate::backend::{Loaded, TokenRegistry};
 use crate::document::RegistryDocument;
 use crate::error::RegistryError;
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::Client;
 
@@ -38,13 +37,6 @@ impl SecretsManagerRegistry {
             client,
             secret_id: secret_id.into(),
         }
-    }
-
-    /// A client configured by the standard AWS chain (environment, profile, instance or Lambda
-    /// role; `AWS_ENDPOINT_URL` for a local endpoint).
-    pub async fn from_env(secret_id: &str) -> SecretsManagerRegistry {
-        let config = aws_config::load_defaults(BehaviorVersion::latest()).await;
-        SecretsManagerRegistry::new(Client::new(&config), secret_id)
     }
 
     fn aws_error<E, R>(&self, call: &str, e: &SdkError<E, R>) -> RegistryError

@@ -97,6 +97,7 @@ pub async fn section(args: &Args, dynamo: &DynamoArgs, seed_concurrency: usize) 
 fn client(endpoint: &str, counter: &CallCounter, capacity: &CapacityLog) -> Client {
     let conf = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(scim_aws::https_client())
         .endpoint_url(endpoint)
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "scim-bench"))

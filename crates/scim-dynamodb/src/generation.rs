@@ -13,17 +13,22 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use scim_auth::{GenerationMarker, MarkedRegistry, RegistryError, RegistryLocation, TokenRegistry};
+use scim_aws::Aws;
 use std::sync::Arc;
 
 /// The registry at `location`, as the service and `scimctl token` both open it: a Secrets Manager
 /// registry beside a table gets the table's generation marker, so every write bumps it and warm
 /// instances notice within their check interval; a file is its own marker.
-pub async fn open_token_registry(location: &RegistryLocation, table: Option<&str>) -> Arc<dyn TokenRegistry> {
-    let registry = location.open().await;
+pub async fn open_token_registry(
+    location: &RegistryLocation,
+    table: Option<&str>,
+    aws: &Aws,
+) -> Arc<dyn TokenRegistry> {
+    let registry = location.open(aws).await;
     match (location, table) {
         (RegistryLocation::SecretsManager(_), Some(table)) => Arc::new(MarkedRegistry::new(
             registry,
-            Arc::new(TokenGeneration::from_env(table).await),
+            Arc::new(TokenGeneration::new(Client::new(aws.config().await), table)),
         )),
         _ => registry,
     }
@@ -41,17 +46,12 @@ pub struct TokenGeneration {
 
 impl TokenGeneration {
     /// Give it a client of its own, not the store's: its reads are not a request's store calls.
+    /// (Made from the same `scim_aws::Aws`, the two still share their pooled connections.)
     pub fn new(client: Client, table: impl Into<String>) -> TokenGeneration {
         TokenGeneration {
             client,
             table: table.into(),
         }
-    }
-
-    /// A marker with a client configured by aws-config's standard chain.
-    pub async fn from_env(table: impl Into<String>) -> TokenGeneration {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        TokenGeneration::new(Client::new(&sdk), table)
     }
 
     fn key(&self) -> [(String, AttributeValue); 2] {

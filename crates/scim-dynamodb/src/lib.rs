@@ -8,9 +8,9 @@
 //! holds the DynamoDB calls they share; [`reindex`] moves index keys written before identifiers
 //! compared in NFC (`scimctl reindex`).
 //!
-//! - [`DynamoStore::new`] takes a ready `aws_sdk_dynamodb::Client`; [`DynamoStore::from_env`]
-//!   builds one through aws-config's standard chain (`AWS_ENDPOINT_URL`, `AWS_REGION`,
-//!   credentials).
+//! - [`DynamoStore::new`] takes a ready `aws_sdk_dynamodb::Client`; [`DynamoStore::from_aws`]
+//!   builds one on the process's shared AWS configuration (`scim_aws::Aws`: `AWS_ENDPOINT_URL`,
+//!   `AWS_REGION`, credentials).
 //! - [`create_table`] creates the table (`pk`, `sk`; one index, [`LOG_INDEX`]: the provisioning
 //!   log by resource).
 //! - [`CallCounter`] counts calls per operation through an SDK interceptor.
@@ -184,10 +184,14 @@ impl DynamoStore {
         }
     }
 
-    /// A store on `table` with a client configured by aws-config's standard chain.
-    pub async fn from_env(table: impl Into<String>, registry: Arc<SchemaRegistry>) -> DynamoStore {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        DynamoStore::new(Client::new(&sdk), table, registry)
+    /// A store on `table` with a client on the process's shared AWS configuration, so it pools
+    /// its connections with every other client of the process (scim-aws).
+    pub async fn from_aws(
+        aws: &scim_aws::Aws,
+        table: impl Into<String>,
+        registry: Arc<SchemaRegistry>,
+    ) -> DynamoStore {
+        DynamoStore::new(Client::new(aws.config().await), table, registry)
     }
 
     /// The most items one list request examines when a filter cannot use an index (default

@@ -7,7 +7,7 @@
 //! ```no_run
 //! # async fn f(registry: std::sync::Arc<scim_proto::SchemaRegistry>) {
 //! let counter = scim_dynamodb::CallCounter::default();
-//! let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+//! let sdk = scim_aws::defaults().load().await;
 //! let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
 //!     .interceptor(counter.clone())
 //!     .build();

@@ -170,10 +170,9 @@ impl EventBridge {
         }
     }
 
-    /// A client configured by aws-config's standard chain.
-    pub async fn from_env(bus: impl Into<String>) -> EventBridge {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        EventBridge::new(aws_sdk_eventbridge::Client::new(&sdk), bus)
+    /// A client on the process's shared AWS configuration.
+    pub async fn from_aws(aws: &scim_aws::Aws, bus: impl Into<String>) -> EventBridge {
+        EventBridge::new(aws_sdk_eventbridge::Client::new(aws.config().await), bus)
     }
 }
 

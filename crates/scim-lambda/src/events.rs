@@ -91,7 +91,7 @@ pub fn memory_store(registry: Arc<SchemaRegistry>, config: &Config) -> Result<Me
 /// answering each with its batch item failures (the template sets `ReportBatchItemFailures`).
 pub async fn run_stream_function(bus: String) -> Result<(), String> {
     use lambda_http::lambda_runtime::{run, service_fn, Error, LambdaEvent};
-    let publisher = EventBridge::from_env(bus).await;
+    let publisher = EventBridge::from_aws(&scim_aws::Aws::environment(), bus).await;
     let publisher = &publisher;
     run(service_fn(move |event: LambdaEvent<StreamEvent>| async move {
         Ok::<_, Error>(stream::process(&event.payload, publisher).await)

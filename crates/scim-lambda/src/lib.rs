@@ -21,6 +21,7 @@ pub mod search;
 pub mod secrets;
 pub mod service;
 pub mod shape;
+pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod watch;

@@ -3,18 +3,15 @@
 //! it is the change-event function instead: DynamoDB stream batches in, EventBridge events out;
 //! with `SCIM_FUNCTION=watch`, the scheduled silence watcher (`scim_lambda::watch`).
 
-use scim_auth::{
-    update, IssuedToken, NewToken, RegistryError, RegistryLocation, StaticToken, TokenCache, TokenRegistry,
-};
-use scim_dynamodb::{open_token_registry, DynamoStore};
-use scim_lambda::config::{in_lambda, Config, Function, StoreChoice};
-use scim_lambda::state::AppState;
+use scim_aws::Aws;
+use scim_lambda::config::{in_lambda, Config, Function};
+use scim_lambda::startup::Started;
 use scim_lambda::{serve, BASE_PATH};
-use scim_proto::SchemaRegistry;
-use scim_store::{Store, TenantId};
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// mimalloc returns the ~19 MiB argon2id working buffers to the system after each password hash;
 /// with glibc's allocator each concurrent hash left its buffer behind, so RSS grew by gigabytes
@@ -38,11 +35,15 @@ async fn main() -> ExitCode {
 
 /// JSON lines under Lambda (CloudWatch Logs Insights reads them), plain text locally. Colour
 /// only on a terminal: escape codes in a file, a pipe or a JSON field are noise to whatever reads it.
+///
+/// `RUST_LOG` is read as a list of `target=level` and `level` directives (`Targets`), not as an
+/// `EnvFilter`: span and field filters are not needed here, and leaving `EnvFilter` unused takes
+/// its regex engine out of the bootstrap (infra/README.md "Bootstrap size").
 fn init_tracing(lambda: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (filter, refused) = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    // The filter decides; the subscriber itself passes every level.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
         .with_writer(std::io::stderr);
     if lambda {
         builder
@@ -50,9 +51,30 @@ fn init_tracing(lambda: bool) {
             .with_ansi(false)
             .with_current_span(false)
             .without_time()
+            .finish()
+            .with(filter)
             .init();
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).init();
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .finish()
+            .with(filter)
+            .init();
+    }
+    if let Some(e) = refused {
+        tracing::warn!(error = %e, "RUST_LOG is not a list of target=level directives; logging at info");
+    }
+}
+
+/// The filter `RUST_LOG` names (`info` when unset), and why it was refused, if it was.
+fn log_filter(setting: Option<&str>) -> (Targets, Option<String>) {
+    let info = || Targets::new().with_default(tracing::Level::INFO);
+    match setting.map(str::trim).filter(|s| !s.is_empty()) {
+        None => (info(), None),
+        Some(text) => match text.parse::<Targets>() {
+            Ok(targets) => (targets, None),
+            Err(e) => (info(), Some(e.to_string())),
+        },
     }
 }
 
@@ -66,44 +88,10 @@ async fn run(lambda: bool) -> Result<(), String> {
         Function::Http => {}
     }
     let config = Config::from_env()?;
-    let registry = Arc::new(SchemaRegistry::standard());
-    let store: Arc<dyn Store> = match config.store {
-        StoreChoice::Memory => Arc::new(scim_lambda::events::memory_store(registry.clone(), &config)?),
-        StoreChoice::DynamoDb => {
-            // Config::from_env guarantees the table name for this store.
-            let table = config
-                .table
-                .clone()
-                .ok_or("SCIM_TABLE: required with SCIM_STORE=dynamodb")?;
-            Arc::new(DynamoStore::from_env(table, registry.clone()).await)
-        }
-    };
-    let default_tenant = TenantId::new("default").map_err(|e| e.to_string())?;
-    let token_registry = open_token_registry(&config.token_registry, config.table.as_deref()).await;
-    let statics = match &config.bootstrap_token {
-        Some(token) => {
-            // Config refuses it under Lambda; locally it stays, for scripts and tests, but loudly.
-            tracing::warn!(
-                "SCIM_BOOTSTRAP_TOKEN is set: it is accepted for tenant 'default', never expires, \
-                 cannot be revoked and is not listed; for local use only"
-            );
-            vec![StaticToken::new("bootstrap", token, default_tenant)]
-        }
-        None => Vec::new(),
-    };
-    let local_file = matches!(config.token_registry, RegistryLocation::File(_)) && !lambda;
-    let first_token = if local_file && config.bootstrap_token.is_none() {
-        first_local_token(token_registry.as_ref())
-            .await
-            .map_err(|e| format!("{}: {e}", config.token_registry))?
-    } else {
-        None
-    };
-    let tokens = TokenCache::load(token_registry, config.token_cache, statics)
-        .await
-        .map_err(|e| format!("{}: {e}", config.token_registry))?
-        .with_failure_hook(scim_lambda::auth::registry_failure_hook(lambda));
-    let state = AppState::new(config.clone(), registry, store, Arc::new(tokens)).await?;
+    // Under Lambda this is the init phase (scim_lambda::startup): the first request finds the
+    // AWS clients made, the registry read and the connections open.
+    let Started { state, first_token } =
+        scim_lambda::startup::start(config.clone(), lambda, &Aws::environment()).await?;
     if lambda {
         return scim_lambda::lambda::run(state).await;
     }
@@ -135,27 +123,4 @@ async fn run(lambda: bool) -> Result<(), String> {
         let _ = tokio::signal::ctrl_c().await;
     };
     serve(listener, state, shutdown).await.map_err(|e| e.to_string())
-}
-
-/// The first local start gets a token for tenant `default`, so `make run` works out of the box. It
-/// is created only while the registry is empty, so a restart does not issue (or print) another.
-async fn first_local_token(registry: &dyn TokenRegistry) -> Result<Option<IssuedToken>, RegistryError> {
-    if !registry.load().await?.document.tokens.is_empty() {
-        return Ok(None);
-    }
-    let now = time::OffsetDateTime::now_utc();
-    let request = NewToken {
-        name: "local development (created by the first start)".into(),
-        tenant: "default".into(),
-        expires: now + time::Duration::days(90),
-    };
-    update(registry, |doc| {
-        // Another process may have written the first token in the meantime.
-        if doc.tokens.is_empty() {
-            doc.create(&request, now).map(Some)
-        } else {
-            Ok(None)
-        }
-    })
-    .await
 }

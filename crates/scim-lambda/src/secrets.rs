@@ -14,6 +14,7 @@
 
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::Client;
+use scim_aws::Aws;
 use serde::Deserialize;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -62,16 +63,25 @@ pub enum SecretSource {
 }
 
 /// One Secrets Manager client for every rotated secret of the process, made when the first one
-/// needs it: the secrets share its configuration load and its connections.
-#[derive(Debug, Default)]
-pub struct SecretsClient(tokio::sync::OnceCell<Client>);
+/// needs it, on the process's shared AWS configuration: the secrets share its connections with
+/// the token registry's.
+#[derive(Debug)]
+pub struct SecretsClient {
+    aws: Aws,
+    client: tokio::sync::OnceCell<Client>,
+}
 
 impl SecretsClient {
+    pub fn new(aws: &Aws) -> SecretsClient {
+        SecretsClient {
+            aws: aws.clone(),
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+
     async fn get(&self) -> &Client {
-        self.0
-            .get_or_init(|| async {
-                Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
-            })
+        self.client
+            .get_or_init(|| async { Client::new(self.aws.config().await) })
             .await
     }
 }

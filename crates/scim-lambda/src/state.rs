@@ -6,6 +6,7 @@ use crate::origin::OriginSecrets;
 use crate::provisioning_log::LogWriter;
 use crate::secrets::{Rotating, SecretsClient};
 use scim_auth::TokenCache;
+use scim_aws::Aws;
 use scim_proto::SchemaRegistry;
 use scim_store::Store;
 use std::sync::Arc;
@@ -27,14 +28,15 @@ pub struct AppState {
 
 impl AppState {
     /// The state for `config`: reads the rotated secrets it names (from Secrets Manager under
-    /// Lambda); an error names the setting.
+    /// Lambda, through `aws`); an error names the setting.
     pub async fn new(
         config: Config,
         registry: Arc<SchemaRegistry>,
         store: Arc<dyn Store>,
         tokens: Arc<TokenCache>,
+        aws: &Aws,
     ) -> Result<AppState, String> {
-        let secrets = SecretsClient::default();
+        let secrets = SecretsClient::new(aws);
         let origin = match &config.origin_secret {
             Some(source) => Some(Arc::new(
                 Rotating::open(source, OriginSecrets::from_pair, config.secrets_refresh, &secrets)

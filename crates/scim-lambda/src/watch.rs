@@ -194,9 +194,10 @@ pub async fn check(
 /// invocation after the lines are printed, so the watcher's Errors alarm says so.
 pub async fn run_watch_function(table: String, token_registry: RegistryLocation) -> Result<(), String> {
     use lambda_http::lambda_runtime::{run, service_fn, Error, LambdaEvent};
-    let registry = token_registry.open().await;
+    let aws = scim_aws::Aws::environment();
+    let registry = token_registry.open(&aws).await;
     let schemas = std::sync::Arc::new(scim_proto::SchemaRegistry::standard());
-    let store = scim_dynamodb::DynamoStore::from_env(table, schemas).await;
+    let store = scim_dynamodb::DynamoStore::from_aws(&aws, table, schemas).await;
     let (registry, store) = (registry.as_ref(), &store);
     run(service_fn(move |_: LambdaEvent<Value>| async move {
         let report = check(registry, store, OffsetDateTime::now_utc()).await?;

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::Client;
 pub fn config() -> Builder {
     aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(scim_aws::https_client())
         .endpoint_url(&crate::moto().endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))

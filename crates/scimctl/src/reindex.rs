@@ -67,7 +67,7 @@ pub async fn run(args: ReindexArgs) -> Result<(), Failure> {
 /// The distinct tenants of the registry's tokens.
 async fn registry_tenants(registry: Option<String>) -> Result<Vec<TenantId>, Failure> {
     let location = location(registry)?;
-    let document = open_token_registry(&location, None)
+    let document = open_token_registry(&location, None, &scim_aws::Aws::standard_chain())
         .await
         .load()
         .await

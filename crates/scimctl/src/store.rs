@@ -29,7 +29,7 @@ pub async fn open_table(name: &str, registry: Arc<SchemaRegistry>) -> Result<Dyn
     if name.trim().is_empty() {
         return Err(Failure::Usage("the table name is empty".into()));
     }
-    Ok(DynamoStore::from_env(name, registry).await)
+    Ok(DynamoStore::from_aws(&scim_aws::Aws::standard_chain(), name, registry).await)
 }
 
 /// A tenant named on the command line.

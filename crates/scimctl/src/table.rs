@@ -30,9 +30,7 @@ pub async fn run(args: TableArgs) -> Result<(), Failure> {
             if table.trim().is_empty() {
                 return Err(Failure::Usage("the table name is empty".into()));
             }
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .load()
-                .await;
+            let sdk = scim_aws::defaults().load().await;
             let client = aws_sdk_dynamodb::Client::new(&sdk);
             match create_table(&client, &table).await {
                 Ok(TableCreated::Created) => println!("created table {table}"),

@@ -75,7 +75,8 @@ pub async fn run(args: TokenArgs) -> Result<(), Failure> {
              services notice them only within their cache time (SCIM_TOKEN_CACHE_SECONDS)"
         );
     }
-    let open = || open_token_registry(&location, table.as_deref());
+    let aws = scim_aws::Aws::standard_chain();
+    let open = || open_token_registry(&location, table.as_deref(), &aws);
     match args.command {
         TokenCommand::Create {
             name,

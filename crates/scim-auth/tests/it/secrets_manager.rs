@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use async_trait::async_trait;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use aws_sdk_secretsmanager::config::Credentials;
 use aws_sdk_secretsmanager::Client;
 use scim_auth::{
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 async fn client() -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    let config = scim_aws::defaults()
         .endpoint_url(&moto().endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))

@@ -3,7 +3,7 @@
 //! rotation written to the secret reaches the running service at its next re-read, not before.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use aws_sdk_secretsmanager::config::Credentials;
 use aws_sdk_secretsmanager::Client;
 use scim_lambda::cursor::{Binding, CursorKeys};
@@ -15,7 +15,7 @@ use scim_testkit::{moto, unique_name};
 use std::time::Duration;
 
 async fn client() -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    let config = scim_aws::defaults()
         .endpoint_url(&moto().endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))

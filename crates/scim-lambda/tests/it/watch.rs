@@ -64,7 +64,7 @@ async fn seed(store: &dyn Store) -> Seeded {
     let now = OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let registry = RegistryLocation::File(dir.path().join("tokens.json"))
-        .open()
+        .open(&scim_aws::Aws::environment())
         .await;
     let long_ago = now - Duration::days(10);
     let (quiet, busy_old, busy_new, fresh) = update(registry.as_ref(), |doc| {
