@@ -65,13 +65,18 @@ SCIM_STORE=memory SCIM_PUBLIC_BASE_URL="$base" \
 watch_pid=$!
 # setsid makes the watcher its own process group: stop it and the function it runs, nothing else.
 trap 'kill -- -"$watch_pid" 2>/dev/null || true' EXIT
+# The watcher builds the function on the first request it gets, which takes minutes on a busy
+# machine: wait for a read to answer (a read can be repeated; a create cannot: a repeat is a
+# 409), within 15 minutes, then create once.
 answer=""
-for _ in $(seq 1 120); do
-  if answer="$(curl -sf -m 30 -H "Authorization: Bearer $token" -H 'Content-Type: application/scim+json' \
-    "$base/Users" -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"watch@example.com"}')"; then
+deadline=$((SECONDS + 900))
+while [ "$SECONDS" -lt "$deadline" ]; do
+  if curl -sf -o /dev/null -m "$((deadline - SECONDS))" -H "Authorization: Bearer $token" \
+    "$base/ServiceProviderConfig"; then
+    answer="$(curl -s -m 60 -H "Authorization: Bearer $token" -H 'Content-Type: application/scim+json' \
+      "$base/Users" -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"watch@example.com"}')" || true
     break
   fi
-  answer=""
   sleep 2
 done
 kill -- -"$watch_pid" 2>/dev/null || true
