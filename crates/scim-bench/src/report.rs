@@ -86,10 +86,9 @@ pub fn cost_notes() {
     println!("ms: median latency of the scenario on moto, one request at a time, standing for the");
     println!("function's billed duration (moto answers a call in a few ms, as DynamoDB does in-region;");
     println!("Lambda at this memory has less CPU than this machine, so argon2 on POST takes longer");
-    println!("there). bytes: mean response");
-    println!("on the wire, for CloudFront's data out. The provisioning log's record of each write (one");
-    println!("PutItem) and the token check's marker read (one GetItem per 5 s per instance) are not in");
-    println!("the rows. docs/cost.md explains the model.");
+    println!("there). bytes: mean response on the wire, for CloudFront's data out. The provisioning");
+    println!("log's record of each write (one PutItem) and the token check's marker read (one GetItem");
+    println!("per 5 s per instance) are not in the rows. docs/cost.md explains the model.");
 }
 
 pub fn seeding(users: usize, elapsed: Duration) {

@@ -5,7 +5,9 @@
 //! **Never in the way of the SCIM request.** The request log middleware ([`crate::telemetry`])
 //! hands each finished request to [`LogWriter::submit`], which only queues it (a full queue drops
 //! the record and counts it); a background task writes it. The tenant's settings (sampling,
-//! bodies, retention) are applied there, from a cache, so the request path reads nothing. Under
+//! bodies, retention) are applied there, from a cache, so the request path reads nothing; when
+//! that cache already says a successful read is sampled out (and the token's use is recorded),
+//! the request path drops it without building it ([`LogWriter::skips_read`]). Under
 //! Lambda, where the environment is frozen once the invocation ends, an internal extension waits
 //! for the invocation to end and flushes the queue after the response has been sent
 //! (`lambda.rs`), so records are written within the invocation without delaying its answer. A
