@@ -59,12 +59,15 @@ deploy: tools ## sam build + sam deploy with samconfig.toml defaults (needs AWS 
 logs: tools ## follow the function's logs (needs AWS credentials)
 	PATH="$(AWS_TOOLS):$$PATH" sam logs --stack-name $(STACK) --name ScimFunction --tail
 
-bench: tools ## requests/s, p50/p99 latency, peak RSS: embedded store (10,000 users), then DynamoDB on moto (300 users) with calls per operation
+# Where cargo puts the binaries the bench and the soak run: CARGO_TARGET_DIR when set.
+BENCH_BIN := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
+
+bench: tools ## requests/s, p50/p99 latency, peak RSS (embedded store, 10,000 users), GET by id as a share of a bare axum floor; DynamoDB on moto (300 users): calls, request units and cost per million operations
 	$(CARGO) build --quiet --release --bin scim-lambda --bin scim-bench
-	./target/release/scim-bench --server ./target/release/scim-lambda
+	$(BENCH_BIN)/scim-bench --server $(BENCH_BIN)/scim-lambda
 
 soak: ## bounded soak on 127.0.0.1 (~3 min, SOAK_ARGS="--seconds 60" to change): mixed IdP load with refusals mixed in; fails on 5xx, lost writes, memory growth
 	$(CARGO) build --quiet --release --bin scim-lambda --bin scim-bench
-	./target/release/scim-bench soak --server ./target/release/scim-lambda $(SOAK_ARGS)
+	$(BENCH_BIN)/scim-bench soak --server $(BENCH_BIN)/scim-lambda $(SOAK_ARGS)
 
 .PHONY: help run run-dynamodb table tools test lint bench soak watch build-lambda aws-check deploy logs

@@ -776,3 +776,31 @@ async fn too_many_members_inline_is_400_never_truncated() {
     let r = s.get("/Groups?excludedAttributes=members").await;
     assert_eq!(r.assert_status(200)["totalResults"], 2);
 }
+
+/// A request naming neither `attributes` nor `excludedAttributes` (almost every request) uses
+/// the response shape compiled at start-up: no projection is compiled for it, which was a tenth
+/// of the work of a `GET /Users/{id}`. A request naming attributes still gets its own.
+#[tokio::test]
+async fn requests_naming_no_attributes_share_the_projection_compiled_at_start() {
+    use scim_lambda::shape::ResponseShape;
+    use scim_proto::ListQuery;
+    use scim_store::ResourceKind;
+    use std::sync::Arc;
+
+    let state = scim_blackbox::app_state(&[], false, Vec::new()).await;
+    let none = ListQuery::default();
+    let first = ResponseShape::new(&state, ResourceKind::User, &none).unwrap();
+    let second = ResponseShape::new(&state, ResourceKind::User, &none).unwrap();
+    assert!(Arc::ptr_eq(&first.projection, &second.projection));
+    assert!(first.include.groups && first.projection.includes("groups"));
+
+    let named = ListQuery {
+        attributes: vec!["userName".into()],
+        ..ListQuery::default()
+    };
+    let own = ResponseShape::new(&state, ResourceKind::User, &named).unwrap();
+    assert!(!Arc::ptr_eq(&first.projection, &own.projection));
+    assert!(!own.projection.includes("groups") && !own.include.groups);
+    let group = ResponseShape::new(&state, ResourceKind::Group, &none).unwrap();
+    assert!(group.include.members && !Arc::ptr_eq(&first.projection, &group.projection));
+}

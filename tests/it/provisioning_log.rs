@@ -411,6 +411,34 @@ async fn the_log_adds_one_write_per_recorded_request() {
     }
 }
 
+on_both_stores!(a_read_the_log_would_not_keep_is_never_queued);
+async fn a_read_the_log_would_not_keep_is_never_queued() {
+    // Settings cached as in production (30 s). Once the tenant's settings are cached and the
+    // token's use recorded, a sampled-out read is dropped in the request path: no record is
+    // built or queued for it (the work it took was most of the log's cost on a read).
+    let s = Server::start().await;
+    configure(&s, &["log_read_sample_percent=0"]).await;
+    let id = s.create_user("quiet@example.com").await;
+    s.flush_log().await;
+    let before = s.log.queued();
+    for _ in 0..20 {
+        s.get(&format!("/Users/{id}")).await.assert_status(200);
+        s.get("/Users?count=2").await.assert_status(200);
+    }
+    assert_eq!(s.log.queued() - before, 0, "records queued for sampled-out reads");
+    // Writes and failures are still queued and kept.
+    s.get("/Users/nobody").await.assert_error(404, None);
+    s.flush_log().await;
+    assert_eq!(s.log.queued() - before, 1);
+    let ops: Vec<String> = s
+        .log_records("default", "")
+        .await
+        .iter()
+        .map(|r| format!("{} {}", r["operation"].as_str().unwrap(), r["status"]))
+        .collect();
+    assert_eq!(ops, ["Users.get 404", "Users.create 201"]);
+}
+
 on_both_stores!(tenants_never_see_each_others_records);
 async fn tenants_never_see_each_others_records() {
     let s = server().await;

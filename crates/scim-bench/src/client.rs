@@ -23,6 +23,8 @@ pub struct Answer {
     /// service and reads as absent.
     pub retry_after: Option<Duration>,
     pub body: Vec<u8>,
+    /// The response's size on the wire in HTTP/1.1: status line, headers and body.
+    pub wire_bytes: usize,
 }
 
 impl Answer {
@@ -112,6 +114,14 @@ impl Scim {
             .bearer_auth(&self.token)
     }
 
+    /// A client for another server under `base`, with the same token and client settings.
+    pub fn with_base(&self, base: &str) -> Self {
+        Self {
+            base: base.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// Another client for the same server whose requests carry `token`, sharing the connection pool.
     pub fn with_token(&self, token: &str) -> Self {
         Self {
@@ -139,6 +149,14 @@ impl Scim {
             .await
             .map_err(|e| Transport::of(&what, &e))?;
         let status = response.status();
+        // "HTTP/1.1 200 OK\r\n", each "name: value\r\n", the blank line.
+        let head_bytes = 17
+            + response
+                .headers()
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len() + 4)
+                .sum::<usize>()
+            + 2;
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
@@ -152,17 +170,23 @@ impl Scim {
             what,
             status,
             retry_after,
+            wire_bytes: head_bytes + body.len(),
             body: Vec::from(body),
         })
     }
 
     /// [`Self::exchange`], with any status other than 2xx an error.
     pub async fn send(&self, request: RequestBuilder) -> Result<Vec<u8>, String> {
+        self.send_answer(request).await.map(|a| a.body)
+    }
+
+    /// [`Self::send`], keeping the whole answer.
+    pub async fn send_answer(&self, request: RequestBuilder) -> Result<Answer, String> {
         let answer = self.exchange(request).await.map_err(|e| e.message)?;
         if !answer.status.is_success() {
             return Err(answer.describe());
         }
-        Ok(answer.body)
+        Ok(answer)
     }
 
     /// POSTs a user and returns the `id` the server assigned.

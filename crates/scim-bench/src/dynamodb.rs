@@ -4,15 +4,20 @@
 //! moto's latency says nothing about DynamoDB's (it is a single-threaded Python emulator, and the
 //! bench serializes its requests), so the table here is for spotting regressions between runs
 //! on one machine. The call counts are what carries over to AWS: they set the cost and the
-//! latency floor of each operation there.
+//! latency floor of each operation there. With them, the request units each operation consumes
+//! (`capacity.rs`) and the estimated AWS cost per million operations (`cost.rs`).
 
 use crate::args::{Args, DynamoArgs};
 use crate::capacity::CapacityLog;
-use crate::load::Limits;
+use crate::cost::{self, Measured};
+use crate::load::{self, Limits};
 use crate::measure::seed_and_measure;
 use crate::moto::MotoProcess;
 use crate::report;
+use crate::rng;
+use crate::scenarios::{Fixture, Scenario};
 use crate::server::ServerProcess;
+use crate::stats::{ms, Summary};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::Client;
 use scim_dynamodb::{create_table_with, CallCounter, DynamoStore};
@@ -34,6 +39,9 @@ const TENANT: &str = "default";
 const GROUP_MEMBERS: usize = 1_000;
 /// Members the PATCH adds, as IdPs send them: a few at a time.
 const ADDED_MEMBERS: usize = 5;
+/// Requests of each scenario sent one at a time, whose median latency is the duration the
+/// cost table bills: under concurrency the latency would be mostly waiting for moto.
+const SERIAL_REQUESTS: usize = 20;
 /// The server's defaults for what a response may carry inline and a page size without `count`.
 const MAX_INLINE_MEMBERS: u64 = 10_000;
 const PAGE: u64 = 100;
@@ -75,7 +83,8 @@ pub async fn section(args: &Args, dynamo: &DynamoArgs, seed_concurrency: usize) 
         duration: Duration::from_secs(dynamo.seconds),
         concurrency: args.concurrency,
     };
-    let (errors, ids) = seed_and_measure(&mut server, dynamo.users, seed_concurrency, limits).await?;
+    let run = seed_and_measure(&mut server, dynamo.users, seed_concurrency, limits).await?;
+    let serial = serial_latencies(&run.fixture, limits).await?;
     // The server is done; stopping it now keeps its requests out of the counts below.
     drop(server);
 
@@ -87,8 +96,59 @@ pub async fn section(args: &Args, dynamo: &DynamoArgs, seed_concurrency: usize) 
         counter: &counter,
         capacity: &capacity,
     };
-    calls.run(&ids).await?;
-    Ok(errors)
+    let rows = calls.run(&run.fixture.ids).await?;
+    report::calls(&rows);
+    let deployment = cost::deployment_of(TEMPLATE).map_err(|e| format!("template.yaml: {e}"))?;
+    print!(
+        "\n{}",
+        cost::table(&costed(&rows, &serial), &deployment, &cost::US_EAST_1)
+    );
+    report::cost_notes();
+    Ok(run.errors)
+}
+
+/// Each scenario again, [`SERIAL_REQUESTS`] requests one at a time: the time one request takes
+/// when nothing queues, which is what a Lambda invocation bills.
+async fn serial_latencies(fx: &Arc<Fixture>, limits: Limits) -> Result<Vec<(Scenario, Summary)>, String> {
+    // New users numbered past those the measured run may have created.
+    let fx = Arc::new(Fixture {
+        first_new_user: fx.first_new_user + limits.requests,
+        ..Fixture::clone(fx)
+    });
+    let serial = Limits {
+        requests: SERIAL_REQUESTS,
+        concurrency: 1,
+        ..limits
+    };
+    let mut rows = Vec::new();
+    for scenario in Scenario::ALL {
+        let outcome = load::measure(&fx, scenario, serial, rng::os_seed()?).await?;
+        if let Some(e) = outcome.first_error {
+            return Err(format!("{} (serial): {e}", scenario.label()));
+        }
+        rows.push((scenario, Summary::of(&outcome)));
+    }
+    Ok(rows)
+}
+
+/// The template the bench was built with: the deployment the cost table prices.
+const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+/// The operations with both a measured scenario (its median serial latency on moto standing for
+/// the function's duration, its mean response size) and a calls row (its request units).
+fn costed(rows: &[report::CallsRow], summaries: &[(Scenario, Summary)]) -> Vec<Measured> {
+    rows.iter()
+        .filter_map(|row| {
+            let scenario = row.scenario?;
+            let (_, summary) = summaries.iter().find(|(s, _)| *s == scenario)?;
+            Some(Measured {
+                operation: scenario.label().to_string(),
+                duration_ms: ms(summary.p50),
+                units: row.consumed.computed,
+                response_bytes: summary.response_bytes,
+            })
+        })
+        .collect()
 }
 
 /// A client for moto that counts its calls and collects any reported capacity. Built from
@@ -122,9 +182,9 @@ impl std::fmt::Debug for CallCounts<'_> {
 
 impl CallCounts<'_> {
     /// Runs each store operation behind a scenario once, as the service drives it (a PATCH is a
-    /// read, then a write conditional on the version read), and prints its calls. `ids` are the
-    /// users the server seeded.
-    async fn run(&self, ids: &[String]) -> Result<(), String> {
+    /// read, then a write conditional on the version read), and returns its calls and capacity.
+    /// `ids` are the users the server seeded.
+    async fn run(&self, ids: &[String]) -> Result<Vec<report::CallsRow>, String> {
         let first = ids.first().ok_or("no users were seeded")?;
         let t = TenantId::new(TENANT).map_err(|e| e.to_string())?;
         let user = ResourceKind::User;
@@ -141,28 +201,28 @@ impl CallCounts<'_> {
             .get(&t, user, first, with_groups)
             .await
             .map_err(|e| format!("get user: {e}"))?;
-        rows.push(self.row("get user (GET /Users/{id})"));
+        rows.push(self.row("get user (GET /Users/{id})", Some(Scenario::GetById)));
 
         let eq = query(user, "userName eq \"user7@example.com\"", 1, PAGE, with_groups)?;
         self.store
             .query(&t, user, &eq)
             .await
             .map_err(|e| format!("userName eq query: {e}"))?;
-        rows.push(self.row("userName eq query"));
+        rows.push(self.row("userName eq query", Some(Scenario::FilterEq)));
 
         let co = query(user, "userName co \"99\"", 1, 10, with_groups)?;
         self.store
             .query(&t, user, &co)
             .await
             .map_err(|e| format!("userName co query: {e}"))?;
-        rows.push(self.row("userName co query (page of 10)"));
+        rows.push(self.row("userName co query (page of 10)", Some(Scenario::FilterCo)));
 
         let created = self
             .store
             .create(&t, user, user_attrs("bench-calls-0"), MemberChange::default())
             .await
             .map_err(|e| format!("create user: {e}"))?;
-        rows.push(self.row("create user (POST /Users)"));
+        rows.push(self.row("create user (POST /Users)", Some(Scenario::Create)));
 
         let current = self
             .store
@@ -182,7 +242,7 @@ impl CallCounts<'_> {
             )
             .await
             .map_err(|e| format!("update user: {e}"))?;
-        rows.push(self.row("update user (PATCH displayName)"));
+        rows.push(self.row("update user (PATCH displayName)", Some(Scenario::Patch)));
 
         let members: Vec<String> = ids.iter().take(GROUP_MEMBERS).cloned().collect();
         let setup = Instant::now();
@@ -191,11 +251,14 @@ impl CallCounts<'_> {
             .create(&t, ResourceKind::Group, group_attrs(), adds(&members))
             .await
             .map_err(|e| format!("creating a group of {}: {e}", members.len()))?;
-        rows.push(self.row(&format!(
-            "create group with {} members (setup, {:.1} s)",
-            members.len(),
-            setup.elapsed().as_secs_f64()
-        )));
+        rows.push(self.row(
+            &format!(
+                "create group with {} members (setup, {:.1} s)",
+                members.len(),
+                setup.elapsed().as_secs_f64()
+            ),
+            None,
+        ));
         let mut outsiders = Vec::with_capacity(ADDED_MEMBERS);
         for i in 1..=ADDED_MEMBERS {
             let u = self
@@ -228,10 +291,10 @@ impl CallCounts<'_> {
             )
             .await
             .map_err(|e| format!("add members: {e}"))?;
-        rows.push(self.row(&format!(
-            "add {ADDED_MEMBERS} members to a group of {}",
-            members.len()
-        )));
+        rows.push(self.row(
+            &format!("add {ADDED_MEMBERS} members to a group of {}", members.len()),
+            None,
+        ));
 
         let list = Query {
             filter: None,
@@ -243,10 +306,9 @@ impl CallCounts<'_> {
             .query(&t, user, &list)
             .await
             .map_err(|e| format!("list page: {e}"))?;
-        rows.push(self.row(&format!("list page of {PAGE} (GET /Users)")));
+        rows.push(self.row(&format!("list page of {PAGE} (GET /Users)"), None));
 
-        report::calls(&rows);
-        Ok(())
+        Ok(rows)
     }
 
     fn reset(&self) {
@@ -254,12 +316,14 @@ impl CallCounts<'_> {
         self.capacity.take();
     }
 
-    /// The calls since the last row (or reset), as one printed row.
-    fn row(&self, operation: &str) -> report::CallsRow {
+    /// The calls since the last row (or reset), as one printed row; `scenario` is the measured
+    /// request it serves, if any.
+    fn row(&self, operation: &str, scenario: Option<Scenario>) -> report::CallsRow {
         report::CallsRow {
             operation: operation.to_string(),
+            scenario,
             calls: self.counter.take(),
-            capacity: self.capacity.take(),
+            consumed: self.capacity.take(),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct Limits {
 #[derive(Debug, Default)]
 struct WorkerLog {
     latencies: Vec<Duration>,
+    /// Bytes of the successful responses.
+    response_bytes: u64,
     errors: usize,
     first_error: Option<String>,
 }
@@ -48,12 +50,14 @@ pub async fn measure(
     let elapsed = started.elapsed();
     let mut outcome = Outcome {
         latencies: Vec::with_capacity(limits.requests),
+        response_bytes: 0,
         errors: 0,
         first_error: None,
         elapsed,
     };
     for log in logs {
         outcome.latencies.extend(log.latencies);
+        outcome.response_bytes += log.response_bytes;
         outcome.errors += log.errors;
         outcome.first_error = outcome.first_error.or(log.first_error);
     }
@@ -77,11 +81,14 @@ async fn scenario_worker(
         }
         let request = scenario.request(fx, n, &mut rng);
         let sent = Instant::now();
-        let result = fx.scim.send(request).await;
+        let result = fx.scim.send_answer(request).await;
         log.latencies.push(sent.elapsed());
-        if let Err(e) = result {
-            log.errors += 1;
-            log.first_error.get_or_insert(e);
+        match result {
+            Ok(answer) => log.response_bytes += answer.wire_bytes as u64,
+            Err(e) => {
+                log.errors += 1;
+                log.first_error.get_or_insert(e);
+            }
         }
     }
     log

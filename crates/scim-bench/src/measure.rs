@@ -14,14 +14,23 @@ use std::time::{Duration, Instant};
 /// How long the server may take to answer its first request.
 pub const READY_WITHIN: Duration = Duration::from_secs(30);
 
+/// What a section measured.
+#[derive(Debug)]
+pub struct SectionRun {
+    /// Measured requests that failed.
+    pub errors: usize,
+    /// The client and the seeded users, for measuring more against the same server.
+    pub fixture: Arc<Fixture>,
+}
+
 /// Waits for `server`, seeds `users` users, measures every scenario under `limits` and prints
-/// the server's memory. Returns the failed request count and the seeded users' ids.
+/// the server's memory.
 pub async fn seed_and_measure(
     server: &mut ServerProcess,
     users: usize,
     seed_concurrency: usize,
     limits: Limits,
-) -> Result<(usize, Vec<String>), String> {
+) -> Result<SectionRun, String> {
     let scim = Scim::new(&server.base, &server.token)?;
     scim.wait_ready(server, READY_WITHIN).await?;
 
@@ -29,11 +38,15 @@ pub async fn seed_and_measure(
     let ids = load::seed_users(&scim, users, seed_concurrency).await?;
     report::seeding(ids.len(), started.elapsed());
 
-    let fixture = Arc::new(Fixture { scim, ids, users });
+    let fixture = Arc::new(Fixture {
+        scim,
+        ids,
+        users,
+        first_new_user: users,
+    });
     let errors = measure_all(&fixture, limits, server).await?;
     report::memory(server.pid(), server.memory()?);
-    let ids = fixture.ids.clone();
-    Ok((errors, ids))
+    Ok(SectionRun { errors, fixture })
 }
 
 /// Runs every scenario in order, printing a row as each finishes and the first error of any

@@ -2,7 +2,8 @@
 //! DynamoDB section the calls per store operation.
 
 use crate::args::{Args, DynamoArgs};
-use crate::capacity::Units;
+use crate::capacity::{Consumed, Reported};
+use crate::scenarios::Scenario;
 use crate::server::Memory;
 use crate::stats::{ms, Summary};
 use std::collections::BTreeMap;
@@ -46,33 +47,48 @@ pub fn dynamodb_parameters(dynamo: &DynamoArgs, concurrency: usize) {
     println!();
 }
 
-/// One store operation's DynamoDB calls and any capacity the responses reported.
+/// One store operation's DynamoDB calls and the capacity they consumed.
 #[derive(Debug)]
 pub struct CallsRow {
     pub operation: String,
+    /// The measured request this operation serves, if any.
+    pub scenario: Option<Scenario>,
     pub calls: BTreeMap<String, u64>,
-    pub capacity: Units,
+    pub consumed: Consumed,
 }
 
 pub fn calls(rows: &[CallsRow]) {
     println!();
-    println!("DynamoDB calls per store operation (in-process DynamoStore, tenant 'default', same table)");
+    println!("DynamoDB calls per store operation (in-process DynamoStore, tenant 'default', same table),");
+    println!("with ReturnConsumedCapacity=TOTAL set by the bench's client");
     println!(
-        "{:<OPERATION_WIDTH$} {:<CALLS_WIDTH$} capacity reported by moto",
-        "operation", "calls"
+        "{:<OPERATION_WIDTH$} {:<CALLS_WIDTH$} {:>5} {:>5}  moto reports",
+        "operation", "calls", "RRU", "WRU"
     );
     for row in rows {
         println!(
-            "{:<OPERATION_WIDTH$} {:<CALLS_WIDTH$} {}",
+            "{:<OPERATION_WIDTH$} {:<CALLS_WIDTH$} {:>5.1} {:>5.1}  {}",
             row.operation,
             format_calls(&row.calls),
-            format_capacity(&row.capacity)
+            row.consumed.computed.read,
+            row.consumed.computed.write,
+            format_capacity(&row.consumed.reported)
         );
     }
-    println!("Consumed capacity: not reported. The store does not set ReturnConsumedCapacity, so");
-    println!("DynamoDB would return none; the last column is what moto volunteers anyway (fixed");
-    println!("placeholders such as 1 unit per BatchGetItem key, not DynamoDB's 4 KB read / 1 KB");
-    println!("write accounting), shown only so that nothing is hidden.");
+    println!("RRU/WRU: DynamoDB's on-demand accounting, computed from the items each call read and");
+    println!("wrote (4 KB per read unit, halved for eventually consistent reads; 1 KB per write unit;");
+    println!("transactions twice; each item at least one unit; a copy in the by_resource index one more");
+    println!("write). moto's own ConsumedCapacity is a placeholder (GetItem 0.5, Query 1, one unit per");
+    println!("BatchGetItem key, nothing for TransactWriteItems), printed only so that nothing is hidden.");
+}
+
+pub fn cost_notes() {
+    println!("ms: median latency of the scenario on moto, one request at a time, standing for the");
+    println!("function's billed duration (moto answers a call in a few ms, as DynamoDB does in-region;");
+    println!("Lambda at this memory has less CPU than this machine, so argon2 on POST takes longer");
+    println!("there). bytes: mean response on the wire, for CloudFront's data out. The provisioning");
+    println!("log's record of each write (one PutItem) and the token check's marker read (one GetItem");
+    println!("per 5 s per instance) are not in the rows. docs/cost.md explains the model.");
 }
 
 pub fn seeding(users: usize, elapsed: Duration) {
@@ -103,6 +119,36 @@ pub fn row(name: &str, s: &Summary) {
     );
 }
 
+pub fn floor_header(rounds: usize, requests: usize) {
+    println!();
+    println!("GET /Users/{{id}} against the floor: a bare axum handler in this process that looks the");
+    println!("user up in a HashMap and serialises it (no auth, no projection, no request log), serving");
+    println!("the same documents; {rounds} alternating rounds of {requests} requests each, same client");
+    println!("and concurrency.");
+    println!(
+        "{:<8} {:>12} {:>12} {:>10} {:>10} {:>7}",
+        "round", "ours req/s", "floor req/s", "ours p50", "floor p50", "share"
+    );
+}
+
+pub fn floor_round(round: usize, ours: &Summary, floor: &Summary, share: f64) {
+    println!(
+        "{round:<8} {:>12.0} {:>12.0} {:>10.3} {:>10.3} {:>6.1}%",
+        ours.per_second,
+        floor.per_second,
+        ms(ours.p50),
+        ms(floor.p50),
+        share * 100.0
+    );
+}
+
+pub fn floor_share(median_share: f64) {
+    println!(
+        "GET /Users/{{id}} throughput: {:.1}% of the floor (median of the rounds; target at least 75%)",
+        median_share * 100.0
+    );
+}
+
 pub fn memory(pid: u32, memory: Memory) {
     println!();
     println!(
@@ -129,7 +175,7 @@ fn format_calls(calls: &BTreeMap<String, u64>) -> String {
 }
 
 /// Reported capacity as `BatchGetItem 2.0`, or `-` when no response reported any.
-fn format_capacity(units: &Units) -> String {
+fn format_capacity(units: &Reported) -> String {
     if units.is_empty() {
         return "-".into();
     }
@@ -149,9 +195,9 @@ mod tests {
         let calls = BTreeMap::from([("Query".to_string(), 1), ("BatchGetItem".to_string(), 1)]);
         assert_eq!(format_calls(&calls), "BatchGetItem 1 + Query 1");
         assert_eq!(format_calls(&BTreeMap::new()), "none");
-        assert_eq!(format_capacity(&Units::new()), "-");
+        assert_eq!(format_capacity(&Reported::new()), "-");
         assert_eq!(
-            format_capacity(&Units::from([("BatchGetItem".to_string(), 2.0)])),
+            format_capacity(&Reported::from([("BatchGetItem".to_string(), 2.0)])),
             "BatchGetItem 2.0"
         );
     }

@@ -9,13 +9,16 @@ const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// What every scenario needs: the client and the users seeded before measuring.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Fixture {
     pub scim: Scim,
     /// Server-assigned ids of `user0` .. `user{n-1}`, in no particular order.
     pub ids: Vec<String>,
-    /// How many users were seeded; new users are numbered from here so userNames never collide.
+    /// How many users were seeded (`user0` .. `user{n-1}`).
     pub users: usize,
+    /// The number of the first user `POST /Users` creates, so userNames never collide with
+    /// the seeded users or those an earlier run of the scenario created.
+    pub first_new_user: usize,
 }
 
 /// One kind of request, measured on its own.
@@ -61,9 +64,10 @@ impl Scenario {
                 let filter = percent_encode("userName co \"99\"");
                 scim.request(Method::GET, &format!("/Users?filter={filter}&count=10"))
             }
-            Self::Create => scim
-                .request(Method::POST, "/Users")
-                .json(&user_body(fx.users + n, Some(&format!("Bench-{n}-Passw0rd!")))),
+            Self::Create => scim.request(Method::POST, "/Users").json(&user_body(
+                fx.first_new_user + n,
+                Some(&format!("Bench-{n}-Passw0rd!")),
+            )),
             Self::Patch => scim
                 .request(Method::PATCH, &format!("/Users/{}", random_id(fx, rng)))
                 .json(&patch_body(n)),

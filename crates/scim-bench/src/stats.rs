@@ -7,6 +7,8 @@ use std::time::Duration;
 pub struct Outcome {
     /// One per request sent, failed ones included: a fast error still took the server's time.
     pub latencies: Vec<Duration>,
+    /// Bytes of the successful responses, in all.
+    pub response_bytes: u64,
     pub errors: usize,
     /// The first failure, to say why a scenario had errors without flooding the output.
     pub first_error: Option<String>,
@@ -23,6 +25,8 @@ pub struct Summary {
     pub p50: Duration,
     pub p99: Duration,
     pub max: Duration,
+    /// Mean bytes of a successful response.
+    pub response_bytes: f64,
 }
 
 impl Summary {
@@ -41,6 +45,8 @@ impl Summary {
             p50: percentile(&sorted, 50.0),
             p99: percentile(&sorted, 99.0),
             max: sorted.last().copied().unwrap_or_default(),
+            response_bytes: outcome.response_bytes as f64
+                / sorted.len().saturating_sub(outcome.errors).max(1) as f64,
         }
     }
 }
@@ -82,6 +88,7 @@ mod tests {
     fn summary_rate_and_max() {
         let outcome = Outcome {
             latencies: millis([3, 1, 2, 4]),
+            response_bytes: 300,
             errors: 1,
             first_error: None,
             elapsed: Duration::from_secs(2),
@@ -91,5 +98,7 @@ mod tests {
         assert!((s.per_second - 2.0).abs() < 1e-9);
         assert_eq!(s.max, Duration::from_millis(4));
         assert_eq!(s.p50, Duration::from_millis(2));
+        // Three responses succeeded.
+        assert!((s.response_bytes - 100.0).abs() < 1e-9);
     }
 }

@@ -5,7 +5,9 @@
 //! **Never in the way of the SCIM request.** The request log middleware ([`crate::telemetry`])
 //! hands each finished request to [`LogWriter::submit`], which only queues it (a full queue drops
 //! the record and counts it); a background task writes it. The tenant's settings (sampling,
-//! bodies, retention) are applied there, from a cache, so the request path reads nothing. Under
+//! bodies, retention) are applied there, from a cache, so the request path reads nothing; when
+//! that cache already says a successful read is sampled out (and the token's use is recorded),
+//! the request path drops it without building it ([`LogWriter::skips_read`]). Under
 //! Lambda, where the environment is frozen once the invocation ends, an internal extension waits
 //! for the invocation to end and flushes the queue after the response has been sent
 //! (`lambda.rs`), so records are written within the invocation without delaying its answer. A
@@ -167,6 +169,8 @@ struct Writer {
     outstanding: Outstanding,
     dropped: AtomicU64,
     failed: AtomicU64,
+    /// Records handed to the writer since start.
+    queued: AtomicU64,
     /// Store calls the writer made (records, token uses, settings reads): the budget tests'
     /// measure of what the log adds to a request.
     store_calls: AtomicU64,
@@ -194,6 +198,7 @@ impl LogWriter {
             outstanding: Outstanding::default(),
             dropped: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
             store_calls: AtomicU64::new(0),
         });
         tokio::spawn(drain(receiver, shared.clone()));
@@ -204,8 +209,40 @@ impl LogWriter {
         }
     }
 
+    /// Whether the record of a successful read would be thrown away unwritten, so the request
+    /// path need not build it (building and queueing it was most of the log's work on a read):
+    /// the tenant's settings are cached and fresh, the token's use was recorded less than
+    /// [`TOKEN_USE_INTERVAL`] ago, and the sampling draw (`log_read_sample_percent`) says no.
+    /// Otherwise the writer decides, as for any record.
+    pub fn skips_read(&self, tenant: &TenantId, token_id: &str) -> bool {
+        let writer = &self.shared;
+        let percent = writer
+            .settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+            .filter(|(at, _)| at.elapsed() < writer.settings_ttl)
+            .map(|(_, s)| s.log_read_sample_percent);
+        let Some(percent) = percent else {
+            return false;
+        };
+        let use_recorded = writer
+            .token_uses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(tenant.clone(), token_id.to_string()))
+            .is_some_and(|at| at.elapsed() < TOKEN_USE_INTERVAL);
+        use_recorded && !sampled(percent)
+    }
+
+    /// Records handed to the writer since start (dropped ones included).
+    pub fn queued(&self) -> u64 {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+
     /// Queues a finished request's record; never waits. A full queue drops it.
     pub fn submit(&self, pending: Pending) {
+        self.shared.queued.fetch_add(1, Ordering::Relaxed);
         self.shared.outstanding.count.fetch_add(1, Ordering::AcqRel);
         if self.queue.try_send(pending).is_err() {
             self.shared.outstanding.done();

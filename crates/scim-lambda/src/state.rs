@@ -5,6 +5,7 @@ use crate::cursor::CursorKeys;
 use crate::origin::OriginSecrets;
 use crate::provisioning_log::LogWriter;
 use crate::secrets::{Rotating, SecretsClient};
+use crate::shape::DefaultShapes;
 use scim_auth::TokenCache;
 use scim_aws::Aws;
 use scim_proto::SchemaRegistry;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub cursor_keys: Arc<Rotating<CursorKeys>>,
     /// Writes the provisioning log, after each response.
     pub log: LogWriter,
+    /// The response shapes of requests that name no attributes, compiled once.
+    pub default_shapes: Arc<DefaultShapes>,
 }
 
 impl AppState {
@@ -54,7 +57,10 @@ impl AppState {
         .await
         .map_err(|e| format!("cursor key: {e}"))?;
         let log = LogWriter::start(store.clone(), crate::config::in_lambda(), config.log_settings_ttl);
+        let default_shapes = DefaultShapes::new(&registry, config.max_inline_members)
+            .map_err(|e| format!("response shapes: {}", e.detail))?;
         Ok(AppState {
+            default_shapes: Arc::new(default_shapes),
             log,
             config: Arc::new(config),
             registry,

@@ -43,9 +43,11 @@ const MAX_CAPTURED_RESPONSE: usize = 1024 * 1024;
 const MAX_LOGGED_PATH: usize = 2048;
 const MAX_LOGGED_USER_AGENT: usize = 256;
 
-/// Whether an operation only reads: successful reads are sampled in the provisioning log.
-fn is_read(method: &Method, operation: &str) -> bool {
-    method == Method::GET || operation.ends_with(".search") || operation == "Search"
+/// Whether a request only read and succeeded: such requests are sampled in the provisioning log.
+fn successful_read(method: &Method, record: &RequestRecord) -> bool {
+    let operation = record.operation;
+    let read = method == Method::GET || operation.ends_with(".search") || operation == "Search";
+    read && record.status < 400
 }
 
 /// The response with its body in memory, and the body, when it is of known size within
@@ -134,7 +136,7 @@ fn pending_record(
         },
         request_body: notes.request_body,
         response_body,
-        sampled_read: is_read(method, record.operation) && record.status < 400,
+        sampled_read: successful_read(method, record),
         token_expires: Some(tenant.token_expires),
     }
 }
@@ -368,6 +370,13 @@ pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, n
         println!("{}", emf_line(&record, now_ms()));
     }
     let response = match tenant {
+        // A read the log would not keep: nothing to build or queue.
+        Some(tenant)
+            if successful_read(&method, &record)
+                && telemetry.log.skips_read(&tenant.id, &tenant.token_id) =>
+        {
+            response
+        }
         Some(tenant) => {
             let (response, body) = capture_body(response).await;
             telemetry.log.submit(pending_record(

@@ -144,7 +144,7 @@ impl Projection {
     /// Projects a rendered resource. `schemas` is always kept as is; keys the schema does not
     /// know are dropped; extension objects left empty are dropped.
     pub fn apply(&self, resource: &Map<String, Value>, schema: &ResourceSchema<'_>) -> Map<String, Value> {
-        let mut out = Map::new();
+        let mut out = Map::with_capacity(resource.len());
         for (k, v) in resource {
             if k == "schemas" {
                 out.insert(k.clone(), v.clone());

@@ -812,7 +812,8 @@ pub fn render(
     schema: &ResourceSchema<'_>,
     meta: &ResourceMeta,
 ) -> Map<String, Value> {
-    let mut out = Map::new();
+    // Sized once: `schemas`, `id` and `meta` besides the attributes.
+    let mut out = Map::with_capacity(resource.len() + 3);
     let mut schemas = vec![Value::String(schema.core.id.clone())];
     for (ext, _) in &schema.extensions {
         if has_extension(resource, &ext.id) {

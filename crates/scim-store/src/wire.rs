@@ -6,6 +6,7 @@ use crate::{ResourceKind, StoredResource};
 use scim_proto::resource::{self, ResourceMeta};
 use scim_proto::{ResourceSchema, SchemaRegistry};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
 /// The Group attribute held in membership records rather than in the group.
 pub const MEMBERS: &str = "members";
@@ -28,7 +29,8 @@ pub fn location(registry: &SchemaRegistry, base_url: &str, kind: ResourceKind, i
 
 /// The full wire representation (RFC 7643 §3) of a stored resource.
 pub fn render(registry: &SchemaRegistry, base_url: &str, r: &StoredResource) -> Map<String, Value> {
-    let mut attrs = r.attrs.clone();
+    // Copied only when members or groups are added: `resource::render` copies what it keeps.
+    let mut attrs = Cow::Borrowed(&r.attrs);
     if let Some(members) = r.members.as_ref().filter(|m| !m.is_empty()) {
         let members = members
             .iter()
@@ -40,7 +42,7 @@ pub fn render(registry: &SchemaRegistry, base_url: &str, r: &StoredResource) -> 
                 })
             })
             .collect();
-        attrs.insert(MEMBERS.into(), Value::Array(members));
+        attrs.to_mut().insert(MEMBERS.into(), Value::Array(members));
     }
     if let Some(groups) = r.groups.as_ref().filter(|g| !g.is_empty()) {
         let groups = groups
@@ -54,7 +56,7 @@ pub fn render(registry: &SchemaRegistry, base_url: &str, r: &StoredResource) -> 
                 })
             })
             .collect();
-        attrs.insert(GROUPS.into(), Value::Array(groups));
+        attrs.to_mut().insert(GROUPS.into(), Value::Array(groups));
     }
     let meta = ResourceMeta {
         id: r.id.clone(),
