@@ -312,10 +312,10 @@ impl DynamoStore {
         display: &str,
         version: u64,
         last: Vec<(TransactWriteItem, Role)>,
-        ops: Vec<MemberOp>,
+        ops: &[MemberOp],
         creating: bool,
     ) -> Result<(), Failure> {
-        let op_items = self.ops_items(tenant, group_id, display, &ops)?;
+        let op_items = self.ops_items(tenant, group_id, display, ops)?;
         let room = MAX_TRANSACTION_ITEMS.saturating_sub(last.len()) / ITEMS_PER_OP;
         let group_key = || Self::key(keys::resources(tenant, ResourceKind::Group), group_id);
         let per_batch = (MAX_TRANSACTION_ITEMS - 1) / ITEMS_PER_OP;
@@ -374,11 +374,11 @@ impl DynamoStore {
         group_id: &str,
         display: &str,
         last: Vec<(TransactWriteItem, Role)>,
-        ops: Vec<MemberOp>,
+        ops: &[MemberOp],
     ) -> Result<Rec, Failure> {
         let mut items = last;
         items.extend(
-            self.ops_items(tenant, group_id, display, &ops)?
+            self.ops_items(tenant, group_id, display, ops)?
                 .into_iter()
                 .flatten(),
         );
@@ -569,14 +569,16 @@ impl DynamoStore {
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(group_key()))
-                .update_expression("SET fc = :c REMOVE fl")
+                .update_expression(if stop {
+                    "SET fc = :c REMOVE fl"
+                } else {
+                    "SET fc = :c, fl = :until"
+                })
                 .condition_expression("fo = :d")
                 .expression_attribute_values(":c", s(last))
                 .expression_attribute_values(":d", s(display));
             if !stop {
-                save = save
-                    .update_expression("SET fc = :c, fl = :until")
-                    .expression_attribute_values(":until", s(fanout_lease_until()));
+                save = save.expression_attribute_values(":until", s(fanout_lease_until()));
             }
             let saved = save.send().await;
             // A failed condition: renamed again meanwhile; that write's fan-out owns the flag.

@@ -7,7 +7,7 @@ use crate::list::Source;
 use crate::record::{self, attr, get_s, n, now, s, Rec};
 use crate::{deleted, error, keys, members, DynamoStore, Failure, Role, ATTEMPTS, MAX_TRANSACTION_ITEMS};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use scim_store::{
     Expect, Include, MemberChange, Page, Query, ResourceKind, ResourceStore, StoreError, StoredResource,
     TenantId,
@@ -61,7 +61,7 @@ impl ResourceStore for DynamoStore {
                 first.extend(self.unmanaged_checks(tenant, &attrs, &[])?);
             }
             let written = self
-                .write_member_batches(tenant, &id, &rec.display_name(), 1, first, ops, true)
+                .write_member_batches(tenant, &id, &rec.display_name(), 1, first, &ops, true)
                 .await;
             match written {
                 Ok(()) => {
@@ -148,8 +148,7 @@ impl ResourceStore for DynamoStore {
                 Some(c) => c,
                 None => self.read(tenant, kind, id).await?.ok_or(StoreError::NotFound)?,
             };
-            let member_delta_only = kind == ResourceKind::Group && members.commutes() && attrs == cur.attrs;
-            expect.check_write(cur.version, member_delta_only)?;
+            expect.check_write(cur.version, kind, &members, attrs == cur.attrs)?;
             let ops = if kind == ResourceKind::Group && !members.is_empty() {
                 let plan = self.plan_members(tenant, id, &members, false).await?;
                 if plan.partial {
@@ -175,7 +174,7 @@ impl ResourceStore for DynamoStore {
                     // Confirm the version against the stored item before answering "nothing
                     // changed": one version is one state, so an equal version needs no re-plan.
                     let stored = self.read(tenant, kind, id).await?.ok_or(StoreError::NotFound)?;
-                    expect.check_write(stored.version, member_delta_only)?;
+                    expect.check_write(stored.version, kind, &members, attrs == cur.attrs)?;
                     return Ok(stored.stored(false));
                 }
                 return Ok(cur.stored(false));
@@ -200,41 +199,42 @@ impl ResourceStore for DynamoStore {
                 },
                 ..cur.clone()
             };
-            let mut last = vec![self.own_write(tenant, &next, renamed, Guard::Version(cur.version))?];
+            // The group's own write under `guard`, with its index items.
             let old_index = self.index_entries(tenant, kind, id, &cur.attrs);
             let new_index = self.index_entries(tenant, kind, id, &attrs);
-            for e in old_index.difference(&new_index) {
-                last.push(self.index_delete(e)?);
-            }
-            for e in new_index.difference(&old_index) {
-                last.push(self.index_put(e, id)?);
-            }
+            let own_items = |guard| -> Result<Vec<(TransactWriteItem, Role)>, StoreError> {
+                let mut items = vec![self.own_write(tenant, &next, renamed, guard)?];
+                for e in old_index.difference(&new_index) {
+                    items.push(self.index_delete(e)?);
+                }
+                for e in new_index.difference(&old_index) {
+                    items.push(self.index_put(e, id)?);
+                }
+                Ok(items)
+            };
+            let last = own_items(Guard::Version(cur.version))?;
             let may_go_on_top = matches!(expect, Expect::Based(_))
                 && kind == ResourceKind::Group
                 && !members.replace_all
                 && Self::one_transaction(last.len(), ops.len());
-            let retained = may_go_on_top.then(|| (last.clone(), ops.clone()));
             let written = self
-                .write_member_batches(tenant, id, &new_display, cur.version, last, ops, false)
+                .write_member_batches(tenant, id, &new_display, cur.version, last, &ops, false)
                 .await;
-            let written = match (written, retained) {
-                (
-                    Err(Failure::Condition {
-                        role: Role::Target,
-                        old: Some(old),
-                    }),
-                    Some((mut last, ops)),
-                ) => match attributes_unchanged(&cur, &old)? {
-                    Some(raw) => {
-                        last[0] = self.own_write(tenant, &next, renamed, Guard::Attributes(&raw))?;
-                        self.write_on_top(tenant, id, &new_display, last, ops).await
+            let written = match written {
+                Err(Failure::Condition {
+                    role: Role::Target,
+                    old: Some(old),
+                }) if may_go_on_top => match attributes_unchanged(&cur, &old)? {
+                    Some(stored) => {
+                        let last = own_items(Guard::Attributes(&stored))?;
+                        self.write_on_top(tenant, id, &new_display, last, &ops).await
                     }
                     None => Err(Failure::Condition {
                         role: Role::Target,
                         old: Some(old),
                     }),
                 },
-                (written, _) => written.map(|()| next.clone()),
+                written => written.map(|()| next),
             };
             match written {
                 Ok(written) => return self.after_update(tenant, written, renamed).await,
@@ -330,7 +330,7 @@ impl DynamoStore {
         next: &Rec,
         renamed: bool,
         guard: Guard<'_>,
-    ) -> Result<(aws_sdk_dynamodb::types::TransactWriteItem, Role), StoreError> {
+    ) -> Result<(TransactWriteItem, Role), StoreError> {
         let mut values = vec![
             (":a", s(Value::Object(next.attrs.clone()).to_string())),
             (":m", s(&next.modified)),

@@ -216,14 +216,7 @@ impl LogWriter {
     /// Otherwise the writer decides, as for any record.
     pub fn skips_read(&self, tenant: &TenantId, token_id: &str) -> bool {
         let writer = &self.shared;
-        let percent = writer
-            .settings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(tenant)
-            .filter(|(at, _)| at.elapsed() < writer.settings_ttl)
-            .map(|(_, s)| s.log_read_sample_percent);
-        let Some(percent) = percent else {
+        let Some(percent) = writer.cached_settings(tenant, |s| s.log_read_sample_percent) else {
             return false;
         };
         let use_recorded = writer
@@ -356,14 +349,7 @@ impl Writer {
     /// The tenant's settings, from the cache when fresh; the defaults when they cannot be read
     /// (the record is still written, without bodies).
     async fn settings(&self, tenant: &TenantId) -> TenantSettings {
-        let cached = self
-            .settings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(tenant)
-            .filter(|(at, _)| at.elapsed() < self.settings_ttl)
-            .map(|(_, s)| s.clone());
-        if let Some(settings) = cached {
+        if let Some(settings) = self.cached_settings(tenant, TenantSettings::clone) {
             return settings;
         }
         match self.store.settings(tenant).await {
@@ -379,6 +365,16 @@ impl Writer {
                 TenantSettings::default()
             }
         }
+    }
+
+    /// What `read` takes from the tenant's cached settings, if they are fresh.
+    fn cached_settings<T>(&self, tenant: &TenantId, read: impl FnOnce(&TenantSettings) -> T) -> Option<T> {
+        self.settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+            .filter(|(at, _)| at.elapsed() < self.settings_ttl)
+            .map(|(_, s)| read(s))
     }
 
     /// Records the token's use, at most once per [`TOKEN_USE_INTERVAL`] on this instance.

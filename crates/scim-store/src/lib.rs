@@ -170,10 +170,17 @@ impl Expect {
         }
     }
 
-    /// [`Expect::check`] for a write that may commute: `member_delta_only` says the write is a
-    /// group member delta ([`MemberChange::commutes`]) that leaves the attributes as they are
-    /// now, which a `Based` expectation admits at any version.
-    pub fn check_write(self, current: u64, member_delta_only: bool) -> Result<(), StoreError> {
+    /// [`Expect::check`] for an update of a `kind` resource now at version `current`: a `Based`
+    /// expectation admits, at any version, a group member delta ([`MemberChange::commutes`])
+    /// that leaves the attributes as they are now (`attrs_unchanged`).
+    pub fn check_write(
+        self,
+        current: u64,
+        kind: ResourceKind,
+        members: &MemberChange,
+        attrs_unchanged: bool,
+    ) -> Result<(), StoreError> {
+        let member_delta_only = kind == ResourceKind::Group && members.commutes() && attrs_unchanged;
         match self {
             Expect::Based(_) if member_delta_only => Ok(()),
             other => other.check(current),

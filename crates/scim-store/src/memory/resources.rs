@@ -282,9 +282,7 @@ impl ResourceStore for MemoryStore {
         let unique = self.unique(kind);
         self.write_tenant(tenant, |t| {
             let current = t.records(kind).get(id).ok_or(StoreError::NotFound)?.clone();
-            let member_delta_only =
-                kind == ResourceKind::Group && members.commutes() && attrs == current.attrs;
-            expect.check_write(current.version, member_delta_only)?;
+            expect.check_write(current.version, kind, &members, attrs == current.attrs)?;
             // Renaming to a different case of one's own name finds one's own id in the index.
             t.check_unique(kind, id, &attrs, unique)?;
             let next = match kind {
