@@ -3,24 +3,36 @@
 //! `scim-auth`; this module is the HTTP side of it.
 
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::telemetry;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts, HeaderMap};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use scim_auth::{FailureHook, Verdict};
+use scim_auth::{FailureHook, TokenCache, Verdict};
 use scim_proto::{hint, ScimError};
 use scim_store::TenantId;
 use serde_json::Map;
+use std::sync::Arc;
 
 /// The one answer for a token that does not let a request in, whether unknown, expired or revoked,
 /// so a client cannot probe which tokens exist. The request log tells the operator which it was.
 const INVALID_TOKEN: &str = "the bearer token is not valid or has expired";
 
-/// The tenant a request acts for; only [`require_token`] creates it.
+/// The tenant a request acts for; only [`authenticate`] creates it. Shared rather than copied:
+/// a request hands it to its handler, its response and its log line.
 #[derive(Debug, Clone)]
-pub struct Tenant {
+pub struct Tenant(Arc<Caller>);
+
+impl std::ops::Deref for Tenant {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+/// Who a request's bearer token says it comes from.
+#[derive(Debug)]
+pub struct Caller {
     pub id: TenantId,
     /// The token record's id, for logs (never the token).
     pub token_id: String,
@@ -161,12 +173,12 @@ fn unauthorized(detail: &str, refusal: Refusal) -> Response {
     response
 }
 
-/// Middleware in front of every route: `Authorization: Bearer <token>` → [`Tenant`], or 401 with
-/// `WWW-Authenticate: Bearer` (RFC 6750 §3).
-pub async fn require_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let verdict = match bearer_token(request.headers()) {
-        Ok(presented) => state.tokens.verify(presented).await,
-        Err(bad) => return unauthorized(bad.detail(), bad.refusal()),
+/// `Authorization: Bearer <token>` → [`Tenant`], or 401 with `WWW-Authenticate: Bearer`
+/// (RFC 6750 §3). Called by [`crate::boundary::guard`] in front of every route.
+pub async fn authenticate(tokens: &TokenCache, headers: &HeaderMap) -> Result<Tenant, Response> {
+    let verdict = match bearer_token(headers) {
+        Ok(presented) => tokens.verify(presented).await,
+        Err(bad) => return Err(unauthorized(bad.detail(), bad.refusal())),
     };
     match verdict {
         Verdict::Valid {
@@ -174,22 +186,15 @@ pub async fn require_token(State(state): State<AppState>, mut request: Request, 
             token_id,
             token_name,
             expires,
-        } => {
-            let tenant = Tenant {
-                id: tenant,
-                token_id,
-                token_name,
-                token_expires: expires,
-            };
-            request.extensions_mut().insert(tenant.clone());
-            let mut response = next.run(request).await;
-            // For the request log line, which is written outside this layer.
-            response.extensions_mut().insert(tenant);
-            response
-        }
-        Verdict::Expired { token_id } => unauthorized(INVALID_TOKEN, Refusal::Expired { token_id }),
-        Verdict::Revoked { token_id } => unauthorized(INVALID_TOKEN, Refusal::Revoked { token_id }),
-        Verdict::Unknown => unauthorized(INVALID_TOKEN, Refusal::Unknown),
+        } => Ok(Tenant(Arc::new(Caller {
+            id: tenant,
+            token_id,
+            token_name,
+            token_expires: expires,
+        }))),
+        Verdict::Expired { token_id } => Err(unauthorized(INVALID_TOKEN, Refusal::Expired { token_id })),
+        Verdict::Revoked { token_id } => Err(unauthorized(INVALID_TOKEN, Refusal::Revoked { token_id })),
+        Verdict::Unknown => Err(unauthorized(INVALID_TOKEN, Refusal::Unknown)),
         // Fail closed: the registry has not been read for too long to know which tokens are
         // revoked. RFC 7644 §3.12 lets any HTTP status carry a SCIM error; 503 says "try later".
         Verdict::Unavailable => {
@@ -207,7 +212,7 @@ pub async fn require_token(State(state): State<AppState>, mut request: Request, 
             }
             .into_response();
             response.extensions_mut().insert(Refusal::RegistryUnavailable);
-            response
+            Err(response)
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The SCIM 2.0 HTTP service. One axum [`Router`] serves every request, whether it arrives
 //! through AWS Lambda (`lambda_http`) or a local listener: there is exactly one request path.
 //!
-//! **Security boundary:** [`auth::require_token`] wraps every route, including the fallbacks;
+//! **Security boundary:** [`boundary::guard`] wraps every route, including the fallbacks;
 //! handlers receive the caller's tenant as a typed [`auth::Tenant`] and pass it to the store.
 
 pub mod admin;
 pub mod auth;
+pub mod boundary;
 pub mod capabilities;
 pub mod config;
 pub mod cursor;
@@ -33,16 +34,20 @@ use axum::routing::{get, post};
 use axum::Router;
 use handlers::{Groups, Users};
 use state::AppState;
+use std::sync::Arc;
 
 /// Where the SCIM API lives under the host.
 pub const BASE_PATH: &str = "/scim/v2";
 
-fn resource_routes<K: handlers::Kind>() -> Router<AppState> {
-    Router::new()
-        .route("/", get(handlers::list::<K>).post(handlers::create::<K>))
-        .route("/.search", post(handlers::search::<K>))
+/// The routes of one resource type under `base` (`/scim/v2/Users`). Every route is registered
+/// with its full path rather than nested: a nested router rewrites the URI of each request it
+/// passes on, once per level.
+fn resource_routes<K: handlers::Kind>(router: Router<AppState>, base: &str) -> Router<AppState> {
+    router
+        .route(base, get(handlers::list::<K>).post(handlers::create::<K>))
+        .route(&format!("{base}/.search"), post(handlers::search::<K>))
         .route(
-            "/{id}",
+            &format!("{base}/{{id}}"),
             get(handlers::get_one::<K>)
                 .put(handlers::replace::<K>)
                 .patch(handlers::patch::<K>)
@@ -52,36 +57,35 @@ fn resource_routes<K: handlers::Kind>() -> Router<AppState> {
 
 /// The whole service.
 pub fn router(state: AppState) -> Router {
-    let telemetry = telemetry::Telemetry {
+    let telemetry = Arc::new(telemetry::Telemetry {
         emf: config::in_lambda(),
         log: state.log.clone(),
-    };
-    let origin_secret = state.origin.clone();
-    let tenant_limits = std::sync::Arc::new(limits::TenantLimits::new(state.config.tenant_rates));
-    let api = Router::new()
-        .nest("/Users", resource_routes::<Users>())
-        .nest("/Groups", resource_routes::<Groups>())
-        .route("/.search", post(handlers::search_all))
-        .route("/ServiceProviderConfig", get(handlers::service_provider_config))
-        .route("/ResourceTypes", get(handlers::resource_types))
-        .route("/ResourceTypes/{id}", get(handlers::resource_type))
-        .route("/Schemas", get(handlers::schemas))
-        .route("/Schemas/{id}", get(handlers::schema))
-        .method_not_allowed_fallback(handlers::method_not_allowed);
-    let scim = Router::new()
-        .nest(BASE_PATH, api)
+    });
+    let boundary = Arc::new(boundary::Boundary {
+        origin: state.origin.clone(),
+        tokens: state.tokens.clone(),
+        limits: Arc::new(limits::TenantLimits::new(state.config.tenant_rates)),
+    });
+    let api = resource_routes::<Users>(Router::new(), &format!("{BASE_PATH}/Users"));
+    let scim = resource_routes::<Groups>(api, &format!("{BASE_PATH}/Groups"))
+        .route(&format!("{BASE_PATH}/.search"), post(handlers::search_all))
+        .route(
+            &format!("{BASE_PATH}/ServiceProviderConfig"),
+            get(handlers::service_provider_config),
+        )
+        .route(
+            &format!("{BASE_PATH}/ResourceTypes"),
+            get(handlers::resource_types),
+        )
+        .route(
+            &format!("{BASE_PATH}/ResourceTypes/{{id}}"),
+            get(handlers::resource_type),
+        )
+        .route(&format!("{BASE_PATH}/Schemas"), get(handlers::schemas))
+        .route(&format!("{BASE_PATH}/Schemas/{{id}}"), get(handlers::schema))
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .fallback(handlers::not_found)
-        // Inside auth: the tenant is known, and a bad token spends no tenant's budget.
-        .layer(middleware::from_fn_with_state(
-            tenant_limits,
-            limits::limit_tenant,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
-        // Before auth: a request that did not come through CloudFront learns nothing more.
-        .layer(middleware::from_fn_with_state(
-            origin_secret,
-            origin::require_origin,
-        ))
+        .layer(middleware::from_fn_with_state(boundary, boundary::guard))
         .with_state(state.clone());
     // The admin API has no sign-in yet: it exists only on the local listener (admin.rs).
     let app = match state.config.admin_api {

@@ -24,17 +24,22 @@
 //! Memory stays bounded: a bucket that has refilled to its burst is exactly a new one, so such
 //! buckets are dropped whenever the map has grown past a threshold.
 
-use crate::auth::Tenant;
 use crate::error::ApiError;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use scim_proto::ScimError;
 use scim_store::{metering, TenantId};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+// The rate-limit headers, named once (a `&str` name is parsed again at every insert).
+const RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-rate-limit-limit");
+const RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-rate-limit-remaining");
+const RATE_LIMIT_RESET: HeaderName = HeaderName::from_static("x-rate-limit-reset");
+const RATE_LIMIT_RETRY_AFTER: HeaderName = HeaderName::from_static("x-rate-limit-retry-after-seconds");
 
 /// A refill rate and the most a bucket holds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -139,9 +144,9 @@ impl Allowance {
     /// from) sends it.
     fn write_headers(self, headers: &mut HeaderMap, now: SystemTime) {
         let reset = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) + self.full_in_secs;
-        headers.insert("x-rate-limit-limit", HeaderValue::from(self.limit));
-        headers.insert("x-rate-limit-remaining", HeaderValue::from(self.remaining));
-        headers.insert("x-rate-limit-reset", HeaderValue::from(reset));
+        headers.insert(RATE_LIMIT_LIMIT, HeaderValue::from(self.limit));
+        headers.insert(RATE_LIMIT_REMAINING, HeaderValue::from(self.remaining));
+        headers.insert(RATE_LIMIT_RESET, HeaderValue::from(reset));
     }
 }
 
@@ -279,20 +284,22 @@ fn may_scan(request: &Request) -> bool {
     )
 }
 
-/// Middleware inside the auth layer: admits the tenant's request or answers 429, and charges
-/// the items the request read.
-pub async fn limit_tenant(State(limits): State<Arc<TenantLimits>>, request: Request, next: Next) -> Response {
-    let Some(tenant) = request.extensions().get::<Tenant>().map(|t| t.id.clone()) else {
-        return next.run(request).await;
-    };
-    let (verdict, allowance) = limits.admit(&tenant, may_scan(&request), Instant::now());
+/// Runs an authenticated request of `tenant` if its buckets admit it, else answers 429; charges
+/// the items the request read. Called by [`crate::boundary::guard`] after authentication.
+pub async fn within_limits(
+    limits: &TenantLimits,
+    tenant: &TenantId,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (verdict, allowance) = limits.admit(tenant, may_scan(&request), Instant::now());
     if let Err(refusal) = verdict {
         tracing::info!(tenant = %tenant.as_str(), ?refusal, "tenant over its limit");
         let mut response = refusal.into_api_error().into_response();
         let headers = response.headers_mut();
         allowance.write_headers(headers, SystemTime::now());
         headers.insert(
-            "x-rate-limit-retry-after-seconds",
+            RATE_LIMIT_RETRY_AFTER,
             HeaderValue::from(refusal.retry_after_secs()),
         );
         return response;
@@ -300,7 +307,7 @@ pub async fn limit_tenant(State(limits): State<Arc<TenantLimits>>, request: Requ
     let before = metering::items_read_so_far();
     let mut response = next.run(request).await;
     let read = metering::items_read_so_far().saturating_sub(before);
-    limits.charge_items_read(&tenant, read, Instant::now());
+    limits.charge_items_read(tenant, read, Instant::now());
     allowance.write_headers(response.headers_mut(), SystemTime::now());
     response
 }

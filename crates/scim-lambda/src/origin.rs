@@ -12,13 +12,11 @@
 
 use crate::error::ApiError;
 use crate::secrets::{Rotating, SecretPair};
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use scim_proto::ScimError;
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// The header CloudFront adds as an origin custom header (template.yaml).
@@ -81,15 +79,12 @@ impl OriginSecrets {
     }
 }
 
-/// Middleware: 403 (a SCIM error) unless the request carries the origin header with the secret.
-/// The header is removed before the request goes further, so it can never be logged or echoed.
-pub async fn require_origin(
-    State(secrets): State<Option<Arc<Rotating<OriginSecrets>>>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// 403 (a SCIM error) unless the request carries the origin header with the secret; `None`
+/// (no secret configured) admits everything. The header is removed from an admitted request,
+/// so it can never be logged or echoed.
+pub async fn check(secrets: Option<&Rotating<OriginSecrets>>, request: &mut Request) -> Result<(), Response> {
     let Some(secrets) = secrets else {
-        return next.run(request).await;
+        return Ok(());
     };
     let secrets = secrets.get().await;
     let ok = request
@@ -97,15 +92,15 @@ pub async fn require_origin(
         .get(ORIGIN_HEADER)
         .is_some_and(|v| secrets.matches(v.as_bytes()));
     if !ok {
-        return ApiError::from(ScimError::new(
+        return Err(ApiError::from(ScimError::new(
             403,
             None,
             "this endpoint is reachable only through the service's public URL".to_string(),
         ))
-        .into_response();
+        .into_response());
     }
     request.headers_mut().remove(ORIGIN_HEADER);
-    next.run(request).await
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use scim_proto::ResourceSchema;
 use scim_store::log::{changes, redact, LogMembers, LogRecord};
 use scim_store::{MemberChange, ResourceKind, Store, StoredResource, TenantId, TenantSettings, TokenUse};
 use serde_json::{Map, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -165,7 +165,9 @@ struct Writer {
     /// takes effect within this (`SCIM_LOG_SETTINGS_SECONDS`).
     settings_ttl: Duration,
     settings: Mutex<HashMap<TenantId, (Instant, TenantSettings)>>,
-    token_uses: Mutex<HashMap<(TenantId, String), Instant>>,
+    /// When each token's use was last recorded, by tenant and token id (nested, so a lookup
+    /// needs no key of its own).
+    token_uses: Mutex<HashMap<TenantId, HashMap<String, Instant>>>,
     outstanding: Outstanding,
     dropped: AtomicU64,
     failed: AtomicU64,
@@ -223,7 +225,8 @@ impl LogWriter {
             .token_uses
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&(tenant.clone(), token_id.to_string()))
+            .get(tenant)
+            .and_then(|uses| uses.get(token_id))
             .is_some_and(|at| at.elapsed() < TOKEN_USE_INTERVAL);
         use_recorded && !sampled(percent)
     }
@@ -305,8 +308,25 @@ async fn drain(mut receiver: mpsc::Receiver<Pending>, writer: Arc<Writer>) {
 
 /// A uniformly random percent draw: whether an event with `percent` chance happens.
 fn sampled(percent: u8) -> bool {
-    let mut b = [0u8; 1];
-    getrandom::fill(&mut b).is_ok() && u16::from(b[0]) * 100 / 256 < u16::from(percent)
+    // A draw, not a secret: a per-thread xorshift64* seeded once from the OS, instead of a
+    // system call for every successful read.
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut seed = [0u8; 8];
+            let _ = getrandom::fill(&mut seed);
+            // xorshift must not start at zero.
+            u64::from_le_bytes(seed) | 1
+        });
+    }
+    let draw = STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    });
+    (draw >> 32) % 100 < u64::from(percent)
 }
 
 /// A logged body: JSON with passwords redacted; anything else as text. Too large: a note.
@@ -382,13 +402,16 @@ impl Writer {
         let Some(token_id) = pending.record.token_id.clone() else {
             return;
         };
-        let key = (pending.tenant.clone(), token_id.clone());
         {
-            let mut last = self.token_uses.lock().unwrap_or_else(PoisonError::into_inner);
-            if last.get(&key).is_some_and(|at| at.elapsed() < TOKEN_USE_INTERVAL) {
+            let mut uses = self.token_uses.lock().unwrap_or_else(PoisonError::into_inner);
+            let last = uses.entry(pending.tenant.clone()).or_default();
+            if last
+                .get(&token_id)
+                .is_some_and(|at| at.elapsed() < TOKEN_USE_INTERVAL)
+            {
                 return;
             }
-            last.insert(key, Instant::now());
+            last.insert(token_id.clone(), Instant::now());
         }
         let usage = TokenUse {
             token_id: token_id.clone(),

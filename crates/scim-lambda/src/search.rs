@@ -84,7 +84,7 @@ impl Service<'_> {
                 },
             )
             .await?;
-        let resources = self.present(&page.resources, &shape).await?;
+        let resources = self.present(page.resources, &shape).await?;
         Ok((resources, page.total_results, page.next))
     }
 }

@@ -409,13 +409,13 @@ impl<'a> Service<'a> {
     /// computed (the tenant's settings read once) and rendered with it; they are never stored.
     pub async fn present(
         &self,
-        resources: &[StoredResource],
+        resources: Vec<StoredResource>,
         shape: &ResponseShape,
     ) -> ApiResult<Vec<Value>> {
         let schema = self.schema();
-        let project = |r: &StoredResource| Value::Object(shape.projection.apply(&self.render(r), &schema));
+        let project = |r: StoredResource| Value::Object(shape.projection.apply(self.render(r), &schema));
         if resources.is_empty() || !shape.access {
-            return Ok(resources.iter().map(project).collect());
+            return Ok(resources.into_iter().map(project).collect());
         }
         let settings = self.state.store.settings(self.tenant).await?.settings;
         // Futures made in a loop, not a closure: a closure over borrowed resources makes the
@@ -428,41 +428,32 @@ impl<'a> Service<'a> {
             .buffered(ACCESS_CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(with_access.iter().map(project).collect())
+        Ok(with_access.into_iter().map(project).collect())
     }
 
     /// One resource as a response carries it; no body without a shape.
     async fn show(&self, r: StoredResource, shape: Option<&ResponseShape>) -> ApiResult<Shown> {
+        let (id, version) = (r.id.clone(), r.version);
         let body = match shape {
-            Some(shape) => Some(
-                self.present(std::slice::from_ref(&r), shape)
-                    .await?
-                    .pop()
-                    .unwrap_or_default(),
-            ),
+            Some(shape) => Some(self.present(vec![r], shape).await?.pop().unwrap_or_default()),
             None => None,
         };
-        Ok(Shown {
-            id: r.id,
-            version: r.version,
-            body,
-        })
+        Ok(Shown { id, version, body })
     }
 
     /// A user with its effective access attached for rendering.
     async fn with_access(
         &self,
-        user: &StoredResource,
+        mut user: StoredResource,
         settings: &TenantSettings,
     ) -> Result<StoredResource, StoreError> {
-        let access = effective_access(self.state.store.as_ref(), self.tenant, user, settings).await?;
-        let mut user = user.clone();
+        let access = effective_access(self.state.store.as_ref(), self.tenant, &user, settings).await?;
         access.attach(&mut user);
         Ok(user)
     }
 
     /// The full wire representation (RFC 7643 §3) of a stored resource.
-    pub fn render(&self, r: &StoredResource) -> Map<String, Value> {
+    pub fn render(&self, r: StoredResource) -> Map<String, Value> {
         wire::render(&self.state.registry, self.base_url, r)
     }
 

@@ -12,12 +12,25 @@ use scim_proto::SchemaRegistry;
 use scim_store::Store;
 use std::sync::Arc;
 
+/// Cloned for every request (each handler's `State` extractor), so one shared allocation.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every request may use.
+#[derive(Debug)]
+pub struct Shared {
     pub config: Arc<Config>,
     pub registry: Arc<SchemaRegistry>,
     pub store: Arc<dyn Store>,
-    /// The token registry, cached: what [`crate::auth::require_token`] verifies against.
+    /// The token registry, cached: what [`crate::auth::authenticate`] verifies against.
     pub tokens: Arc<TokenCache>,
     /// The values CloudFront's origin header may carry; `None`: no check.
     pub origin: Option<Arc<Rotating<OriginSecrets>>>,
@@ -59,7 +72,7 @@ impl AppState {
         let log = LogWriter::start(store.clone(), crate::config::in_lambda(), config.log_settings_ttl);
         let default_shapes = DefaultShapes::new(&registry, config.max_inline_members)
             .map_err(|e| format!("response shapes: {}", e.detail))?;
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             default_shapes: Arc::new(default_shapes),
             log,
             config: Arc::new(config),
@@ -68,6 +81,6 @@ impl AppState {
             tokens,
             origin,
             cursor_keys: Arc::new(cursor_keys),
-        })
+        })))
     }
 }

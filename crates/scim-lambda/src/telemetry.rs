@@ -14,7 +14,7 @@ use crate::auth::{Refusal, Tenant};
 use crate::provisioning_log::{with_notes, LogWriter, Pending, RequestNotes};
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, Method};
+use axum::http::{header, HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
 use lambda_http::request::RequestContext;
@@ -22,7 +22,9 @@ use lambda_http::RequestExt;
 use scim_store::metering;
 use serde_json::{json, Map, Value};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use time::OffsetDateTime;
 
 /// The CloudWatch namespace of the metrics (template.yaml's alarms and dashboard use it).
 pub const METRICS_NAMESPACE: &str = "ScimService";
@@ -81,11 +83,41 @@ fn bounded(text: &str, max: usize) -> String {
     text[..end].to_string()
 }
 
-/// What the provisioning log needs of a request, read before it runs.
+/// What the request log needs of a request, read before it runs. Held as taken from the request
+/// (the URI and header share its buffers): text is made only for a line or a record written.
 struct Arrival {
-    time: String,
-    path: String,
-    user_agent: Option<String>,
+    time: OffsetDateTime,
+    method: Method,
+    uri: Uri,
+    user_agent: Option<HeaderValue>,
+    request_id: RequestId,
+}
+
+/// The id of a request's log line and provisioning log record.
+enum RequestId {
+    /// Lambda's request id for the invocation.
+    Lambda(String),
+    /// Made locally, where there is none: a UUIDv7 of this process sorts in arrival order, which
+    /// orders log records that arrived within the same millisecond.
+    Local(uuid::Uuid),
+}
+
+impl RequestId {
+    fn of(request: &Request) -> RequestId {
+        match request.lambda_context_ref() {
+            Some(context) => RequestId::Lambda(context.request_id.clone()),
+            None => RequestId::Local(uuid::Uuid::now_v7()),
+        }
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestId::Lambda(id) => f.write_str(id),
+            RequestId::Local(id) => id.fmt(f),
+        }
+    }
 }
 
 /// The provisioning log record of an answered request: the error's `scimType` and `detail` come
@@ -94,7 +126,6 @@ fn pending_record(
     tenant: &Tenant,
     arrival: Arrival,
     record: &RequestRecord,
-    method: &Method,
     client: Option<String>,
     notes: RequestNotes,
     response_body: Option<Bytes>,
@@ -107,19 +138,28 @@ fn pending_record(
         })
         .flatten();
     let text = |key: &str| error.as_ref().and_then(|e| e[key].as_str()).map(str::to_string);
+    let path = bounded(
+        arrival.uri.path_and_query().map_or("/", |p| p.as_str()),
+        MAX_LOGGED_PATH,
+    );
+    let user_agent = arrival
+        .user_agent
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| bounded(ua, MAX_LOGGED_USER_AGENT));
     Pending {
         tenant: tenant.id.clone(),
         record: scim_store::LogRecord {
-            time: arrival.time,
+            time: scim_store::timestamp(arrival.time),
             request_id: record.request_id.clone().unwrap_or_default(),
             tenant: tenant.id.to_string(),
             token_id: Some(tenant.token_id.clone()),
             token_name: Some(tenant.token_name.clone()),
             client,
-            idp: scim_store::Idp::recognise(arrival.user_agent.as_deref(), &arrival.path),
-            user_agent: arrival.user_agent,
-            method: method.to_string(),
-            path: arrival.path,
+            idp: scim_store::Idp::recognise(user_agent.as_deref(), &path),
+            user_agent,
+            method: arrival.method.to_string(),
+            path,
             operation: record.operation.to_string(),
             resource_type: notes.resource_type.map(|k| k.name().to_string()),
             resource_id: notes.resource_id,
@@ -136,7 +176,7 @@ fn pending_record(
         },
         request_body: notes.request_body,
         response_body,
-        sampled_read: successful_read(method, record),
+        sampled_read: successful_read(&arrival.method, record),
         token_expires: Some(tenant.token_expires),
     }
 }
@@ -303,90 +343,79 @@ pub fn client_address(request: &Request) -> Option<IpAddr> {
 }
 
 /// Middleware around everything: one log line per request (and an EMF line under Lambda).
-pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, next: Next) -> Response {
+/// The state is shared, not copied: a middleware's state is cloned for every request.
+pub async fn log_request(State(telemetry): State<Arc<Telemetry>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let arrival = Arrival {
-        time: scim_store::timestamp(scim_store::now()),
-        path: bounded(
-            request.uri().path_and_query().map_or("/", |p| p.as_str()),
-            MAX_LOGGED_PATH,
-        ),
-        user_agent: request
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| bounded(ua, MAX_LOGGED_USER_AGENT)),
+        time: scim_store::now(),
+        method: request.method().clone(),
+        uri: request.uri().clone(),
+        user_agent: request.headers().get(header::USER_AGENT).cloned(),
+        request_id: RequestId::of(&request),
     };
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string());
-    // Locally there is no Lambda request id: one is made, so the log line and the provisioning
-    // log record still share an id. A UUIDv7 of this process sorts in arrival order, which
-    // orders log records that arrived within the same millisecond.
-    let request_id = request
-        .lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let gateway_id = gateway_request_id(&request);
-    let client_ip = client_address(&request).map(|c| c.to_string());
-    let client = client_ip.clone().unwrap_or_else(|| "-".to_string());
+    let client_ip = client_address(&request);
     let ((response, usage), notes) = with_notes(metering::metered(next.run(request))).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let record = RequestRecord {
-        operation: operation(&method, route.as_deref()),
+    let mut record = RequestRecord {
+        operation: operation(&arrival.method, route.as_ref().map(MatchedPath::as_str)),
         status: response.status().as_u16(),
         latency_ms,
         store_calls: usage.calls,
-        request_id: Some(request_id),
+        request_id: None,
     };
     let tenant = response.extensions().get::<Tenant>().cloned();
-    let tenant = tenant.as_ref();
-    let refusal = response.extensions().get::<Refusal>();
-    let token_id = tenant
-        .map(|t| t.token_id.as_str())
-        .or_else(|| refusal.and_then(Refusal::token_id));
-    tracing::info!(
-        request_id = record.request_id.as_deref().unwrap_or("-"),
-        gateway_request_id = gateway_id.as_deref().unwrap_or("-"),
-        tenant = tenant.map(|t| t.id.as_str()).unwrap_or("-"),
-        token_id = token_id.unwrap_or("-"),
-        refused = refusal.map_or("-", Refusal::reason),
-        method = %method,
-        route = route.as_deref().unwrap_or("-"),
-        path = %path,
-        operation = record.operation,
-        status = record.status,
-        latency_ms = to_microseconds(latency_ms),
-        store_calls = record.store_calls,
-        items_read = usage.items_read,
-        client = %client,
-        "request"
-    );
+    let method = &arrival.method;
+    // A read the provisioning log would not keep has no record to build or queue.
+    let recorded = tenant.filter(|tenant| {
+        !(successful_read(method, &record) && telemetry.log.skips_read(&tenant.id, &tenant.token_id))
+    });
+    let line = tracing::enabled!(tracing::Level::INFO);
+    if line || telemetry.emf || recorded.is_some() {
+        record.request_id = Some(arrival.request_id.to_string());
+    }
+    if line {
+        let tenant = response.extensions().get::<Tenant>();
+        let refusal = response.extensions().get::<Refusal>();
+        let token_id = tenant
+            .map(|t| t.token_id.as_str())
+            .or_else(|| refusal.and_then(Refusal::token_id));
+        tracing::info!(
+            request_id = record.request_id.as_deref().unwrap_or("-"),
+            gateway_request_id = gateway_id.as_deref().unwrap_or("-"),
+            tenant = tenant.map(|t| t.id.as_str()).unwrap_or("-"),
+            token_id = token_id.unwrap_or("-"),
+            refused = refusal.map_or("-", Refusal::reason),
+            method = %method,
+            route = route.as_ref().map_or("-", MatchedPath::as_str),
+            path = arrival.uri.path(),
+            operation = record.operation,
+            status = record.status,
+            latency_ms = to_microseconds(latency_ms),
+            store_calls = record.store_calls,
+            items_read = usage.items_read,
+            client = %client_ip.map_or_else(|| "-".to_string(), |ip| ip.to_string()),
+            "request"
+        );
+    }
     if telemetry.emf {
         // stdout, one line: CloudWatch Logs extracts the metrics from it.
         println!("{}", emf_line(&record, now_ms()));
     }
-    let response = match tenant {
-        // A read the log would not keep: nothing to build or queue.
-        Some(tenant)
-            if successful_read(&method, &record)
-                && telemetry.log.skips_read(&tenant.id, &tenant.token_id) =>
-        {
-            response
-        }
-        Some(tenant) => {
-            let (response, body) = capture_body(response).await;
-            telemetry.log.submit(pending_record(
-                tenant, arrival, &record, &method, client_ip, notes, body,
-            ));
-            response
-        }
+    let Some(tenant) = recorded else {
         // No tenant (no valid token): nobody's provisioning log; the log line above has it.
-        None => response,
+        return response;
     };
+    let (response, body) = capture_body(response).await;
+    telemetry.log.submit(pending_record(
+        &tenant,
+        arrival,
+        &record,
+        client_ip.map(|ip| ip.to_string()),
+        notes,
+        body,
+    ));
     response
 }
 

@@ -48,10 +48,20 @@ pub struct Projection {
 }
 
 fn key(ext: Option<&str>, name: &str) -> String {
-    match ext {
-        None => name.to_ascii_lowercase(),
-        Some(urn) => format!("{urn}:{name}").to_ascii_lowercase(),
+    let mut k = String::new();
+    key_into(&mut k, ext, name);
+    k
+}
+
+/// Writes the key of [`Projection::plans`] into `buf`.
+fn key_into(buf: &mut String, ext: Option<&str>, name: &str) {
+    buf.clear();
+    if let Some(urn) = ext {
+        buf.push_str(urn);
+        buf.push(':');
     }
+    buf.push_str(name);
+    buf.make_ascii_lowercase();
 }
 
 /// Splits raw parameter values on commas (RFC 7644 §3.4.2.5: "a multi-valued list of strings
@@ -141,45 +151,47 @@ impl Projection {
         matches!(self.plans.get(&k), Some(p) if *p != Plan::Omit)
     }
 
-    /// Projects a rendered resource. `schemas` is always kept as is; keys the schema does not
-    /// know are dropped; extension objects left empty are dropped.
-    pub fn apply(&self, resource: &Map<String, Value>, schema: &ResourceSchema<'_>) -> Map<String, Value> {
-        let mut out = Map::with_capacity(resource.len());
-        for (k, v) in resource {
+    /// Projects a rendered resource, in place: what is not returned is removed and nothing is
+    /// copied. `schemas` is always kept as is; keys the schema does not know are dropped;
+    /// extension objects left empty are dropped.
+    pub fn apply(&self, mut resource: Map<String, Value>, schema: &ResourceSchema<'_>) -> Map<String, Value> {
+        // One buffer for every attribute's plan key, instead of a new string per attribute.
+        let mut key_buf = String::new();
+        resource.retain(|k, v| {
             if k == "schemas" {
-                out.insert(k.clone(), v.clone());
-                continue;
+                return true;
             }
             if let Some(ext) = schema.extension(k) {
-                let Value::Object(inner) = v else { continue };
-                let mut projected = Map::new();
-                for (name, value) in inner {
-                    let Some(def) = ext.attribute(name) else {
-                        continue;
-                    };
-                    if let Some(pv) = self.project_attr(Some(&ext.id), def, value) {
-                        projected.insert(name.clone(), pv);
-                    }
-                }
-                if !projected.is_empty() {
-                    out.insert(k.clone(), Value::Object(projected));
-                }
-                continue;
+                let Value::Object(inner) = v else { return false };
+                inner.retain(|name, value| {
+                    ext.attribute(name)
+                        .is_some_and(|def| self.project_attr(&mut key_buf, Some(&ext.id), def, value))
+                });
+                return !inner.is_empty();
             }
-            let Some(def) = schema.common.attribute(k).or_else(|| schema.core.attribute(k)) else {
-                continue;
-            };
-            if let Some(pv) = self.project_attr(None, def, v) {
-                out.insert(k.clone(), pv);
-            }
-        }
-        out
+            schema
+                .common
+                .attribute(k)
+                .or_else(|| schema.core.attribute(k))
+                .is_some_and(|def| self.project_attr(&mut key_buf, None, def, v))
+        });
+        resource
     }
 
-    fn project_attr(&self, ext: Option<&str>, def: &AttributeDef, value: &Value) -> Option<Value> {
-        let plan = self.plans.get(&key(ext, &def.name))?;
+    /// Projects one attribute's value in place; `false` when nothing of it is returned.
+    fn project_attr(
+        &self,
+        key_buf: &mut String,
+        ext: Option<&str>,
+        def: &AttributeDef,
+        value: &mut Value,
+    ) -> bool {
+        key_into(key_buf, ext, &def.name);
+        let Some(plan) = self.plans.get(key_buf.as_str()) else {
+            return false;
+        };
         match plan {
-            Plan::Omit => None,
+            Plan::Omit => false,
             Plan::Whole { except } => filter_subs(def, value, |sub| {
                 !except.iter().any(|e| e == &sub.name)
                     && matches!(sub.returned, Returned::Always | Returned::Default)
@@ -245,25 +257,22 @@ fn plan_for(ext: Option<&str>, def: &AttributeDef, named: Option<&[Named]>, excl
     }
 }
 
-/// Keeps the sub-attributes of a complex value (each element of a multi-valued one) that `keep`
-/// accepts; elements and values left empty disappear. Simple values pass through.
-fn filter_subs(def: &AttributeDef, value: &Value, keep: impl Fn(&AttributeDef) -> bool) -> Option<Value> {
+/// Keeps, in place, the sub-attributes of a complex value (each element of a multi-valued one)
+/// that `keep` accepts; elements left empty are removed. `false` when nothing is left. Simple
+/// values are kept whole.
+fn filter_subs(def: &AttributeDef, value: &mut Value, keep: impl Fn(&AttributeDef) -> bool) -> bool {
     if !def.is_complex() {
-        return Some(value.clone());
+        return true;
     }
-    let filter_obj = |v: &Value| -> Option<Value> {
-        let obj = v.as_object()?;
-        let m: Map<String, Value> = obj
-            .iter()
-            .filter(|(k, _)| def.sub_attribute(k).is_some_and(&keep))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        (!m.is_empty()).then_some(Value::Object(m))
+    let filter_obj = |v: &mut Value| -> bool {
+        let Value::Object(obj) = v else { return false };
+        obj.retain(|k, _| def.sub_attribute(k).is_some_and(&keep));
+        !obj.is_empty()
     };
     match value {
         Value::Array(items) => {
-            let kept: Vec<Value> = items.iter().filter_map(filter_obj).collect();
-            (!kept.is_empty()).then_some(Value::Array(kept))
+            items.retain_mut(filter_obj);
+            !items.is_empty()
         }
         v => filter_obj(v),
     }

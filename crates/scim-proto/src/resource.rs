@@ -806,55 +806,51 @@ pub fn merge_for_put(
 /// order, and `meta` last with the weak ETag as `version` (RFC 7644 §3.14).
 ///
 /// Attributes with `returned: never` (the password hash) are never rendered, whatever the
-/// caller does next.
+/// caller does next. The resource is taken by value: its values move into the output uncopied.
 pub fn render(
-    resource: &Map<String, Value>,
+    mut resource: Map<String, Value>,
     schema: &ResourceSchema<'_>,
-    meta: &ResourceMeta,
+    meta: ResourceMeta,
 ) -> Map<String, Value> {
     // Sized once: `schemas`, `id` and `meta` besides the attributes.
     let mut out = Map::with_capacity(resource.len() + 3);
     let mut schemas = vec![Value::String(schema.core.id.clone())];
     for (ext, _) in &schema.extensions {
-        if has_extension(resource, &ext.id) {
+        if has_extension(&resource, &ext.id) {
             schemas.push(Value::String(ext.id.clone()));
         }
     }
     out.insert("schemas".into(), Value::Array(schemas));
-    out.insert("id".into(), Value::String(meta.id.clone()));
-    if let Some(x) = resource.get("externalId") {
-        out.insert("externalId".into(), x.clone());
+    out.insert("id".into(), Value::String(meta.id));
+    if let Some(x) = resource.shift_remove("externalId") {
+        out.insert("externalId".into(), x);
     }
     for (k, v) in resource {
-        if matches!(k.as_str(), "schemas" | "id" | "meta" | "externalId") {
+        if matches!(k.as_str(), "schemas" | "id" | "meta") {
             continue;
         }
-        if let Some(ext) = schema.extension(k) {
-            let Value::Object(inner) = v else { continue };
-            let kept: Map<String, Value> = inner
-                .iter()
-                .filter(|(name, _)| ext.attribute(name).is_none_or(|d| d.returned != Returned::Never))
-                .map(|(name, v)| (name.clone(), v.clone()))
-                .collect();
-            if !kept.is_empty() {
-                out.insert(ext.id.clone(), Value::Object(kept));
+        if let Some(ext) = schema.extension(&k) {
+            let Value::Object(mut inner) = v else { continue };
+            inner.retain(|name, _| ext.attribute(name).is_none_or(|d| d.returned != Returned::Never));
+            if !inner.is_empty() {
+                out.insert(ext.id.clone(), Value::Object(inner));
             }
             continue;
         }
-        let def = schema.common.attribute(k).or_else(|| schema.core.attribute(k));
+        let def = schema.common.attribute(&k).or_else(|| schema.core.attribute(&k));
         if def.is_some_and(|d| d.returned == Returned::Never) {
             continue;
         }
-        out.insert(k.clone(), v.clone());
+        out.insert(k, v);
     }
-    let mut m = Map::new();
+    let mut m = Map::with_capacity(5);
     m.insert(
         "resourceType".into(),
         Value::String(schema.resource_type.name.clone()),
     );
-    m.insert("created".into(), Value::String(meta.created.clone()));
-    m.insert("lastModified".into(), Value::String(meta.last_modified.clone()));
-    m.insert("location".into(), Value::String(meta.location.clone()));
+    m.insert("created".into(), Value::String(meta.created));
+    m.insert("lastModified".into(), Value::String(meta.last_modified));
+    m.insert("location".into(), Value::String(meta.location));
     m.insert("version".into(), Value::String(etag::weak_etag(meta.version)));
     out.insert("meta".into(), Value::Object(m));
     out

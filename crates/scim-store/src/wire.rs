@@ -6,7 +6,6 @@ use crate::{ResourceKind, StoredResource};
 use scim_proto::resource::{self, ResourceMeta};
 use scim_proto::{ResourceSchema, SchemaRegistry};
 use serde_json::{json, Map, Value};
-use std::borrow::Cow;
 
 /// The Group attribute held in membership records rather than in the group.
 pub const MEMBERS: &str = "members";
@@ -27,43 +26,36 @@ pub fn location(registry: &SchemaRegistry, base_url: &str, kind: ResourceKind, i
     format!("{base_url}{endpoint}/{id}")
 }
 
-/// The full wire representation (RFC 7643 §3) of a stored resource.
-pub fn render(registry: &SchemaRegistry, base_url: &str, r: &StoredResource) -> Map<String, Value> {
-    // Copied only when members or groups are added: `resource::render` copies what it keeps.
-    let mut attrs = Cow::Borrowed(&r.attrs);
-    if let Some(members) = r.members.as_ref().filter(|m| !m.is_empty()) {
+/// The full wire representation (RFC 7643 §3) of a stored resource, which it consumes: the
+/// attributes move into the output uncopied.
+pub fn render(registry: &SchemaRegistry, base_url: &str, r: StoredResource) -> Map<String, Value> {
+    let mut attrs = r.attrs;
+    if let Some(members) = r.members.filter(|m| !m.is_empty()) {
         let members = members
-            .iter()
+            .into_iter()
             .map(|m| {
-                json!({
-                    "value": m.value,
-                    "$ref": location(registry, base_url, m.kind, &m.value),
-                    "type": m.kind.name(),
-                })
+                let reference = location(registry, base_url, m.kind, &m.value);
+                json!({ "value": m.value, "$ref": reference, "type": m.kind.name() })
             })
             .collect();
-        attrs.to_mut().insert(MEMBERS.into(), Value::Array(members));
+        attrs.insert(MEMBERS.into(), Value::Array(members));
     }
-    if let Some(groups) = r.groups.as_ref().filter(|g| !g.is_empty()) {
+    if let Some(groups) = r.groups.filter(|g| !g.is_empty()) {
         let groups = groups
-            .iter()
+            .into_iter()
             .map(|(id, display)| {
-                json!({
-                    "value": id,
-                    "$ref": location(registry, base_url, ResourceKind::Group, id),
-                    "display": display,
-                    "type": "direct",
-                })
+                let reference = location(registry, base_url, ResourceKind::Group, &id);
+                json!({ "value": id, "$ref": reference, "display": display, "type": "direct" })
             })
             .collect();
-        attrs.to_mut().insert(GROUPS.into(), Value::Array(groups));
+        attrs.insert(GROUPS.into(), Value::Array(groups));
     }
     let meta = ResourceMeta {
-        id: r.id.clone(),
-        created: r.created.clone(),
-        last_modified: r.last_modified.clone(),
-        version: r.version,
         location: location(registry, base_url, r.kind, &r.id),
+        id: r.id,
+        created: r.created,
+        last_modified: r.last_modified,
+        version: r.version,
     };
-    resource::render(&attrs, &schema_of(registry, r.kind), &meta)
+    resource::render(attrs, &schema_of(registry, r.kind), meta)
 }

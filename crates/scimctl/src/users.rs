@@ -90,7 +90,7 @@ pub async fn run(args: UsersArgs) -> Result<(), Failure> {
             let store = table.open().await?;
             match store.restore_user(&t, &id).await {
                 Ok(user) => {
-                    print_json(&user_json(&user));
+                    print_json(&user_json(user));
                     Ok(())
                 }
                 Err(StoreError::NotFound) => Err(Failure::Failed(format!(
@@ -109,7 +109,7 @@ pub async fn run(args: UsersArgs) -> Result<(), Failure> {
 
 /// A user as the service renders it (RFC 7643 §4.1: `schemas`, attributes, `groups`, `meta`,
 /// never the password).
-fn user_json(user: &StoredResource) -> Value {
+fn user_json(user: StoredResource) -> Value {
     Value::Object(wire::render(&SchemaRegistry::standard(), BASE_PATH, user))
 }
 
@@ -132,7 +132,7 @@ async fn show(tenant_name: &str, id: &str, table: &TableArg) -> Result<(), Failu
         .await
         .map_err(failed)?;
     access.attach(&mut user);
-    print_json(&user_json(&user));
+    print_json(&user_json(user));
     Ok(())
 }
 

@@ -39,7 +39,7 @@ fn projection_vectors() {
             (Ok(_), Some(_)) => panic!("{name}: expected an error"),
             (Err(e), None) => panic!("{name}: unexpected error {e}"),
         };
-        let got = p.apply(resource, &schema);
+        let got = p.apply(resource.clone(), &schema);
         assert_eq!(Value::Object(got), case["expect"], "{name}");
         if let Some(includes) = case.get("includes").and_then(Value::as_object) {
             for (attr, want) in includes {
@@ -59,8 +59,10 @@ fn all_equals_no_parameters() {
     let reg = scim_proto::SchemaRegistry::standard();
     let user = reg.user();
     let resource = file["resources"]["user"].as_object().unwrap();
-    let all = Projection::all(&user).apply(resource, &user);
-    let none = Projection::new(&[], &[], &user).unwrap().apply(resource, &user);
+    let all = Projection::all(&user).apply(resource.clone(), &user);
+    let none = Projection::new(&[], &[], &user)
+        .unwrap()
+        .apply(resource.clone(), &user);
     assert_eq!(all, none);
     assert!(!all.contains_key("password"));
 }

@@ -210,7 +210,7 @@ fn render_orders_and_fills_server_attributes() {
     stored.insert("externalId".into(), json!("ext-1"));
     stored.insert("active".into(), json!(true));
     stored.insert("id".into(), json!("stale"));
-    let out = render(&stored, &user, &meta());
+    let out = render(stored, &user, meta());
     let keys: Vec<&str> = out.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
@@ -247,7 +247,7 @@ fn render_orders_and_fills_server_attributes() {
     // No extension data: only the core schema is listed.
     let mut group = Map::new();
     group.insert("displayName".into(), json!("G"));
-    let g = render(&group, &reg.group(), &meta());
+    let g = render(group, &reg.group(), meta());
     assert_eq!(
         g["schemas"],
         json!(["urn:ietf:params:scim:schemas:core:2.0:Group"])
@@ -269,7 +269,7 @@ fn normalized_then_rendered_idp_bodies_round_trip() {
         }
         let schema = reg.view(case["resource_type"].as_str().unwrap()).unwrap();
         let canonical = normalize(&case["body"], &schema, &o).unwrap();
-        let wire = render(&canonical, &schema, &meta());
+        let wire = render(canonical.clone(), &schema, meta());
         let again = normalize(&Value::Object(wire), &schema, &o).unwrap();
         assert_eq!(again, canonical, "{}", name(&case));
     }
