@@ -1,6 +1,7 @@
-"""Runs `scim-sanity probe` against a live server and compares its failures with the known,
-explained ones in scim_sanity_expected.json (see README.md, "Conformance"). A new failure, or a
-known one that no longer happens (so the README is stale), fails the run.
+"""Runs `scim-sanity probe` as shipped against a live server and compares its failures with the
+known ones in scim_sanity_expected.json, each with the documented decision it follows from (see
+README.md, "Conformance"). A new failure, or a known one that no longer happens (so the README
+is stale), fails the run.
 
 Environment: SCIM_URL and SCIM_TOKEN; SCIM_SANITY (path of the scim-sanity executable).
 """
@@ -25,11 +26,14 @@ except json.JSONDecodeError:
 failed = {r["name"]: r.get("message", "") for r in report["results"] if r["status"] in ("fail", "error")}
 for r in report["results"]:
     print(f"  {r['status']:5} {r['name']}" + (f": {r.get('message', '')}" if r["status"] != "pass" else ""))
+    if r["name"] in failed and r["name"] in expected:
+        print(f"        known: {expected[r['name']]}")
 unexpected = sorted(set(failed) - set(expected))
 fixed = sorted(set(expected) - set(failed))
 s = report["summary"]
-print(f"scim-sanity: {s['passed']} checks pass, {len(failed) - len(unexpected)} known deviations (README.md, "
-      f"Conformance), {len(unexpected)} unexpected, {s['warnings']} warnings, {s['skipped']} skipped")
+print(f"scim-sanity: {s['passed']} of {len(report['results'])} checks pass, {len(failed) - len(unexpected)} known "
+      f"deviations (README.md, Conformance), {len(unexpected)} unexpected, {s['warnings']} warnings, "
+      f"{s['skipped']} skipped")
 if unexpected:
     print("scim-sanity: unexpected failures:", *unexpected, sep="\n  ")
 if fixed:

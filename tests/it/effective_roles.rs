@@ -3,9 +3,10 @@
 //! listener, on both stores.
 
 use scim_blackbox::patch_op;
-use scim_blackbox::urn::{ACCESS, ACCESS_CONFIG, GROUP, USER};
+use scim_blackbox::urn::{ACCESS, GROUP, USER};
 use scim_blackbox::{on_both_stores, Reply, Server};
-use scim_store::TenantSettings;
+use scim_store::nesting::{MAX_GROUP_ANCESTORS, MAX_GROUP_NESTING_DEPTH};
+use scim_store::{TenantSettings, EFFECTIVE_GROUP_DEPTH};
 use serde_json::{json, Value};
 
 /// Sets tenant `default`'s `group_roles` through the server's store (scimctl's way).
@@ -226,6 +227,10 @@ async fn effective_roles_follow_nested_groups() {
 }
 
 on_both_stores!(discovery_declares_the_extension);
+/// Nested groups and effective roles are advertised where any SCIM client reads them: the access
+/// extension's own schema (listed in `/Schemas` and as an optional extension of User) and the
+/// Group schema's `members`, with the bounds the stores enforce (not ServiceProviderConfig:
+/// `protocol.rs` `service_provider_config_holds_only_core_attributes`).
 async fn discovery_declares_the_extension() {
     let s = Server::start().await;
     let r = s.get("/Schemas").await;
@@ -237,7 +242,18 @@ async fn discovery_declares_the_extension() {
         .iter()
         .find(|x| x["id"] == ACCESS)
         .unwrap_or_else(|| panic!("{ACCESS} missing: {}", r.text));
-    for name in ["effectiveRoles", "effectiveGroups"] {
+    let levels = format!("up to {EFFECTIVE_GROUP_DEPTH} levels");
+    let describes = |text: &Value, words: &[&str]| {
+        let text = text.as_str().unwrap_or_default();
+        for w in words {
+            assert!(text.contains(w), "{w:?} not in {text:?}");
+        }
+    };
+    describes(&schema["description"], &["nested groups", "roles", &levels]);
+    for (name, words) in [
+        ("effectiveRoles", ["nested groups", "group_roles", &levels]),
+        ("effectiveGroups", ["nested groups", "directly", &levels]),
+    ] {
         let a = schema["attributes"]
             .as_array()
             .and_then(|attrs| attrs.iter().find(|a| a["name"] == name))
@@ -245,9 +261,26 @@ async fn discovery_declares_the_extension() {
         assert_eq!(a["multiValued"], true, "{name}");
         assert_eq!(a["mutability"], "readOnly", "{name}");
         assert_eq!(a["returned"], "request", "{name}");
+        describes(&a["description"], &words);
     }
     let one = s.get(&format!("/Schemas/{ACCESS}")).await;
     assert_eq!(one.assert_status(200)["id"], ACCESS);
+
+    let group = s.get(&format!("/Schemas/{GROUP}")).await;
+    let members = group.assert_status(200)["attributes"]
+        .as_array()
+        .and_then(|attrs| attrs.iter().find(|a| a["name"] == "members"))
+        .expect("members")
+        .clone();
+    describes(
+        &members["description"],
+        &[
+            "nested groups",
+            &format!("more than {MAX_GROUP_NESTING_DEPTH} levels deep"),
+            &format!("more than {} groups", thousands(MAX_GROUP_ANCESTORS)),
+            ACCESS,
+        ],
+    );
 
     let r = s.get("/ResourceTypes/User").await;
     let extensions = r.assert_status(200)["schemaExtensions"]
@@ -259,18 +292,17 @@ async fn discovery_declares_the_extension() {
         "{}",
         r.text
     );
+}
 
-    let r = s.get("/ServiceProviderConfig").await;
-    let spc = r.assert_status(200);
-    assert!(
-        spc["schemas"]
-            .as_array()
-            .is_some_and(|s| s.contains(&json!(ACCESS_CONFIG))),
-        "{}",
-        r.text
-    );
-    assert_eq!(
-        spc[ACCESS_CONFIG],
-        json!({"nestedGroups": {"supported": true, "maxDepth": 10}, "effectiveRoles": {"supported": true}})
-    );
+/// `1000` as the descriptions write it, `1,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

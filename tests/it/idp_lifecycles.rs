@@ -11,7 +11,7 @@
 
 use reqwest::header::AUTHORIZATION;
 use scim_blackbox::patch_op;
-use scim_blackbox::urn::{ENTERPRISE, GROUP, MS_GROUP, USER};
+use scim_blackbox::urn::{ACCESS, ENTERPRISE, GROUP, MS_GROUP, SPC, USER};
 use scim_blackbox::{okta_user, on_both_stores, Server};
 use serde_json::{json, Value};
 
@@ -538,11 +538,14 @@ async fn sailpoint_lifecycle() {
         &format!("/Schemas/{USER}"),
         &format!("/Schemas/{GROUP}"),
         &format!("/Schemas/{ENTERPRISE}"),
+        &format!("/Schemas/{ACCESS}"),
     ] {
         read(&s, path).await;
     }
-    // What ServiceProviderConfig advertises changes how SailPoint behaves: exactly what works.
+    // What ServiceProviderConfig advertises changes how SailPoint behaves: exactly what works,
+    // in the core schema alone (SailPoint's connector reads no extension of it).
     let spc = read(&s, "/ServiceProviderConfig").await;
+    assert_eq!(spc["schemas"], json!([SPC]));
     assert_eq!(spc["patch"]["supported"], true);
     assert_eq!(spc["filter"]["supported"], true);
     assert_eq!(spc["bulk"]["supported"], false);

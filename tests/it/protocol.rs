@@ -5,7 +5,7 @@
 
 use reqwest::Method;
 use scim_blackbox::patch_op;
-use scim_blackbox::urn::{GROUP, LIST, SEARCH, USER};
+use scim_blackbox::urn::{GROUP, LIST, SEARCH, SPC, USER};
 use scim_blackbox::{on_both_stores, Server, OTHER_TOKEN};
 use serde_json::{json, Value};
 
@@ -56,6 +56,34 @@ async fn discovery_endpoints_answer() {
     s.get("/Schemas/urn:example:nothing")
         .await
         .assert_error(404, None);
+}
+
+on_both_stores!(service_provider_config_holds_only_core_attributes);
+/// ServiceProviderConfig is the core schema and its attributes (RFC 7643 §5, and RFC 9865 §4
+/// `pagination`), nothing of ours: clients validate it with a closed model (python-scim's
+/// scim2-models refuses an unknown extension object and stops at discovery). Nested groups and
+/// effective roles are described by the schemas that carry them (`effective_roles.rs`).
+async fn service_provider_config_holds_only_core_attributes() {
+    let s = Server::start().await;
+    let r = s.get("/ServiceProviderConfig").await;
+    let spc = r.assert_status(200);
+    assert_eq!(spc["schemas"], json!([SPC]), "{}", r.text);
+    let core = [
+        "schemas",
+        "documentationUri",
+        "patch",
+        "bulk",
+        "filter",
+        "changePassword",
+        "sort",
+        "etag",
+        "pagination",
+        "authenticationSchemes",
+        "meta",
+    ];
+    for key in spc.as_object().expect("an object").keys() {
+        assert!(core.contains(&key.as_str()), "not a core attribute: {key}");
+    }
 }
 
 on_both_stores!(discovery_endpoints_refuse_writes_with_405);

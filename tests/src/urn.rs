@@ -7,9 +7,6 @@ pub const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 /// The service's access extension of User: effective groups and roles.
 pub const ACCESS: &str = "urn:scim-lambda:params:scim:schemas:extension:access:2.0:User";
-/// The access extension's block in `/ServiceProviderConfig`.
-pub const ACCESS_CONFIG: &str =
-    "urn:scim-lambda:params:scim:schemas:extension:access:2.0:ServiceProviderConfig";
 pub const SPC: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";

@@ -2,7 +2,7 @@
 //! module so that handlers need nothing from the crate root that routes to them.
 
 use crate::config::Config;
-use scim_proto::discovery::{AccessCaps, Capabilities, PaginationCaps, PaginationMethod};
+use scim_proto::discovery::{Capabilities, PaginationCaps, PaginationMethod};
 
 /// What `/ServiceProviderConfig` advertises: exactly what this service does, no more, since IdPs
 /// change their behaviour by it (docs/idp-compatibility.md, "Discovery endpoints").
@@ -23,11 +23,6 @@ pub fn capabilities(config: &Config) -> Capabilities {
             default_page_size: config.default_page_size,
             max_page_size: config.max_page_size,
             cursor_timeout: None,
-        }),
-        // Effective membership counts this many levels of nested groups (docs/lifecycle.md).
-        access: Some(AccessCaps {
-            nesting_max_depth: scim_store::EFFECTIVE_GROUP_DEPTH as u64,
-            effective_roles: true,
         }),
     }
 }

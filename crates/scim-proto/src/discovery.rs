@@ -4,6 +4,11 @@
 //!
 //! What the configuration advertises changes how clients behave (SailPoint and Okta read it), so
 //! it is built from [`Capabilities`] that the server fills with what it really supports.
+//!
+//! It holds the core schema's attributes and nothing else: clients validate it with a closed
+//! model (python-scim's scim2-models refuses an unknown extension object), so a capability of
+//! our own (nested groups, effective roles) is described by the schema that carries it, the
+//! access extension of User (`schemas/access_user.json`), never here.
 
 use crate::error::{Result, ScimError};
 use crate::list::list_response;
@@ -13,20 +18,6 @@ use serde_json::{json, Map, Value};
 /// `urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig` (RFC 7643 §5).
 pub const SERVICE_PROVIDER_CONFIG_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
-
-/// The ServiceProviderConfig extension (RFC 7643 §5 allows extension schemas) in which this
-/// service advertises nested groups and effective roles.
-pub const ACCESS_CONFIG_SCHEMA: &str =
-    "urn:scim-lambda:params:scim:schemas:extension:access:2.0:ServiceProviderConfig";
-
-/// Nested groups and effective roles, advertised under [`ACCESS_CONFIG_SCHEMA`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AccessCaps {
-    /// Levels of groups counted for effective membership (direct groups are level 1).
-    pub nesting_max_depth: u64,
-    /// The User extension `effectiveRoles` / `effectiveGroups` is computed on request.
-    pub effective_roles: bool,
-}
 
 /// Bulk limits (RFC 7643 §5 `bulk`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +76,6 @@ pub struct Capabilities {
     /// only place SCIM has for it.
     pub max_payload_bytes: Option<u64>,
     pub pagination: Option<PaginationCaps>,
-    /// `None`: nothing is advertised about nested groups and effective roles.
-    pub access: Option<AccessCaps>,
 }
 
 fn trim_base(base_url: &str) -> &str {
@@ -111,11 +100,7 @@ pub fn service_provider_config(caps: &Capabilities, base_url: &str) -> Value {
         }),
     };
     let mut m = Map::new();
-    let mut schemas = vec![SERVICE_PROVIDER_CONFIG_SCHEMA];
-    if caps.access.is_some() {
-        schemas.push(ACCESS_CONFIG_SCHEMA);
-    }
-    m.insert("schemas".into(), json!(schemas));
+    m.insert("schemas".into(), json!([SERVICE_PROVIDER_CONFIG_SCHEMA]));
     if let Some(doc) = &caps.documentation_uri {
         m.insert("documentationUri".into(), Value::String(doc.clone()));
     }
@@ -153,15 +138,6 @@ pub fn service_provider_config(caps: &Capabilities, base_url: &str) -> Value {
             "primary": true,
         }]),
     );
-    if let Some(a) = caps.access {
-        m.insert(
-            ACCESS_CONFIG_SCHEMA.into(),
-            json!({
-                "nestedGroups": {"supported": true, "maxDepth": a.nesting_max_depth},
-                "effectiveRoles": {"supported": a.effective_roles},
-            }),
-        );
-    }
     m.insert(
         "meta".into(),
         json!({

@@ -3,8 +3,7 @@
 
 use scim_proto::discovery::{
     resource_type_resource, resource_types_list, schema_resource, schemas_list, service_provider_config,
-    AccessCaps, BulkLimits, Capabilities, PaginationCaps, PaginationMethod, ACCESS_CONFIG_SCHEMA,
-    SERVICE_PROVIDER_CONFIG_SCHEMA,
+    BulkLimits, Capabilities, PaginationCaps, PaginationMethod, SERVICE_PROVIDER_CONFIG_SCHEMA,
 };
 use scim_proto::schema::{ACCESS_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 use scim_proto::SchemaRegistry;
@@ -23,7 +22,6 @@ fn caps() -> Capabilities {
         documentation_uri: None,
         max_payload_bytes: Some(1_048_576),
         pagination: None,
-        access: None,
     }
 }
 
@@ -42,7 +40,6 @@ fn service_provider_config_advertises_capabilities() {
     assert_eq!(spc["etag"], json!({"supported": true}));
     assert!(spc.get("documentationUri").is_none());
     assert!(spc.get("pagination").is_none());
-    assert!(spc.get(ACCESS_CONFIG_SCHEMA).is_none());
     let auth = spc["authenticationSchemes"].as_array().unwrap();
     assert_eq!(auth.len(), 1);
     assert_eq!(auth[0]["type"], "oauthbearertoken");
@@ -92,21 +89,28 @@ fn service_provider_config_with_bulk_docs_and_pagination() {
         max_page_size: 50,
         cursor_timeout: None,
     });
-    c.access = Some(AccessCaps {
-        nesting_max_depth: 10,
-        effective_roles: true,
-    });
     let spc = service_provider_config(&c, BASE);
     assert_eq!(spc["pagination"]["cursor"], false);
-    assert_eq!(
-        spc["schemas"],
-        json!([SERVICE_PROVIDER_CONFIG_SCHEMA, ACCESS_CONFIG_SCHEMA])
-    );
-    assert_eq!(
-        spc[ACCESS_CONFIG_SCHEMA],
-        json!({"nestedGroups": {"supported": true, "maxDepth": 10}, "effectiveRoles": {"supported": true}})
-    );
     assert!(spc["pagination"].get("cursorTimeout").is_none());
+    // Everything on, still only the core schema and its attributes (RFC 7643 §5, plus RFC 9865
+    // §4 `pagination`): a client with a closed model of the configuration reads it.
+    assert_eq!(spc["schemas"], json!([SERVICE_PROVIDER_CONFIG_SCHEMA]));
+    let core = [
+        "schemas",
+        "documentationUri",
+        "patch",
+        "bulk",
+        "filter",
+        "changePassword",
+        "sort",
+        "etag",
+        "pagination",
+        "authenticationSchemes",
+        "meta",
+    ];
+    for key in spc.as_object().unwrap().keys() {
+        assert!(core.contains(&key.as_str()), "not a core attribute: {key}");
+    }
 }
 
 fn ids(list: &Value) -> Vec<String> {
