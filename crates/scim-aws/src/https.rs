@@ -24,7 +24,9 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::retry::ErrorKind;
 use hyper::Uri;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
-use hyper_util::client::legacy::connect::{capture_connection, CaptureConnection, HttpConnector as TcpConnector};
+use hyper_util::client::legacy::connect::{
+    capture_connection, CaptureConnection, HttpConnector as TcpConnector,
+};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::collections::HashMap;
@@ -56,14 +58,12 @@ fn tls_config() -> rustls::ClientConfig {
     if roots.is_empty() {
         tracing::warn!("no system root certificates: every HTTPS call to AWS will fail");
     }
-    rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    // ring's provider supports both safe versions; this cannot fail with it.
-    .with_safe_default_protocol_versions()
-    .unwrap_or_else(|error| unreachable!("ring supports TLS 1.2 and 1.3: {error}"))
-    .with_root_certificates(roots)
-    .with_no_client_auth()
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        // ring's provider supports both safe versions; this cannot fail with it.
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|error| unreachable!("ring supports TLS 1.2 and 1.3: {error}"))
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 /// The timeouts a connector is built for: SDK clients with the same settings share its pool.
@@ -320,7 +320,10 @@ mod tests {
             let response = connector.call(get(&uri)).await.expect("answer");
             assert_eq!(response.status().as_u16(), 200);
             // Reading the body to its end hands the connection back to the pool.
-            let body = ByteStream::new(response.into_body()).collect().await.expect("body");
+            let body = ByteStream::new(response.into_body())
+                .collect()
+                .await
+                .expect("body");
             assert_eq!(body.into_bytes().as_ref(), b"{}");
         }
         assert_eq!(connections.load(Ordering::SeqCst), 1);
@@ -340,7 +343,10 @@ mod tests {
         let address = listener.local_addr().expect("address");
         drop(listener);
         let connector = connector(Some(Duration::from_secs(5)), None);
-        let error = connector.call(get(&format!("http://{address}/"))).await.expect_err("refused");
+        let error = connector
+            .call(get(&format!("http://{address}/")))
+            .await
+            .expect_err("refused");
         assert!(error.is_io(), "{error:?}");
     }
 }
