@@ -1,12 +1,14 @@
 //! The AWS SDK configuration of a process: one [`SdkConfig`], loaded once by the first client that
 //! needs it, with one HTTPS client that every SDK client built from it shares.
 //!
-//! - **One TLS and crypto stack, the small one.** The SDK's `default-https-client` feature is
-//!   rustls on aws-lc-rs; ring does the same work for the TLS 1.2/1.3 client connections the SDK
-//!   makes, in fewer bytes of the arm64 `bootstrap` (infra/README.md "Bootstrap size"). The SDK
-//!   crates are built without that feature, so an SDK client has no HTTP client unless its
-//!   configuration comes from here: [`defaults`] for a configuration loader, [`https_client`] for
-//!   a client configured by hand (tests on moto).
+//! - **One TLS and crypto stack, the small one, and HTTP/1.1 only.** The SDK's
+//!   `default-https-client` feature is rustls on aws-lc-rs with HTTP/2 compiled in; our own client
+//!   ([`https_client`], module `https`) is hyper's HTTP/1.1 client with rustls on ring, which does
+//!   the same work for the request-and-answer calls the SDK makes, in far fewer bytes of the arm64
+//!   `bootstrap` (infra/README.md "Bootstrap size"). The SDK crates are built without that
+//!   feature, so an SDK client has no HTTP client unless its configuration comes from here:
+//!   [`defaults`] for a configuration loader, [`https_client`] for a client configured by hand
+//!   (tests on moto).
 //! - **One connection pool.** Every client made from one [`SdkConfig`] shares its HTTP client, and
 //!   so its pooled connections: the token registry's generation read at start-up opens the
 //!   DynamoDB connection the store's first request then reuses (no second TLS handshake).
@@ -19,8 +21,6 @@
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::region::Region;
 use std::fmt;
 use std::future::Future;
@@ -28,12 +28,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
-/// The HTTPS client of the SDK clients: hyper with rustls on ring, trusting the system's roots.
-pub fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
-}
+mod https;
+pub use https::https_client;
 
 /// aws-config's standard chain (environment, profile, SSO, the instance or container role;
 /// `AWS_ENDPOINT_URL` for a local endpoint) with [`https_client`].
