@@ -47,8 +47,13 @@ pub fn https_client() -> SharedHttpClient {
     })
 }
 
-/// rustls on ring with the system's trust roots. (The connector offers HTTP/1.1 alone by ALPN.)
+/// rustls on ring with the system's trust roots. The connector offers no ALPN protocol (hyper-rustls
+/// names none for HTTP/1.1 alone), and a server that is offered none speaks HTTP/1.1.
 fn tls_config() -> rustls::ClientConfig {
+    tls_config_trusting(system_roots())
+}
+
+fn system_roots() -> rustls::RootCertStore {
     let native = rustls_native_certs::load_native_certs();
     if !native.errors.is_empty() {
         tracing::warn!(errors = ?native.errors, "some of the system's root certificates could not be read");
@@ -58,6 +63,10 @@ fn tls_config() -> rustls::ClientConfig {
     if roots.is_empty() {
         tracing::warn!("no system root certificates: every HTTPS call to AWS will fail");
     }
+    roots
+}
+
+fn tls_config_trusting(roots: rustls::RootCertStore) -> rustls::ClientConfig {
     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         // ring's provider supports both safe versions; this cannot fail with it.
         .with_safe_default_protocol_versions()
@@ -327,6 +336,114 @@ mod tests {
             assert_eq!(body.into_bytes().as_ref(), b"{}");
         }
         assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+
+    /// What the TLS server saw: the ALPN protocol of each handshake it completed, and how many
+    /// requests reached it.
+    #[derive(Default)]
+    struct TlsSeen {
+        alpn: Mutex<Vec<Option<Vec<u8>>>>,
+        requests: AtomicUsize,
+    }
+
+    /// A TLS server on 127.0.0.1 with a fresh self-signed certificate for `localhost`, offering
+    /// HTTP/2 and HTTP/1.1 by ALPN, answering `200 {}` to each request. Returns its URL, its
+    /// certificate and what it saw.
+    async fn tls_server() -> (String, rustls::pki_types::CertificateDer<'static>, Arc<TlsSeen>) {
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+        let certificate = certified.cert.der().clone();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+        let mut config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_no_client_auth()
+                .with_single_cert(vec![certificate.clone()], key)
+                .expect("server config");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let seen = Arc::new(TlsSeen::default());
+        let recorded = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let seen = recorded.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                    seen.alpn.lock().expect("alpn").push(alpn);
+                    let mut buffer = [0u8; 4096];
+                    while let Ok(read) = tls.read(&mut buffer).await {
+                        if read == 0 {
+                            return;
+                        }
+                        seen.requests.fetch_add(1, Ordering::SeqCst);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                        if tls.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (format!("https://localhost:{port}/"), certificate, seen)
+    }
+
+    #[tokio::test]
+    async fn a_tls_call_verifies_the_server_against_the_roots_and_speaks_http1() {
+        let (uri, certificate, seen) = tls_server().await;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(certificate).expect("root");
+        let connector = Http1Connector::new(
+            Arc::new(tls_config_trusting(roots)),
+            Timeouts {
+                connect: Some(Duration::from_secs(5)),
+                read: Some(Duration::from_secs(5)),
+            },
+        );
+        for _ in 0..2 {
+            let response = connector.call(get(&uri)).await.expect("answer over TLS");
+            assert_eq!(response.status().as_u16(), 200);
+            let body = ByteStream::new(response.into_body())
+                .collect()
+                .await
+                .expect("body");
+            assert_eq!(body.into_bytes().as_ref(), b"{}");
+        }
+        // One handshake for both calls (the pool keeps the TLS connection), and no ALPN protocol
+        // agreed although the server offers HTTP/2 first: the connection stays HTTP/1.1.
+        let alpn = seen.alpn.lock().expect("alpn").clone();
+        assert_eq!(alpn, vec![None]);
+        assert_eq!(seen.requests.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_server_the_roots_do_not_vouch_for_gets_no_request() {
+        let (uri, _certificate, seen) = tls_server().await;
+        // Roots that hold another certificate for the same name.
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(other.cert.der().clone()).expect("root");
+        let connector = Http1Connector::new(
+            Arc::new(tls_config_trusting(roots)),
+            Timeouts {
+                connect: None,
+                read: None,
+            },
+        );
+        let error = connector
+            .call(get(&uri))
+            .await
+            .expect_err("untrusted certificate");
+        // rustls refuses the server's certificate in the handshake: the signature does not verify
+        // against the root of that name.
+        assert!(format!("{error:?}").contains("InvalidCertificate"), "{error:?}");
+        assert_eq!(seen.requests.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
