@@ -545,7 +545,7 @@ async fn sailpoint_lifecycle() {
     let spc = read(&s, "/ServiceProviderConfig").await;
     assert_eq!(spc["patch"]["supported"], true);
     assert_eq!(spc["filter"]["supported"], true);
-    assert_eq!(spc["bulk"]["supported"], false);
+    assert_eq!(spc["bulk"]["supported"], true);
 
     // Create Account, after a lookup by userName.
     let lookup = format!(

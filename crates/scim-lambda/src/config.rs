@@ -158,6 +158,17 @@ pub struct Config {
     /// `SCIM_TENANT_READ_BURST`: what one tenant may do per second in one instance
     /// ([`crate::limits`]).
     pub tenant_rates: TenantRates,
+    /// `SCIM_BULK_MAX_OPERATIONS` (default 1,000) and `SCIM_BULK_MAX_PAYLOAD_BYTES` (default
+    /// 1 MiB): the limits of `POST /Bulk`, advertised in ServiceProviderConfig (RFC 7643 §5
+    /// `bulk`); beyond either, 413 (RFC 7644 §3.7.4).
+    pub bulk: BulkSettings,
+}
+
+/// The limits of one `POST /Bulk` (RFC 7644 §3.7.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkSettings {
+    pub max_operations: usize,
+    pub max_payload_bytes: usize,
 }
 
 /// Whether the process runs inside AWS Lambda.
@@ -339,6 +350,10 @@ impl Config {
                 members: count("SCIM_MAX_MEMBER_CHANGES", defaults.members)?,
             },
             tenant_rates,
+            bulk: BulkSettings {
+                max_operations: count("SCIM_BULK_MAX_OPERATIONS", 1_000)?,
+                max_payload_bytes: count("SCIM_BULK_MAX_PAYLOAD_BYTES", 1024 * 1024)?,
+            },
         })
     }
 }

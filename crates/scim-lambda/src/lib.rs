@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bulk;
 pub mod capabilities;
 pub mod config;
 pub mod cursor;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/Users", resource_routes::<Users>())
         .nest("/Groups", resource_routes::<Groups>())
         .route("/.search", post(handlers::search_all))
+        .route("/Bulk", post(handlers::bulk))
         .route("/ServiceProviderConfig", get(handlers::service_provider_config))
         .route("/ResourceTypes", get(handlers::resource_types))
         .route("/ResourceTypes/{id}", get(handlers::resource_type))

@@ -88,6 +88,84 @@ struct Arrival {
     user_agent: Option<String>,
 }
 
+/// Who sent a request and under which id it is logged: a request extension [`log_request`]
+/// sets, for records made inside the request (one per operation of a `POST /Bulk`).
+#[derive(Debug, Clone)]
+pub struct RequestOrigin {
+    request_id: String,
+    client: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestOrigin {
+    type Rejection = std::convert::Infallible;
+
+    /// The origin [`log_request`] noted; a request that did not pass it (none does in the
+    /// Router) is logged under a fresh id.
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestOrigin>()
+            .cloned()
+            .unwrap_or_else(|| RequestOrigin {
+                request_id: uuid::Uuid::now_v7().to_string(),
+                client: None,
+                user_agent: None,
+            }))
+    }
+}
+
+/// One operation run inside a request (RFC 7644 §3.7: each bulk operation "corresponds to a
+/// single HTTP request"), for its own provisioning log record.
+#[derive(Debug)]
+pub struct InnerOperation {
+    /// Its position in the request: the record's request id is the request's, then `#<n>`.
+    pub n: usize,
+    pub method: Method,
+    /// The route the single request would match (`/scim/v2/Users/{id}`) and its path.
+    pub route: String,
+    pub path: String,
+    pub arrived: String,
+    pub status: u16,
+    pub latency_ms: f64,
+    /// The SCIM Error body of a failure.
+    pub error_body: Option<Bytes>,
+}
+
+/// Queues the provisioning log record of `op`, exactly as the single request's would be.
+pub fn log_inner_operation(
+    log: &LogWriter,
+    tenant: &Tenant,
+    origin: &RequestOrigin,
+    op: InnerOperation,
+    notes: RequestNotes,
+) {
+    let record = RequestRecord {
+        operation: operation(&op.method, Some(&op.route)),
+        status: op.status,
+        latency_ms: op.latency_ms,
+        store_calls: 0,
+        request_id: Some(format!("{}#{}", origin.request_id, op.n)),
+    };
+    let arrival = Arrival {
+        time: op.arrived,
+        path: bounded(&op.path, MAX_LOGGED_PATH),
+        user_agent: origin.user_agent.clone(),
+    };
+    log.submit(pending_record(
+        tenant,
+        arrival,
+        &record,
+        &op.method,
+        origin.client.clone(),
+        notes,
+        op.error_body,
+    ));
+}
+
 /// The provisioning log record of an answered request: the error's `scimType` and `detail` come
 /// from the SCIM Error body every failure carries.
 fn pending_record(
@@ -164,6 +242,8 @@ pub fn operation(method: &Method, route: Option<&str>) -> &'static str {
         "Groups"
     } else if route == "/.search" {
         return "Search";
+    } else if route == "/Bulk" {
+        return "Bulk";
     } else {
         return "Discovery";
     };
@@ -303,7 +383,7 @@ pub fn client_address(request: &Request) -> Option<IpAddr> {
 }
 
 /// Middleware around everything: one log line per request (and an EMF line under Lambda).
-pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, next: Next) -> Response {
+pub async fn log_request(State(telemetry): State<Telemetry>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let arrival = Arrival {
         time: scim_store::timestamp(scim_store::now()),
@@ -333,6 +413,11 @@ pub async fn log_request(State(telemetry): State<Telemetry>, request: Request, n
     let gateway_id = gateway_request_id(&request);
     let client_ip = client_address(&request).map(|c| c.to_string());
     let client = client_ip.clone().unwrap_or_else(|| "-".to_string());
+    request.extensions_mut().insert(RequestOrigin {
+        request_id: request_id.clone(),
+        client: client_ip.clone(),
+        user_agent: arrival.user_agent.clone(),
+    });
     let ((response, usage), notes) = with_notes(metering::metered(next.run(request))).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let record = RequestRecord {
@@ -407,6 +492,7 @@ mod tests {
             (Method::PATCH, Some("/scim/v2/Groups/{id}"), "Groups.patch"),
             (Method::POST, Some("/scim/v2/Groups/.search"), "Groups.search"),
             (Method::POST, Some("/scim/v2/.search"), "Search"),
+            (Method::POST, Some("/scim/v2/Bulk"), "Bulk"),
             (Method::GET, Some("/scim/v2/ServiceProviderConfig"), "Discovery"),
             (Method::GET, Some("/scim/v2/Schemas/{id}"), "Discovery"),
             (Method::GET, None, "Unmatched"),
