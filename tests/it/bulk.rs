@@ -376,7 +376,11 @@ async fn calls_since(
 async fn a_thousand_creates_cost_a_thousand_single_creates() {
     const N: u64 = 1_000;
     // The log writer's cached settings outlive the test, so no re-read lands among the counts.
-    let (s, counter) = Server::start_counted(&[("SCIM_LOG_SETTINGS_SECONDS", "3600")]).await;
+    let (s, counter) = Server::start_counted(&[
+        ("SCIM_LOG_SETTINGS_SECONDS", "3600"),
+        ("SCIM_BULK_MAX_OPERATIONS", "1000"),
+    ])
+    .await;
     let (mut writer, mut records) = (0, 0);
     // Warm: the tenant's settings are read once per instance.
     s.create_user("warm").await;
