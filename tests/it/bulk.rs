@@ -288,6 +288,29 @@ async fn over_the_limits_is_413_and_nothing_runs() {
     }
 }
 
+on_both_stores!(each_operation_is_a_request_for_the_tenant_limits);
+async fn each_operation_is_a_request_for_the_tenant_limits() {
+    let s = Server::start_with(&[
+        ("SCIM_TENANT_BURST", "5"),
+        ("SCIM_TENANT_RATE_PER_SECOND", "0.01"),
+    ])
+    .await;
+    let operations: Vec<Value> = (0..5)
+        .map(|i| post_user(&format!("l{i}"), &format!("limited{i}")))
+        .collect();
+    let reply = s.post("/Bulk", &bulk(json!(operations), None)).await;
+    assert_eq!(
+        reply.body["Operations"].as_array().unwrap().len(),
+        5,
+        "{}",
+        reply.text
+    );
+    // Five requests' worth spent: the next request waits.
+    let next = s.get("/Users").await;
+    next.assert_error(429, None);
+    assert!(next.header("retry-after").is_some());
+}
+
 on_both_stores!(each_operation_has_its_own_log_record);
 async fn each_operation_has_its_own_log_record() {
     let s = Server::start().await;
@@ -379,6 +402,8 @@ async fn a_thousand_creates_cost_a_thousand_single_creates() {
     let (s, counter) = Server::start_counted(&[
         ("SCIM_LOG_SETTINGS_SECONDS", "3600"),
         ("SCIM_BULK_MAX_OPERATIONS", "1000"),
+        // The request bucket takes each operation: room for 1,000 and the checks after.
+        ("SCIM_TENANT_BURST", "2000"),
     ])
     .await;
     let (mut writer, mut records) = (0, 0);

@@ -41,9 +41,10 @@ struct Done {
     shown: Shown,
 }
 
-/// Runs `request` and answers its BulkResponse (always 200: each operation has its own status).
-/// Once `failOnErrors` operations failed, the rest are not run and not listed (§3.7.3).
-pub async fn run(caller: &BulkCaller<'_>, request: &BulkRequest) -> Value {
+/// Runs `request` and answers its BulkResponse (always 200: each operation has its own status)
+/// with the number of operations run. Once `failOnErrors` operations failed, the rest are not
+/// run and not listed (§3.7.3).
+pub async fn run(caller: &BulkCaller<'_>, request: &BulkRequest) -> (Value, u64) {
     let plan = request.plan();
     let mut created: HashMap<String, String> = HashMap::new();
     let mut budget = ErrorBudget::new(request.fail_on_errors);
@@ -108,7 +109,8 @@ pub async fn run(caller: &BulkCaller<'_>, request: &BulkRequest) -> Value {
             break;
         }
     }
-    bulk_response(results)
+    let ran = results.len() as u64;
+    (bulk_response(results), ran)
 }
 
 fn service<'a>(caller: &BulkCaller<'a>, kind: ResourceKind) -> Service<'a> {

@@ -246,7 +246,13 @@ pub async fn bulk(
         base_url: &base.0,
         origin: &origin,
     };
-    Ok(scim_json(&crate::bulk::run(&caller, &request).await))
+    let (body, ran) = crate::bulk::run(&caller, &request).await;
+    let mut response = scim_json(&body);
+    // Each operation is a request of its own for the tenant's request bucket (limits.rs).
+    response
+        .extensions_mut()
+        .insert(crate::limits::InnerRequests(ran));
+    Ok(response)
 }
 
 /// `GET /ServiceProviderConfig` (RFC 7644 §4, RFC 7643 §5).
