@@ -288,6 +288,22 @@ async fn over_the_limits_is_413_and_nothing_runs() {
     }
 }
 
+on_both_stores!(an_operation_over_the_body_limit_is_413_alone);
+async fn an_operation_over_the_body_limit_is_413_alone() {
+    let s = Server::start_with(&[("SCIM_MAX_BODY_BYTES", "300")]).await;
+    let big = post_user("big", &"b".repeat(300));
+    let reply = s
+        .post("/Bulk", &bulk(json!([big, post_user("small", "small")]), None))
+        .await;
+    let entries = reply.assert_status(200)["Operations"].as_array().unwrap();
+    assert_eq!(entries[0]["status"], "413", "{}", reply.text);
+    assert!(entries[0]["response"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("300 bytes"));
+    assert_eq!(entries[1]["status"], "201", "{}", reply.text);
+}
+
 on_both_stores!(each_operation_is_a_request_for_the_tenant_limits);
 async fn each_operation_is_a_request_for_the_tenant_limits() {
     let s = Server::start_with(&[

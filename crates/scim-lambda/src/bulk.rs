@@ -9,6 +9,7 @@
 
 use crate::auth::Tenant;
 use crate::error::ApiError;
+use crate::extract::body_too_large;
 use crate::provisioning_log::{note, with_notes};
 use crate::service::{Service, Shown};
 use crate::shape::ResponseShape;
@@ -155,9 +156,14 @@ async fn run_one(
     let kind = kind_of(&op.endpoint)?;
     let resolved = op.resolve(plan, created)?;
     if let Some(data) = &resolved.data {
-        // The body the single request would have carried, for the record's `log_bodies`.
-        let body = serde_json::to_vec(data).map(Bytes::from).ok();
-        note(|n| n.request_body = body);
+        // The body the single request would have carried: within the single request's limit,
+        // and kept for the record's `log_bodies`.
+        let body = Bytes::from(serde_json::to_vec(data).unwrap_or_default());
+        let limit = caller.state.config.max_body_bytes;
+        if body.len() > limit {
+            return Err(body_too_large(limit).into());
+        }
+        note(|n| n.request_body = Some(body));
     }
     let svc = service(caller, kind);
     let shape = ResponseShape {

@@ -32,16 +32,19 @@ impl FromRequest<AppState> for ScimBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let limit = state.config.max_body_bytes;
-        json_body(req, limit, move || {
-            ScimError::new(
-                413,
-                None,
-                format!("the request body is larger than {limit} bytes"),
-            )
-        })
-        .await
-        .map(ScimBody)
+        json_body(req, limit, move || body_too_large(limit))
+            .await
+            .map(ScimBody)
     }
+}
+
+/// The 413 of a body over `SCIM_MAX_BODY_BYTES`.
+pub fn body_too_large(limit: usize) -> ScimError {
+    ScimError::new(
+        413,
+        None,
+        format!("the request body is larger than {limit} bytes"),
+    )
 }
 
 /// A BulkRequest body (RFC 7644 §3.7): as [`ScimBody`], at most the bulk `maxPayloadSize`
