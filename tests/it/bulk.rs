@@ -331,7 +331,11 @@ on_both_stores!(each_operation_has_its_own_log_record);
 async fn each_operation_has_its_own_log_record() {
     let s = Server::start().await;
     let request = bulk(
-        json!([post_group("g", "loggers", &["bulkId:u"]), post_user("u", "lou")]),
+        json!([
+            post_group("g", "loggers", &["bulkId:u"]),
+            post_user("u", "lou"),
+            {"method": "DELETE", "path": "/Widgets/1"},
+        ]),
         None,
     );
     s.post("/Bulk", &request).await.assert_status(200);
@@ -355,6 +359,7 @@ async fn each_operation_has_its_own_log_record() {
         [
             ("Bulk".to_string(), String::new(), None),
             ("Groups.create".to_string(), "0".to_string(), Some("loggers")),
+            ("Unmatched".to_string(), "2".to_string(), None),
             ("Users.create".to_string(), "1".to_string(), Some("lou")),
         ],
         "{records:?}"

@@ -82,12 +82,10 @@ pub async fn run(caller: &BulkCaller<'_>, request: &BulkRequest) -> (Value, u64)
         let inner = InnerOperation {
             n,
             method: method_of(op.method),
-            route: format!(
-                "{}/{}{}",
-                crate::BASE_PATH,
-                op.endpoint,
-                if op.id.is_some() { "/{id}" } else { "" }
-            ),
+            route: kind_of(&op.endpoint).is_ok().then(|| {
+                let item = if op.id.is_some() { "/{id}" } else { "" };
+                format!("{}/{}{item}", crate::BASE_PATH, op.endpoint)
+            }),
             path: format!(
                 "{}/{}{}",
                 crate::BASE_PATH,

@@ -125,8 +125,9 @@ pub struct InnerOperation {
     /// Its position in the request: the record's request id is the request's, then `#<n>`.
     pub n: usize,
     pub method: Method,
-    /// The route the single request would match (`/scim/v2/Users/{id}`) and its path.
-    pub route: String,
+    /// The route the single request would match (`/scim/v2/Users/{id}`; `None`: none, an
+    /// unknown endpoint) and its path.
+    pub route: Option<String>,
     pub path: String,
     pub arrived: String,
     pub status: u16,
@@ -144,7 +145,7 @@ pub fn log_inner_operation(
     notes: RequestNotes,
 ) {
     let record = RequestRecord {
-        operation: operation(&op.method, Some(&op.route)),
+        operation: operation(&op.method, op.route.as_deref()),
         status: op.status,
         latency_ms: op.latency_ms,
         store_calls: 0,
