@@ -205,25 +205,19 @@ impl BulkOperation {
             if created.contains_key(reference) {
                 continue;
             }
-            return Err(match plan.defining.get(reference) {
-                None => ScimError::invalid_value(format!(
+            let detail = if !plan.defined.contains(reference) {
+                return Err(ScimError::invalid_value(format!(
                     "bulkId '{reference}' names no POST of this bulk request"
-                )),
-                Some(_) if plan.circular.contains(reference) => ScimError::new(
-                    409,
-                    None,
-                    format!(
-                        "bulkId '{reference}' is part of a circular reference between operations of \
-                         this request (RFC 7644 §3.7.1); create the resources first, then link them \
-                         with PATCH"
-                    ),
-                ),
-                Some(_) => ScimError::new(
-                    409,
-                    None,
-                    format!("bulkId '{reference}' cannot be resolved: the operation creating it failed"),
-                ),
-            });
+                )));
+            } else if plan.circular.contains(reference) {
+                format!(
+                    "bulkId '{reference}' is part of a circular reference between operations of this \
+                     request (RFC 7644 §3.7.1); create the resources first, then link them with PATCH"
+                )
+            } else {
+                format!("bulkId '{reference}' cannot be resolved: the operation creating it failed")
+            };
+            return Err(ScimError::new(409, None, detail));
         }
         let substitute = |v: &mut Value| replace_references(v, created);
         let id = self.id.clone().map(|id| {
@@ -357,7 +351,7 @@ impl BulkRequest {
         order.extend(unplaced);
         BulkPlan {
             order,
-            defining,
+            defined: defining.into_keys().collect(),
             circular,
         }
     }
@@ -368,8 +362,8 @@ impl BulkRequest {
 pub struct BulkPlan {
     /// Operation indexes in the order they run.
     pub order: Vec<usize>,
-    /// Each bulkId and the POST that defines it.
-    defining: HashMap<String, usize>,
+    /// The bulkIds the request's POSTs define.
+    defined: HashSet<String>,
     /// The bulkIds whose POSTs wait on a cycle of references and so never resolve.
     circular: HashSet<String>,
 }
