@@ -548,7 +548,7 @@ async fn sailpoint_lifecycle() {
     assert_eq!(spc["schemas"], json!([SPC]));
     assert_eq!(spc["patch"]["supported"], true);
     assert_eq!(spc["filter"]["supported"], true);
-    assert_eq!(spc["bulk"]["supported"], false);
+    assert_eq!(spc["bulk"]["supported"], true);
 
     // Create Account, after a lookup by userName.
     let lookup = format!(

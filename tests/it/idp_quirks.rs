@@ -1553,7 +1553,7 @@ async fn sailpoint_discovery_endpoints() {
     let spc = get_ok(&s, "/ServiceProviderConfig").await;
     assert_eq!(spc["schemas"], json!([SPC]));
     assert_eq!(spc["patch"]["supported"], json!(true));
-    assert_eq!(spc["bulk"]["supported"], json!(false));
+    assert_eq!(spc["bulk"]["supported"], json!(true));
     assert_eq!(spc["filter"]["supported"], json!(true));
     assert!(spc["filter"]["maxResults"].is_u64(), "{spc}");
     assert_eq!(spc["sort"]["supported"], json!(false));

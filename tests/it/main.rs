@@ -4,6 +4,7 @@
 //! `::dynamodb`).
 
 mod auth;
+mod bulk;
 mod conflicts;
 mod delete_modes;
 mod dynamodb_concurrency;

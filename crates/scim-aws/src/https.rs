@@ -317,6 +317,18 @@ mod tests {
         request
     }
 
+    /// One GET through `connector` answers `200 {}`; reading the body to its end hands the
+    /// connection back to the pool.
+    async fn assert_answers_ok(connector: &Http1Connector, uri: &str) {
+        let response = connector.call(get(uri)).await.expect("answer");
+        assert_eq!(response.status().as_u16(), 200);
+        let body = ByteStream::new(response.into_body())
+            .collect()
+            .await
+            .expect("body");
+        assert_eq!(body.into_bytes().as_ref(), b"{}");
+    }
+
     fn connector(connect: Option<Duration>, read: Option<Duration>) -> Http1Connector {
         Http1Connector::new(Arc::new(tls_config()), Timeouts { connect, read })
     }
@@ -326,14 +338,7 @@ mod tests {
         let (uri, connections) = server(false).await;
         let connector = connector(None, None);
         for _ in 0..3 {
-            let response = connector.call(get(&uri)).await.expect("answer");
-            assert_eq!(response.status().as_u16(), 200);
-            // Reading the body to its end hands the connection back to the pool.
-            let body = ByteStream::new(response.into_body())
-                .collect()
-                .await
-                .expect("body");
-            assert_eq!(body.into_bytes().as_ref(), b"{}");
+            assert_answers_ok(&connector, &uri).await;
         }
         assert_eq!(connections.load(Ordering::SeqCst), 1);
     }
@@ -407,13 +412,7 @@ mod tests {
             },
         );
         for _ in 0..2 {
-            let response = connector.call(get(&uri)).await.expect("answer over TLS");
-            assert_eq!(response.status().as_u16(), 200);
-            let body = ByteStream::new(response.into_body())
-                .collect()
-                .await
-                .expect("body");
-            assert_eq!(body.into_bytes().as_ref(), b"{}");
+            assert_answers_ok(&connector, &uri).await;
         }
         // One handshake for both calls (the pool keeps the TLS connection), and no ALPN protocol
         // agreed although the server offers HTTP/2 first: the connection stays HTTP/1.1.

@@ -2,14 +2,18 @@
 //! module so that handlers need nothing from the crate root that routes to them.
 
 use crate::config::Config;
-use scim_proto::discovery::{Capabilities, PaginationCaps, PaginationMethod};
+use scim_proto::discovery::{BulkLimits, Capabilities, PaginationCaps, PaginationMethod};
 
 /// What `/ServiceProviderConfig` advertises: exactly what this service does, no more, since IdPs
 /// change their behaviour by it (docs/idp-compatibility.md, "Discovery endpoints").
 pub fn capabilities(config: &Config) -> Capabilities {
     Capabilities {
         patch: true,
-        bulk: None,
+        // RFC 7644 §3.7: POST /Bulk, within these limits (413 beyond, §3.7.4).
+        bulk: Some(BulkLimits {
+            max_operations: config.bulk.max_operations as u64,
+            max_payload_size: config.bulk.max_payload_bytes as u64,
+        }),
         filter_max_results: config.max_page_size,
         change_password: true,
         sort: false,

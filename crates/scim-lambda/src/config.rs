@@ -158,6 +158,18 @@ pub struct Config {
     /// `SCIM_TENANT_READ_BURST`: what one tenant may do per second in one instance
     /// ([`crate::limits`]).
     pub tenant_rates: TenantRates,
+    /// `SCIM_BULK_MAX_OPERATIONS` (default 100) and `SCIM_BULK_MAX_PAYLOAD_BYTES` (default
+    /// 1 MiB): the limits of `POST /Bulk`, advertised in ServiceProviderConfig (RFC 7643 §5
+    /// `bulk`); beyond either, 413 (RFC 7644 §3.7.4). The operations of a request run one after
+    /// another in one invocation: 100 writes stay well inside the function's default 15 s.
+    pub bulk: BulkSettings,
+}
+
+/// The limits of one `POST /Bulk` (RFC 7644 §3.7.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkSettings {
+    pub max_operations: usize,
+    pub max_payload_bytes: usize,
 }
 
 /// Whether the process runs inside AWS Lambda.
@@ -339,6 +351,10 @@ impl Config {
                 members: count("SCIM_MAX_MEMBER_CHANGES", defaults.members)?,
             },
             tenant_rates,
+            bulk: BulkSettings {
+                max_operations: count("SCIM_BULK_MAX_OPERATIONS", 100)?,
+                max_payload_bytes: count("SCIM_BULK_MAX_PAYLOAD_BYTES", 1024 * 1024)?,
+            },
         })
     }
 }
@@ -407,6 +423,29 @@ mod tests {
         };
         assert_eq!(CursorKeys::from_pair(random).unwrap().current.0.len(), 32);
         assert_ne!(local.cursor_key, config(&[], false).unwrap().cursor_key);
+    }
+
+    #[test]
+    fn bulk_limits_have_defaults_and_refuse_zero() {
+        let defaults = config(&[], false).unwrap().bulk;
+        assert_eq!(
+            defaults,
+            BulkSettings {
+                max_operations: 100,
+                max_payload_bytes: 1024 * 1024
+            }
+        );
+        let set = config(
+            &[
+                ("SCIM_BULK_MAX_OPERATIONS", "7"),
+                ("SCIM_BULK_MAX_PAYLOAD_BYTES", "2048"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!((set.bulk.max_operations, set.bulk.max_payload_bytes), (7, 2048));
+        let err = config(&[("SCIM_BULK_MAX_OPERATIONS", "0")], false).unwrap_err();
+        assert!(err.starts_with("SCIM_BULK_MAX_OPERATIONS"), "{err}");
     }
 
     #[test]

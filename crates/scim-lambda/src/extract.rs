@@ -31,37 +31,65 @@ impl FromRequest<AppState> for ScimBody {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or("");
-            if !is_json_media_type(ct) {
-                let mut refusal = ApiError::from(
-                    ScimError::new(
-                        415,
-                        None,
-                        format!("content type '{ct}' is not supported; send application/scim+json"),
-                    )
-                    .with_hint(hint::CLIENT_FAULT),
-                )
-                .into_response();
-                // Read the body first, as for a 413: a client that sends it whole before reading
-                // must get this answer, not a reset. Past the limit the connection closes.
-                if read_body(req.into_body(), state.config.max_body_bytes)
-                    .await
-                    .is_err()
-                {
-                    refusal
-                        .headers_mut()
-                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                }
-                return Err(refusal);
-            }
-        }
-        let body = read_body(req.into_body(), state.config.max_body_bytes).await?;
-        crate::provisioning_log::note(|n| n.request_body = Some(body.clone()));
-        parse_json(&body)
+        let limit = state.config.max_body_bytes;
+        json_body(req, limit, move || body_too_large(limit))
+            .await
             .map(ScimBody)
-            .map_err(IntoResponse::into_response)
     }
+}
+
+/// The 413 of a body over `SCIM_MAX_BODY_BYTES`.
+pub fn body_too_large(limit: usize) -> ScimError {
+    ScimError::new(
+        413,
+        None,
+        format!("the request body is larger than {limit} bytes"),
+    )
+}
+
+/// A BulkRequest body (RFC 7644 §3.7): as [`ScimBody`], at most the bulk `maxPayloadSize`
+/// (`SCIM_BULK_MAX_PAYLOAD_BYTES`); beyond it the 413 of RFC 7644 §3.7.4.
+#[derive(Debug)]
+pub struct BulkBody(pub Value);
+
+impl FromRequest<AppState> for BulkBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.config.bulk.max_payload_bytes;
+        json_body(req, limit, move || scim_proto::bulk::payload_too_large(limit))
+            .await
+            .map(BulkBody)
+    }
+}
+
+/// A JSON body of at most `limit` bytes; `too_large` is the 413 beyond it.
+async fn json_body(req: Request, limit: usize, too_large: impl Fn() -> ScimError) -> Result<Value, Response> {
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        if !is_json_media_type(ct) {
+            let mut refusal = ApiError::from(
+                ScimError::new(
+                    415,
+                    None,
+                    format!("content type '{ct}' is not supported; send application/scim+json"),
+                )
+                .with_hint(hint::CLIENT_FAULT),
+            )
+            .into_response();
+            // Read the body first, as for a 413: a client that sends it whole before reading
+            // must get this answer, not a reset. Past the limit the connection closes.
+            if read_body(req.into_body(), limit, &too_large).await.is_err() {
+                refusal
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return Err(refusal);
+        }
+    }
+    let body = read_body(req.into_body(), limit, &too_large).await?;
+    crate::provisioning_log::note(|n| n.request_body = Some(body.clone()));
+    parse_json(&body).map_err(IntoResponse::into_response)
 }
 
 /// How much of a body beyond the limit is read and thrown away before answering 413.
@@ -71,7 +99,7 @@ const DRAIN_FACTOR: usize = 4;
 /// [`DRAIN_FACTOR`] × `limit` in all, so that a client that sends it whole before reading the
 /// answer reads the 413: a socket closed with unread input answers with a reset, which loses the
 /// response. The 413 closes the connection (beyond the drain, the rest was never read).
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
+async fn read_body(body: Body, limit: usize, too_large: impl Fn() -> ScimError) -> Result<Bytes, Response> {
     let drain_limit = limit.saturating_mul(DRAIN_FACTOR);
     let mut stream = body.into_data_stream();
     let mut kept = Vec::new();
@@ -91,12 +119,7 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
         }
     }
     if seen > limit {
-        let mut response = ApiError::from(ScimError::new(
-            413,
-            None,
-            format!("the request body is larger than {limit} bytes"),
-        ))
-        .into_response();
+        let mut response = ApiError::from(too_large()).into_response();
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -1,16 +1,19 @@
 //! Thin HTTP handlers: extract typed inputs, call one [`Service`] operation, shape the response.
 
 use crate::auth::Tenant;
+use crate::bulk::BulkCaller;
 use crate::capabilities::capabilities;
 use crate::error::{scim_json, ApiError, ApiResult};
-use crate::extract::{BaseUrl, Preconditions, QueryPairs, ScimBody};
+use crate::extract::{BaseUrl, BulkBody, Preconditions, QueryPairs, ScimBody};
 use crate::search::{self, ListPage};
 use crate::service::{list_limits, Service, Shown};
 use crate::shape::ResponseShape;
 use crate::state::AppState;
+use crate::telemetry::RequestOrigin;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use scim_proto::bulk::BulkRequest;
 use scim_proto::discovery;
 use scim_proto::list::{list_response, ListQuery};
 use scim_proto::{etag, ScimError};
@@ -225,6 +228,31 @@ pub async fn delete<K: Kind>(
         .delete(&id, pre.if_match.as_deref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /Bulk` (RFC 7644 §3.7): 200 with a BulkResponse; over `maxOperations` or
+/// `maxPayloadSize`, 413 (§3.7.4).
+pub async fn bulk(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    base: BaseUrl,
+    origin: RequestOrigin,
+    BulkBody(body): BulkBody,
+) -> ApiResult<Response> {
+    let request = BulkRequest::from_json(&body, state.config.bulk.max_operations)?;
+    let caller = BulkCaller {
+        state: &state,
+        tenant: &tenant,
+        base_url: &base.0,
+        origin: &origin,
+    };
+    let (body, ran) = crate::bulk::run(&caller, &request).await;
+    let mut response = scim_json(&body);
+    // Each operation is a request of its own for the tenant's request bucket (limits.rs).
+    response
+        .extensions_mut()
+        .insert(crate::limits::InnerRequests(ran));
+    Ok(response)
 }
 
 /// `GET /ServiceProviderConfig` (RFC 7644 §4, RFC 7643 §5).

@@ -36,8 +36,10 @@ const LOG_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 ///
 /// The invocation's end is signalled around the whole runtime service, after its response or
 /// error has been posted: an event that is no HTTP event (a direct invoke) or a handler that
-/// panics never reaches the Router's middleware, and the extension must not wait for those
-/// until the invocation's deadline (Lambda would report a timeout and discard the environment).
+/// panics (in a build that unwinds, such as `cargo lambda watch`'s; the deployed artifact aborts,
+/// Cargo.toml says why) never reaches the Router's middleware, and the extension must not wait
+/// for those until the invocation's deadline (Lambda would report a timeout and discard the
+/// environment).
 pub async fn run(state: AppState) -> Result<(), String> {
     let log = state.log.clone();
     let ended = state.log.clone();

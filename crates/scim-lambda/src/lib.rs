@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod boundary;
+pub mod bulk;
 pub mod capabilities;
 pub mod config;
 pub mod cursor;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
     let api = resource_routes::<Users>(Router::new(), &format!("{BASE_PATH}/Users"));
     let scim = resource_routes::<Groups>(api, &format!("{BASE_PATH}/Groups"))
         .route(&format!("{BASE_PATH}/.search"), post(handlers::search_all))
+        .route(&format!("{BASE_PATH}/Bulk"), post(handlers::bulk))
         .route(
             &format!("{BASE_PATH}/ServiceProviderConfig"),
             get(handlers::service_provider_config),

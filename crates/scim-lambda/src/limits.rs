@@ -3,7 +3,9 @@
 //!
 //! Each tenant has two token buckets in this instance:
 //! - **requests**: every authenticated request takes one token (`SCIM_TENANT_RATE_PER_SECOND`,
-//!   `SCIM_TENANT_BURST`);
+//!   `SCIM_TENANT_BURST`); a `POST /Bulk` is admitted for one and then charged one per further
+//!   operation it ran ([`InnerRequests`]), each being a request of its own (RFC 7644 §3.7), so
+//!   the balance may go negative and the tenant's next requests wait until the debt is repaid;
 //! - **items read**: every request is charged, after it ran, the items its store calls read
 //!   ([`scim_store::metering`], counted by both stores). A list or search, the only requests that
 //!   can read many items (a filter no index answers reads up to the store's scan limit), is
@@ -256,6 +258,15 @@ impl TenantLimits {
         })
     }
 
+    /// Charges `tenant` `requests` more requests than the one admitted: the further operations
+    /// of a bulk request.
+    pub fn charge_requests(&self, tenant: &TenantId, requests: u64, now: Instant) {
+        if requests == 0 {
+            return;
+        }
+        self.with_buckets(tenant, now, |b| b.requests.tokens -= requests as f64);
+    }
+
     /// Charges `tenant` the items a request read.
     pub fn charge_items_read(&self, tenant: &TenantId, items: u64, now: Instant) {
         if items == 0 {
@@ -274,6 +285,11 @@ impl TenantLimits {
             .len()
     }
 }
+
+/// A response extension: the request ran this many requests' worth of operations (a bulk
+/// request's operations), charged to the request bucket beyond the one it was admitted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InnerRequests(pub u64);
 
 /// Lists and searches: the requests whose reads grow with the tenant's data.
 fn may_scan(request: &Request) -> bool {
@@ -308,6 +324,9 @@ pub async fn within_limits(
     let mut response = next.run(request).await;
     let read = metering::items_read_so_far().saturating_sub(before);
     limits.charge_items_read(tenant, read, Instant::now());
+    if let Some(InnerRequests(n)) = response.extensions().get::<InnerRequests>().copied() {
+        limits.charge_requests(tenant, n.saturating_sub(1), Instant::now());
+    }
     allowance.write_headers(response.headers_mut(), SystemTime::now());
     response
 }
@@ -332,6 +351,20 @@ mod tests {
 
     fn tenant(name: &str) -> TenantId {
         TenantId::new(name).expect("tenant")
+    }
+
+    #[test]
+    fn a_bulk_request_charges_its_operations_as_requests() {
+        let limits = TenantLimits::new(rates((1.0, 10.0), (1000.0, 1000.0)));
+        let (t0, a) = (Instant::now(), tenant("a"));
+        assert_eq!(limits.admit(&a, false, t0).0, Ok(()));
+        limits.charge_requests(&a, 14, t0);
+        // 10 - 1 - 14 = -5: six seconds at 1/s before a whole token is back.
+        assert_eq!(
+            limits.admit(&a, false, t0).0,
+            Err(Refusal::Requests { retry_after_secs: 6 })
+        );
+        assert_eq!(limits.admit(&a, false, t0 + Duration::from_secs(6)).0, Ok(()));
     }
 
     #[test]

@@ -88,12 +88,35 @@ fn bounded(text: &str, max: usize) -> String {
 struct Arrival {
     time: OffsetDateTime,
     method: Method,
-    uri: Uri,
-    user_agent: Option<HeaderValue>,
-    request_id: RequestId,
+    path: ArrivalPath,
+    origin: RequestOrigin,
+}
+
+/// The path, with its query, that a record names.
+enum ArrivalPath {
+    /// The request's own.
+    Uri(Uri),
+    /// An operation's inside a request (a `POST /Bulk` operation's `path`).
+    Text(String),
+}
+
+impl ArrivalPath {
+    fn as_str(&self) -> &str {
+        match self {
+            ArrivalPath::Uri(uri) => uri.path_and_query().map_or("/", |p| p.as_str()),
+            ArrivalPath::Text(text) => text,
+        }
+    }
+
+    /// Without the query.
+    fn path(&self) -> &str {
+        let text = self.as_str();
+        text.split_once('?').map_or(text, |(path, _)| path)
+    }
 }
 
 /// The id of a request's log line and provisioning log record.
+#[derive(Debug, Clone)]
 enum RequestId {
     /// Lambda's request id for the invocation.
     Lambda(String),
@@ -120,13 +143,85 @@ impl std::fmt::Display for RequestId {
     }
 }
 
+/// Who sent a request and under which id it is logged: a request extension [`log_request`]
+/// sets, for records made inside the request (one per operation of a `POST /Bulk`). Cheap to
+/// copy (an id, an address, a header sharing the request's buffer): every request carries one.
+#[derive(Debug, Clone)]
+pub struct RequestOrigin {
+    request_id: RequestId,
+    client: Option<IpAddr>,
+    user_agent: Option<HeaderValue>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestOrigin {
+    type Rejection = std::convert::Infallible;
+
+    /// The origin [`log_request`] noted; a request that did not pass it (none does in the
+    /// Router) is logged under a fresh id.
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestOrigin>()
+            .cloned()
+            .unwrap_or_else(|| RequestOrigin {
+                request_id: RequestId::Local(uuid::Uuid::now_v7()),
+                client: None,
+                user_agent: None,
+            }))
+    }
+}
+
+/// One operation run inside a request (RFC 7644 §3.7: each bulk operation "corresponds to a
+/// single HTTP request"), for its own provisioning log record.
+#[derive(Debug)]
+pub struct InnerOperation {
+    /// Its position in the request: the record's request id is the request's, then `#<n>`.
+    pub n: usize,
+    pub method: Method,
+    /// The route the single request would match (`/scim/v2/Users/{id}`; `None`: none, an
+    /// unknown endpoint) and its path.
+    pub route: Option<String>,
+    pub path: String,
+    pub arrived: OffsetDateTime,
+    pub status: u16,
+    pub latency_ms: f64,
+    /// The SCIM Error body of a failure.
+    pub error_body: Option<Bytes>,
+}
+
+/// Queues the provisioning log record of `op`, exactly as the single request's would be.
+pub fn log_inner_operation(
+    log: &LogWriter,
+    tenant: &Tenant,
+    origin: &RequestOrigin,
+    op: InnerOperation,
+    notes: RequestNotes,
+) {
+    let record = RequestRecord {
+        operation: operation(&op.method, op.route.as_deref()),
+        status: op.status,
+        latency_ms: op.latency_ms,
+        store_calls: 0,
+        request_id: Some(format!("{}#{}", origin.request_id, op.n)),
+    };
+    let arrival = Arrival {
+        time: op.arrived,
+        method: op.method,
+        path: ArrivalPath::Text(op.path),
+        origin: origin.clone(),
+    };
+    log.submit(pending_record(tenant, arrival, &record, notes, op.error_body));
+}
+
 /// The provisioning log record of an answered request: the error's `scimType` and `detail` come
 /// from the SCIM Error body every failure carries.
 fn pending_record(
     tenant: &Tenant,
     arrival: Arrival,
     record: &RequestRecord,
-    client: Option<String>,
     notes: RequestNotes,
     response_body: Option<Bytes>,
 ) -> Pending {
@@ -138,11 +233,9 @@ fn pending_record(
         })
         .flatten();
     let text = |key: &str| error.as_ref().and_then(|e| e[key].as_str()).map(str::to_string);
-    let path = bounded(
-        arrival.uri.path_and_query().map_or("/", |p| p.as_str()),
-        MAX_LOGGED_PATH,
-    );
+    let path = bounded(arrival.path.as_str(), MAX_LOGGED_PATH);
     let user_agent = arrival
+        .origin
         .user_agent
         .as_ref()
         .and_then(|v| v.to_str().ok())
@@ -155,7 +248,7 @@ fn pending_record(
             tenant: tenant.id.to_string(),
             token_id: Some(tenant.token_id.clone()),
             token_name: Some(tenant.token_name.clone()),
-            client,
+            client: arrival.origin.client.map(|ip| ip.to_string()),
             idp: scim_store::Idp::recognise(user_agent.as_deref(), &path),
             user_agent,
             method: arrival.method.to_string(),
@@ -204,6 +297,8 @@ pub fn operation(method: &Method, route: Option<&str>) -> &'static str {
         "Groups"
     } else if route == "/.search" {
         return "Search";
+    } else if route == "/Bulk" {
+        return "Bulk";
     } else {
         return "Discovery";
     };
@@ -344,18 +439,26 @@ pub fn client_address(request: &Request) -> Option<IpAddr> {
 
 /// Middleware around everything: one log line per request (and an EMF line under Lambda).
 /// The state is shared, not copied: a middleware's state is cloned for every request.
-pub async fn log_request(State(telemetry): State<Arc<Telemetry>>, request: Request, next: Next) -> Response {
+pub async fn log_request(
+    State(telemetry): State<Arc<Telemetry>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
+    let origin = RequestOrigin {
+        request_id: RequestId::of(&request),
+        client: client_address(&request),
+        user_agent: request.headers().get(header::USER_AGENT).cloned(),
+    };
+    request.extensions_mut().insert(origin.clone());
     let arrival = Arrival {
         time: scim_store::now(),
         method: request.method().clone(),
-        uri: request.uri().clone(),
-        user_agent: request.headers().get(header::USER_AGENT).cloned(),
-        request_id: RequestId::of(&request),
+        path: ArrivalPath::Uri(request.uri().clone()),
+        origin,
     };
     let route = request.extensions().get::<MatchedPath>().cloned();
     let gateway_id = gateway_request_id(&request);
-    let client_ip = client_address(&request);
     let ((response, usage), notes) = with_notes(metering::metered(next.run(request))).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let mut record = RequestRecord {
@@ -373,7 +476,7 @@ pub async fn log_request(State(telemetry): State<Arc<Telemetry>>, request: Reque
     });
     let line = tracing::enabled!(tracing::Level::INFO);
     if line || telemetry.emf || recorded.is_some() {
-        record.request_id = Some(arrival.request_id.to_string());
+        record.request_id = Some(arrival.origin.request_id.to_string());
     }
     if line {
         let tenant = response.extensions().get::<Tenant>();
@@ -389,13 +492,13 @@ pub async fn log_request(State(telemetry): State<Arc<Telemetry>>, request: Reque
             refused = refusal.map_or("-", Refusal::reason),
             method = %method,
             route = route.as_ref().map_or("-", MatchedPath::as_str),
-            path = arrival.uri.path(),
+            path = arrival.path.path(),
             operation = record.operation,
             status = record.status,
             latency_ms = to_microseconds(latency_ms),
             store_calls = record.store_calls,
             items_read = usage.items_read,
-            client = %client_ip.map_or_else(|| "-".to_string(), |ip| ip.to_string()),
+            client = %arrival.origin.client.map_or_else(|| "-".to_string(), |ip| ip.to_string()),
             "request"
         );
     }
@@ -408,14 +511,9 @@ pub async fn log_request(State(telemetry): State<Arc<Telemetry>>, request: Reque
         return response;
     };
     let (response, body) = capture_body(response).await;
-    telemetry.log.submit(pending_record(
-        &tenant,
-        arrival,
-        &record,
-        client_ip.map(|ip| ip.to_string()),
-        notes,
-        body,
-    ));
+    telemetry
+        .log
+        .submit(pending_record(&tenant, arrival, &record, notes, body));
     response
 }
 
@@ -436,6 +534,7 @@ mod tests {
             (Method::PATCH, Some("/scim/v2/Groups/{id}"), "Groups.patch"),
             (Method::POST, Some("/scim/v2/Groups/.search"), "Groups.search"),
             (Method::POST, Some("/scim/v2/.search"), "Search"),
+            (Method::POST, Some("/scim/v2/Bulk"), "Bulk"),
             (Method::GET, Some("/scim/v2/ServiceProviderConfig"), "Discovery"),
             (Method::GET, Some("/scim/v2/Schemas/{id}"), "Discovery"),
             (Method::GET, None, "Unmatched"),

@@ -16,6 +16,7 @@ pub use path::AttrPath;
 pub use schema::{ResourceSchema, SchemaRegistry};
 pub mod filter;
 pub use filter::{CompValue, CompareOp, Filter, PatchPath};
+pub mod bulk;
 pub mod discovery;
 pub mod distinct;
 pub mod etag;
