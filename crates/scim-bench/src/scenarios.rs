@@ -35,18 +35,28 @@ pub struct Fixture {
 #[derive(Debug, Default)]
 pub struct Made {
     /// Ids of the users `POST /Users` created, for `DELETE /Users/{id}`.
-    users: Mutex<Vec<String>>,
+    users: Pool<String>,
     /// `(group id, user id)` of the members the member add added, for the member remove.
-    members: Mutex<Vec<(String, String)>>,
+    members: Pool<(String, String)>,
 }
 
-impl Made {
-    fn push<T>(list: &Mutex<Vec<T>>, item: T) {
-        list.lock().unwrap_or_else(PoisonError::into_inner).push(item);
+/// Things made and not yet undone, taken by concurrent workers.
+#[derive(Debug)]
+struct Pool<T>(Mutex<Vec<T>>);
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+}
+
+impl<T> Pool<T> {
+    fn put(&self, item: T) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(item);
     }
 
-    fn pop<T>(list: &Mutex<Vec<T>>) -> Option<T> {
-        list.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    fn take(&self) -> Option<T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop()
     }
 }
 
@@ -160,12 +170,12 @@ impl Scenario {
                     .json(&add_member_body(user))
             }
             Self::RemoveMember => {
-                let (group, user) = Made::pop(&fx.made.members)?;
+                let (group, user) = fx.made.members.take()?;
                 scim.request(Method::PATCH, &format!("/Groups/{group}"))
                     .json(&remove_member_body(&user))
             }
             Self::Delete => {
-                let id = Made::pop(&fx.made.users)?;
+                let id = fx.made.users.take()?;
                 scim.request(Method::DELETE, &format!("/Users/{id}"))
             }
         })
@@ -178,14 +188,19 @@ impl Scenario {
             return Err(format!("expected {}; {}", self.status(), answer.describe()));
         }
         match self {
-            Self::Create => Made::push(&fx.made.users, created_id(answer)?),
+            Self::Create => fx.made.users.put(created_id(answer)?),
             Self::AddMember => {
                 let (group, user) = fx
                     .member_pair(n)
                     .ok_or_else(|| format!("{}: no membership for request {n}", answer.what))?;
-                Made::push(&fx.made.members, (group.to_string(), user.to_string()));
+                fx.made.members.put((group.to_string(), user.to_string()));
             }
-            _ => {}
+            Self::GetById
+            | Self::FilterEq
+            | Self::FilterCo
+            | Self::Patch
+            | Self::RemoveMember
+            | Self::Delete => {}
         }
         Ok(())
     }
