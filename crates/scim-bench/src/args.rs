@@ -9,8 +9,10 @@ Usage: scim-bench --server PATH [--users N] [--requests N] [--seconds S] [--conc
        scim-bench soak --server PATH [--seconds S] [--requests N] [--clients C] [--rate R]
                   [--rss-tolerance-pct P]
 
-Starts the scim-lambda binary at PATH on 127.0.0.1 with the embedded store, seeds N users,
-then measures five request scenarios and the server's resident memory. Then does the same with
+Starts the scim-lambda binary at PATH on 127.0.0.1 with the embedded store, seeds N users
+(and the empty groups the member PATCHes add them to), then measures eight request scenarios
+(reads, create, user PATCH, group member add and remove, delete of the users the create made)
+and the server's resident memory. Then does the same with
 the DynamoDB store against moto (the local emulator, from `make tools`) on 127.0.0.1, on a
 smaller tenant, and prints the DynamoDB calls each store operation makes.
 
@@ -22,7 +24,7 @@ Options:
   --concurrency C          requests in flight per scenario (default 8)
   --dynamodb-users N       users seeded in the DynamoDB section (default 300; moto slows down
                            as its table grows: 1000 take about 3 minutes to seed, and the
-                           member PATCH's group of min(N, 1000) members about 4 more)
+                           calls rows' group of min(N, 1000) members about 4 more)
   --dynamodb-requests N    requests per scenario in the DynamoDB section (default 300)
   --dynamodb-seconds S     time cap per scenario in the DynamoDB section (default 10)
   --no-dynamodb            skip the DynamoDB section

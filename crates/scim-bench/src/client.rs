@@ -79,6 +79,16 @@ fn is_reset(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// The `id` of the resource a `POST` created (RFC 7644 §3.3: the response holds the resource).
+pub fn created_id(answer: &Answer) -> Result<String, String> {
+    let created: Value = serde_json::from_slice(&answer.body)
+        .map_err(|e| format!("{}: the response is not JSON: {e}", answer.what))?;
+    created["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{}: the response has no string 'id'", answer.what))
+}
+
 /// `Retry-After: 3` as three seconds.
 fn retry_after_seconds(value: &str) -> Option<Duration> {
     value.trim().parse().ok().map(Duration::from_secs)
@@ -189,15 +199,12 @@ impl Scim {
         Ok(answer)
     }
 
-    /// POSTs a user and returns the `id` the server assigned.
-    pub async fn create_user(&self, user: &Value) -> Result<String, String> {
-        let body = self.send(self.request(Method::POST, "/Users").json(user)).await?;
-        let created: Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("POST /Users: the response is not JSON: {e}"))?;
-        created["id"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| "POST /Users: the response has no string 'id'".to_string())
+    /// POSTs `resource` to `path` (`/Users`, `/Groups`) and returns the `id` the server assigned.
+    pub async fn create(&self, path: &str, resource: &Value) -> Result<String, String> {
+        let answer = self
+            .send_answer(self.request(Method::POST, path).json(resource))
+            .await?;
+        created_id(&answer)
     }
 
     /// Waits until `GET /ServiceProviderConfig` answers 200, polling while the server is still

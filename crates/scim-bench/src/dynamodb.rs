@@ -23,7 +23,10 @@ use aws_sdk_dynamodb::Client;
 use scim_dynamodb::{create_table_with, CallCounter, DynamoStore};
 use scim_proto::filter::Filter;
 use scim_proto::SchemaRegistry;
-use scim_store::{Expect, Include, MemberChange, Paging, Query, ResourceKind, ResourceStore, TenantId};
+use scim_store::{
+    DeleteMode, DeletedUserStore, Expect, Include, MemberChange, Paging, Query, ResourceKind, ResourceStore,
+    SettingsStore, TenantId,
+};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,9 +38,10 @@ const ACCESS_KEY: &str = "bench";
 const SECRET_KEY: &str = "bench";
 /// The tenant of the server's bootstrap token.
 const TENANT: &str = "default";
-/// Members of the group the member PATCH is measured on (fewer when fewer users are seeded).
+/// Members of the group the member PATCHes are measured on (fewer when fewer users are
+/// seeded): their calls do not depend on it, which the rows show.
 const GROUP_MEMBERS: usize = 1_000;
-/// Members the PATCH adds, as IdPs send them: a few at a time.
+/// Members the largest member PATCH adds, as IdPs send them when they batch: a few at a time.
 const ADDED_MEMBERS: usize = 5;
 /// Requests of each scenario sent one at a time, whose median latency is the duration the
 /// cost table bills: under concurrency the latency would be mostly waiting for moto.
@@ -83,7 +87,8 @@ pub async fn section(args: &Args, dynamo: &DynamoArgs, seed_concurrency: usize) 
         duration: Duration::from_secs(dynamo.seconds),
         concurrency: args.concurrency,
     };
-    let run = seed_and_measure(&mut server, dynamo.users, seed_concurrency, limits).await?;
+    let member_adds = limits.requests + SERIAL_REQUESTS;
+    let run = seed_and_measure(&mut server, dynamo.users, member_adds, seed_concurrency, limits).await?;
     let serial = serial_latencies(&run.fixture, limits).await?;
     // The server is done; stopping it now keeps its requests out of the counts below.
     drop(server);
@@ -108,11 +113,12 @@ pub async fn section(args: &Args, dynamo: &DynamoArgs, seed_concurrency: usize) 
 }
 
 /// Each scenario again, [`SERIAL_REQUESTS`] requests one at a time: the time one request takes
-/// when nothing queues, which is what a Lambda invocation bills.
+/// when nothing queues, which is what a Lambda invocation bills. The deletes and member removes
+/// undo what this pass's creates and adds made.
 async fn serial_latencies(fx: &Arc<Fixture>, limits: Limits) -> Result<Vec<(Scenario, Summary)>, String> {
-    // New users numbered past those the measured run may have created.
+    // Requests numbered past those of the measured run, so users and memberships are new.
     let fx = Arc::new(Fixture {
-        first_new_user: fx.first_new_user + limits.requests,
+        first_request: fx.first_request + limits.requests,
         ..Fixture::clone(fx)
     });
     let serial = Limits {
@@ -125,6 +131,9 @@ async fn serial_latencies(fx: &Arc<Fixture>, limits: Limits) -> Result<Vec<(Scen
         let outcome = load::measure(&fx, scenario, serial, rng::os_seed()?).await?;
         if let Some(e) = outcome.first_error {
             return Err(format!("{} (serial): {e}", scenario.label()));
+        }
+        if outcome.latencies.is_empty() {
+            return Err(format!("{} (serial): nothing left to act on", scenario.label()));
         }
         rows.push((scenario, Summary::of(&outcome)));
     }
@@ -182,8 +191,8 @@ impl std::fmt::Debug for CallCounts<'_> {
 
 impl CallCounts<'_> {
     /// Runs each store operation behind a scenario once, as the service drives it (a PATCH is a
-    /// read, then a write conditional on the version read), and returns its calls and capacity.
-    /// `ids` are the users the server seeded.
+    /// read, then a write based on the version read; a DELETE reads the tenant's settings for its
+    /// delete mode), and returns its calls and capacity. `ids` are the users the server seeded.
     async fn run(&self, ids: &[String]) -> Result<Vec<report::CallsRow>, String> {
         let first = ids.first().ok_or("no users were seeded")?;
         let t = TenantId::new(TENANT).map_err(|e| e.to_string())?;
@@ -236,7 +245,7 @@ impl CallCounts<'_> {
                 &t,
                 user,
                 &created.id,
-                Expect::Version(current.version),
+                Expect::Based(current.version),
                 attrs,
                 MemberChange::default(),
             )
@@ -261,36 +270,25 @@ impl CallCounts<'_> {
         ));
         let mut outsiders = Vec::with_capacity(ADDED_MEMBERS);
         for i in 1..=ADDED_MEMBERS {
-            let u = self
-                .store
-                .create(
-                    &t,
-                    user,
-                    user_attrs(&format!("bench-calls-{i}")),
-                    MemberChange::default(),
-                )
-                .await
-                .map_err(|e| format!("creating users to add to the group: {e}"))?;
-            outsiders.push(u.id);
+            outsiders.push(self.create_user(&t, &format!("bench-calls-{i}")).await?);
         }
         self.reset();
-        // The service reads a group for a write without its members.
-        let current = self
-            .store
-            .get(&t, ResourceKind::Group, &group.id, Include::NONE)
-            .await
-            .map_err(|e| format!("add members: reading the group: {e}"))?;
-        self.store
-            .update(
-                &t,
-                ResourceKind::Group,
-                &group.id,
-                Expect::Version(current.version),
-                current.attrs,
-                adds(&outsiders),
-            )
-            .await
-            .map_err(|e| format!("add members: {e}"))?;
+        let one = &outsiders[..1];
+        self.change_members(&t, &group.id, adds(one)).await?;
+        rows.push(self.row(
+            &format!("add 1 member to a group of {}", members.len()),
+            Some(Scenario::AddMember),
+        ));
+        let remove = MemberChange {
+            remove: one.to_vec(),
+            ..MemberChange::default()
+        };
+        self.change_members(&t, &group.id, remove).await?;
+        rows.push(self.row(
+            &format!("remove 1 member from a group of {}", members.len() + 1),
+            Some(Scenario::RemoveMember),
+        ));
+        self.change_members(&t, &group.id, adds(&outsiders)).await?;
         rows.push(self.row(
             &format!("add {ADDED_MEMBERS} members to a group of {}", members.len()),
             None,
@@ -308,7 +306,71 @@ impl CallCounts<'_> {
             .map_err(|e| format!("list page: {e}"))?;
         rows.push(self.row(&format!("list page of {PAGE} (GET /Users)"), None));
 
+        let doomed = self.create_user(&t, "bench-calls-delete").await?;
+        self.reset();
+        let mode = self.delete_user(&t, &doomed).await?;
+        rows.push(self.row(&format!("delete user ({mode})"), Some(Scenario::Delete)));
+
         Ok(rows)
+    }
+
+    /// A user in no group, made outside any row.
+    async fn create_user(&self, t: &TenantId, name: &str) -> Result<String, String> {
+        self.store
+            .create(t, ResourceKind::User, user_attrs(name), MemberChange::default())
+            .await
+            .map(|u| u.id)
+            .map_err(|e| format!("creating user {name}: {e}"))
+    }
+
+    /// A group PATCH that changes only members, as the service drives it: the group read
+    /// without its members, then the write based on the version read.
+    async fn change_members(&self, t: &TenantId, group: &str, change: MemberChange) -> Result<(), String> {
+        let kind = ResourceKind::Group;
+        let current = self
+            .store
+            .get(t, kind, group, Include::NONE)
+            .await
+            .map_err(|e| format!("member change: reading the group: {e}"))?;
+        self.store
+            .update(
+                t,
+                kind,
+                group,
+                Expect::Based(current.version),
+                current.attrs,
+                change,
+            )
+            .await
+            .map_err(|e| format!("member change: {e}"))?;
+        Ok(())
+    }
+
+    /// A DELETE without `If-Match`, as the service drives it: the tenant's settings read, then
+    /// the delete their `delete_mode` names. Returns that mode's name.
+    async fn delete_user(&self, t: &TenantId, id: &str) -> Result<&'static str, String> {
+        let settings = self
+            .store
+            .settings(t)
+            .await
+            .map_err(|e| format!("delete user: reading the settings: {e}"))?
+            .settings;
+        let deleted = match settings.delete_mode {
+            DeleteMode::Soft => {
+                let purge_after =
+                    scim_store::now() + time::Duration::days(i64::from(settings.retention_days));
+                self.store
+                    .delete_user_soft(t, id, Expect::Any, purge_after)
+                    .await
+                    .map(|()| "soft, the default")
+            }
+            DeleteMode::Hard => self
+                .store
+                .delete(t, ResourceKind::User, id, Expect::Any)
+                .await
+                .map(|()| "hard"),
+        };
+        deleted.map_err(|e| format!("delete user: {e}"))
     }
 
     fn reset(&self) {
@@ -387,6 +449,64 @@ fn adds(ids: &[String]) -> MemberChange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every scenario has its store operation counted, so the cost table prices each one; on
+    /// moto, with a few users made in-process.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_scenario_has_a_costed_calls_row() {
+        let moto = MotoProcess::start().unwrap();
+        let (counter, capacity) = (CallCounter::default(), CapacityLog::default());
+        let client = client(&moto.endpoint, &counter, &capacity);
+        create_table_with(&client, "calls", false).await.unwrap();
+        let store = DynamoStore::new(client, "calls", Arc::new(SchemaRegistry::standard()));
+        let t = TenantId::new(TENANT).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let attrs = user_attrs(&format!("seeded-{i}"));
+            ids.push(
+                store
+                    .create(&t, ResourceKind::User, attrs, MemberChange::default())
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        let calls = CallCounts {
+            store: &store,
+            counter: &counter,
+            capacity: &capacity,
+        };
+        let rows = calls.run(&ids).await.unwrap();
+
+        for scenario in Scenario::ALL {
+            let tied: Vec<_> = rows.iter().filter(|r| r.scenario == Some(scenario)).collect();
+            assert_eq!(tied.len(), 1, "{}", scenario.label());
+            assert!(!tied[0].calls.is_empty(), "{}", scenario.label());
+        }
+        let calls_of = |scenario| {
+            let row = rows.iter().find(|r| r.scenario == Some(scenario)).unwrap();
+            report::format_calls(&row.calls)
+        };
+        // The group read without members, then one transaction (RFC 7644 §3.5.2 PATCH).
+        assert_eq!(calls_of(Scenario::AddMember), calls_of(Scenario::RemoveMember));
+        // The tenant's settings, for the delete mode, then the soft delete.
+        assert!(calls_of(Scenario::Delete).contains("GetItem"));
+
+        let summary = |_| Summary {
+            completed: 1,
+            errors: 0,
+            per_second: 1.0,
+            p50: Duration::from_millis(4),
+            p99: Duration::from_millis(4),
+            max: Duration::from_millis(4),
+            response_bytes: 100.0,
+        };
+        let summaries: Vec<_> = Scenario::ALL.iter().map(|s| (*s, summary(s))).collect();
+        let costed = costed(&rows, &summaries);
+        let labels: Vec<_> = costed.iter().map(|m| m.operation.as_str()).collect();
+        assert_eq!(labels, Scenario::ALL.map(Scenario::label));
+        assert!(costed.iter().all(|m| m.units.read + m.units.write > 0.0));
+    }
 
     #[test]
     fn builds_the_scenario_queries() {

@@ -3,8 +3,9 @@
 
 use crate::client::Scim;
 use crate::rng::Rng;
-use crate::scenarios::{user_body, Fixture, Scenario};
+use crate::scenarios::{Fixture, Scenario};
 use crate::stats::Outcome;
+use serde_json::Value;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -64,7 +65,8 @@ pub async fn measure(
     Ok(outcome)
 }
 
-/// Takes request numbers from the shared counter until `requests` are taken or `deadline` passes.
+/// Takes request numbers from the shared counter until `requests` are taken, `deadline` passes
+/// or the scenario has nothing left to act on.
 async fn scenario_worker(
     fx: &Fixture,
     scenario: Scenario,
@@ -79,11 +81,14 @@ async fn scenario_worker(
         if n >= requests {
             break;
         }
-        let request = scenario.request(fx, n, &mut rng);
+        // Nothing left to act on: stop rather than measure a request that does no work.
+        let Some(request) = scenario.request(fx, n, &mut rng) else {
+            break;
+        };
         let sent = Instant::now();
         let result = fx.scim.send_answer(request).await;
         log.latencies.push(sent.elapsed());
-        match result {
+        match result.and_then(|answer| scenario.accept(fx, n, &answer).map(|()| answer)) {
             Ok(answer) => log.response_bytes += answer.wire_bytes as u64,
             Err(e) => {
                 log.errors += 1;
@@ -94,9 +99,15 @@ async fn scenario_worker(
     log
 }
 
-/// Creates `users` users (without passwords) with `concurrency` in flight and returns their ids.
-/// The first failure stops the seeding: the scenarios need every user to exist.
-pub async fn seed_users(scim: &Scim, users: usize, concurrency: usize) -> Result<Vec<String>, String> {
+/// POSTs `count` resources to `path` (`body(i)` the i-th) with `concurrency` in flight and
+/// returns their ids. The first failure stops the seeding: the scenarios need every one to exist.
+pub async fn seed(
+    scim: &Scim,
+    path: &'static str,
+    body: fn(usize) -> Value,
+    count: usize,
+    concurrency: usize,
+) -> Result<Vec<String>, String> {
     let next = Arc::new(AtomicUsize::new(0));
     let batches = run_workers(concurrency, |_| {
         let scim = scim.clone();
@@ -105,22 +116,22 @@ pub async fn seed_users(scim: &Scim, users: usize, concurrency: usize) -> Result
             let mut ids = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= users {
+                if i >= count {
                     return Ok(ids);
                 }
-                match scim.create_user(&user_body(i, None)).await {
+                match scim.create(path, &body(i)).await {
                     Ok(id) => ids.push(id),
                     Err(e) => {
                         // Let the other workers stop after their current request.
-                        next.store(users, Ordering::Relaxed);
-                        return Err(format!("seeding user{i}: {e}"));
+                        next.store(count, Ordering::Relaxed);
+                        return Err(format!("seeding {path} number {i}: {e}"));
                     }
                 }
             }
         }
     })
     .await?;
-    let mut ids = Vec::with_capacity(users);
+    let mut ids = Vec::with_capacity(count);
     for batch in batches {
         ids.extend(batch?);
     }
@@ -141,4 +152,130 @@ where
         results.push(handle.await.map_err(|e| format!("a load worker failed: {e}"))?);
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Scim;
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::routing::{delete, patch, post};
+    use axum::{Json, Router};
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    /// What the stand-in server holds, and how many requests it received that changed nothing.
+    #[derive(Debug, Default)]
+    struct Held {
+        created: usize,
+        users: HashSet<String>,
+        members: HashSet<(String, String)>,
+        no_ops: usize,
+    }
+
+    type Shared = Arc<Mutex<Held>>;
+
+    async fn create_user(State(held): State<Shared>) -> (StatusCode, Json<Value>) {
+        let mut held = held.lock().unwrap();
+        held.created += 1;
+        let id = format!("new-{}", held.created);
+        held.users.insert(id.clone());
+        (StatusCode::CREATED, Json(serde_json::json!({ "id": id })))
+    }
+
+    async fn delete_user(State(held): State<Shared>, Path(id): Path<String>) -> StatusCode {
+        let mut held = held.lock().unwrap();
+        if held.users.remove(&id) {
+            StatusCode::NO_CONTENT
+        } else {
+            held.no_ops += 1;
+            StatusCode::NOT_FOUND
+        }
+    }
+
+    /// A group PATCH of one `add` of `members` or one `remove` by `members[value eq "id"]`;
+    /// like the service, it answers 204 whether or not the membership changed.
+    async fn patch_group(
+        State(held): State<Shared>,
+        Path(group): Path<String>,
+        Json(body): Json<Value>,
+    ) -> StatusCode {
+        let op = &body["Operations"][0];
+        let mut held = held.lock().unwrap();
+        let changed = match op["op"].as_str() {
+            Some("add") => {
+                let user = op["value"][0]["value"].as_str().unwrap().to_string();
+                held.members.insert((group, user))
+            }
+            Some("remove") => {
+                let path = op["path"].as_str().unwrap();
+                let user = path
+                    .trim_start_matches("members[value eq \"")
+                    .trim_end_matches("\"]");
+                held.members.remove(&(group, user.to_string()))
+            }
+            _ => return StatusCode::BAD_REQUEST,
+        };
+        if !changed {
+            held.no_ops += 1;
+        }
+        StatusCode::NO_CONTENT
+    }
+
+    async fn stand_in() -> (String, Shared) {
+        let held = Shared::default();
+        let app = Router::new()
+            .route("/scim/v2/Users", post(create_user))
+            .route("/scim/v2/Users/{id}", delete(delete_user))
+            .route("/scim/v2/Groups/{id}", patch(patch_group))
+            .with_state(held.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/scim/v2", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (base, held)
+    }
+
+    fn limits(requests: usize) -> Limits {
+        Limits {
+            requests,
+            duration: Duration::from_secs(60),
+            concurrency: 3,
+        }
+    }
+
+    /// The member remove and the delete act only on what the member add and the create made,
+    /// and stop when that is used up; the add makes each membership once and stops when every
+    /// seeded user is in every group. No request is a no-op.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn undoing_scenarios_act_only_on_what_earlier_requests_made() {
+        let (base, held) = stand_in().await;
+        let ids: Vec<String> = (0..3).map(|i| format!("seeded-{i}")).collect();
+        let groups = vec!["g0".to_string(), "g1".to_string()];
+        let fx = Arc::new(Fixture::new(Scim::new(&base, "t").unwrap(), ids, 3, groups));
+        let run = |scenario, requests| {
+            let fx = Arc::clone(&fx);
+            async move {
+                let outcome = measure(&fx, scenario, limits(requests), 7).await.unwrap();
+                assert_eq!(outcome.first_error, None, "{}", scenario.label());
+                outcome.latencies.len()
+            }
+        };
+
+        assert_eq!(run(Scenario::Create, 5).await, 5);
+        assert_eq!(run(Scenario::Delete, 8).await, 5, "one delete per created user");
+        assert!(held.lock().unwrap().users.is_empty());
+
+        assert_eq!(
+            run(Scenario::AddMember, 10).await,
+            6,
+            "3 users in each of 2 groups"
+        );
+        assert_eq!(held.lock().unwrap().members.len(), 6);
+        assert_eq!(run(Scenario::RemoveMember, 10).await, 6);
+        assert!(held.lock().unwrap().members.is_empty());
+        assert_eq!(run(Scenario::Delete, 3).await, 0, "nothing left to delete");
+
+        assert_eq!(held.lock().unwrap().no_ops, 0);
+    }
 }

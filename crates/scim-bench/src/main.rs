@@ -96,7 +96,7 @@ async fn embedded(args: &Args) -> Result<usize, String> {
         duration: Duration::from_secs(args.seconds),
         concurrency: args.concurrency,
     };
-    let run = seed_and_measure(&mut server, args.users, SEED_CONCURRENCY, limits).await?;
+    let run = seed_and_measure(&mut server, args.users, limits.requests, SEED_CONCURRENCY, limits).await?;
     let floor_errors = against_floor(&run.fixture, limits).await?;
     server.ensure_running()?;
     Ok(run.errors + floor_errors)

@@ -1,11 +1,11 @@
 //! One section's measurement, shared by the embedded and the DynamoDB sections: wait for the
-//! started server, seed users, run every scenario, print the server's memory.
+//! started server, seed users and groups, run every scenario, print the server's memory.
 
 use crate::client::Scim;
 use crate::load::{self, Limits};
 use crate::report;
 use crate::rng;
-use crate::scenarios::{Fixture, Scenario};
+use crate::scenarios::{group_body, user_body, Fixture, Scenario};
 use crate::server::ServerProcess;
 use crate::stats::Summary;
 use std::sync::Arc;
@@ -23,11 +23,13 @@ pub struct SectionRun {
     pub fixture: Arc<Fixture>,
 }
 
-/// Waits for `server`, seeds `users` users, measures every scenario under `limits` and prints
-/// the server's memory.
+/// Waits for `server`, seeds `users` users and the groups for `member_adds` member adds (those
+/// of every pass on this server, each a new membership), measures every scenario under `limits`
+/// and prints the server's memory.
 pub async fn seed_and_measure(
     server: &mut ServerProcess,
     users: usize,
+    member_adds: usize,
     seed_concurrency: usize,
     limits: Limits,
 ) -> Result<SectionRun, String> {
@@ -35,15 +37,12 @@ pub async fn seed_and_measure(
     scim.wait_ready(server, READY_WITHIN).await?;
 
     let started = Instant::now();
-    let ids = load::seed_users(&scim, users, seed_concurrency).await?;
-    report::seeding(ids.len(), started.elapsed());
+    let ids = load::seed(&scim, "/Users", |i| user_body(i, None), users, seed_concurrency).await?;
+    let groups = Fixture::groups_for(member_adds, users);
+    let groups = load::seed(&scim, "/Groups", group_body, groups, seed_concurrency).await?;
+    report::seeding(ids.len(), groups.len(), started.elapsed());
 
-    let fixture = Arc::new(Fixture {
-        scim,
-        ids,
-        users,
-        first_new_user: users,
-    });
+    let fixture = Arc::new(Fixture::new(scim, ids, users, groups));
     let errors = measure_all(&fixture, limits, server).await?;
     report::memory(server.pid(), server.memory()?);
     Ok(SectionRun { errors, fixture })

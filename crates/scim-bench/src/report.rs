@@ -91,10 +91,10 @@ pub fn cost_notes() {
     println!("per 5 s per instance) are not in the rows. docs/cost.md explains the model.");
 }
 
-pub fn seeding(users: usize, elapsed: Duration) {
-    let rate = users as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+pub fn seeding(users: usize, groups: usize, elapsed: Duration) {
+    let rate = (users + groups) as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
     println!(
-        "seeded {users} users in {:.2} s ({rate:.0} users/s)",
+        "seeded {users} users and {groups} empty group(s) in {:.2} s ({rate:.0} resources/s)",
         elapsed.as_secs_f64()
     );
     println!();
@@ -163,7 +163,7 @@ pub fn mib(kb: u64) -> f64 {
 }
 
 /// `{"GetItem": 1, "UpdateItem": 1}` as `GetItem 1 + UpdateItem 1`.
-fn format_calls(calls: &BTreeMap<String, u64>) -> String {
+pub fn format_calls(calls: &BTreeMap<String, u64>) -> String {
     if calls.is_empty() {
         return "none".into();
     }

@@ -1,14 +1,17 @@
 //! The measured requests, shaped the way Okta and Entra ID send them.
 
-use crate::client::Scim;
+use crate::client::{created_id, Answer, Scim};
 use crate::rng::Rng;
-use reqwest::{Method, RequestBuilder};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
+use std::sync::{Arc, Mutex, PoisonError};
 
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
-/// What every scenario needs: the client and the users seeded before measuring.
+/// What every scenario needs: the client, the users and groups made before measuring, and what
+/// earlier requests made for later ones to undo.
 #[derive(Debug, Clone)]
 pub struct Fixture {
     pub scim: Scim,
@@ -16,9 +19,76 @@ pub struct Fixture {
     pub ids: Vec<String>,
     /// How many users were seeded (`user0` .. `user{n-1}`).
     pub users: usize,
-    /// The number of the first user `POST /Users` creates, so userNames never collide with
-    /// the seeded users or those an earlier run of the scenario created.
-    pub first_new_user: usize,
+    /// Ids of the groups made at setup, without members: the member scenarios change them.
+    pub groups: Vec<String>,
+    /// The number this pass gives its first request, past those an earlier pass on the same
+    /// server sent, so the users `POST /Users` creates and the members the member add adds are
+    /// new in every pass.
+    pub first_request: usize,
+    /// Shared by every pass on one server (clones share it).
+    pub made: Arc<Made>,
+}
+
+/// What succeeded requests made that a later scenario undoes, so that every measured removal
+/// and delete acts on something that exists (a 404, or a removal of an absent member, would be
+/// measured as if it were the real work).
+#[derive(Debug, Default)]
+pub struct Made {
+    /// Ids of the users `POST /Users` created, for `DELETE /Users/{id}`.
+    users: Pool<String>,
+    /// `(group id, user id)` of the members the member add added, for the member remove.
+    members: Pool<(String, String)>,
+}
+
+/// Things made and not yet undone, taken by concurrent workers.
+#[derive(Debug)]
+struct Pool<T>(Mutex<Vec<T>>);
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+}
+
+impl<T> Pool<T> {
+    fn put(&self, item: T) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(item);
+    }
+
+    fn take(&self) -> Option<T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    }
+}
+
+impl Fixture {
+    /// A fixture for a server whose users and groups were just made, before any pass.
+    pub fn new(scim: Scim, ids: Vec<String>, users: usize, groups: Vec<String>) -> Self {
+        Self {
+            scim,
+            ids,
+            users,
+            groups,
+            first_request: 0,
+            made: Arc::default(),
+        }
+    }
+
+    /// The groups the member add needs to add a new member with each of `requests` requests:
+    /// each seeded user joins each group once.
+    pub fn groups_for(requests: usize, users: usize) -> usize {
+        requests.div_ceil(users.max(1))
+    }
+
+    /// The `(group, user)` membership the member add makes with pass request `n`: every
+    /// seeded user joins the first group, then the second, and so on; `None` once every pair is
+    /// taken.
+    fn member_pair(&self, n: usize) -> Option<(&str, &str)> {
+        let pair = self.first_request + n;
+        let users = self.ids.len().max(1);
+        let group = self.groups.get(pair / users)?;
+        let user = self.ids.get(pair % users)?;
+        Some((group, user))
+    }
 }
 
 /// One kind of request, measured on its own.
@@ -29,16 +99,23 @@ pub enum Scenario {
     FilterCo,
     Create,
     Patch,
+    AddMember,
+    RemoveMember,
+    Delete,
 }
 
 impl Scenario {
-    /// In run order: the reads first, so they see exactly the seeded users.
-    pub const ALL: [Scenario; 5] = [
+    /// In run order: the reads first, so they see exactly the seeded users; the member remove
+    /// after the add and the delete after the create, as each undoes what the other made.
+    pub const ALL: [Scenario; 8] = [
         Self::GetById,
         Self::FilterEq,
         Self::FilterCo,
         Self::Create,
         Self::Patch,
+        Self::AddMember,
+        Self::RemoveMember,
+        Self::Delete,
     ];
 
     pub fn label(self) -> &'static str {
@@ -48,13 +125,29 @@ impl Scenario {
             Self::FilterCo => "GET /Users?filter=userName co \"99\"",
             Self::Create => "POST /Users (with password)",
             Self::Patch => "PATCH /Users/{id} (Entra)",
+            Self::AddMember => "PATCH /Groups/{id} add member",
+            Self::RemoveMember => "PATCH /Groups/{id} remove member",
+            Self::Delete => "DELETE /Users/{id}",
         }
     }
 
-    /// The `n`th request of this scenario; `rng` picks which seeded user it touches.
-    pub fn request(self, fx: &Fixture, n: usize, rng: &mut Rng) -> RequestBuilder {
-        let scim = &fx.scim;
+    /// The status a successful request answers: RFC 7644 §3.3 (201), §3.4 (200), §3.5.2 (200
+    /// with the resource; the service answers a group PATCH 204 when no attributes are asked
+    /// for), §3.6 (204).
+    pub fn status(self) -> StatusCode {
         match self {
+            Self::GetById | Self::FilterEq | Self::FilterCo | Self::Patch => StatusCode::OK,
+            Self::Create => StatusCode::CREATED,
+            Self::AddMember | Self::RemoveMember | Self::Delete => StatusCode::NO_CONTENT,
+        }
+    }
+
+    /// The `n`th request of this pass; `rng` picks which seeded user it touches. `None` when
+    /// nothing is left to act on: every membership the add can make is made, or every member
+    /// and user earlier requests made is removed.
+    pub fn request(self, fx: &Fixture, n: usize, rng: &mut Rng) -> Option<RequestBuilder> {
+        let scim = &fx.scim;
+        Some(match self {
             Self::GetById => scim.request(Method::GET, &format!("/Users/{}", random_id(fx, rng))),
             Self::FilterEq => {
                 let filter = format!("userName eq \"user{}@example.com\"", rng.below(fx.users));
@@ -65,13 +158,51 @@ impl Scenario {
                 scim.request(Method::GET, &format!("/Users?filter={filter}&count=10"))
             }
             Self::Create => scim.request(Method::POST, "/Users").json(&user_body(
-                fx.first_new_user + n,
+                fx.users + fx.first_request + n,
                 Some(&format!("Bench-{n}-Passw0rd!")),
             )),
             Self::Patch => scim
                 .request(Method::PATCH, &format!("/Users/{}", random_id(fx, rng)))
                 .json(&patch_body(n)),
+            Self::AddMember => {
+                let (group, user) = fx.member_pair(n)?;
+                scim.request(Method::PATCH, &format!("/Groups/{group}"))
+                    .json(&add_member_body(user))
+            }
+            Self::RemoveMember => {
+                let (group, user) = fx.made.members.take()?;
+                scim.request(Method::PATCH, &format!("/Groups/{group}"))
+                    .json(&remove_member_body(&user))
+            }
+            Self::Delete => {
+                let id = fx.made.users.take()?;
+                scim.request(Method::DELETE, &format!("/Users/{id}"))
+            }
+        })
+    }
+
+    /// Takes the answer to request `n`: an error unless it has this scenario's success status;
+    /// otherwise notes what it made for the scenario that undoes it.
+    pub fn accept(self, fx: &Fixture, n: usize, answer: &Answer) -> Result<(), String> {
+        if answer.status != self.status() {
+            return Err(format!("expected {}; {}", self.status(), answer.describe()));
         }
+        match self {
+            Self::Create => fx.made.users.put(created_id(answer)?),
+            Self::AddMember => {
+                let (group, user) = fx
+                    .member_pair(n)
+                    .ok_or_else(|| format!("{}: no membership for request {n}", answer.what))?;
+                fx.made.members.put((group.to_string(), user.to_string()));
+            }
+            Self::GetById
+            | Self::FilterEq
+            | Self::FilterCo
+            | Self::Patch
+            | Self::RemoveMember
+            | Self::Delete => {}
+        }
+        Ok(())
     }
 }
 
@@ -95,6 +226,28 @@ pub fn user_body(i: usize, password: Option<&str>) -> Value {
         fields.insert("password".into(), Value::from(password));
     }
     user
+}
+
+/// A group as the fixture makes it: a name, no members.
+pub fn group_body(i: usize) -> Value {
+    json!({ "schemas": [GROUP_SCHEMA], "displayName": format!("bench-group-{i}") })
+}
+
+/// Adds one member as Okta and Entra ID send it: the `members` path and a list of one value.
+fn add_member_body(user: &str) -> Value {
+    json!({
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [{ "op": "add", "path": "members", "value": [{ "value": user }] }],
+    })
+}
+
+/// Removes one member with a value filter in the path (RFC 7644 §3.5.2.2), as Okta and Entra
+/// ID send it.
+fn remove_member_body(user: &str) -> Value {
+    json!({
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [{ "op": "remove", "path": format!("members[value eq \"{user}\"]") }],
+    })
 }
 
 /// A PatchOp as Entra ID sends it (capitalised `Replace`, a path, a plain value).
@@ -129,6 +282,88 @@ mod tests {
             percent_encode("userName eq \"user7@example.com\""),
             "userName%20eq%20%22user7%40example.com%22"
         );
+    }
+
+    fn fixture(users: usize, groups: usize) -> Fixture {
+        let scim = Scim::new("http://127.0.0.1:9/scim/v2", "t").unwrap();
+        let ids = (0..users).map(|i| format!("u{i}")).collect();
+        let groups = (0..groups).map(|i| format!("g{i}")).collect();
+        Fixture::new(scim, ids, users, groups)
+    }
+
+    fn answer(status: StatusCode, body: &str) -> Answer {
+        Answer {
+            what: "TEST /x".into(),
+            status,
+            retry_after: None,
+            body: body.as_bytes().to_vec(),
+            wire_bytes: body.len(),
+        }
+    }
+
+    #[test]
+    fn each_member_add_makes_a_new_membership_across_passes() {
+        assert_eq!(Fixture::groups_for(300 + 20, 100), 4);
+        assert_eq!(Fixture::groups_for(2_000, 10_000), 1);
+        let first = fixture(3, 2);
+        let pairs: Vec<_> = (0..6).filter_map(|n| first.member_pair(n)).collect();
+        assert_eq!(pairs.iter().collect::<std::collections::HashSet<_>>().len(), 6);
+        assert_eq!(first.member_pair(6), None);
+        assert!(Scenario::AddMember.request(&first, 6, &mut Rng::new(1)).is_none());
+        // A later pass continues where the earlier one stopped.
+        let later = Fixture {
+            first_request: 4,
+            ..first.clone()
+        };
+        assert_eq!(later.member_pair(0), first.member_pair(4));
+        assert_eq!(later.member_pair(2), None);
+    }
+
+    #[test]
+    fn only_the_success_status_is_accepted_and_only_successes_are_undone() {
+        let fx = fixture(2, 1);
+        let mut rng = Rng::new(1);
+        assert!(Scenario::RemoveMember.request(&fx, 0, &mut rng).is_none());
+        assert!(Scenario::Delete.request(&fx, 0, &mut rng).is_none());
+
+        // A 200 is not a group PATCH's 204, nor a 200 a create's 201: errors, nothing noted.
+        assert!(Scenario::AddMember
+            .accept(&fx, 0, &answer(StatusCode::OK, ""))
+            .is_err());
+        assert!(Scenario::Create
+            .accept(&fx, 0, &answer(StatusCode::OK, r#"{"id":"x"}"#))
+            .is_err());
+        assert!(Scenario::Delete
+            .accept(&fx, 0, &answer(StatusCode::NOT_FOUND, ""))
+            .is_err());
+        assert!(Scenario::RemoveMember.request(&fx, 0, &mut rng).is_none());
+        assert!(Scenario::Delete.request(&fx, 0, &mut rng).is_none());
+
+        Scenario::AddMember
+            .accept(&fx, 1, &answer(StatusCode::NO_CONTENT, ""))
+            .unwrap();
+        Scenario::Create
+            .accept(&fx, 0, &answer(StatusCode::CREATED, r#"{"id":"new"}"#))
+            .unwrap();
+        let remove = Scenario::RemoveMember
+            .request(&fx, 0, &mut rng)
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(remove.url().path(), "/scim/v2/Groups/g0");
+        let body: Value = serde_json::from_slice(remove.body().unwrap().as_bytes().unwrap()).unwrap();
+        assert_eq!(body["Operations"][0]["path"], "members[value eq \"u1\"]");
+        let delete = Scenario::Delete
+            .request(&fx, 0, &mut rng)
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            (delete.method(), delete.url().path()),
+            (&Method::DELETE, "/scim/v2/Users/new")
+        );
+        assert!(Scenario::RemoveMember.request(&fx, 1, &mut rng).is_none());
+        assert!(Scenario::Delete.request(&fx, 1, &mut rng).is_none());
     }
 
     #[test]
