@@ -179,7 +179,8 @@ impl FromRequestParts<AppState> for BaseUrl {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// `name` as a `HeaderName` constant: a `&str` name is parsed again at every lookup.
+fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -187,8 +188,10 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+const X_FORWARDED_PROTO: header::HeaderName = header::HeaderName::from_static("x-forwarded-proto");
+
 fn derive_base_url(headers: &HeaderMap) -> String {
-    let proto = header_str(headers, "x-forwarded-proto").unwrap_or("http");
+    let proto = header_str(headers, X_FORWARDED_PROTO).unwrap_or("http");
     let proto = if proto.eq_ignore_ascii_case("https") {
         "https"
     } else {
@@ -199,9 +202,9 @@ fn derive_base_url(headers: &HeaderMap) -> String {
         h.chars()
             .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
     };
-    let host = header_str(headers, PUBLIC_HOST_HEADER)
+    let host = header_str(headers, header::HeaderName::from_static(PUBLIC_HOST_HEADER))
         .filter(plain_host)
-        .or_else(|| header_str(headers, "host").filter(plain_host))
+        .or_else(|| header_str(headers, header::HOST).filter(plain_host))
         .unwrap_or("localhost");
     format!("{proto}://{host}/scim/v2")
 }
