@@ -180,7 +180,7 @@ impl FromRequestParts<AppState> for BaseUrl {
 }
 
 /// `name` as a `HeaderName` constant: a `&str` name is parsed again at every lookup.
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
