@@ -190,8 +190,8 @@ impl std::fmt::Debug for CallCounts<'_> {
 }
 
 impl CallCounts<'_> {
-    /// Runs each store operation behind a scenario once, as the service drives it (a PATCH is a
-    /// read, then a write based on the version read; a DELETE reads the tenant's settings for its
+    /// Runs each store operation behind a scenario once, as the service drives it (a PATCH or
+    /// PUT is a read, then a write based on the version read; a DELETE reads the tenant's settings for its
     /// delete mode), and returns its calls and capacity. `ids` are the users the server seeded.
     async fn run(&self, ids: &[String]) -> Result<Vec<report::CallsRow>, String> {
         let first = ids.first().ok_or("no users were seeded")?;
@@ -233,25 +233,21 @@ impl CallCounts<'_> {
             .map_err(|e| format!("create user: {e}"))?;
         rows.push(self.row("create user (POST /Users)", Some(Scenario::Create)));
 
-        let current = self
-            .store
-            .get(&t, user, &created.id, with_groups)
-            .await
-            .map_err(|e| format!("update user: reading it: {e}"))?;
-        let mut attrs = current.attrs.clone();
-        attrs.insert("displayName".into(), Value::from("Renamed"));
-        self.store
-            .update(
-                &t,
-                user,
-                &created.id,
-                Expect::Based(current.version),
-                attrs,
-                MemberChange::default(),
-            )
-            .await
-            .map_err(|e| format!("update user: {e}"))?;
+        self.update_user(&t, &created.id, with_groups, |mut attrs| {
+            attrs.insert("displayName".into(), Value::from("Renamed"));
+            attrs
+        })
+        .await?;
         rows.push(self.row("update user (PATCH displayName)", Some(Scenario::Patch)));
+
+        // RFC 7644 §3.5.1: every attribute sent, the display name changed.
+        self.update_user(&t, &created.id, with_groups, |_| {
+            let mut attrs = user_attrs("bench-calls-0");
+            attrs.insert("displayName".into(), Value::from("Replaced"));
+            attrs
+        })
+        .await?;
+        rows.push(self.row("replace user (PUT displayName)", Some(Scenario::Replace)));
 
         let members: Vec<String> = ids.iter().take(GROUP_MEMBERS).cloned().collect();
         let setup = Instant::now();
@@ -321,6 +317,37 @@ impl CallCounts<'_> {
             .await
             .map(|u| u.id)
             .map_err(|e| format!("creating user {name}: {e}"))
+    }
+
+    /// A user PATCH or PUT without `If-Match`, as the service drives it: the user read (with
+    /// what the response shows, `include`), then the write of `new_attrs(attributes read)` based
+    /// on the version read.
+    async fn update_user(
+        &self,
+        t: &TenantId,
+        id: &str,
+        include: Include,
+        new_attrs: impl FnOnce(Map<String, Value>) -> Map<String, Value>,
+    ) -> Result<(), String> {
+        let kind = ResourceKind::User;
+        let current = self
+            .store
+            .get(t, kind, id, include)
+            .await
+            .map_err(|e| format!("update user: reading it: {e}"))?;
+        let attrs = new_attrs(current.attrs);
+        self.store
+            .update(
+                t,
+                kind,
+                id,
+                Expect::Based(current.version),
+                attrs,
+                MemberChange::default(),
+            )
+            .await
+            .map_err(|e| format!("update user: {e}"))?;
+        Ok(())
     }
 
     /// A group PATCH that changes only members, as the service drives it: the group read
@@ -487,6 +514,8 @@ mod tests {
             let row = rows.iter().find(|r| r.scenario == Some(scenario)).unwrap();
             report::format_calls(&row.calls)
         };
+        // A PUT stores what a PATCH does: the user read, then the write based on its version.
+        assert_eq!(calls_of(Scenario::Replace), calls_of(Scenario::Patch));
         // The group read without members, then one transaction (RFC 7644 §3.5.2 PATCH).
         assert_eq!(calls_of(Scenario::AddMember), calls_of(Scenario::RemoveMember));
         // The tenant's settings, for the delete mode, then the soft delete.

@@ -15,15 +15,15 @@ const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 #[derive(Debug, Clone)]
 pub struct Fixture {
     pub scim: Scim,
-    /// Server-assigned ids of `user0` .. `user{n-1}`, in no particular order.
+    /// Server-assigned ids of `user0` .. `user{n-1}`, `ids[i]` that of `user{i}`.
     pub ids: Vec<String>,
     /// How many users were seeded (`user0` .. `user{n-1}`).
     pub users: usize,
     /// Ids of the groups made at setup, without members: the member scenarios change them.
     pub groups: Vec<String>,
     /// The number this pass gives its first request, past those an earlier pass on the same
-    /// server sent, so the users `POST /Users` creates and the members the member add adds are
-    /// new in every pass.
+    /// server sent, so the users `POST /Users` creates, the members the member add adds and the
+    /// display names `PUT /Users/{id}` sets are new in every pass.
     pub first_request: usize,
     /// Shared by every pass on one server (clones share it).
     pub made: Arc<Made>,
@@ -99,6 +99,7 @@ pub enum Scenario {
     FilterCo,
     Create,
     Patch,
+    Replace,
     AddMember,
     RemoveMember,
     Delete,
@@ -107,12 +108,13 @@ pub enum Scenario {
 impl Scenario {
     /// In run order: the reads first, so they see exactly the seeded users; the member remove
     /// after the add and the delete after the create, as each undoes what the other made.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Self::GetById,
         Self::FilterEq,
         Self::FilterCo,
         Self::Create,
         Self::Patch,
+        Self::Replace,
         Self::AddMember,
         Self::RemoveMember,
         Self::Delete,
@@ -125,18 +127,19 @@ impl Scenario {
             Self::FilterCo => "GET /Users?filter=userName co \"99\"",
             Self::Create => "POST /Users (with password)",
             Self::Patch => "PATCH /Users/{id} (Entra)",
+            Self::Replace => "PUT /Users/{id} (Okta)",
             Self::AddMember => "PATCH /Groups/{id} add member",
             Self::RemoveMember => "PATCH /Groups/{id} remove member",
             Self::Delete => "DELETE /Users/{id}",
         }
     }
 
-    /// The status a successful request answers: RFC 7644 §3.3 (201), §3.4 (200), §3.5.2 (200
-    /// with the resource; the service answers a group PATCH 204 when no attributes are asked
-    /// for), §3.6 (204).
+    /// The status a successful request answers: RFC 7644 §3.3 (201), §3.4 (200), §3.5.1 (200),
+    /// §3.5.2 (200 with the resource; the service answers a group PATCH 204 when no attributes
+    /// are asked for), §3.6 (204).
     pub fn status(self) -> StatusCode {
         match self {
-            Self::GetById | Self::FilterEq | Self::FilterCo | Self::Patch => StatusCode::OK,
+            Self::GetById | Self::FilterEq | Self::FilterCo | Self::Patch | Self::Replace => StatusCode::OK,
             Self::Create => StatusCode::CREATED,
             Self::AddMember | Self::RemoveMember | Self::Delete => StatusCode::NO_CONTENT,
         }
@@ -164,6 +167,12 @@ impl Scenario {
             Self::Patch => scim
                 .request(Method::PATCH, &format!("/Users/{}", random_id(fx, rng)))
                 .json(&patch_body(n)),
+            Self::Replace => {
+                let i = rng.below(fx.ids.len());
+                let id = &fx.ids[i];
+                scim.request(Method::PUT, &format!("/Users/{id}"))
+                    .json(&replace_body(i, id, fx.first_request + n))
+            }
             Self::AddMember => {
                 let (group, user) = fx.member_pair(n)?;
                 scim.request(Method::PATCH, &format!("/Groups/{group}"))
@@ -199,6 +208,7 @@ impl Scenario {
             | Self::FilterEq
             | Self::FilterCo
             | Self::Patch
+            | Self::Replace
             | Self::RemoveMember
             | Self::Delete => {}
         }
@@ -224,6 +234,20 @@ pub fn user_body(i: usize, password: Option<&str>) -> Value {
     });
     if let (Some(password), Some(fields)) = (password, user.as_object_mut()) {
         fields.insert("password".into(), Value::from(password));
+    }
+    user
+}
+
+/// Seeded user `i` (id `id`) replaced whole (RFC 7644 §3.5.1) as Okta sends it: every attribute
+/// it holds, with `id`, and a display name new with each `change`, so every PUT writes.
+fn replace_body(i: usize, id: &str, change: usize) -> Value {
+    let mut user = user_body(i, None);
+    if let Some(fields) = user.as_object_mut() {
+        fields.insert("id".into(), Value::from(id));
+        fields.insert(
+            "displayName".into(),
+            Value::from(format!("Bench User{i} v{change}")),
+        );
     }
     user
 }
@@ -364,6 +388,32 @@ mod tests {
         );
         assert!(Scenario::RemoveMember.request(&fx, 1, &mut rng).is_none());
         assert!(Scenario::Delete.request(&fx, 1, &mut rng).is_none());
+    }
+
+    fn sent(request: RequestBuilder) -> (Method, String, Value) {
+        let request = request.build().unwrap();
+        let body = serde_json::from_slice(request.body().unwrap().as_bytes().unwrap()).unwrap();
+        (request.method().clone(), request.url().path().to_string(), body)
+    }
+
+    /// A PUT sends the user it names (its userName, so nothing is renamed or refused as a
+    /// duplicate) with a display name numbered past those of earlier passes.
+    #[test]
+    fn each_put_replaces_the_user_it_names_with_a_new_display_name() {
+        let fx = fixture(4, 0);
+        let later = Fixture {
+            first_request: 5,
+            ..fx.clone()
+        };
+        for (fx, n, change) in [(&fx, 0, 0), (&fx, 4, 4), (&later, 0, 5), (&later, 3, 8)] {
+            let request = Scenario::Replace.request(fx, n, &mut Rng::new(n as u64)).unwrap();
+            let (method, path, body) = sent(request);
+            assert_eq!(method, Method::PUT);
+            let i: usize = path.trim_start_matches("/scim/v2/Users/u").parse().unwrap();
+            assert_eq!(body["id"], format!("u{i}"));
+            assert_eq!(body["userName"], format!("user{i}@example.com"));
+            assert_eq!(body["displayName"], format!("Bench User{i} v{change}"));
+        }
     }
 
     #[test]
