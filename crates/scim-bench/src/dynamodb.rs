@@ -253,7 +253,12 @@ impl CallCounts<'_> {
         let setup = Instant::now();
         let group = self
             .store
-            .create(&t, ResourceKind::Group, group_attrs(), adds(&members))
+            .create(
+                &t,
+                ResourceKind::Group,
+                group_attrs("bench-calls-group"),
+                adds(&members),
+            )
             .await
             .map_err(|e| format!("creating a group of {}: {e}", members.len()))?;
         rows.push(self.row(
@@ -288,6 +293,35 @@ impl CallCounts<'_> {
         rows.push(self.row(
             &format!("add {ADDED_MEMBERS} members to a group of {}", members.len()),
             None,
+        ));
+
+        // As the service asks for a group read with `excludedAttributes=members` (RFC 7644 §3.9).
+        let without_members = Include {
+            members: false,
+            groups: false,
+            member_limit: Some(MAX_INLINE_MEMBERS),
+        };
+        self.store
+            .get(&t, ResourceKind::Group, &group.id, without_members)
+            .await
+            .map_err(|e| format!("get group: {e}"))?;
+        rows.push(self.row(
+            &format!("get group of {} without members", members.len() + ADDED_MEMBERS),
+            Some(Scenario::GetGroup),
+        ));
+
+        self.store
+            .create(
+                &t,
+                ResourceKind::Group,
+                group_attrs("bench-calls-empty-group"),
+                MemberChange::default(),
+            )
+            .await
+            .map_err(|e| format!("create group: {e}"))?;
+        rows.push(self.row(
+            "create group without members (POST /Groups)",
+            Some(Scenario::CreateGroup),
         ));
 
         let list = Query {
@@ -452,8 +486,8 @@ fn user_attrs(name: &str) -> Map<String, Value> {
     }))
 }
 
-fn group_attrs() -> Map<String, Value> {
-    object(json!({ "displayName": "bench-calls-group" }))
+fn group_attrs(name: &str) -> Map<String, Value> {
+    object(json!({ "displayName": name }))
 }
 
 fn object(value: Value) -> Map<String, Value> {
@@ -518,6 +552,8 @@ mod tests {
         assert_eq!(calls_of(Scenario::Replace), calls_of(Scenario::Patch));
         // The group read without members, then one transaction (RFC 7644 §3.5.2 PATCH).
         assert_eq!(calls_of(Scenario::AddMember), calls_of(Scenario::RemoveMember));
+        // The group item alone, whatever the group's size.
+        assert_eq!(calls_of(Scenario::GetGroup), "GetItem 1");
         // The tenant's settings, for the delete mode, then the soft delete.
         assert!(calls_of(Scenario::Delete).contains("GetItem"));
 

@@ -97,7 +97,9 @@ pub enum Scenario {
     GetById,
     FilterEq,
     FilterCo,
+    GetGroup,
     Create,
+    CreateGroup,
     Patch,
     Replace,
     AddMember,
@@ -106,9 +108,10 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    /// In run order: the reads first, so they see exactly the seeded users; the member remove
-    /// after the add and the delete after the create, as each undoes what the other made.
-    pub const ALL: [Scenario; 9] = [
+    /// In run order: the user reads first, so they see exactly the seeded users; the member
+    /// remove after the add and the delete after the create, as each undoes what the other made.
+    /// The group read and create come after the member changes, as in the calls rows.
+    pub const ALL: [Scenario; 11] = [
         Self::GetById,
         Self::FilterEq,
         Self::FilterCo,
@@ -117,6 +120,8 @@ impl Scenario {
         Self::Replace,
         Self::AddMember,
         Self::RemoveMember,
+        Self::GetGroup,
+        Self::CreateGroup,
         Self::Delete,
     ];
 
@@ -125,7 +130,9 @@ impl Scenario {
             Self::GetById => "GET /Users/{id}",
             Self::FilterEq => "GET /Users?filter=userName eq",
             Self::FilterCo => "GET /Users?filter=userName co \"99\"",
+            Self::GetGroup => "GET /Groups/{id} (Entra, no members)",
             Self::Create => "POST /Users (with password)",
+            Self::CreateGroup => "POST /Groups (no members)",
             Self::Patch => "PATCH /Users/{id} (Entra)",
             Self::Replace => "PUT /Users/{id} (Okta)",
             Self::AddMember => "PATCH /Groups/{id} add member",
@@ -139,8 +146,13 @@ impl Scenario {
     /// are asked for), §3.6 (204).
     pub fn status(self) -> StatusCode {
         match self {
-            Self::GetById | Self::FilterEq | Self::FilterCo | Self::Patch | Self::Replace => StatusCode::OK,
-            Self::Create => StatusCode::CREATED,
+            Self::GetById
+            | Self::FilterEq
+            | Self::FilterCo
+            | Self::GetGroup
+            | Self::Patch
+            | Self::Replace => StatusCode::OK,
+            Self::Create | Self::CreateGroup => StatusCode::CREATED,
             Self::AddMember | Self::RemoveMember | Self::Delete => StatusCode::NO_CONTENT,
         }
     }
@@ -160,6 +172,16 @@ impl Scenario {
                 let filter = percent_encode("userName co \"99\"");
                 scim.request(Method::GET, &format!("/Users?filter={filter}&count=10"))
             }
+            Self::GetGroup => {
+                let group = fx.groups.get(rng.below(fx.groups.len().max(1)))?;
+                scim.request(
+                    Method::GET,
+                    &format!("/Groups/{group}?excludedAttributes=members"),
+                )
+            }
+            Self::CreateGroup => scim
+                .request(Method::POST, "/Groups")
+                .json(&new_group_body(fx.first_request + n)),
             Self::Create => scim.request(Method::POST, "/Users").json(&user_body(
                 fx.users + fx.first_request + n,
                 Some(&format!("Bench-{n}-Passw0rd!")),
@@ -207,6 +229,8 @@ impl Scenario {
             Self::GetById
             | Self::FilterEq
             | Self::FilterCo
+            | Self::GetGroup
+            | Self::CreateGroup
             | Self::Patch
             | Self::Replace
             | Self::RemoveMember
@@ -255,6 +279,12 @@ fn replace_body(i: usize, id: &str, change: usize) -> Value {
 /// A group as the fixture makes it: a name, no members.
 pub fn group_body(i: usize) -> Value {
     json!({ "schemas": [GROUP_SCHEMA], "displayName": format!("bench-group-{i}") })
+}
+
+/// A group as `POST /Groups` creates it: no members, a display name no other request of this
+/// server used (the seeded groups are `bench-group-{i}`).
+fn new_group_body(i: usize) -> Value {
+    json!({ "schemas": [GROUP_SCHEMA], "displayName": format!("bench-created-group-{i}") })
 }
 
 /// Adds one member as Okta and Entra ID send it: the `members` path and a list of one value.
@@ -390,6 +420,14 @@ mod tests {
         assert!(Scenario::Delete.request(&fx, 1, &mut rng).is_none());
     }
 
+    /// A body-less request's method and path with its query.
+    fn sent_url(request: RequestBuilder) -> (Method, String) {
+        let request = request.build().unwrap();
+        let url = request.url();
+        let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+        (request.method().clone(), path)
+    }
+
     fn sent(request: RequestBuilder) -> (Method, String, Value) {
         let request = request.build().unwrap();
         let body = serde_json::from_slice(request.body().unwrap().as_bytes().unwrap()).unwrap();
@@ -414,6 +452,39 @@ mod tests {
             assert_eq!(body["userName"], format!("user{i}@example.com"));
             assert_eq!(body["displayName"], format!("Bench User{i} v{change}"));
         }
+    }
+
+    /// Entra's group read leaves the members out; each group create names a new group, also
+    /// across passes.
+    #[test]
+    fn group_reads_exclude_members_and_group_creates_are_new() {
+        let fx = fixture(1, 2);
+        let (method, path) = sent_url(Scenario::GetGroup.request(&fx, 0, &mut Rng::new(1)).unwrap());
+        assert_eq!(method, Method::GET);
+        assert!(
+            path == "/scim/v2/Groups/g0?excludedAttributes=members"
+                || path == "/scim/v2/Groups/g1?excludedAttributes=members",
+            "{path}"
+        );
+        assert!(Scenario::GetGroup
+            .request(&fixture(1, 0), 0, &mut Rng::new(1))
+            .is_none());
+
+        let later = Fixture {
+            first_request: 2,
+            ..fx.clone()
+        };
+        let names: std::collections::HashSet<_> = [(&fx, 0), (&fx, 1), (&later, 0), (&later, 1)]
+            .into_iter()
+            .map(|(fx, n)| {
+                let (method, path, body) =
+                    sent(Scenario::CreateGroup.request(fx, n, &mut Rng::new(1)).unwrap());
+                assert_eq!((method, path.as_str()), (Method::POST, "/scim/v2/Groups"));
+                assert!(body.get("members").is_none());
+                body["displayName"].to_string()
+            })
+            .collect();
+        assert_eq!(names.len(), 4);
     }
 
     #[test]
