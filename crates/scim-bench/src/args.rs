@@ -10,8 +10,9 @@ Usage: scim-bench --server PATH [--users N] [--requests N] [--seconds S] [--conc
                   [--rss-tolerance-pct P]
 
 Starts the scim-lambda binary at PATH on 127.0.0.1 with the embedded store, seeds N users
-(and the empty groups the member PATCHes add them to), then measures eight request scenarios
-(reads, create, user PATCH, group member add and remove, delete of the users the create made)
+(and the empty groups the member PATCHes add them to), then measures eleven request scenarios
+(user and group reads, user and group creates, user PATCH and PUT, group member add and remove,
+delete of the users the create made)
 and the server's resident memory. Then does the same with
 the DynamoDB store against moto (the local emulator, from `make tools`) on 127.0.0.1, on a
 smaller tenant, and prints the DynamoDB calls each store operation makes.

@@ -190,8 +190,8 @@ impl std::fmt::Debug for CallCounts<'_> {
 }
 
 impl CallCounts<'_> {
-    /// Runs each store operation behind a scenario once, as the service drives it (a PATCH is a
-    /// read, then a write based on the version read; a DELETE reads the tenant's settings for its
+    /// Runs each store operation behind a scenario once, as the service drives it (a PATCH or
+    /// PUT is a read, then a write based on the version read; a DELETE reads the tenant's settings for its
     /// delete mode), and returns its calls and capacity. `ids` are the users the server seeded.
     async fn run(&self, ids: &[String]) -> Result<Vec<report::CallsRow>, String> {
         let first = ids.first().ok_or("no users were seeded")?;
@@ -233,31 +233,32 @@ impl CallCounts<'_> {
             .map_err(|e| format!("create user: {e}"))?;
         rows.push(self.row("create user (POST /Users)", Some(Scenario::Create)));
 
-        let current = self
-            .store
-            .get(&t, user, &created.id, with_groups)
-            .await
-            .map_err(|e| format!("update user: reading it: {e}"))?;
-        let mut attrs = current.attrs.clone();
-        attrs.insert("displayName".into(), Value::from("Renamed"));
-        self.store
-            .update(
-                &t,
-                user,
-                &created.id,
-                Expect::Based(current.version),
-                attrs,
-                MemberChange::default(),
-            )
-            .await
-            .map_err(|e| format!("update user: {e}"))?;
+        self.update_user(&t, &created.id, with_groups, |mut attrs| {
+            attrs.insert("displayName".into(), Value::from("Renamed"));
+            attrs
+        })
+        .await?;
         rows.push(self.row("update user (PATCH displayName)", Some(Scenario::Patch)));
+
+        // RFC 7644 §3.5.1: every attribute sent, the display name changed.
+        self.update_user(&t, &created.id, with_groups, |_| {
+            let mut attrs = user_attrs("bench-calls-0");
+            attrs.insert("displayName".into(), Value::from("Replaced"));
+            attrs
+        })
+        .await?;
+        rows.push(self.row("replace user (PUT displayName)", Some(Scenario::Replace)));
 
         let members: Vec<String> = ids.iter().take(GROUP_MEMBERS).cloned().collect();
         let setup = Instant::now();
         let group = self
             .store
-            .create(&t, ResourceKind::Group, group_attrs(), adds(&members))
+            .create(
+                &t,
+                ResourceKind::Group,
+                group_attrs("bench-calls-group"),
+                adds(&members),
+            )
             .await
             .map_err(|e| format!("creating a group of {}: {e}", members.len()))?;
         rows.push(self.row(
@@ -294,6 +295,35 @@ impl CallCounts<'_> {
             None,
         ));
 
+        // As the service asks for a group read with `excludedAttributes=members` (RFC 7644 §3.9).
+        let without_members = Include {
+            members: false,
+            groups: false,
+            member_limit: Some(MAX_INLINE_MEMBERS),
+        };
+        self.store
+            .get(&t, ResourceKind::Group, &group.id, without_members)
+            .await
+            .map_err(|e| format!("get group: {e}"))?;
+        rows.push(self.row(
+            &format!("get group of {} without members", members.len() + ADDED_MEMBERS),
+            Some(Scenario::GetGroup),
+        ));
+
+        self.store
+            .create(
+                &t,
+                ResourceKind::Group,
+                group_attrs("bench-calls-empty-group"),
+                MemberChange::default(),
+            )
+            .await
+            .map_err(|e| format!("create group: {e}"))?;
+        rows.push(self.row(
+            "create group without members (POST /Groups)",
+            Some(Scenario::CreateGroup),
+        ));
+
         let list = Query {
             filter: None,
             paging: Paging::Index { start_index: 1 },
@@ -321,6 +351,37 @@ impl CallCounts<'_> {
             .await
             .map(|u| u.id)
             .map_err(|e| format!("creating user {name}: {e}"))
+    }
+
+    /// A user PATCH or PUT without `If-Match`, as the service drives it: the user read (with
+    /// what the response shows, `include`), then the write of `new_attrs(attributes read)` based
+    /// on the version read.
+    async fn update_user(
+        &self,
+        t: &TenantId,
+        id: &str,
+        include: Include,
+        new_attrs: impl FnOnce(Map<String, Value>) -> Map<String, Value>,
+    ) -> Result<(), String> {
+        let kind = ResourceKind::User;
+        let current = self
+            .store
+            .get(t, kind, id, include)
+            .await
+            .map_err(|e| format!("update user: reading it: {e}"))?;
+        let attrs = new_attrs(current.attrs);
+        self.store
+            .update(
+                t,
+                kind,
+                id,
+                Expect::Based(current.version),
+                attrs,
+                MemberChange::default(),
+            )
+            .await
+            .map_err(|e| format!("update user: {e}"))?;
+        Ok(())
     }
 
     /// A group PATCH that changes only members, as the service drives it: the group read
@@ -425,8 +486,8 @@ fn user_attrs(name: &str) -> Map<String, Value> {
     }))
 }
 
-fn group_attrs() -> Map<String, Value> {
-    object(json!({ "displayName": "bench-calls-group" }))
+fn group_attrs(name: &str) -> Map<String, Value> {
+    object(json!({ "displayName": name }))
 }
 
 fn object(value: Value) -> Map<String, Value> {
@@ -487,8 +548,12 @@ mod tests {
             let row = rows.iter().find(|r| r.scenario == Some(scenario)).unwrap();
             report::format_calls(&row.calls)
         };
+        // A PUT stores what a PATCH does: the user read, then the write based on its version.
+        assert_eq!(calls_of(Scenario::Replace), calls_of(Scenario::Patch));
         // The group read without members, then one transaction (RFC 7644 §3.5.2 PATCH).
         assert_eq!(calls_of(Scenario::AddMember), calls_of(Scenario::RemoveMember));
+        // The group item alone, whatever the group's size.
+        assert_eq!(calls_of(Scenario::GetGroup), "GetItem 1");
         // The tenant's settings, for the delete mode, then the soft delete.
         assert!(calls_of(Scenario::Delete).contains("GetItem"));
 

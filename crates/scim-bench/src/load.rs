@@ -100,7 +100,8 @@ async fn scenario_worker(
 }
 
 /// POSTs `count` resources to `path` (`body(i)` the i-th) with `concurrency` in flight and
-/// returns their ids. The first failure stops the seeding: the scenarios need every one to exist.
+/// returns their ids, the i-th resource's at index i (a `PUT` must send the attributes of the
+/// resource it names). The first failure stops the seeding: the scenarios need every one to exist.
 pub async fn seed(
     scim: &Scim,
     path: &'static str,
@@ -120,7 +121,7 @@ pub async fn seed(
                     return Ok(ids);
                 }
                 match scim.create(path, &body(i)).await {
-                    Ok(id) => ids.push(id),
+                    Ok(id) => ids.push((i, id)),
                     Err(e) => {
                         // Let the other workers stop after their current request.
                         next.store(count, Ordering::Relaxed);
@@ -135,7 +136,8 @@ pub async fn seed(
     for batch in batches {
         ids.extend(batch?);
     }
-    Ok(ids)
+    ids.sort_unstable_by_key(|(i, _)| *i);
+    Ok(ids.into_iter().map(|(_, id)| id).collect())
 }
 
 /// Spawns `count` tasks (`make(i)` builds the i-th) and waits for all of them. Spawning, rather
@@ -223,11 +225,18 @@ mod tests {
         StatusCode::NO_CONTENT
     }
 
+    /// A group created with its display name as its id, so the id says which body made it.
+    async fn create_group(Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+        let id = body["displayName"].clone();
+        (StatusCode::CREATED, Json(serde_json::json!({ "id": id })))
+    }
+
     async fn stand_in() -> (String, Shared) {
         let held = Shared::default();
         let app = Router::new()
             .route("/scim/v2/Users", post(create_user))
             .route("/scim/v2/Users/{id}", delete(delete_user))
+            .route("/scim/v2/Groups", post(create_group))
             .route("/scim/v2/Groups/{id}", patch(patch_group))
             .with_state(held.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -242,6 +251,18 @@ mod tests {
             duration: Duration::from_secs(60),
             concurrency: 3,
         }
+    }
+
+    /// Seeding by several workers at once still returns the i-th resource's id at index i.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn seeded_ids_are_in_the_order_of_their_bodies() {
+        let (base, _) = stand_in().await;
+        let scim = Scim::new(&base, "t").unwrap();
+        let ids = seed(&scim, "/Groups", crate::scenarios::group_body, 30, 3)
+            .await
+            .unwrap();
+        let expected: Vec<_> = (0..30).map(|i| format!("bench-group-{i}")).collect();
+        assert_eq!(ids, expected);
     }
 
     /// The member remove and the delete act only on what the member add and the create made,

@@ -15,15 +15,15 @@ const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 #[derive(Debug, Clone)]
 pub struct Fixture {
     pub scim: Scim,
-    /// Server-assigned ids of `user0` .. `user{n-1}`, in no particular order.
+    /// Server-assigned ids of `user0` .. `user{n-1}`, `ids[i]` that of `user{i}`.
     pub ids: Vec<String>,
     /// How many users were seeded (`user0` .. `user{n-1}`).
     pub users: usize,
     /// Ids of the groups made at setup, without members: the member scenarios change them.
     pub groups: Vec<String>,
     /// The number this pass gives its first request, past those an earlier pass on the same
-    /// server sent, so the users `POST /Users` creates and the members the member add adds are
-    /// new in every pass.
+    /// server sent, so the users `POST /Users` creates, the members the member add adds and the
+    /// display names `PUT /Users/{id}` sets are new in every pass.
     pub first_request: usize,
     /// Shared by every pass on one server (clones share it).
     pub made: Arc<Made>,
@@ -97,24 +97,31 @@ pub enum Scenario {
     GetById,
     FilterEq,
     FilterCo,
+    GetGroup,
     Create,
+    CreateGroup,
     Patch,
+    Replace,
     AddMember,
     RemoveMember,
     Delete,
 }
 
 impl Scenario {
-    /// In run order: the reads first, so they see exactly the seeded users; the member remove
-    /// after the add and the delete after the create, as each undoes what the other made.
-    pub const ALL: [Scenario; 8] = [
+    /// In run order: the user reads first, so they see exactly the seeded users; the member
+    /// remove after the add and the delete after the create, as each undoes what the other made.
+    /// The group read and create come after the member changes, as in the calls rows.
+    pub const ALL: [Scenario; 11] = [
         Self::GetById,
         Self::FilterEq,
         Self::FilterCo,
         Self::Create,
         Self::Patch,
+        Self::Replace,
         Self::AddMember,
         Self::RemoveMember,
+        Self::GetGroup,
+        Self::CreateGroup,
         Self::Delete,
     ];
 
@@ -123,21 +130,29 @@ impl Scenario {
             Self::GetById => "GET /Users/{id}",
             Self::FilterEq => "GET /Users?filter=userName eq",
             Self::FilterCo => "GET /Users?filter=userName co \"99\"",
+            Self::GetGroup => "GET /Groups/{id} (Entra, no members)",
             Self::Create => "POST /Users (with password)",
+            Self::CreateGroup => "POST /Groups (no members)",
             Self::Patch => "PATCH /Users/{id} (Entra)",
+            Self::Replace => "PUT /Users/{id} (Okta)",
             Self::AddMember => "PATCH /Groups/{id} add member",
             Self::RemoveMember => "PATCH /Groups/{id} remove member",
             Self::Delete => "DELETE /Users/{id}",
         }
     }
 
-    /// The status a successful request answers: RFC 7644 §3.3 (201), §3.4 (200), §3.5.2 (200
-    /// with the resource; the service answers a group PATCH 204 when no attributes are asked
-    /// for), §3.6 (204).
+    /// The status a successful request answers: RFC 7644 §3.3 (201), §3.4 (200), §3.5.1 (200),
+    /// §3.5.2 (200 with the resource; the service answers a group PATCH 204 when no attributes
+    /// are asked for), §3.6 (204).
     pub fn status(self) -> StatusCode {
         match self {
-            Self::GetById | Self::FilterEq | Self::FilterCo | Self::Patch => StatusCode::OK,
-            Self::Create => StatusCode::CREATED,
+            Self::GetById
+            | Self::FilterEq
+            | Self::FilterCo
+            | Self::GetGroup
+            | Self::Patch
+            | Self::Replace => StatusCode::OK,
+            Self::Create | Self::CreateGroup => StatusCode::CREATED,
             Self::AddMember | Self::RemoveMember | Self::Delete => StatusCode::NO_CONTENT,
         }
     }
@@ -157,6 +172,16 @@ impl Scenario {
                 let filter = percent_encode("userName co \"99\"");
                 scim.request(Method::GET, &format!("/Users?filter={filter}&count=10"))
             }
+            Self::GetGroup => {
+                let group = fx.groups.get(rng.below(fx.groups.len().max(1)))?;
+                scim.request(
+                    Method::GET,
+                    &format!("/Groups/{group}?excludedAttributes=members"),
+                )
+            }
+            Self::CreateGroup => scim
+                .request(Method::POST, "/Groups")
+                .json(&new_group_body(fx.first_request + n)),
             Self::Create => scim.request(Method::POST, "/Users").json(&user_body(
                 fx.users + fx.first_request + n,
                 Some(&format!("Bench-{n}-Passw0rd!")),
@@ -164,6 +189,12 @@ impl Scenario {
             Self::Patch => scim
                 .request(Method::PATCH, &format!("/Users/{}", random_id(fx, rng)))
                 .json(&patch_body(n)),
+            Self::Replace => {
+                let i = rng.below(fx.ids.len());
+                let id = &fx.ids[i];
+                scim.request(Method::PUT, &format!("/Users/{id}"))
+                    .json(&replace_body(i, id, fx.first_request + n))
+            }
             Self::AddMember => {
                 let (group, user) = fx.member_pair(n)?;
                 scim.request(Method::PATCH, &format!("/Groups/{group}"))
@@ -198,7 +229,10 @@ impl Scenario {
             Self::GetById
             | Self::FilterEq
             | Self::FilterCo
+            | Self::GetGroup
+            | Self::CreateGroup
             | Self::Patch
+            | Self::Replace
             | Self::RemoveMember
             | Self::Delete => {}
         }
@@ -228,9 +262,29 @@ pub fn user_body(i: usize, password: Option<&str>) -> Value {
     user
 }
 
+/// Seeded user `i` (id `id`) replaced whole (RFC 7644 §3.5.1) as Okta sends it: every attribute
+/// it holds, with `id`, and a display name new with each `change`, so every PUT writes.
+fn replace_body(i: usize, id: &str, change: usize) -> Value {
+    let mut user = user_body(i, None);
+    if let Some(fields) = user.as_object_mut() {
+        fields.insert("id".into(), Value::from(id));
+        fields.insert(
+            "displayName".into(),
+            Value::from(format!("Bench User{i} v{change}")),
+        );
+    }
+    user
+}
+
 /// A group as the fixture makes it: a name, no members.
 pub fn group_body(i: usize) -> Value {
     json!({ "schemas": [GROUP_SCHEMA], "displayName": format!("bench-group-{i}") })
+}
+
+/// A group as `POST /Groups` creates it: no members, a display name no other request of this
+/// server used (the seeded groups are `bench-group-{i}`).
+fn new_group_body(i: usize) -> Value {
+    json!({ "schemas": [GROUP_SCHEMA], "displayName": format!("bench-created-group-{i}") })
 }
 
 /// Adds one member as Okta and Entra ID send it: the `members` path and a list of one value.
@@ -364,6 +418,73 @@ mod tests {
         );
         assert!(Scenario::RemoveMember.request(&fx, 1, &mut rng).is_none());
         assert!(Scenario::Delete.request(&fx, 1, &mut rng).is_none());
+    }
+
+    /// A body-less request's method and path with its query.
+    fn sent_url(request: RequestBuilder) -> (Method, String) {
+        let request = request.build().unwrap();
+        let url = request.url();
+        let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+        (request.method().clone(), path)
+    }
+
+    fn sent(request: RequestBuilder) -> (Method, String, Value) {
+        let request = request.build().unwrap();
+        let body = serde_json::from_slice(request.body().unwrap().as_bytes().unwrap()).unwrap();
+        (request.method().clone(), request.url().path().to_string(), body)
+    }
+
+    /// A PUT sends the user it names (its userName, so nothing is renamed or refused as a
+    /// duplicate) with a display name numbered past those of earlier passes.
+    #[test]
+    fn each_put_replaces_the_user_it_names_with_a_new_display_name() {
+        let fx = fixture(4, 0);
+        let later = Fixture {
+            first_request: 5,
+            ..fx.clone()
+        };
+        for (fx, n, change) in [(&fx, 0, 0), (&fx, 4, 4), (&later, 0, 5), (&later, 3, 8)] {
+            let request = Scenario::Replace.request(fx, n, &mut Rng::new(n as u64)).unwrap();
+            let (method, path, body) = sent(request);
+            assert_eq!(method, Method::PUT);
+            let i: usize = path.trim_start_matches("/scim/v2/Users/u").parse().unwrap();
+            assert_eq!(body["id"], format!("u{i}"));
+            assert_eq!(body["userName"], format!("user{i}@example.com"));
+            assert_eq!(body["displayName"], format!("Bench User{i} v{change}"));
+        }
+    }
+
+    /// Entra's group read leaves the members out; each group create names a new group, also
+    /// across passes.
+    #[test]
+    fn group_reads_exclude_members_and_group_creates_are_new() {
+        let fx = fixture(1, 2);
+        let (method, path) = sent_url(Scenario::GetGroup.request(&fx, 0, &mut Rng::new(1)).unwrap());
+        assert_eq!(method, Method::GET);
+        assert!(
+            path == "/scim/v2/Groups/g0?excludedAttributes=members"
+                || path == "/scim/v2/Groups/g1?excludedAttributes=members",
+            "{path}"
+        );
+        assert!(Scenario::GetGroup
+            .request(&fixture(1, 0), 0, &mut Rng::new(1))
+            .is_none());
+
+        let later = Fixture {
+            first_request: 2,
+            ..fx.clone()
+        };
+        let names: std::collections::HashSet<_> = [(&fx, 0), (&fx, 1), (&later, 0), (&later, 1)]
+            .into_iter()
+            .map(|(fx, n)| {
+                let (method, path, body) =
+                    sent(Scenario::CreateGroup.request(fx, n, &mut Rng::new(1)).unwrap());
+                assert_eq!((method, path.as_str()), (Method::POST, "/scim/v2/Groups"));
+                assert!(body.get("members").is_none());
+                body["displayName"].to_string()
+            })
+            .collect();
+        assert_eq!(names.len(), 4);
     }
 
     #[test]
