@@ -471,15 +471,15 @@ pub async fn log_request(
     let tenant = response.extensions().get::<Tenant>().cloned();
     let method = &arrival.method;
     // A read the provisioning log would not keep has no record to build or queue.
-    let recorded = tenant.filter(|tenant| {
+    let recorded = tenant.as_ref().is_some_and(|tenant| {
         !(successful_read(method, &record) && telemetry.log.skips_read(&tenant.id, &tenant.token_id))
     });
     let line = tracing::enabled!(tracing::Level::INFO);
-    if line || telemetry.emf || recorded.is_some() {
+    if line || telemetry.emf || recorded {
         record.request_id = Some(arrival.origin.request_id.to_string());
     }
     if line {
-        let tenant = response.extensions().get::<Tenant>();
+        let tenant = tenant.as_ref();
         let refusal = response.extensions().get::<Refusal>();
         let token_id = tenant
             .map(|t| t.token_id.as_str())
@@ -506,8 +506,8 @@ pub async fn log_request(
         // stdout, one line: CloudWatch Logs extracts the metrics from it.
         println!("{}", emf_line(&record, now_ms()));
     }
-    let Some(tenant) = recorded else {
-        // No tenant (no valid token): nobody's provisioning log; the log line above has it.
+    // No tenant (no valid token): nobody's provisioning log; the log line above has it.
+    let (Some(tenant), true) = (tenant, recorded) else {
         return response;
     };
     let (response, body) = capture_body(response).await;
