@@ -393,6 +393,11 @@ class TemplateTest(unittest.TestCase):
                 # function never reads it.
                 seen.add("index")
                 self.assertEqual(actions, ["dynamodb:Query"])
+            elif "dynamodb" in services and resources == [{"Fn::Sub": "${ScimTable.Arn}/index/sorted_*"}]:
+                # The sort indexes: the function reads them for sorted lists, and only with Query.
+                seen.add("sort")
+                self.assertTrue(where.startswith("FunctionRole/"), where)
+                self.assertEqual(actions, ["dynamodb:Query"])
             elif "dynamodb" in services and where.startswith("SilenceWatchRole/"):
                 seen.add("watch")
                 # The silence watcher reads a tenant's settings and token uses, and writes nothing.
@@ -425,7 +430,7 @@ class TemplateTest(unittest.TestCase):
                 self.assertEqual(actions, ["secretsmanager:GetSecretValue"])
                 self.assertIn(resources, ([{"Ref": "TokenRegistrySecret"}],
                                           [{"Ref": "OriginVerifySecret"}, {"Ref": "CursorKeySecret"}]))
-        self.assertEqual(seen, {"dynamodb", "index", "secretsmanager", "stream", "events", "sqs", "watch"})
+        self.assertEqual(seen, {"dynamodb", "index", "sort", "secretsmanager", "stream", "events", "sqs", "watch"})
 
     # --- Data ------------------------------------------------------------------------------------
 
@@ -440,15 +445,37 @@ class TemplateTest(unittest.TestCase):
         self.assertTrue(p["SSESpecification"]["SSEEnabled"])
         self.assertEqual(p["KeySchema"], [{"AttributeName": "pk", "KeyType": "HASH"},
                                           {"AttributeName": "sk", "KeyType": "RANGE"}])
-        self.assertEqual({(a["AttributeName"], a["AttributeType"]) for a in p["AttributeDefinitions"]},
+        # The sort indexes as scim_dynamodb's keys.rs declares them (SORT_INDEXES), in its order.
+        sort_indexes = re.findall(r'SortIndex \{\s*path: "[^"]+",\s*attribute: "([^"]+)",\s*index: "([^"]+)",',
+                                  read("crates/scim-dynamodb/src/keys.rs"))
+        self.assertEqual(len(sort_indexes), 5)
+        plain = [a for a in p["AttributeDefinitions"] if "Fn::If" not in a]
+        self.assertEqual({(a["AttributeName"], a["AttributeType"]) for a in plain},
                          {("pk", "S"), ("sk", "S"), ("rpk", "S"), ("rsk", "S")})
-        # One index (CloudFormation adds at most one per stack update): the provisioning log by
-        # resource, as scim_dynamodb's keys.rs and create_table declare it.
-        self.assertEqual(p["GlobalSecondaryIndexes"], [{
+        # The provisioning log by resource, as scim_dynamodb's keys.rs and create_table declare it;
+        # then each sort index, present when SortIndexes reaches its place (CloudFormation adds at most
+        # one index per stack update), with its key attribute defined under the same condition.
+        self.assertEqual(p["GlobalSecondaryIndexes"][0], {
             "IndexName": "by_resource",
             "KeySchema": [{"AttributeName": "rpk", "KeyType": "HASH"},
                           {"AttributeName": "rsk", "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "ALL"}}])
+            "Projection": {"ProjectionType": "ALL"}})
+        conditional = [a["Fn::If"] for a in p["AttributeDefinitions"] if "Fn::If" in a]
+        self.assertEqual(len(p["GlobalSecondaryIndexes"]), 6)
+        for n, ((attribute, name), index, definition) in enumerate(
+                zip(sort_indexes, p["GlobalSecondaryIndexes"][1:], conditional), 1):
+            self.assertEqual(index["Fn::If"], [f"HasSortIndex{n}", {
+                "IndexName": name,
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                              {"AttributeName": attribute, "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"}}, {"Ref": "AWS::NoValue"}])
+            self.assertEqual(definition, [f"HasSortIndex{n}", {"AttributeName": attribute, "AttributeType": "S"},
+                                          {"Ref": "AWS::NoValue"}])
+            # Each index needs the one before it, so a count of N means the first N.
+            condition = self.t["Conditions"][f"HasSortIndex{n}"]
+            if n > 1:
+                self.assertEqual(condition["Fn::And"][0], {"Condition": f"HasSortIndex{n - 1}"})
+        self.assertEqual(self.t["Parameters"]["SortIndexes"]["Default"], 5)
         # Change events need both images of every item change (scim_dynamodb::stream).
         self.assertEqual(p["StreamSpecification"], {"StreamViewType": "NEW_AND_OLD_IMAGES"})
 

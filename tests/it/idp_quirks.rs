@@ -1556,7 +1556,7 @@ async fn sailpoint_discovery_endpoints() {
     assert_eq!(spc["bulk"]["supported"], json!(true));
     assert_eq!(spc["filter"]["supported"], json!(true));
     assert!(spc["filter"]["maxResults"].is_u64(), "{spc}");
-    assert_eq!(spc["sort"]["supported"], json!(false));
+    assert_eq!(spc["sort"]["supported"], json!(true));
     assert_eq!(spc["etag"]["supported"], json!(true));
     assert_eq!(spc["authenticationSchemes"][0]["type"], "oauthbearertoken");
 

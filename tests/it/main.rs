@@ -26,3 +26,4 @@ mod provisioning_log;
 mod ready_at_init;
 mod revocation;
 mod secrets_in_logs;
+mod sorting;

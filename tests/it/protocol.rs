@@ -16,7 +16,7 @@ async fn discovery_endpoints_answer() {
     let body = spc.assert_status(200);
     assert_eq!(body["patch"]["supported"], true);
     assert_eq!(body["bulk"]["supported"], true);
-    assert_eq!(body["sort"]["supported"], false);
+    assert_eq!(body["sort"]["supported"], true);
     assert_eq!(body["etag"]["supported"], true);
     assert_eq!(body["filter"]["supported"], true);
     assert_eq!(body["filter"]["maxResults"], 200);

@@ -24,6 +24,7 @@ use aws_sdk_dynamodb::operation::{
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use scim_dynamodb::SORT_INDEXES;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -187,6 +188,60 @@ const EVENTUALLY_CONSISTENT: f64 = 0.5;
 /// ALL): a written item carrying both is written to the index too, one more standard write.
 const INDEX_KEYS: [&str; 2] = ["rpk", "rsk"];
 
+/// The sort indexes (`scim_dynamodb::SORT_INDEXES`, projection KEYS_ONLY: an entry is far below
+/// 1 KB, one standard write). A put writes one entry per sort key it carries; an update that
+/// moves lastModified (every resource write) deletes that index's old entry and writes the new
+/// one; the other keys change only with their attribute, which the request does not show (taken
+/// as unchanged, the smallest).
+fn is_sort_key(attribute: &str) -> bool {
+    SORT_INDEXES.iter().any(|i| i.attribute == attribute)
+}
+
+fn modified_sort_key() -> &'static str {
+    SORT_INDEXES
+        .iter()
+        .find(|i| i.path == "meta.lastModified")
+        .map_or("", |i| i.attribute)
+}
+
+/// Standard writes to the sort indexes an update makes.
+fn update_sort_writes(update: &Value) -> f64 {
+    let expression = update
+        .get("UpdateExpression")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if expression.contains(&format!("{} =", modified_sort_key())) {
+        2.0
+    } else {
+        0.0
+    }
+}
+
+/// Standard writes to the sort indexes a delete makes: a resource item leaves each of its
+/// kind's indexes.
+fn delete_sort_writes(delete: &Value) -> f64 {
+    let key = |name: &str| delete.pointer(&format!("/Key/{name}/S")).and_then(Value::as_str);
+    match (key("pk"), key("sk")) {
+        (Some(pk), Some(sk)) if pk.starts_with("T#") && !sk.starts_with('#') => {
+            // One entry per index of its kind; groups have no userName.
+            let of_kind = |users: bool| {
+                SORT_INDEXES
+                    .iter()
+                    .filter(|i| users || i.path != "userName")
+                    .count() as f64
+            };
+            if pk.ends_with("#USERS") {
+                of_kind(true)
+            } else if pk.ends_with("#GROUPS") {
+                of_kind(false)
+            } else {
+                0.0
+            }
+        }
+        _ => 0.0,
+    }
+}
+
 /// Whole units for `bytes` at `unit_bytes` a unit; a call never costs less than one unit.
 fn whole_units(bytes: usize, unit_bytes: f64) -> f64 {
     (bytes as f64 / unit_bytes).ceil().max(1.0)
@@ -282,7 +337,8 @@ fn put_units(item: &Map<String, Value>, factor: f64) -> f64 {
     } else {
         0.0
     };
-    factor * whole_units(size, WRITE_UNIT_BYTES) + index
+    let sorted = item.keys().filter(|k| is_sort_key(k)).count() as f64;
+    factor * whole_units(size, WRITE_UNIT_BYTES) + index + sorted
 }
 
 /// DynamoDB's on-demand accounting of one successful call, from its request and response
@@ -349,8 +405,10 @@ pub fn units_of_call(operation: &str, request: &Value, response: &Value) -> Requ
                 .and_then(object)
                 .map_or(1.0, |i| put_units(i, 1.0)),
         ),
-        "UpdateItem" => write(whole_units(update_size(request), WRITE_UNIT_BYTES)),
-        "DeleteItem" => write(1.0),
+        "UpdateItem" => {
+            write(whole_units(update_size(request), WRITE_UNIT_BYTES) + update_sort_writes(request))
+        }
+        "DeleteItem" => write(1.0 + delete_sort_writes(request)),
         "BatchWriteItem" => {
             let units: f64 = request
                 .get("RequestItems")
@@ -376,6 +434,9 @@ pub fn units_of_call(operation: &str, request: &Value, response: &Value) -> Requ
                         put_units(item, TRANSACTIONAL)
                     } else if let Some(update) = action.get("Update") {
                         TRANSACTIONAL * whole_units(update_size(update), WRITE_UNIT_BYTES)
+                            + update_sort_writes(update)
+                    } else if let Some(delete) = action.get("Delete") {
+                        TRANSACTIONAL + delete_sort_writes(delete)
                     } else {
                         TRANSACTIONAL
                     }
@@ -468,6 +529,21 @@ mod tests {
             4.0 + 2.0 + 2.0 + 2.0
         );
         assert_eq!(units_of_call("DeleteItem", &json!({}), &json!({})).write, 1.0);
+        // The sort indexes: an entry per key a put carries; an update moving lastModified
+        // replaces its entry; a deleted user leaves its five indexes (index writes are standard).
+        let user = json!({"Item": {"pk": {"S": "T#t#USERS"}, "sk": {"S": "id"},
+                                   "ord_un": {"S": "1a"}, "ord_c": {"S": "1b"}, "ord_m": {"S": "1c"}}});
+        assert_eq!(units_of_call("PutItem", &user, &json!({})).write, 1.0 + 3.0);
+        let update =
+            json!({"Key": {"pk": {"S": "T#t#USERS"}}, "UpdateExpression": "SET a = :a, m = :m, ord_m = :o0"});
+        assert_eq!(units_of_call("UpdateItem", &update, &json!({})).write, 1.0 + 2.0);
+        let delete = json!({"TransactItems": [{"Delete": {"Key": {"pk": {"S": "T#t#USERS"}, "sk": {"S": "id"}}}},
+                                              {"Delete": {"Key": {"pk": {"S": "T#t#GROUPS"}, "sk": {"S": "id"}}}},
+                                              {"Delete": {"Key": {"pk": {"S": "T#t#USERS"}, "sk": {"S": "#N#01"}}}}]});
+        assert_eq!(
+            units_of_call("TransactWriteItems", &delete, &json!({})).write,
+            (2.0 + 5.0) + (2.0 + 4.0) + 2.0
+        );
         assert_eq!(
             units_of_call("ListTables", &json!({}), &json!({})),
             RequestUnits::default()

@@ -329,6 +329,7 @@ impl CallCounts<'_> {
             paging: Paging::Index { start_index: 1 },
             count: PAGE,
             include: with_groups,
+            sort: None,
         };
         self.store
             .query(&t, user, &list)
@@ -472,6 +473,7 @@ fn query(
         paging: Paging::Index { start_index },
         count,
         include,
+        sort: None,
     })
 }
 

@@ -307,7 +307,7 @@ impl DeletedUserStore for DynamoStore {
             let mut items = vec![
                 (
                     self.put(
-                        with_origin(restored.item(keys::resources(tenant, kind)), origin::RESTORED),
+                        with_origin(self.resource_item(tenant, &restored), origin::RESTORED),
                         Some("attribute_not_exists(#pk)"),
                     )?,
                     Role::Target,

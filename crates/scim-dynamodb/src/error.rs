@@ -34,6 +34,27 @@ pub fn is_conflict(code: &str) -> bool {
     CONFLICT.contains(&code)
 }
 
+/// Whether a Query failed because its index is not there to read: not created (a stack with fewer
+/// sort indexes, `SortIndexes` in template.yaml) or still filling after being added.
+pub fn is_index_unavailable<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    // DynamoDB: ValidationException "The table does not have the specified index" or "Cannot
+    // read from backfilling global secondary index"; moto: ResourceNotFoundException "Invalid
+    // index".
+    e.as_service_error().is_some_and(|s| {
+        let message = s.message().unwrap_or_default().to_ascii_lowercase();
+        match s.code() {
+            Some("ValidationException") => {
+                message.contains("specified index") || message.contains("backfilling")
+            }
+            Some("ResourceNotFoundException") => message.contains("index"),
+            _ => false,
+        }
+    })
+}
+
 /// Maps any SDK error that is not a condition failure.
 pub fn sdk<E, R>(op: &str, e: SdkError<E, R>) -> StoreError
 where

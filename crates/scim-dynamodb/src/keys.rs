@@ -24,6 +24,9 @@
 //! ([`LOG_INDEX`]): `rpk` = `L#<tenant>#R#<resource id>`, or for a record without an id (a
 //! create that failed) `L#<tenant>#N#<name folded>`; `rsk` = its sort key.
 //!
+//! Resource items also carry one `ord_*` attribute per [`SORT_INDEXES`] entry of their kind, the
+//! sort key of that sort index (its partition key is the item's `pk`).
+//!
 //! Counter shards sort before every id (`#` < `0`), so a Query from the start of a listing
 //! partition reads the total and the first page in one call.
 
@@ -42,6 +45,51 @@ pub const LOG_INDEX: &str = "by_resource";
 pub const RPK: &str = "rpk";
 /// Sort key attribute of [`LOG_INDEX`] (the record's sort key).
 pub const RSK: &str = "rsk";
+
+/// A sort index: a global secondary index over the resource items that orders a tenant's users
+/// or groups by one attribute (RFC 7644 §3.4.2.3). Its partition key is the item's own `pk`
+/// (the listing partition `T#<tenant>#USERS`); its sort key is the item attribute `attribute`,
+/// which holds the resource's `scim_proto::sort::SortBy` key (value, then id). Only resource
+/// items carry these attributes, and every resource item carries each of its kind's, so an index
+/// holds exactly the tenant's resources of one kind.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SortIndex {
+    /// The attribute path it orders by, as `SortBy::path` spells it.
+    pub path: &'static str,
+    /// The item attribute holding the key.
+    pub attribute: &'static str,
+    /// The index's name.
+    pub index: &'static str,
+}
+
+/// Every sort index. A kind uses those whose path its schema has (groups have no `userName`).
+pub const SORT_INDEXES: [SortIndex; 5] = [
+    SortIndex {
+        path: "userName",
+        attribute: "ord_un",
+        index: "sorted_userName",
+    },
+    SortIndex {
+        path: "displayName",
+        attribute: "ord_dn",
+        index: "sorted_displayName",
+    },
+    SortIndex {
+        path: "externalId",
+        attribute: "ord_xid",
+        index: "sorted_externalId",
+    },
+    SortIndex {
+        path: "meta.created",
+        attribute: "ord_c",
+        index: "sorted_created",
+    },
+    SortIndex {
+        path: "meta.lastModified",
+        attribute: "ord_m",
+        index: "sorted_lastModified",
+    },
+];
 
 /// Sort key of a unique index entry (one item per value).
 pub const UNIQUE_SK: &str = "#";

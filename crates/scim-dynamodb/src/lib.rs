@@ -40,14 +40,16 @@ mod token_usage;
 mod unmanaged;
 
 pub use generation::{open_token_registry, TokenGeneration};
-pub use keys::{LOG_INDEX, PK, SK};
+pub use keys::{SortIndex, LOG_INDEX, PK, SK, SORT_INDEXES};
 pub use log::{MAX_LOG_EXAMINED, OMITTED};
 pub use metrics::CallCounter;
 pub use reindex::{ReindexConflict, ReindexReport};
 pub use table::{create_table, create_table_with, TableCreated};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use record::{Item, Rec};
+use scim_proto::sort::SortBy;
 use scim_proto::SchemaRegistry;
 use scim_store::attributes::{indexed_attributes, IndexedAttribute};
 use scim_store::unmanaged::MatchAttribute;
@@ -144,6 +146,8 @@ pub struct DynamoStore {
     registry: Arc<SchemaRegistry>,
     users: Vec<IndexedAttribute>,
     groups: Vec<IndexedAttribute>,
+    /// Each kind's sort indexes with the order each keeps.
+    sorted: Vec<(ResourceKind, &'static SortIndex, SortBy)>,
     scan_limit: u64,
     member_work_budget: usize,
     cache: Mutex<HashMap<(TenantId, String), Rec>>,
@@ -172,12 +176,22 @@ impl DynamoStore {
         );
         let users = indexed_attributes(&registry, ResourceKind::User);
         let groups = indexed_attributes(&registry, ResourceKind::Group);
+        let sorted = [ResourceKind::User, ResourceKind::Group]
+            .into_iter()
+            .filter_map(|kind| Some((kind, registry.view(kind.name())?)))
+            .flat_map(|(kind, schema)| {
+                keys::SORT_INDEXES
+                    .iter()
+                    .filter_map(move |i| Some((kind, i, SortBy::resolve(i.path, None, &schema).ok()?)))
+            })
+            .collect();
         DynamoStore {
             client,
             table: table.into(),
             registry,
             users,
             groups,
+            sorted,
             scan_limit: DEFAULT_SCAN_LIMIT,
             member_work_budget: DEFAULT_MEMBER_WORK_BUDGET,
             cache: Mutex::new(HashMap::new()),
@@ -224,6 +238,34 @@ impl DynamoStore {
             ResourceKind::User => &self.users,
             ResourceKind::Group => &self.groups,
         }
+    }
+
+    /// The sort index of `kind` that keeps `sort`'s order, if there is one.
+    fn sort_index(&self, kind: ResourceKind, sort: &SortBy) -> Option<&'static SortIndex> {
+        self.sorted
+            .iter()
+            .find(|(k, _, s)| *k == kind && s.path == sort.path)
+            .map(|(_, i, _)| *i)
+    }
+
+    /// The resource's key in each of its kind's sort indexes, as item attributes.
+    fn sort_attributes(&self, rec: &Rec) -> Vec<(&'static str, AttributeValue)> {
+        self.sorted
+            .iter()
+            .filter(|(k, _, _)| *k == rec.kind)
+            .map(|(_, index, sort)| (index.attribute, record::s(sort.key(&rec.attrs, rec.meta()))))
+            .collect()
+    }
+
+    /// A live resource's item: [`Rec::item`] in its listing partition with its sort keys.
+    fn resource_item(&self, tenant: &TenantId, rec: &Rec) -> record::Item {
+        let mut item = rec.item(keys::resources(tenant, rec.kind));
+        item.extend(
+            self.sort_attributes(rec)
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value)),
+        );
+        item
     }
 
     fn index_entries(

@@ -10,17 +10,27 @@
 //! | anything else | the listing partition, evaluated here | Query pages, at most the scan limit of items |
 //!
 //! Every candidate is checked with `Filter::matches`, so an index only narrows the search.
+//!
+//! Sorted lists (RFC 7644 §3.4.2.3): without a filter, in the order of a sort index
+//! ([`keys::SORT_INDEXES`]: `userName`, `displayName`, `externalId`, `meta.created`,
+//! `meta.lastModified`), one index Query + one BatchGetItem + the counters' Query; otherwise
+//! every candidate of the source above is read (at most the scan limit, beyond it 400
+//! `tooMany`), evaluated, sorted and paged in the function.
 
 use crate::keys;
+use crate::keys::SortIndex;
 use crate::members::MemberLists;
-use crate::record::{attr, get_n, get_s, Item, Rec};
+use crate::record::{attr, get_n, get_s, Rec};
 use crate::DynamoStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::try_join_all;
 use scim_proto::filter::Filter;
 use scim_proto::schema::ResourceSchema;
-use scim_store::{Include, Member, Page, Paging, Query, ResourceKind, StoreError, StoredResource, TenantId};
-use std::collections::BTreeSet;
+use scim_proto::sort::SortBy;
+use scim_store::{
+    page_in_memory, Include, Member, Page, Paging, Query, ResourceKind, StoreError, StoredResource, TenantId,
+};
+use std::collections::{BTreeSet, HashMap};
 
 /// Items read per Query page while evaluating a filter.
 const SCAN_PAGE: i32 = 500;
@@ -197,32 +207,197 @@ impl DynamoStore {
                 matching.push(rec);
             }
         }
-        let total = matching.len() as u64;
-        let take = usize::try_from(q.count).unwrap_or(usize::MAX);
-        let (page, next) = match &q.paging {
-            Paging::Index { start_index } => {
-                let skip = usize::try_from(start_index.max(&1) - 1).unwrap_or(usize::MAX);
-                (
-                    matching.into_iter().skip(skip).take(take).collect::<Vec<_>>(),
-                    None,
-                )
-            }
-            Paging::Cursor { after } => {
-                let rest: Vec<Rec> = matching
-                    .into_iter()
-                    .filter(|r| after.as_ref().is_none_or(|a| r.id.as_str() > a.as_str()))
-                    .collect();
-                let more = rest.len() > take;
-                let page: Vec<Rec> = rest.into_iter().take(take).collect();
-                let next = more.then(|| page.last().map(|r| r.id.clone())).flatten();
-                (page, next)
-            }
-        };
+        let keyed = matching.into_iter().map(|r| (self.list_key(q, &r), r)).collect();
+        let (page, total, next) = page_in_memory(keyed, q.sort.as_ref(), &q.paging, q.count);
         Ok(Page {
             resources: page.iter().map(|r| r.stored(q.include.groups)).collect(),
             total_results: Some(total),
             next,
         })
+    }
+
+    /// A resource's position in a list: its key in the query's order, or its id.
+    fn list_key(&self, q: &Query, rec: &Rec) -> String {
+        match &q.sort {
+            Some(sort) => sort.key(&rec.attrs, rec.meta()),
+            None => rec.id.clone(),
+        }
+    }
+
+    /// A sorted list that no sort index answers (another attribute, or a filter whose candidates
+    /// are not one index's): every candidate is read and evaluated, at most the scan limit of
+    /// them, then sorted and paged here.
+    pub(crate) async fn list_sorted_in_memory(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        q: &Query,
+        filter: Option<(&Filter, &ResourceSchema<'_>)>,
+        source: Source,
+        sort: &SortBy,
+    ) -> Result<Page, StoreError> {
+        let mut candidates = Vec::new();
+        let mut position: Option<String> = None;
+        let mut examined: u64 = 0;
+        loop {
+            let budget = (self.scan_limit + 1 - examined).min(SCAN_PAGE as u64);
+            let (recs, scanned, last, more) = self
+                .next_batch(tenant, kind, &source, position.as_deref(), budget)
+                .await?;
+            examined += scanned;
+            if examined > self.scan_limit {
+                return Err(self.too_many_to_sort(kind, sort));
+            }
+            for rec in recs {
+                let keep = match filter {
+                    Some((f, schema)) => self.matches(tenant, f, schema, &rec, None).await?,
+                    None => true,
+                };
+                if keep {
+                    candidates.push((self.list_key(q, &rec), rec));
+                }
+            }
+            match (more, last) {
+                (true, Some(l)) => position = Some(l),
+                _ => break,
+            }
+        }
+        let (page, total, next) = page_in_memory(candidates, Some(sort), &q.paging, q.count);
+        Ok(Page {
+            resources: page.iter().map(|r| r.stored(q.include.groups)).collect(),
+            total_results: Some(total),
+            next,
+        })
+    }
+
+    fn too_many_to_sort(&self, kind: ResourceKind, sort: &SortBy) -> StoreError {
+        let indexed: Vec<&str> = self
+            .sorted
+            .iter()
+            .filter(|(k, _, _)| *k == kind)
+            .map(|(_, i, _)| i.path)
+            .collect();
+        StoreError::TooMany(format!(
+            "sorting by {} means reading every candidate, and there are more than {}; sort by {} \
+             (kept in order by an index), or narrow the request with a filter on userName, \
+             externalId, id or (groups) displayName",
+            sort.path,
+            self.scan_limit,
+            indexed.join(", ")
+        ))
+    }
+
+    /// A list without a filter in the order of one of the sort indexes: the index's Query gives
+    /// the ids of the page (no resource is read to find them), one BatchGetItem their items, and
+    /// the counters the total. The index is eventually consistent: a resource written a moment
+    /// ago may still be in its old place (the items themselves are read strongly consistent).
+    pub(crate) async fn list_sorted(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        q: &Query,
+        sort: &SortBy,
+        index: &SortIndex,
+    ) -> Result<Page, StoreError> {
+        let pk = keys::resources(tenant, kind);
+        let (after, skip, want) = match &q.paging {
+            Paging::Index { start_index } => {
+                let skip = start_index.max(&1) - 1;
+                let want = skip.saturating_add(q.count);
+                if want > self.scan_limit {
+                    return Err(self.too_many());
+                }
+                (None, skip, want)
+            }
+            Paging::Cursor { after } => (after.clone(), 0, q.count.saturating_add(1)),
+        };
+        let (total, entries) = tokio::join!(
+            self.read_counters(&pk),
+            self.sorted_entries(&pk, index, sort, after.as_deref(), want)
+        );
+        let Some(mut entries) = entries? else {
+            // The index is not there (yet): the same order from the whole list, within the bound.
+            return self
+                .list_sorted_in_memory(tenant, kind, q, None, Source::Listing, sort)
+                .await;
+        };
+        let more = matches!(q.paging, Paging::Cursor { .. }) && entries.len() as u64 > q.count;
+        let entries: Vec<(String, String)> = entries
+            .drain(..)
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .take(usize::try_from(q.count).unwrap_or(usize::MAX))
+            .collect();
+        let ids: Vec<String> = entries.iter().map(|(_, id)| id.clone()).collect();
+        let mut recs: HashMap<String, Rec> = self
+            .fetch(tenant, kind, &ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        // A resource deleted since the index named it is skipped.
+        let page: Vec<Rec> = ids.iter().filter_map(|id| recs.remove(id)).collect();
+        let next = more.then(|| entries.last().map(|(key, _)| key.clone())).flatten();
+        Ok(Page {
+            resources: page.iter().map(|r| r.stored(q.include.groups)).collect(),
+            total_results: Some(total?),
+            next,
+        })
+    }
+
+    /// Up to `want` (key, id) entries of a sort index partition after `after`, in `sort`'s
+    /// direction; `None` when the index cannot be read (not created, or still filling).
+    async fn sorted_entries(
+        &self,
+        pk: &str,
+        index: &SortIndex,
+        sort: &SortBy,
+        after: Option<&str>,
+        want: u64,
+    ) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        let mut entries: Vec<(String, String)> = Vec::new();
+        let mut from = after.map(str::to_string);
+        while (entries.len() as u64) < want {
+            let limit = i32::try_from((want - entries.len() as u64).min(1000)).unwrap_or(1000);
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index.index)
+                .scan_index_forward(!sort.descending())
+                .limit(limit)
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_values(":pk", crate::record::s(pk));
+            query = match &from {
+                Some(position) => query
+                    .key_condition_expression(if sort.descending() {
+                        "#pk = :pk AND #o < :after"
+                    } else {
+                        "#pk = :pk AND #o > :after"
+                    })
+                    .expression_attribute_names("#o", index.attribute)
+                    .expression_attribute_values(":after", crate::record::s(position)),
+                None => query.key_condition_expression("#pk = :pk"),
+            };
+            let out = match query.send().await {
+                Ok(out) => out,
+                Err(e) if crate::error::is_index_unavailable(&e) => return Ok(None),
+                Err(e) => return Err(crate::error::sdk("Query", e)),
+            };
+            let items = out.items();
+            for item in items {
+                if let (Some(key), Some(id)) = (get_s(item, index.attribute), get_s(item, keys::SK)) {
+                    entries.push((key.to_string(), id.to_string()));
+                }
+            }
+            // moto may leave out LastEvaluatedKey after an exactly full last page: a full page
+            // means another Query, which then finds nothing.
+            let full = items.len() as i32 >= limit;
+            if !(full || out.last_evaluated_key().is_some()) || items.is_empty() {
+                break;
+            }
+            from = entries.last().map(|(key, _)| key.clone());
+        }
+        Ok(Some(entries))
     }
 
     pub(crate) fn too_many(&self) -> StoreError {
@@ -532,9 +707,4 @@ impl DynamoStore {
         }
         Ok(())
     }
-}
-
-#[allow(dead_code)]
-fn item_id(item: &Item) -> Option<&str> {
-    get_s(item, keys::SK)
 }

@@ -216,6 +216,15 @@ impl Rec {
         item
     }
 
+    /// What a sort key may take from the record besides its attributes.
+    pub fn meta(&self) -> scim_proto::sort::Meta<'_> {
+        scim_proto::sort::Meta {
+            id: &self.id,
+            created: &self.created,
+            last_modified: &self.modified,
+        }
+    }
+
     /// The item as one side of a change event's item change: the parts a subscriber can see.
     pub fn state(&self) -> ResourceState {
         ResourceState {

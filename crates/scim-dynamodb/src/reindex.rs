@@ -1,4 +1,12 @@
-//! Moving index keys written before identifiers compared in Unicode NFC (`scimctl reindex`).
+//! Bringing items written by earlier releases up to the current key design (`scimctl reindex`):
+//! index keys written before identifiers compared in Unicode NFC, and resource items written
+//! before the sort indexes, which lack their sort keys.
+//!
+//! Sort keys: each user and group item carries one `ord_*` attribute per sort index of its kind
+//! ([`keys::SORT_INDEXES`]); an item without them is missing from those indexes, so sorted lists
+//! leave it out. The reindex sets every sort key an item lacks or holds stale, in the same
+//! transaction as its key moves, conditional on the version it read. The change touches no
+//! SCIM attribute, so it makes no change event.
 //!
 //! Index items and unmanaged match entries are keyed by the normalised value
 //! (`scim_store::attributes::fold`: NFC, then lower case unless `caseExact`). Items written
@@ -12,10 +20,10 @@
 //! [`fold_before_nfc`]: scim_store::attributes::fold_before_nfc
 
 use crate::calls::build_error;
-use crate::record::{attr, get_n, get_s, s, Item, Rec};
+use crate::record::{attr, get_n, get_s, n, s, Item, Rec};
 use crate::unmanaged::field::SET_ASIDE;
 use crate::{index_entry, keys, DynamoStore, Failure, Role};
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use scim_store::unmanaged::{match_keys, match_keys_before_nfc};
 use scim_store::{ResourceKind, StoreError, TenantId};
 use serde_json::{Map, Value};
@@ -33,6 +41,8 @@ pub struct ReindexReport {
     pub unmanaged: u64,
     /// Index keys moved to their NFC form (a dry run: that would move).
     pub moved: u64,
+    /// Users and groups given their sort keys (a dry run: that would be).
+    pub sort_keys_set: u64,
     /// New keys another resource already holds: real duplicates for an operator to resolve.
     pub conflicts: Vec<ReindexConflict>,
     /// Resources written by someone else while being reindexed (their transaction's condition
@@ -66,6 +76,8 @@ struct Planned {
     id: String,
     version: u64,
     moves: Vec<KeyMove>,
+    /// Sort keys the item lacks or holds stale, as item attributes to set.
+    sort_keys: Vec<(&'static str, AttributeValue)>,
 }
 
 /// The three listings a reindex walks.
@@ -138,7 +150,7 @@ impl DynamoStore {
             for item in &items {
                 if let Some(p) = self.plan(tenant, listing, item)? {
                     examined += 1;
-                    if !p.moves.is_empty() {
+                    if !p.moves.is_empty() || !p.sort_keys.is_empty() {
                         planned.push(p);
                     }
                 }
@@ -174,10 +186,16 @@ impl DynamoStore {
                         })
                     })
                     .collect();
+                let sort_keys = self
+                    .sort_attributes(&rec)
+                    .into_iter()
+                    .filter(|(name, key)| item.get(*name) != Some(key))
+                    .collect();
                 Ok(Some(Planned {
                     id: rec.id,
                     version: rec.version,
                     moves,
+                    sort_keys,
                 }))
             }
             Listing::Unmanaged => {
@@ -212,7 +230,12 @@ impl DynamoStore {
                         })
                     })
                     .collect();
-                Ok(Some(Planned { id, version, moves }))
+                Ok(Some(Planned {
+                    id,
+                    version,
+                    moves,
+                    sort_keys: Vec::new(),
+                }))
             }
         }
     }
@@ -263,17 +286,48 @@ impl DynamoStore {
                 }
                 moved += u64::from(wrote);
             }
-            if items.is_empty() {
+            let sorting = !resource.sort_keys.is_empty();
+            if items.is_empty() && !sorting {
                 continue;
             }
             if dry_run {
                 report.moved += moved;
+                report.sort_keys_set += u64::from(sorting);
                 continue;
             }
             let own = Self::key(listing.partition(tenant), resource.id.clone());
-            items.push((self.version_check(own, resource.version)?, Role::Target));
+            let own_write = if sorting {
+                // The item's own write is also its version check (one item, one action).
+                let names: Vec<String> = (0..resource.sort_keys.len()).map(|i| format!(":o{i}")).collect();
+                let set: Vec<String> = resource
+                    .sort_keys
+                    .iter()
+                    .zip(&names)
+                    .map(|((attribute, _), name)| format!("{attribute} = {name}"))
+                    .collect();
+                let mut values: Vec<(&str, AttributeValue)> = vec![(":v", n(resource.version as i64))];
+                values.extend(
+                    names
+                        .iter()
+                        .map(String::as_str)
+                        .zip(resource.sort_keys.iter().map(|(_, k)| k.clone())),
+                );
+                self.update(
+                    own,
+                    &format!("SET {}", set.join(", ")),
+                    Some("v = :v"),
+                    vec![],
+                    values,
+                )?
+            } else {
+                self.version_check(own, resource.version)?
+            };
+            items.push((own_write, Role::Target));
             match self.transact(items).await {
-                Ok(()) => report.moved += moved,
+                Ok(()) => {
+                    report.moved += moved;
+                    report.sort_keys_set += u64::from(sorting);
+                }
                 Err(Failure::Condition { .. }) => report.changed.push(resource.id),
                 Err(Failure::Store(e)) => return Err(e),
             }

@@ -49,7 +49,7 @@ impl ResourceStore for DynamoStore {
             } else {
                 Vec::new()
             };
-            let item = rec.item(keys::resources(tenant, kind));
+            let item = self.resource_item(tenant, &rec);
             let mut first = vec![(self.put(item, Some("attribute_not_exists(#pk)"))?, Role::Target)];
             for e in self.index_entries(tenant, kind, &id, &attrs) {
                 first.push(self.index_put(&e, &id)?);
@@ -282,15 +282,26 @@ impl ResourceStore for DynamoStore {
     /// A list page: candidates from the cheapest source the filter allows ([`crate::list`]).
     async fn query(&self, tenant: &TenantId, kind: ResourceKind, q: &Query) -> Result<Page, StoreError> {
         let schema = self.schema(kind)?;
-        let mut page = match &q.filter {
-            None => self.list_all(tenant, kind, q).await?,
-            Some(f) => {
+        let mut page = match (&q.filter, &q.sort) {
+            (None, None) => self.list_all(tenant, kind, q).await?,
+            (None, Some(sort)) => match self.sort_index(kind, sort) {
+                Some(index) => self.list_sorted(tenant, kind, q, sort, index).await?,
+                None => {
+                    self.list_sorted_in_memory(tenant, kind, q, None, Source::Listing, sort)
+                        .await?
+                }
+            },
+            (Some(f), sort) => {
                 let source = self.source(tenant, kind, f, &schema).await?;
-                match source {
-                    Source::Ids(ids, known) => {
+                match (source, sort) {
+                    (Source::Ids(ids, known), _) => {
                         self.list_ids(tenant, kind, q, f, &schema, (ids, known)).await?
                     }
-                    source => self.list_scan(tenant, kind, q, f, &schema, source).await?,
+                    (source, None) => self.list_scan(tenant, kind, q, f, &schema, source).await?,
+                    (source, Some(sort)) => {
+                        self.list_sorted_in_memory(tenant, kind, q, Some((f, &schema)), source, sort)
+                            .await?
+                    }
                 }
             }
         };
@@ -336,6 +347,13 @@ impl DynamoStore {
             (":m", s(&next.modified)),
         ];
         let mut set = String::from("SET a = :a, m = :m");
+        // The sort keys move with the attributes and lastModified they come from.
+        let sort_keys = self.sort_attributes(next);
+        let names: Vec<String> = (0..sort_keys.len()).map(|i| format!(":o{i}")).collect();
+        for ((attribute, key), name) in sort_keys.into_iter().zip(&names) {
+            set.push_str(&format!(", {attribute} = {name}"));
+            values.push((name.as_str(), key));
+        }
         // Only a rename marks the fan-out: another write leaves the mark as it finds it (one
         // on top of others may find it cleared meanwhile, and must not bring it back).
         if let (true, Some(d), Some(until)) = (renamed, &next.fanout, &next.fanout_lease) {

@@ -3,7 +3,7 @@
 //! TTL on the `ttl` attribute, a stream of new and old images for change events).
 
 use crate::error::sdk;
-use crate::keys::{LOG_INDEX, PK, RPK, RSK, SK};
+use crate::keys::{LOG_INDEX, PK, RPK, RSK, SK, SORT_INDEXES};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
     GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
@@ -30,13 +30,13 @@ const TABLE_POLL_INTERVAL: Duration = Duration::from_millis(500);
 const INDEX_POLLS: usize = 720;
 const INDEX_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Creates the store's table (`pk` and `sk`, both strings) with its one global secondary index
-/// ([`LOG_INDEX`]: the provisioning log by resource, `rpk`/`rsk`, all attributes projected),
-/// on-demand, with a stream of new and old images (the change events' source, see
+/// Creates the store's table (`pk` and `sk`, both strings) with its global secondary indexes
+/// ([`LOG_INDEX`]: the provisioning log by resource, `rpk`/`rsk`, all attributes projected; one
+/// per [`SORT_INDEXES`] entry, `pk`/`ord_*`, keys only), on-demand, with a stream of new and old images (the change events' source, see
 /// [`crate::stream`]), waits until it is active, turns point-in-time recovery on and enables TTL
 /// on the `ttl` attribute (soft-deleted users and log records expire by it). Idempotent: an
-/// existing table without a stream gets one, and one without the index gets it (UpdateTable,
-/// then waiting until the index is active).
+/// existing table without a stream gets one, and one without an index gets it (one UpdateTable
+/// per index, each waiting until the index is active).
 pub async fn create_table(client: &Client, name: &str) -> Result<TableCreated, StoreError> {
     create_table_with(client, name, true).await
 }
@@ -57,13 +57,20 @@ pub async fn create_table_with(
             .build()
     };
     let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
-    let key_schema = || -> Result<Vec<KeySchemaElement>, StoreError> {
-        Ok(vec![
-            key(RPK, KeyType::Hash).map_err(build)?,
-            key(RSK, KeyType::Range).map_err(build)?,
-        ])
+    let indexes = indexes();
+    let index = |i: &IndexShape| -> Result<GlobalSecondaryIndex, StoreError> {
+        GlobalSecondaryIndex::builder()
+            .index_name(i.name)
+            .key_schema(key(i.hash, KeyType::Hash).map_err(build)?)
+            .key_schema(key(i.range, KeyType::Range).map_err(build)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(i.projection.clone())
+                    .build(),
+            )
+            .build()
+            .map_err(build)
     };
-    let projection = || Projection::builder().projection_type(ProjectionType::All).build();
     let stream_spec = || {
         StreamSpecification::builder()
             .stream_enabled(true)
@@ -71,28 +78,20 @@ pub async fn create_table_with(
             .build()
             .map_err(build)
     };
-    let created = client
+    let mut create = client
         .create_table()
         .table_name(name)
         .key_schema(key(PK, KeyType::Hash).map_err(build)?)
         .key_schema(key(SK, KeyType::Range).map_err(build)?)
-        .attribute_definitions(attr(PK).map_err(build)?)
-        .attribute_definitions(attr(SK).map_err(build)?)
-        .attribute_definitions(attr(RPK).map_err(build)?)
-        .attribute_definitions(attr(RSK).map_err(build)?)
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(LOG_INDEX)
-                .set_key_schema(Some(key_schema()?))
-                .projection(projection())
-                .build()
-                .map_err(build)?,
-        )
         .billing_mode(BillingMode::PayPerRequest)
-        .set_stream_specification(if stream { Some(stream_spec()?) } else { None })
-        .send()
-        .await;
-    let outcome = match created {
+        .set_stream_specification(if stream { Some(stream_spec()?) } else { None });
+    for a in key_attributes(&indexes) {
+        create = create.attribute_definitions(attr(a).map_err(build)?);
+    }
+    for i in &indexes {
+        create = create.global_secondary_indexes(index(i)?);
+    }
+    let outcome = match create.send().await {
         Ok(_) => TableCreated::Created,
         Err(e)
             if e.as_service_error()
@@ -114,23 +113,27 @@ pub async fn create_table_with(
             .map_err(|e| sdk("UpdateTable", e))?;
         wait_active(client, name, TABLE_POLLS, TABLE_POLL_INTERVAL).await?;
     }
-    let indexed = table
-        .global_secondary_indexes()
-        .iter()
-        .any(|i| i.index_name() == Some(LOG_INDEX));
-    if !indexed {
+    for i in &indexes {
+        let present = table
+            .global_secondary_indexes()
+            .iter()
+            .any(|g| g.index_name() == Some(i.name));
+        if present {
+            continue;
+        }
         // DynamoDB takes one index change per UpdateTable, on an active table.
+        let g = index(i)?;
         let create = CreateGlobalSecondaryIndexAction::builder()
-            .index_name(LOG_INDEX)
-            .set_key_schema(Some(key_schema()?))
-            .projection(projection())
+            .index_name(i.name)
+            .set_key_schema(Some(g.key_schema().to_vec()))
+            .set_projection(g.projection().cloned())
             .build()
             .map_err(build)?;
         client
             .update_table()
             .table_name(name)
-            .attribute_definitions(attr(RPK).map_err(build)?)
-            .attribute_definitions(attr(RSK).map_err(build)?)
+            .attribute_definitions(attr(i.hash).map_err(build)?)
+            .attribute_definitions(attr(i.range).map_err(build)?)
             .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
             .send()
             .await
@@ -172,6 +175,46 @@ pub async fn create_table_with(
             .map_err(|e| sdk("UpdateTimeToLive", e))?;
     }
     Ok(outcome)
+}
+
+/// One global secondary index of the table.
+struct IndexShape {
+    name: &'static str,
+    hash: &'static str,
+    range: &'static str,
+    projection: ProjectionType,
+}
+
+/// The table's indexes: the provisioning log by resource (all attributes), then the sort indexes
+/// (keys only: a sorted page reads its items with one BatchGetItem, strongly consistent).
+fn indexes() -> Vec<IndexShape> {
+    let log = IndexShape {
+        name: LOG_INDEX,
+        hash: RPK,
+        range: RSK,
+        projection: ProjectionType::All,
+    };
+    std::iter::once(log)
+        .chain(SORT_INDEXES.iter().map(|i| IndexShape {
+            name: i.index,
+            hash: PK,
+            range: i.attribute,
+            projection: ProjectionType::KeysOnly,
+        }))
+        .collect()
+}
+
+/// Every attribute a key of the table or of an index names, once.
+fn key_attributes(indexes: &[IndexShape]) -> Vec<&'static str> {
+    let mut names = vec![PK, SK];
+    for i in indexes {
+        for a in [i.hash, i.range] {
+            if !names.contains(&a) {
+                names.push(a);
+            }
+        }
+    }
+    names
 }
 
 /// Waits until the table and every index of it are active (at most `polls` times `interval`),

@@ -320,10 +320,7 @@ impl UnmanagedStore for DynamoStore {
             fanout_lease: None,
             left: Default::default(),
         };
-        let item = with_origin(
-            rec.item(keys::resources(tenant, ResourceKind::User)),
-            origin::ADOPTED,
-        );
+        let item = with_origin(self.resource_item(tenant, &rec), origin::ADOPTED);
         items.push((self.put(item, Some("attribute_not_exists(#pk)"))?, Role::Other));
         for e in self.index_entries(tenant, ResourceKind::User, id, &rec.attrs) {
             items.push(self.index_put(&e, id)?);

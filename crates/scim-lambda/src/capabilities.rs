@@ -16,7 +16,7 @@ pub fn capabilities(config: &Config) -> Capabilities {
         }),
         filter_max_results: config.max_page_size,
         change_password: true,
-        sort: false,
+        sort: true,
         etag: true,
         documentation_uri: None,
         max_payload_bytes: Some(config.max_body_bytes as u64),

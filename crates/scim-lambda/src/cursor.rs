@@ -2,9 +2,10 @@
 //!
 //! A cursor is `base64url(position) "." base64url(HMAC-SHA256(key, binding || position))`. The
 //! binding is the tenant, the resource type and the query (canonical filter, `attributes`,
-//! `excludedAttributes`), so a cursor only continues the listing it came from: changed, forged
+//! `excludedAttributes`, and `sortBy`/`sortOrder` when sorted), so a cursor only continues the listing it came from: changed, forged
 //! or foreign cursors (another tenant's, another query's) answer 400 `invalidCursor` (RFC 9865
-//! §6). The position itself is the last id a page examined (ids sort), so cursors do not expire.
+//! §6). The position itself is the last id a page examined (ids sort), or in a sorted listing the
+//! last resource's key in that order (`scim_proto::sort`), so cursors do not expire.
 //!
 //! The key rotates ([`crate::secrets`]): cursors are signed with the current key and opened with
 //! the current or the previous one, so a listing in progress survives a rotation.
@@ -14,7 +15,7 @@ use crate::secrets::SecretPair;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use scim_proto::list::ListQuery;
+use scim_proto::list::{ListQuery, SortOrder};
 use scim_proto::{ScimError, ScimType};
 use scim_store::{ResourceKind, TenantId};
 use sha2::Sha256;
@@ -91,11 +92,25 @@ impl Binding<'_> {
                 .join(",")
                 .to_ascii_lowercase()
                 .as_bytes(),
-            position,
         ] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
         }
+        // A sorted listing's positions are keys in its order (RFC 7644 §3.4.2.3), meaningless
+        // in another: the order is bound too. Unsorted bindings stay as they were, so cursors
+        // handed out before sorting existed still open.
+        if let Some(by) = &self.query.sort_by {
+            let order = match self.query.sort_order {
+                Some(SortOrder::Descending) => "descending",
+                _ => "ascending",
+            };
+            for part in [by.to_ascii_lowercase().as_bytes(), order.as_bytes()] {
+                mac.update(&(part.len() as u64).to_be_bytes());
+                mac.update(part);
+            }
+        }
+        mac.update(&(position.len() as u64).to_be_bytes());
+        mac.update(position);
         Some(mac)
     }
 
@@ -158,6 +173,47 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    /// What `sign` gave for [`sorting_binds_the_order_and_leaves_unsorted_cursors_as_they_were`]'s
+    /// unsorted query before sorting existed (HMAC-SHA256 over the length-prefixed parts).
+    const UNSORTED_BEFORE_SORTING: &str = "MjgxOWMyMjMtN2Y3Ng.EspZecFGC8W0d62xezp4H3PKO6jWGoXtSBXr3QVjcx0";
+
+    /// A cursor of an unsorted listing signed before sorting existed (the tag the binding made
+    /// then, for this key and query) still opens; sorted listings bind their order on top.
+    #[test]
+    fn sorting_binds_the_order_and_leaves_unsorted_cursors_as_they_were() {
+        let key = keys(7, None);
+        let t = TenantId::new("a").unwrap();
+        let unsorted = query(&[("filter", "userName sw \"a\"")]);
+        fn b<'a>(t: &'a TenantId, query: &'a ListQuery) -> Binding<'a> {
+            Binding {
+                tenant: t,
+                kind: ResourceKind::User,
+                query,
+            }
+        }
+        assert_eq!(
+            b(&t, &unsorted).sign(&key, "2819c223-7f76").unwrap(),
+            UNSORTED_BEFORE_SORTING
+        );
+        let asc = query(&[("sortBy", "displayName")]);
+        let cursor = b(&t, &asc).sign(&key, "1x\u{1}id").unwrap();
+        assert_eq!(
+            b(&t, &asc).open(&key, &cursor).unwrap().as_deref(),
+            Some("1x\u{1}id")
+        );
+        // sortOrder spelled out as the default, and the path in other case, are the same order.
+        let same = query(&[("sortBy", "DISPLAYNAME"), ("sortOrder", "ascending")]);
+        assert!(b(&t, &same).open(&key, &cursor).is_ok());
+        for other in [
+            query(&[("sortBy", "displayName"), ("sortOrder", "descending")]),
+            query(&[("sortBy", "userName")]),
+            query(&[]),
+        ] {
+            let e = b(&t, &other).open(&key, &cursor).unwrap_err();
+            assert_eq!(e.scim_type, Some(ScimType::InvalidCursor));
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@ use crate::error::ApiResult;
 use crate::service::Service;
 use crate::shape::ResponseShape;
 use crate::state::AppState;
-use scim_proto::list::ListQuery;
+use scim_proto::list::{ListQuery, SortOrder};
+use scim_proto::sort::{missing_key, Meta, SortBy};
 use scim_proto::ScimError;
 use scim_store::{Paging, Query, ResourceKind, TenantId};
 use serde_json::Value;
@@ -25,8 +26,9 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
-/// A page's resources, the total when known, and the store's position after the page.
-type Page = (Vec<Value>, Option<u64>, Option<String>);
+/// A page's resources, the total when known, the store's position after the page, and (sorted
+/// pages) each resource's key in the order.
+type Page = (Vec<Value>, Option<u64>, Option<String>, Vec<String>);
 
 impl Service<'_> {
     /// `GET /Users` and `POST /Users/.search`: one page, by index unless the query asks for a
@@ -37,7 +39,7 @@ impl Service<'_> {
             let paging = Paging::Index {
                 start_index: query.start_index,
             };
-            let (resources, total, _) = self.page(query, paging, count).await?;
+            let (resources, total, ..) = self.page(query, paging, count).await?;
             return Ok(ListPage {
                 resources,
                 total,
@@ -53,7 +55,7 @@ impl Service<'_> {
         };
         let keys = self.state.cursor_keys.get().await;
         let after = binding.open(&keys, cursor)?;
-        let (resources, total, next) = self.page(query, Paging::Cursor { after }, count).await?;
+        let (resources, total, next, _) = self.page(query, Paging::Cursor { after }, count).await?;
         Ok(ListPage {
             resources,
             total,
@@ -69,23 +71,49 @@ impl Service<'_> {
         if let Some(filter) = &query.filter {
             filter.validate(&self.schema())?;
         }
+        let sort = self.sort(query)?;
         let shape = ResponseShape::new(self.state, self.kind, query)?;
+        let store_query = Query {
+            filter: query.filter.clone(),
+            paging,
+            count,
+            include: shape.include,
+            sort,
+        };
         let page = self
             .state
             .store
-            .query(
-                self.tenant,
-                self.kind,
-                &Query {
-                    filter: query.filter.clone(),
-                    paging,
-                    count,
-                    include: shape.include,
-                },
-            )
+            .query(self.tenant, self.kind, &store_query)
             .await?;
+        let keys = match &store_query.sort {
+            Some(sort) => page
+                .resources
+                .iter()
+                .map(|r| {
+                    sort.key(
+                        &r.attrs,
+                        Meta {
+                            id: &r.id,
+                            created: &r.created,
+                            last_modified: &r.last_modified,
+                        },
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let resources = self.present(page.resources, &shape).await?;
-        Ok((resources, page.total_results, page.next))
+        Ok((resources, page.total_results, page.next, keys))
+    }
+
+    /// The query's `sortBy` and `sortOrder` for this type (RFC 7644 §3.4.2.3); `sortOrder`
+    /// alone changes nothing, as there is no attribute to order by.
+    fn sort(&self, query: &ListQuery) -> ApiResult<Option<SortBy>> {
+        Ok(query
+            .sort_by
+            .as_deref()
+            .map(|by| SortBy::resolve(by, query.sort_order, &self.schema()))
+            .transpose()?)
     }
 }
 
@@ -126,8 +154,16 @@ pub async fn search_all(
         }
     }
     let index = |start_index| Paging::Index { start_index };
+    if query.sort_by.is_some() {
+        return search_all_sorted(
+            query,
+            [(&users, applies(&users)), (&groups, applies(&groups))],
+            count,
+        )
+        .await;
+    }
     let (mut resources, users_total) = if applies(&users) {
-        let (r, total, _) = users.page(query, index(query.start_index), count).await?;
+        let (r, total, ..) = users.page(query, index(query.start_index), count).await?;
         (r, total.unwrap_or(0))
     } else {
         (vec![], 0)
@@ -137,7 +173,7 @@ pub async fn search_all(
     let remaining = count.saturating_sub(resources.len() as u64);
     let group_start = query.start_index.saturating_sub(users_total).max(1);
     let (group_page, groups_total) = if applies(&groups) {
-        let (r, total, _) = groups.page(query, index(group_start), remaining).await?;
+        let (r, total, ..) = groups.page(query, index(group_start), remaining).await?;
         (r, total.unwrap_or(0))
     } else {
         (vec![], 0)
@@ -146,6 +182,69 @@ pub async fn search_all(
     Ok(ListPage {
         resources,
         total: Some(users_total + groups_total),
+        start_index: Some(query.start_index),
+        next_cursor: None,
+    })
+}
+
+/// Sorted `POST /.search` at the root: each type's resources up to the end of the requested
+/// page, in the order, merged by key (RFC 7644 §3.4.2.3 orders the whole result). A type whose
+/// schema lacks the `sortBy` attribute has no value for it: its resources come after every
+/// resource with one (ascending), by id.
+async fn search_all_sorted(
+    query: &ListQuery,
+    types: [(&Service<'_>, bool); 2],
+    count: u64,
+) -> ApiResult<ListPage> {
+    let want = query.start_index.max(1) - 1 + count;
+    let descending = query.sort_order == Some(SortOrder::Descending);
+    let mut keyed: Vec<(String, Value)> = Vec::new();
+    let mut total = 0;
+    let mut resolved_anywhere = None;
+    for (svc, applies) in types {
+        if !applies {
+            continue;
+        }
+        let resolves = svc.sort(query);
+        let mut typed = query.clone();
+        if resolves.is_err() {
+            typed.sort_by = None;
+        }
+        let (resources, n, _, keys) = svc.page(&typed, Paging::Index { start_index: 1 }, want).await?;
+        total += n.unwrap_or(0);
+        match resolves {
+            Ok(_) => {
+                resolved_anywhere = Some(Ok(()));
+                keyed.extend(keys.into_iter().zip(resources));
+            }
+            Err(e) => {
+                resolved_anywhere.get_or_insert(Err(e));
+                // Without the attribute: after every value ascending, by id (the page is in id
+                // order), as [`SortBy::key`] keys a missing value.
+                keyed.extend(resources.into_iter().map(|r| {
+                    let id = r
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    (missing_key(&id), r)
+                }));
+            }
+        }
+    }
+    if let Some(Err(e)) = resolved_anywhere {
+        // Neither type has the attribute: the request names nothing to sort by.
+        return Err(e);
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    if descending {
+        keyed.reverse();
+    }
+    let skip = usize::try_from(query.start_index.max(1) - 1).unwrap_or(usize::MAX);
+    let take = usize::try_from(count).unwrap_or(usize::MAX);
+    Ok(ListPage {
+        resources: keyed.into_iter().skip(skip).take(take).map(|(_, r)| r).collect(),
+        total: Some(total),
         start_index: Some(query.start_index),
         next_cursor: None,
     })

@@ -23,6 +23,7 @@ pub mod etag;
 pub mod list;
 pub mod project;
 pub mod resource;
+pub mod sort;
 pub mod text;
 pub use list::{ListLimits, ListQuery, SortOrder};
 pub use project::Projection;

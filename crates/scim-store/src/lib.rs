@@ -37,8 +37,8 @@ pub use log::{
 };
 pub use memory::MemoryStore;
 pub use resources::{
-    check_member_kind, unknown_member, Include, Member, MemberChange, Page, Paging, Query, ResourceStore,
-    StoredResource,
+    check_member_kind, page_in_memory, unknown_member, Include, Member, MemberChange, Page, Paging, Query,
+    ResourceStore, StoredResource,
 };
 pub use settings::{ConflictPolicy, DeleteMode, SettingsStore, TenantSettings, VersionedSettings};
 pub use token_usage::{TokenUsageStore, TokenUse};

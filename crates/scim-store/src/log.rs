@@ -371,6 +371,7 @@ pub async fn resource_filter<S: crate::ResourceStore + ?Sized>(
             paging: crate::Paging::Cursor { after: None },
             count: 10,
             include: crate::Include::NONE,
+            sort: None,
         };
         let page = store.query(tenant, kind, &query).await?;
         ids.extend(page.resources.into_iter().map(|r| r.id));

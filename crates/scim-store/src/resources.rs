@@ -4,6 +4,7 @@
 use crate::{Expect, ResourceKind, StoreError, TenantId};
 use async_trait::async_trait;
 use scim_proto::filter::Filter;
+use scim_proto::sort::SortBy;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
@@ -144,6 +145,8 @@ pub struct Query {
     /// Page size; 0 asks only for `totalResults`.
     pub count: u64,
     pub include: Include,
+    /// RFC 7644 §3.4.2.3 `sortBy`/`sortOrder`, resolved; `None` lists in id order.
+    pub sort: Option<SortBy>,
 }
 
 /// One page of a list.
@@ -159,6 +162,49 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+/// One page of a list already read into memory: `keyed` holds each resource with its key (its
+/// [`SortBy::key`], or its id when unsorted), in any order. Answers the page, the total, and
+/// for cursor paging the key to continue after (the page's last, when more follow). The paging
+/// rule both stores share when they sort in memory.
+pub fn page_in_memory<T>(
+    mut keyed: Vec<(String, T)>,
+    sort: Option<&SortBy>,
+    paging: &Paging,
+    count: u64,
+) -> (Vec<T>, u64, Option<String>) {
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    if sort.is_some_and(SortBy::descending) {
+        keyed.reverse();
+    }
+    let total = keyed.len() as u64;
+    let take = usize::try_from(count).unwrap_or(usize::MAX);
+    match paging {
+        Paging::Index { start_index } => {
+            // RFC 7644 §3.4.2.4: a startIndex below 1 is taken as 1.
+            let skip = usize::try_from(start_index.max(&1) - 1).unwrap_or(usize::MAX);
+            let page = keyed.into_iter().skip(skip).take(take).map(|(_, t)| t).collect();
+            (page, total, None)
+        }
+        Paging::Cursor { after } => {
+            // The position is the last key a page held: keys are unique and ordered, so this
+            // page starts after it whatever was created or deleted meanwhile.
+            let follows = |key: &str| match (after, sort) {
+                (None, _) => true,
+                (Some(a), Some(s)) => s.after(key, a),
+                (Some(a), None) => key > a.as_str(),
+            };
+            let mut rest = keyed.into_iter().filter(|(k, _)| follows(k));
+            let page: Vec<(String, T)> = rest.by_ref().take(take).collect();
+            let next = rest
+                .next()
+                .is_some()
+                .then(|| page.last().map(|(k, _)| k.clone()))
+                .flatten();
+            (page.into_iter().map(|(_, t)| t).collect(), total, next)
+        }
+    }
+}
+
 /// Users, groups and memberships.
 ///
 /// Contract (checked by `contract`, feature `contract`): attributes with `uniqueness: server`
@@ -168,7 +214,8 @@ pub struct Page {
 /// (version unchanged); member changes are idempotent, atomic with the attribute change, and
 /// reject unknown ids, ids of other tenants, group cycles and group members of a group nested
 /// beyond [`crate::nesting`]'s bound; deleting a resource removes every
-/// membership it takes part in; list order is stable (by id), for index and cursor paging alike;
+/// membership it takes part in; list order is stable (by id, or by [`Query::sort`]'s key and then id),
+/// for index and cursor paging alike;
 /// member lists beyond [`Include::member_limit`] are refused, never shortened.
 #[async_trait]
 pub trait ResourceStore: Send + Sync {

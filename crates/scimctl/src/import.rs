@@ -299,6 +299,7 @@ impl<S: Store> Import<'_, S> {
                     paging: Paging::Index { start_index: 1 },
                     count: 0,
                     include: Include::NONE,
+                    sort: None,
                 },
             )
             .await?;

@@ -54,8 +54,9 @@ enum Command {
     Import(import::ImportArgs),
     /// List the POSTs refused for meeting an imported account, and link or reject them
     Conflicts(conflicts::ConflictsArgs),
-    /// Once after upgrading to NFC identifiers: move DynamoDB index keys written before to their
-    /// NFC form, and report duplicates that NFC reveals
+    /// Once after upgrading to NFC identifiers or sorted lists: move DynamoDB index keys written
+    /// before to their NFC form, give older items their sort keys, and report duplicates that NFC
+    /// reveals
     Reindex(reindex::ReindexArgs),
     /// A tenant's provisioning log: each SCIM request, what was answered and what changed,
     /// newest first (from the table, or a local server's admin API)

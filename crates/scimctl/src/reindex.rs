@@ -1,5 +1,6 @@
-//! `scimctl reindex`: once after upgrading to the release where identifiers compare in Unicode
-//! NFC, moves each tenant's DynamoDB index keys written before it to their NFC form
+//! `scimctl reindex`: once after upgrading from a release before identifiers compared in
+//! Unicode NFC or before sorted lists, moves each tenant's DynamoDB index keys written before
+//! it to their NFC form and gives each user and group item the sort keys the sort indexes read
 //! (`scim_dynamodb::DynamoStore::reindex`). Prints one JSON report per tenant; a duplicate found
 //! (two resources whose identifiers are one in NFC) is reported, left alone, and makes the
 //! command fail (exit 1) so an operator resolves it and runs it again.
@@ -97,6 +98,7 @@ fn report_json(t: &TenantId, r: &ReindexReport, dry_run: bool) -> Value {
         "dryRun": dry_run,
         "examined": {"users": r.users, "groups": r.groups, "unmanagedAccounts": r.unmanaged},
         (if dry_run { "keysToMove" } else { "keysMoved" }): r.moved,
+        (if dry_run { "sortKeysToSet" } else { "sortKeysSet" }): r.sort_keys_set,
         "conflicts": conflicts,
         "changedMeanwhile": r.changed,
     })

@@ -11,6 +11,8 @@
 use crate::common;
 use scim_dynamodb::{CallCounter, DynamoStore};
 use scim_proto::filter::Filter;
+use scim_proto::list::SortOrder;
+use scim_proto::sort::SortBy;
 use scim_proto::SchemaRegistry;
 use scim_store::metering;
 use scim_store::prelude::*;
@@ -43,6 +45,7 @@ fn filtered(kind: ResourceKind, text: &str, paging: Paging, count: u64) -> Query
         paging,
         count,
         include: Include::NONE,
+        sort: None,
     }
 }
 
@@ -288,13 +291,62 @@ async fn measure(users: usize, members: usize) -> Vec<(&'static str, Counts)> {
                 filter: None,
                 paging: idx.clone(),
                 count: 50,
-                include: Include::ALL
+                include: Include::ALL,
+                sort: None,
             }
         )
         .await
         .unwrap()
     );
     assert_eq!(all.total_results, Some(users as u64 + 3)); // new-user and the two adopted accounts
+    let registry = SchemaRegistry::standard();
+    let sorted = |by: &str, order: SortOrder, paging: Paging| Query {
+        filter: None,
+        paging,
+        count: 50,
+        include: Include::ALL,
+        sort: Some(SortBy::resolve(by, Some(order), &registry.user()).unwrap()),
+    };
+    let by_name = op!(
+        "GET /Users?sortBy=userName&count=50",
+        s.query(
+            &t,
+            ResourceKind::User,
+            &sorted("userName", SortOrder::Ascending, idx.clone())
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(by_name.total_results, all.total_results);
+    assert_eq!(by_name.resources.len(), 50);
+    let first_sorted = s
+        .query(
+            &t,
+            ResourceKind::User,
+            &sorted(
+                "meta.lastModified",
+                SortOrder::Descending,
+                Paging::Cursor { after: None },
+            ),
+        )
+        .await
+        .unwrap();
+    op!(
+        "GET /Users?sortBy=meta.lastModified&sortOrder=descending&cursor=... (later page)",
+        s.query(
+            &t,
+            ResourceKind::User,
+            &sorted(
+                "meta.lastModified",
+                SortOrder::Descending,
+                Paging::Cursor {
+                    after: first_sorted.next.clone()
+                }
+            )
+        )
+        .await
+        .unwrap()
+    );
     let first = s
         .query(
             &t,
@@ -304,6 +356,7 @@ async fn measure(users: usize, members: usize) -> Vec<(&'static str, Counts)> {
                 paging: Paging::Cursor { after: None },
                 count: 5,
                 include: Include::ALL,
+                sort: None,
             },
         )
         .await
@@ -319,7 +372,8 @@ async fn measure(users: usize, members: usize) -> Vec<(&'static str, Counts)> {
                     after: first.next.clone()
                 },
                 count: 5,
-                include: Include::ALL
+                include: Include::ALL,
+                sort: None,
             }
         )
         .await
@@ -476,6 +530,14 @@ async fn every_operation_costs_the_same_at_both_sizes() {
             counts(&[("BatchGetItem", 2), ("GetItem", 1), ("TransactWriteItems", 2)]),
         ),
         ("GET /Users?count=50 (first page)", counts(&[("Query", 1)])),
+        (
+            "GET /Users?sortBy=userName&count=50",
+            counts(&[("BatchGetItem", 1), ("Query", 2)]),
+        ),
+        (
+            "GET /Users?sortBy=meta.lastModified&sortOrder=descending&cursor=... (later page)",
+            counts(&[("BatchGetItem", 1), ("Query", 2)]),
+        ),
         (
             "GET /Users?cursor=...&count=5 (later page)",
             counts(&[("Query", 2)]),

@@ -3,9 +3,29 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aws_sdk_dynamodb::Client;
-use scim_dynamodb::{create_table_with, CallCounter, DynamoStore};
+use scim_dynamodb::{create_table_with, CallCounter, DynamoStore, SORT_INDEXES};
+use scim_proto::sort::{Meta, SortBy};
 use scim_proto::SchemaRegistry;
+use scim_store::ResourceKind;
 use std::sync::Arc;
+
+/// The sort index attributes the store writes on a resource item of `kind` created at [`TS`].
+pub fn sort_keys(kind: ResourceKind, attrs: &serde_json::Value, id: &str) -> Vec<(String, AttributeValue)> {
+    let registry = SchemaRegistry::standard();
+    let schema = registry.view(kind.name()).unwrap();
+    let meta = Meta {
+        id,
+        created: TS,
+        last_modified: TS,
+    };
+    SORT_INDEXES
+        .iter()
+        .filter_map(|i| {
+            let sort = SortBy::resolve(i.path, None, &schema).ok()?;
+            Some((i.attribute.to_string(), s(sort.key(attrs.as_object()?, meta))))
+        })
+        .collect()
+}
 
 /// A client for moto on 127.0.0.1 that counts its calls.
 pub fn client(counter: &CallCounter) -> Client {
@@ -109,22 +129,19 @@ pub async fn seed(
                 ("k".to_string(), s("User")),
             ]));
         }
-        items.push(HashMap::from([
+        let attrs = serde_json::json!({"userName": name, "externalId": format!("ext-{i}"), "active": true});
+        let mut item = HashMap::from([
             ("pk".to_string(), s(format!("T#{tenant}#USERS"))),
             ("sk".to_string(), s(id)),
             ("v".to_string(), AttributeValue::N("1".into())),
             ("mv".to_string(), AttributeValue::N("0".into())),
             ("c".to_string(), s(TS)),
             ("m".to_string(), s(TS)),
-            (
-                "a".to_string(),
-                s(
-                    serde_json::json!({"userName": name, "externalId": format!("ext-{i}"), "active": true})
-                        .to_string(),
-                ),
-            ),
+            ("a".to_string(), s(attrs.to_string())),
             ("g".to_string(), AttributeValue::M(g)),
-        ]));
+        ]);
+        item.extend(sort_keys(ResourceKind::User, &attrs, id));
+        items.push(item);
         items.push(HashMap::from([
             ("pk".to_string(), s(format!("T#{tenant}#X#User#userName#{name}"))),
             ("sk".to_string(), s("#")),
@@ -157,6 +174,12 @@ pub async fn seed(
         ),
         ("p".to_string(), AttributeValue::M(HashMap::new())),
     ]));
+    let group = items.len() - 1;
+    items[group].extend(sort_keys(
+        ResourceKind::Group,
+        &serde_json::json!({"displayName": "Seeded"}),
+        &gid,
+    ));
     items.push(HashMap::from([
         (
             "pk".to_string(),

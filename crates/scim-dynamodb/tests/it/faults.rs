@@ -159,6 +159,7 @@ async fn find(s: &DynamoStore, t: &TenantId, kind: ResourceKind, text: &str) -> 
         paging: Paging::Index { start_index: 1 },
         count: 100,
         include: Include::NONE,
+        sort: None,
     };
     s.query(t, kind, &q)
         .await
@@ -321,6 +322,7 @@ async fn a_failed_large_create_leaves_no_group() {
         paging: Paging::Index { start_index: 1 },
         count: 10,
         include: Include::NONE,
+        sort: None,
     };
     assert_eq!(
         s.query(&t, ResourceKind::Group, &q).await.unwrap().total_results,
@@ -348,6 +350,7 @@ async fn scans_are_bounded() {
         paging,
         count: 100,
         include: Include::NONE,
+        sort: None,
     };
     let r = s
         .query(&t, ResourceKind::User, &q(Paging::Index { start_index: 1 }))
@@ -381,6 +384,7 @@ async fn scans_are_bounded() {
         paging: Paging::Index { start_index: 20 },
         count: 5,
         include: Include::NONE,
+        sort: None,
     };
     assert!(matches!(
         s.query(&t, ResourceKind::User, &far).await,

@@ -12,8 +12,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
-use scim_dynamodb::{CallCounter, DynamoStore, ReindexConflict};
+use scim_dynamodb::{CallCounter, DynamoStore, ReindexConflict, SORT_INDEXES};
 use scim_proto::filter::Filter;
+use scim_proto::sort::SortBy;
 use scim_proto::SchemaRegistry;
 use scim_store::prelude::*;
 use scim_store::{Expect, Include, MemberChange, Paging, Query, ResourceKind, StoreError, TenantId};
@@ -79,6 +80,7 @@ async fn found(store: &DynamoStore, t: &TenantId, kind: ResourceKind, filter: &s
         paging: Paging::Index { start_index: 1 },
         count: 10,
         include: Include::NONE,
+        sort: None,
     };
     let page = store.query(t, kind, &query).await.unwrap();
     page.resources.into_iter().map(|r| r.id).collect()
@@ -416,4 +418,104 @@ async fn a_resource_deleted_meanwhile_gets_no_new_key() {
         (0, 0, 0),
         "{again:?}"
     );
+}
+
+/// The userNames of a list sorted by `userName`, read whole.
+async fn sorted_names(store: &DynamoStore, t: &TenantId) -> Vec<String> {
+    let registry = SchemaRegistry::standard();
+    let query = Query {
+        filter: None,
+        paging: Paging::Index { start_index: 1 },
+        count: 100,
+        include: Include::NONE,
+        sort: Some(SortBy::resolve("userName", None, &registry.user()).unwrap()),
+    };
+    let page = store.query(t, ResourceKind::User, &query).await.unwrap();
+    page.resources
+        .into_iter()
+        .map(|r| r.attrs["userName"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Items written before the sort indexes have no sort keys, so sorted lists leave them out
+/// until a reindex sets them (once: a second run writes nothing), conditional on the version it
+/// read, with no change to the resource a client could see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_gives_items_written_before_sorting_their_sort_keys() {
+    let (store, counter) = common::store().await;
+    let (client, table) = (store.client().clone(), store.table().to_string());
+    let t = TenantId::new("sorting").unwrap();
+    let mut users = Vec::new();
+    for name in ["carol", "alice", "bob"] {
+        users.push(
+            store
+                .create(
+                    &t,
+                    ResourceKind::User,
+                    obj(json!({"userName": name})),
+                    MemberChange::default(),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let group = store
+        .create(
+            &t,
+            ResourceKind::Group,
+            obj(json!({"displayName": "g"})),
+            MemberChange::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sorted_names(&store, &t).await, ["alice", "bob", "carol"]);
+    // What an earlier release wrote: the same items without sort keys (two of the users).
+    let strip = SORT_INDEXES
+        .iter()
+        .map(|i| i.attribute)
+        .collect::<Vec<_>>()
+        .join(", ");
+    for (pk, id) in [
+        ("T#sorting#USERS", &users[0].id),
+        ("T#sorting#USERS", &users[1].id),
+        ("T#sorting#GROUPS", &group.id),
+    ] {
+        client
+            .update_item()
+            .table_name(&table)
+            .set_key(Some(key(pk, id)))
+            .update_expression(format!("REMOVE {strip}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        sorted_names(&store, &t).await,
+        ["bob"],
+        "only the item with sort keys"
+    );
+    let dry = store.reindex(&t, true).await.unwrap();
+    assert_eq!(dry.sort_keys_set, 3, "{dry:?}");
+    assert_eq!(
+        sorted_names(&store, &t).await,
+        ["bob"],
+        "a dry run writes nothing"
+    );
+    counter.take();
+    let report = store.reindex(&t, false).await.unwrap();
+    assert_eq!(report.sort_keys_set, 3, "{report:?}");
+    assert_eq!(report.moved, 0);
+    // One write per item, each its own conditional UpdateItem.
+    assert_eq!(counter.take().get("UpdateItem").copied(), Some(3));
+    assert_eq!(sorted_names(&store, &t).await, ["alice", "bob", "carol"]);
+    let again = store.reindex(&t, false).await.unwrap();
+    assert_eq!(again.sort_keys_set, 0, "{again:?}");
+    // The resources are as they were: same version, same attributes.
+    for u in &users {
+        let now = store
+            .get(&t, ResourceKind::User, &u.id, Include::NONE)
+            .await
+            .unwrap();
+        assert_eq!((now.version, &now.attrs), (u.version, &u.attrs));
+    }
 }

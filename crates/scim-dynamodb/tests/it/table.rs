@@ -7,26 +7,41 @@ use aws_sdk_dynamodb::types::{
     BillingMode, IndexStatus, KeyType, PointInTimeRecoveryStatus, ProjectionType, StreamViewType,
     TableDescription, TimeToLiveStatus,
 };
-use scim_dynamodb::{create_table, CallCounter, TableCreated, LOG_INDEX, PK, SK};
+use scim_dynamodb::{create_table, CallCounter, TableCreated, LOG_INDEX, PK, SK, SORT_INDEXES};
+use scim_proto::sort::SortBy;
+use scim_proto::SchemaRegistry;
+use scim_store::prelude::*;
+use scim_store::{Include, MemberChange, Paging, Query, ResourceKind, TenantId};
+use serde_json::json;
 
-/// The table's one index, the provisioning log by resource: `rpk`/`rsk`, everything projected,
-/// active.
-fn assert_log_index(t: &TableDescription) {
-    let indexes = t.global_secondary_indexes();
-    assert_eq!(indexes.len(), 1, "{indexes:?}");
-    let index = &indexes[0];
-    assert_eq!(index.index_name(), Some(LOG_INDEX));
-    let keys: Vec<(&str, &KeyType)> = index
-        .key_schema()
-        .iter()
-        .map(|k| (k.attribute_name(), k.key_type()))
-        .collect();
-    assert_eq!(keys, vec![("rpk", &KeyType::Hash), ("rsk", &KeyType::Range)]);
-    assert_eq!(
-        index.projection().and_then(|p| p.projection_type()),
-        Some(&ProjectionType::All)
+/// The table's indexes, all active: the provisioning log by resource (`rpk`/`rsk`, everything
+/// projected) and one sort index per [`SORT_INDEXES`] entry (`pk`/`ord_*`, keys only).
+fn assert_indexes(t: &TableDescription) {
+    let mut expected = vec![(LOG_INDEX, "rpk", "rsk", ProjectionType::All)];
+    expected.extend(
+        SORT_INDEXES
+            .iter()
+            .map(|i| (i.index, PK, i.attribute, ProjectionType::KeysOnly)),
     );
-    assert_eq!(index.index_status(), Some(&IndexStatus::Active));
+    let indexes = t.global_secondary_indexes();
+    assert_eq!(indexes.len(), expected.len(), "{indexes:?}");
+    for (name, hash, range, projection) in expected {
+        let index = indexes
+            .iter()
+            .find(|i| i.index_name() == Some(name))
+            .unwrap_or_else(|| panic!("no index {name}"));
+        let keys: Vec<(&str, &KeyType)> = index
+            .key_schema()
+            .iter()
+            .map(|k| (k.attribute_name(), k.key_type()))
+            .collect();
+        assert_eq!(keys, vec![(hash, &KeyType::Hash), (range, &KeyType::Range)]);
+        assert_eq!(
+            index.projection().and_then(|p| p.projection_type()),
+            Some(&projection)
+        );
+        assert_eq!(index.index_status(), Some(&IndexStatus::Active));
+    }
 }
 
 #[tokio::test]
@@ -53,7 +68,7 @@ async fn creates_the_table_once_with_its_keys_and_recovery() {
         t.billing_mode_summary().and_then(|b| b.billing_mode()),
         Some(&BillingMode::PayPerRequest)
     );
-    assert_log_index(t);
+    assert_indexes(t);
     let stream = t.stream_specification().unwrap();
     assert!(stream.stream_enabled());
     assert_eq!(stream.stream_view_type(), Some(&StreamViewType::NewAndOldImages));
@@ -80,8 +95,8 @@ async fn creates_the_table_once_with_its_keys_and_recovery() {
     assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
 }
 
-/// A table made before change events and the provisioning log gets its stream and its index
-/// from `create_table`.
+/// A table made before change events, the provisioning log and sorted lists gets its stream and
+/// its indexes from `create_table` (one UpdateTable per index).
 #[tokio::test]
 async fn an_existing_table_without_a_stream_or_index_gets_them() {
     let client = common::client(&CallCounter::default());
@@ -120,7 +135,7 @@ async fn an_existing_table_without_a_stream_or_index_gets_them() {
     let stream = t.stream_specification().unwrap();
     assert!(stream.stream_enabled());
     assert_eq!(stream.stream_view_type(), Some(&StreamViewType::NewAndOldImages));
-    assert_log_index(t);
+    assert_indexes(t);
 }
 
 /// The SAM template declares the table the store reads: the same key attribute names, and the
@@ -138,10 +153,81 @@ fn the_sam_template_declares_the_same_keys() {
         .filter_map(|l| l.trim().strip_prefix("- AttributeName:"))
         .map(str::trim)
         .collect();
+    let mut expected = vec![PK, SK, "rpk", "rsk"];
+    expected.extend(SORT_INDEXES.iter().map(|i| i.attribute));
+    expected.extend([PK, SK, "rpk", "rsk"]);
+    for i in &SORT_INDEXES {
+        expected.extend([PK, i.attribute]);
+    }
     assert_eq!(
-        names,
-        vec![PK, SK, "rpk", "rsk", PK, SK, "rpk", "rsk"],
-        "AttributeDefinitions, KeySchema, then the index's KeySchema"
+        names, expected,
+        "AttributeDefinitions, KeySchema, then each index's KeySchema"
     );
     assert!(table.contains(&format!("IndexName: {LOG_INDEX}")));
+    for i in &SORT_INDEXES {
+        assert!(table.contains(&format!("IndexName: {}", i.index)), "{}", i.index);
+    }
+}
+
+/// A stack deployed with fewer sort indexes (template.yaml's `SortIndexes`), or one whose new
+/// index is still filling, sorts by reading the list instead of failing.
+#[tokio::test]
+async fn without_its_sort_index_a_sorted_list_reads_the_whole_list() {
+    let (store, counter) = common::store().await;
+    let t = TenantId::new("noindex").unwrap();
+    for name in ["carol", "alice", "bob"] {
+        store
+            .create(
+                &t,
+                ResourceKind::User,
+                json!({"userName": name}).as_object().unwrap().clone(),
+                MemberChange::default(),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .client()
+        .update_table()
+        .table_name(store.table())
+        .global_secondary_index_updates(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    aws_sdk_dynamodb::types::DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name("sorted_userName")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let registry = SchemaRegistry::standard();
+    counter.take();
+    let page = store
+        .query(
+            &t,
+            ResourceKind::User,
+            &Query {
+                filter: None,
+                paging: Paging::Index { start_index: 1 },
+                count: 10,
+                include: Include::NONE,
+                sort: Some(SortBy::resolve("userName", None, &registry.user()).unwrap()),
+            },
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = page
+        .resources
+        .iter()
+        .map(|r| r.attrs["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    assert_eq!(page.total_results, Some(3));
+    // The index Query failed, the counters' and the listing's ran; no BatchGetItem.
+    let calls = counter.take();
+    assert_eq!(calls.get("BatchGetItem"), None, "{calls:?}");
+    assert_eq!(calls.get("Query"), Some(&3), "{calls:?}");
 }

@@ -28,7 +28,9 @@ use crate::{
     VersionedSettings,
 };
 use scim_proto::filter::Filter;
+use scim_proto::list::SortOrder;
 use scim_proto::schema::SchemaRegistry;
+use scim_proto::sort::SortBy;
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::time::Duration;
@@ -169,6 +171,7 @@ fn query(filter: Option<Filter>, start_index: u64, count: u64) -> Query {
         paging: Paging::Index { start_index },
         count,
         include: Include::NONE,
+        sort: None,
     }
 }
 

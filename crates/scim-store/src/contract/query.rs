@@ -279,6 +279,7 @@ async fn walk<S: Store>(s: &S, t: &TenantId, kind: ResourceKind, f: Option<&str>
             paging: Paging::Cursor { after: after.clone() },
             count,
             include: Include::NONE,
+            sort: None,
         };
         let page = s.query(t, kind, &q).await.unwrap();
         assert!(page.resources.len() as u64 <= count);
@@ -315,6 +316,7 @@ pub async fn cursor_paging_sees_every_user_once<S: Store>(s: S) {
                 paging: Paging::Cursor { after: None },
                 count: 10,
                 include: Include::NONE,
+                sort: None,
             },
         )
         .await
@@ -368,6 +370,7 @@ pub async fn cursor_continues_after_deleted_position<S: Store>(s: S) {
         paging: Paging::Cursor { after },
         count: 3,
         include: Include::NONE,
+        sort: None,
     };
     let first = s.query(&t, ResourceKind::User, &q(None)).await.unwrap();
     let next = first.next.clone().expect("more pages");
@@ -428,5 +431,269 @@ pub async fn member_limit_refuses_never_truncates<S: Store>(s: S) {
             .resources
             .len(),
         2
+    );
+}
+
+/// Users for the sorting cases, with gaps where a resource lacks an attribute.
+async fn sortable_users<S: Store>(s: &S, t: &TenantId) -> Vec<StoredResource> {
+    let emails = |primary: &str| json!([{"value": "other@x"}, {"value": primary, "primary": true}]);
+    let rows = [
+        json!({"userName": "carol", "displayName": "Carol", "externalId": "x-3",
+               "name": {"familyName": "Zeta"}, "active": true, "emails": emails("c@x")}),
+        json!({"userName": "Alice", "externalId": "x-1",
+               "name": {"familyName": "adams"}, "active": false, "emails": emails("z@x")}),
+        json!({"userName": "bob", "displayName": "bob", "emails": emails("b@x")}),
+        json!({"userName": "dave", "displayName": "Émile", "externalId": "X-2",
+               "name": {"familyName": "Adams"}, "active": true, "emails": emails("a@x")}),
+        json!({"userName": "erin", "displayName": "alice", "externalId": "x-10",
+               "name": {"familyName": "young"}, "active": false, "emails": emails("e@x")}),
+        json!({"userName": "Ábel", "displayName": "Bob", "externalId": "x-4",
+               "name": {"familyName": "Young"}, "emails": emails("d@x")}),
+    ];
+    let mut users = Vec::new();
+    for attrs in rows {
+        users.push(
+            s.create(
+                t,
+                ResourceKind::User,
+                attrs.as_object().unwrap().clone(),
+                MemberChange::default(),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    users
+}
+
+fn sort_query(filter: Option<Filter>, by: &str, order: SortOrder, paging: Paging, count: u64) -> Query {
+    let registry = SchemaRegistry::standard();
+    Query {
+        sort: Some(SortBy::resolve(by, Some(order), &registry.user()).unwrap()),
+        ..query_paged(filter, paging, count)
+    }
+}
+
+fn query_paged(filter: Option<Filter>, paging: Paging, count: u64) -> Query {
+    Query {
+        paging,
+        ..query(filter, 1, count)
+    }
+}
+
+/// The userNames of a sorted list, read whole by index.
+async fn sorted_names<S: Store>(
+    s: &S,
+    t: &TenantId,
+    filter: Option<&str>,
+    by: &str,
+    order: SortOrder,
+) -> Vec<String> {
+    let f = filter.map(|text| self::filter(ResourceKind::User, text));
+    let page = s
+        .query(
+            t,
+            ResourceKind::User,
+            &sort_query(f, by, order, Paging::Index { start_index: 1 }, 100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, Some(page.resources.len() as u64));
+    page.resources
+        .iter()
+        .map(|r| r.attrs["userName"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// RFC 7644 §3.4.2.3: each attribute's type and `caseExact` decide the order; resources
+/// without the attribute come last ascending and first descending; `sortOrder` reverses.
+pub async fn sorting_orders_by_type_with_missing_values_last<S: Store>(s: S) {
+    let t = tenant();
+    let users = sortable_users(&s, &t).await;
+    let asc = SortOrder::Ascending;
+    // Strings compare case-insensitively by code point after NFC ("Ábel" after every ASCII name).
+    assert_eq!(
+        sorted_names(&s, &t, None, "userName", asc).await,
+        ["Alice", "bob", "carol", "dave", "erin", "Ábel"]
+    );
+    // displayName "bob"/"Bob" tie: by id; Alice has none, so last.
+    let tie: Vec<&StoredResource> = users
+        .iter()
+        .filter(|u| {
+            u.attrs
+                .get("displayName")
+                .is_some_and(|d| d.as_str().unwrap().eq_ignore_ascii_case("bob"))
+        })
+        .collect();
+    let mut tied: Vec<(&str, &str)> = tie
+        .iter()
+        .map(|u| (u.id.as_str(), u.attrs["userName"].as_str().unwrap()))
+        .collect();
+    tied.sort();
+    let mut expected = vec!["erin"];
+    expected.extend(tied.iter().map(|(_, n)| *n));
+    expected.extend(["carol", "dave", "Alice"]);
+    assert_eq!(sorted_names(&s, &t, None, "displayName", asc).await, expected);
+    // Descending is the exact reverse: the user without a displayName first.
+    let mut reversed = expected.clone();
+    reversed.reverse();
+    assert_eq!(
+        sorted_names(&s, &t, None, "displayName", SortOrder::Descending).await,
+        reversed
+    );
+    // externalId is caseExact: "X-2" before "x-…"; strings, so "x-10" before "x-3".
+    assert_eq!(
+        sorted_names(&s, &t, None, "externalId", asc).await,
+        ["dave", "Alice", "erin", "carol", "Ábel", "bob"]
+    );
+    // A sub-attribute; "adams"/"Adams" and "young"/"Young" tie and go by id.
+    let family = sorted_names(&s, &t, None, "name.familyName", asc).await;
+    let pair = |i: usize| {
+        let mut p = [family[i].as_str(), family[i + 1].as_str()];
+        p.sort();
+        p
+    };
+    assert_eq!(pair(0), ["Alice", "dave"], "{family:?}");
+    assert_eq!(pair(2), ["erin", "Ábel"], "{family:?}");
+    assert_eq!(&family[4..], ["carol", "bob"], "Zeta, then no familyName last");
+    // Booleans: false, then true, then none.
+    let active = sorted_names(&s, &t, None, "active", asc).await;
+    let rank = |n: &str| match n {
+        "Alice" | "erin" => 0,
+        "carol" | "dave" => 1,
+        _ => 2,
+    };
+    assert!(
+        active.windows(2).all(|w| rank(&w[0]) <= rank(&w[1])),
+        "{active:?}"
+    );
+    // A multi-valued attribute sorts by its primary value.
+    assert_eq!(
+        sorted_names(&s, &t, None, "emails.value", asc).await,
+        ["dave", "bob", "carol", "Ábel", "erin", "Alice"]
+    );
+    // Dates: creation order, ties (same instant) by id; lastModified moves with an update.
+    let created = sorted_names(&s, &t, None, "meta.created", asc).await;
+    let by_created = {
+        let mut v: Vec<(&str, &str, &str)> = users
+            .iter()
+            .map(|u| {
+                (
+                    u.created.as_str(),
+                    u.id.as_str(),
+                    u.attrs["userName"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| rfc3339(a.0).cmp(&rfc3339(b.0)).then(a.1.cmp(b.1)));
+        v.into_iter().map(|(_, _, n)| n.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(created, by_created);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let first = &users[0];
+    s.update(
+        &t,
+        ResourceKind::User,
+        &first.id,
+        Expect::Any,
+        {
+            let mut a = first.attrs.clone();
+            a.insert("nickName".into(), json!("touched"));
+            a
+        },
+        MemberChange::default(),
+    )
+    .await
+    .unwrap();
+    let modified = sorted_names(&s, &t, None, "meta.lastModified", SortOrder::Descending).await;
+    assert_eq!(
+        modified[0], "carol",
+        "the user updated last comes first descending"
+    );
+}
+
+/// Sorting combines with filters (answered by an index or evaluated item by item) and with
+/// both paging styles: pages of a sorted list, by index or by cursor, are slices of the whole.
+pub async fn sorting_combines_with_filters_and_both_paging_styles<S: Store>(s: S) {
+    let t = tenant();
+    for i in 0..23 {
+        // displayNames out of id order, some repeated.
+        let attrs = json!({"userName": format!("u{i:02}"), "displayName": format!("n{}", (i * 7) % 10)});
+        s.create(
+            &t,
+            ResourceKind::User,
+            attrs.as_object().unwrap().clone(),
+            MemberChange::default(),
+        )
+        .await
+        .unwrap();
+    }
+    for order in [SortOrder::Ascending, SortOrder::Descending] {
+        for filter in [None, Some("userName sw \"u1\""), Some("userName eq \"u07\"")] {
+            let whole = sorted_names(&s, &t, filter, "displayName", order).await;
+            let f = || filter.map(|text| self::filter(ResourceKind::User, text));
+            // By index, 4 at a time.
+            let mut by_index = Vec::new();
+            let mut start = 1;
+            loop {
+                let page = s
+                    .query(
+                        &t,
+                        ResourceKind::User,
+                        &sort_query(f(), "displayName", order, Paging::Index { start_index: start }, 4),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(page.total_results, Some(whole.len() as u64));
+                if page.resources.is_empty() {
+                    break;
+                }
+                by_index.extend(
+                    page.resources
+                        .iter()
+                        .map(|r| r.attrs["userName"].as_str().unwrap().to_string()),
+                );
+                start += 4;
+            }
+            assert_eq!(by_index, whole, "{order:?} {filter:?} by index");
+            // By cursor, 5 at a time, bounded.
+            let mut by_cursor = Vec::new();
+            let mut after = None;
+            for _ in 0..20 {
+                let page = s
+                    .query(
+                        &t,
+                        ResourceKind::User,
+                        &sort_query(
+                            f(),
+                            "displayName",
+                            order,
+                            Paging::Cursor { after: after.clone() },
+                            5,
+                        ),
+                    )
+                    .await
+                    .unwrap();
+                by_cursor.extend(
+                    page.resources
+                        .iter()
+                        .map(|r| r.attrs["userName"].as_str().unwrap().to_string()),
+                );
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            assert_eq!(by_cursor, whole, "{order:?} {filter:?} by cursor");
+        }
+    }
+    let whole = sorted_names(&s, &t, None, "displayName", SortOrder::Ascending).await;
+    assert_eq!(whole.len(), 23);
+    let mut first = whole[..3].to_vec();
+    first.sort();
+    assert_eq!(
+        first,
+        ["u00", "u10", "u20"],
+        "the three named n0 come first (among them, by id)"
     );
 }

@@ -4,10 +4,11 @@ use super::{MemoryStore, Record, Tenant};
 use crate::attributes::IndexedAttribute;
 use crate::nesting::AncestorWalk;
 use crate::{
-    check_member_kind, metering, now, stored_attributes, timestamp, unknown_member, Expect, Include,
-    MemberChange, Page, Paging, Query, ResourceKind, ResourceStore, StoreError, StoredResource, TenantId,
+    check_member_kind, metering, now, page_in_memory, stored_attributes, timestamp, unknown_member, Expect,
+    Include, MemberChange, Page, Query, ResourceKind, ResourceStore, StoreError, StoredResource, TenantId,
 };
 use async_trait::async_trait;
+use scim_proto::sort::Meta;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -369,27 +370,25 @@ impl ResourceStore for MemoryStore {
                 Some(f) => f.matches(&r.attrs, &schema),
             })
             .collect();
-        let take = usize::try_from(query.count).unwrap_or(usize::MAX);
-        let (page, next): (Vec<&(&String, &Record)>, Option<String>) = match &query.paging {
-            Paging::Index { start_index } => {
-                // RFC 7644 §3.4.2.4: a startIndex below 1 is taken as 1.
-                let skip = usize::try_from(start_index.max(&1) - 1).unwrap_or(usize::MAX);
-                (matching.iter().skip(skip).take(take).collect(), None)
-            }
-            Paging::Cursor { after } => {
-                // The position is the last id a page held: ids sort, so this page starts after it
-                // whatever was created or deleted meanwhile.
-                let rest: Vec<_> = matching
-                    .iter()
-                    .filter(|(id, _)| after.as_ref().is_none_or(|a| id.as_str() > a.as_str()))
-                    .collect();
-                let page: Vec<_> = rest.iter().take(take).copied().collect();
-                let next = (rest.len() > page.len())
-                    .then(|| page.last().map(|(id, _)| (*id).clone()))
-                    .flatten();
-                (page, next)
-            }
-        };
+        let total = matching.len() as u64;
+        let keyed = matching
+            .into_iter()
+            .map(|(id, r)| {
+                let key = match &query.sort {
+                    Some(sort) => sort.key(
+                        &r.attrs,
+                        Meta {
+                            id,
+                            created: &timestamp(r.created),
+                            last_modified: &timestamp(r.last_modified),
+                        },
+                    ),
+                    None => id.clone(),
+                };
+                (key, (id, r))
+            })
+            .collect();
+        let (page, _, next) = page_in_memory(keyed, query.sort.as_ref(), &query.paging, query.count);
         if let (true, Some(limit), ResourceKind::Group) =
             (query.include.members, query.include.member_limit, kind)
         {
@@ -407,7 +406,7 @@ impl ResourceStore for MemoryStore {
             .collect();
         Ok(Page {
             resources,
-            total_results: Some(matching.len() as u64),
+            total_results: Some(total),
             next,
         })
     }

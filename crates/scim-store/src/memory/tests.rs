@@ -400,6 +400,7 @@ async fn indexed_queries_agree_with_a_scan() {
             paging: Paging::Index { start_index: 1 },
             count: 100,
             include: Include::NONE,
+            sort: None,
         };
         let page = s.query(&t, kind, &q).await.unwrap();
         let got: Vec<String> = page.resources.into_iter().map(|r| r.id).collect();

@@ -17,14 +17,15 @@ fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
 }
 
 /// Gives user `id` the `userName` `name`, with its unique index item under the pre-NFC key
-/// `old` in place of `new`.
+/// `old` in place of `new` and no sort keys: the user as a release before both wrote it.
 async fn legacy_user_name(table: &str, id: &str, name: &str, new: &str, old: &str) {
     let client = scim_testkit::dynamodb::client();
     client
         .update_item()
         .table_name(table)
         .set_key(Some(key("T#acme#USERS", id)))
-        .update_expression("SET a = :a")
+        // An earlier release wrote no sort keys either.
+        .update_expression("SET a = :a REMOVE ord_un, ord_dn, ord_xid, ord_c, ord_m")
         .expression_attribute_values(":a", AttributeValue::S(json!({"userName": name}).to_string()))
         .send()
         .await
@@ -53,12 +54,14 @@ fn report(
     dry_run: bool,
     users: u64,
     moved: u64,
+    sort_keys: u64,
     conflicts: serde_json::Value,
 ) -> serde_json::Value {
     let mut r = json!({"tenant": tenant, "dryRun": dry_run,
                        "examined": {"users": users, "groups": 0, "unmanagedAccounts": 0},
                        "conflicts": conflicts, "changedMeanwhile": []});
     r[if dry_run { "keysToMove" } else { "keysMoved" }] = json!(moved);
+    r[if dry_run { "sortKeysToSet" } else { "sortKeysSet" }] = json!(sort_keys);
     r
 }
 
@@ -101,20 +104,20 @@ async fn reindex_moves_keys_and_fails_on_a_duplicate() {
     assert_eq!(
         dry,
         json!([
-            report("acme", true, 1, 1, json!([])),
-            report("globex", true, 0, 0, json!([]))
+            report("acme", true, 1, 1, 1, json!([])),
+            report("globex", true, 0, 0, 0, json!([]))
         ])
     );
     let done = data(&table, &all).json();
     assert_eq!(
         done,
         json!([
-            report("acme", false, 1, 1, json!([])),
-            report("globex", false, 0, 0, json!([]))
+            report("acme", false, 1, 1, 1, json!([])),
+            report("globex", false, 0, 0, 0, json!([]))
         ])
     );
     let again = data(&table, &["reindex", "--tenant", "acme"]).json();
-    assert_eq!(again, json!([report("acme", false, 1, 0, json!([]))]));
+    assert_eq!(again, json!([report("acme", false, 1, 0, 0, json!([]))]));
 
     // A second user, "JOSE\u{301}" before NFC: one name with the first now.
     let twin = create(
@@ -133,7 +136,8 @@ async fn reindex_moves_keys_and_fails_on_a_duplicate() {
                            "id": twin.id, "heldBy": jose.id}]);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&failed.stdout).unwrap(),
-        json!([report("acme", false, 2, 0, conflict)])
+        // The duplicate's key stays where it is; its sort keys are set all the same.
+        json!([report("acme", false, 2, 0, 1, conflict)])
     );
 }
 
