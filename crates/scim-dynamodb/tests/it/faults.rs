@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem}
 use aws_smithy_runtime_api::box_error::BoxError;
 use scim_dynamodb::DynamoStore;
 use scim_proto::filter::Filter;
+use scim_proto::sort::SortBy;
 use scim_proto::SchemaRegistry;
 use scim_store::prelude::*;
 use scim_store::{Expect, Include, MemberChange, Paging, Query, ResourceKind, StoreError, TenantId};
@@ -390,6 +391,66 @@ async fn scans_are_bounded() {
         s.query(&t, ResourceKind::User, &far).await,
         Err(StoreError::TooMany(_))
     ));
+}
+
+/// Sorting by an attribute without a sort index, or with a filter no index answers, reads every
+/// candidate: beyond the scan limit it is 400 tooMany naming the indexed orders, while the
+/// indexed orders page through any number of resources.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sorts_without_an_index_are_bounded() {
+    let (s, _) = store().await;
+    let s = s.with_scan_limit(10);
+    let t = tenant();
+    sorted_users(&s, &t, 25).await;
+    let registry = SchemaRegistry::standard();
+    let sorted = |by: &str, filter: Option<&str>, paging| Query {
+        filter: filter.map(|text| {
+            let f = Filter::parse(text).unwrap();
+            f.validate(&registry.user()).unwrap();
+            f
+        }),
+        paging,
+        count: 5,
+        include: Include::NONE,
+        sort: Some(SortBy::resolve(by, None, &registry.user()).unwrap()),
+    };
+    for (by, filter) in [("name.familyName", None), ("userName", Some("userName sw \"u\""))] {
+        for paging in [Paging::Index { start_index: 1 }, Paging::Cursor { after: None }] {
+            match s.query(&t, ResourceKind::User, &sorted(by, filter, paging)).await {
+                Err(StoreError::TooMany(detail)) => {
+                    assert!(detail.contains("more than 10"), "{detail}");
+                    assert!(detail.contains("meta.lastModified"), "{detail}");
+                }
+                other => panic!("{by} {filter:?}: {other:?}"),
+            }
+        }
+    }
+    // The sort index pages through all 25 in five cursor steps.
+    let mut seen = Vec::new();
+    let mut after = None;
+    for _ in 0..10 {
+        let page = s
+            .query(
+                &t,
+                ResourceKind::User,
+                &sorted("userName", None, Paging::Cursor { after: after.clone() }),
+            )
+            .await
+            .unwrap();
+        seen.extend(
+            page.resources
+                .into_iter()
+                .map(|r| r.attrs["userName"].as_str().unwrap().to_string()),
+        );
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let mut expected = seen.clone();
+    expected.sort();
+    assert_eq!(seen.len(), 25);
+    assert_eq!(seen, expected);
 }
 
 /// Replaces every response with a throttling error (after the SDK's own retries, the store sees
