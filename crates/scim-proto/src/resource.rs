@@ -483,7 +483,7 @@ fn normalize_single(
         AttrType::String | AttrType::Reference => match value {
             Value::String(s) => {
                 text::check_string(label, s)?;
-                Value::String(s.clone())
+                Value::String(canonical_string(def, label, s)?)
             }
             _ => return Err(bad()),
         },
@@ -549,6 +549,27 @@ fn normalize_single(
         return Ok(None);
     }
     Ok(Some(out))
+}
+
+/// A string value in the spelling of the attribute's canonical values when it keeps to them
+/// ([`AttributeDef::canonical_only`], an operator's extension), else as given; an empty string
+/// passes (it means absent).
+fn canonical_string(def: &AttributeDef, label: &str, s: &str) -> Result<String> {
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    match def.canonical_value(s) {
+        Some(canonical) => Ok(canonical.to_string()),
+        None => Err(ScimError::invalid_value(format!(
+            "'{label}' must be one of {}, got \"{s}\"; {}",
+            def.canonical_values
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            hint::wrong_type(label, "one of the schema's canonical values")
+        ))),
+    }
 }
 
 fn normalize_complex(
