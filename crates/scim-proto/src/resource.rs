@@ -827,7 +827,7 @@ pub fn merge_for_put(
 /// order, and `meta` last with the weak ETag as `version` (RFC 7644 §3.14).
 ///
 /// Attributes with `returned: never` (the password hash) are never rendered, whatever the
-/// caller does next. The resource is taken by value: its values move into the output uncopied.
+/// caller does next, nor anything the schema does not describe. The resource is taken by value: its values move into the output uncopied.
 pub fn render(
     mut resource: Map<String, Value>,
     schema: &ResourceSchema<'_>,
@@ -858,8 +858,10 @@ pub fn render(
             }
             continue;
         }
+        // What the schema does not describe is not rendered: the values of an extension taken
+        // out of SCIM_SCHEMA_EXTENSIONS stay stored, but nothing says which are `returned: never`.
         let def = schema.common.attribute(&k).or_else(|| schema.core.attribute(&k));
-        if def.is_some_and(|d| d.returned == Returned::Never) {
+        if def.is_none_or(|d| d.returned == Returned::Never) {
             continue;
         }
         out.insert(k, v);

@@ -107,3 +107,29 @@ fn canonical_values_of_an_extension_are_kept_to_and_respelled() {
     .unwrap();
     assert_eq!(core["emails"][0]["type"], "custom");
 }
+
+/// Values of an extension that was taken out of the file stay stored but are not rendered: the
+/// schema no longer says which of them are `returned: never` (a `writeOnly` hash).
+#[test]
+fn a_stored_extension_no_longer_configured_is_not_rendered() {
+    use scim_proto::resource::{render, ResourceMeta};
+    let stored =
+        json!({"userName": "a", "title": "Dr", ACME: {"costCenter": "CC-1", "doorPin": "$argon2id$..."}});
+    let meta = ResourceMeta {
+        id: "1".into(),
+        created: "2026-01-01T00:00:00Z".into(),
+        last_modified: "2026-01-01T00:00:00Z".into(),
+        version: 1,
+        location: "/Users/1".into(),
+    };
+    let standard = SchemaRegistry::standard();
+    let out = render(
+        stored.as_object().unwrap().clone(),
+        &standard.user(),
+        meta.clone(),
+    );
+    assert!(out.get(ACME).is_none(), "{out:?}");
+    assert_eq!(out["title"], "Dr");
+    let out = render(stored.as_object().unwrap().clone(), &sample().user(), meta);
+    assert_eq!(out[ACME], json!({"costCenter": "CC-1"}));
+}
