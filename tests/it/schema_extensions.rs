@@ -3,6 +3,8 @@
 //! validation, mutability and `returned`, filters, projection and a required extension, on both
 //! stores. Every write is checked with a GET afterwards. (A bad file stopping the start is
 //! crates/scim-lambda/tests/it/schema_extensions.rs: it runs the binary.)
+// Tests may unwrap (`allow-unwrap-in-tests` misses them: `on_both_stores!` runs plain functions).
+#![allow(clippy::unwrap_used)]
 
 use scim_blackbox::urn::{GROUP, USER};
 use scim_blackbox::{on_both_stores, patch_op, Server};
