@@ -117,6 +117,16 @@ async fn entra_custom_attributes() {
         json!({"costCenter": "CC-42", "remote": true, "clearanceLevel": 3})
     );
 
+    // The extension's URN left out of `schemas` (Entra has done so on create): the object counts.
+    let bare = s
+        .post(
+            "/Users",
+            &json!({"schemas": [USER], "userName": "bare@contoso.com", ACME: {"costCenter": "CC-1"}}),
+        )
+        .await;
+    assert_eq!(bare.assert_status(201)["schemas"], json!([USER, ACME]));
+    assert_eq!(bare.body[ACME]["costCenter"], "CC-1");
+
     let patched = s
         .patch(
             &format!("/Users/{id}"),

@@ -90,7 +90,8 @@ pub fn parse_extension_file(file: &str, text: &str) -> Result<Vec<ExtensionEntry
             || id.to_ascii_lowercase().starts_with("urn:ietf:params:scim:api:");
         if taken {
             return Err(fail(format!(
-                "entry {}: schema id '{id}' is a built-in SCIM schema; an extension needs a URN of its own",
+                "entry {}: schema id '{id}' is a built-in SCIM schema, or in the SCIM core or api namespace \
+                 (RFC 7643 §10.2); an extension needs a URN of its own",
                 i + 1
             )));
         }
