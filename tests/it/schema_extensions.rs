@@ -146,6 +146,15 @@ async fn entra_custom_attributes() {
     assert_eq!(got[ACME]["remote"], false);
     assert_eq!(got[ACME]["skills"], json!(["rust", "go"]));
     assert_eq!(got[ACME]["badge"], json!({"site": "HQ"}));
+    // A value filter selects values of a complex attribute only, in an extension as in the core
+    // schema: a clear 400, nothing changed.
+    s.patch(
+        &format!("/Users/{id}"),
+        &patch_op(json!([{"op": "Remove", "path": format!("{}[value eq \"go\"]", acme("skills"))}])),
+    )
+    .await
+    .assert_error(400, Some("invalidPath"));
+    assert_eq!(get_user(&s, &id).await[ACME]["skills"], json!(["rust", "go"]));
 
     // Pathless Replace keyed by the URN path, and by the URN with an object.
     s.patch(
