@@ -7,13 +7,16 @@ use std::process::Command;
 
 const ACME: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
 
-/// Runs the binary with these variables, as a local server (`lambda` false, a listener it never
-/// reaches) or under Lambda, and returns its exit code and the line it ended with.
+/// Runs the binary with these variables, as a local server or under Lambda, and returns its exit
+/// code and the line it ended with. Either way it ends: the local listen address is taken, and
+/// nobody serves the Runtime API, so a start that got past the extensions file fails later,
+/// with another message.
 fn start(dir: &Path, lambda: bool, vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_scim-lambda"));
     command
         .current_dir(dir)
-        .env("SCIM_LISTEN", "127.0.0.1:0")
+        .env("SCIM_LISTEN", taken.local_addr().unwrap().to_string())
         .env("SCIM_STORE", "memory")
         .env(
             "SCIM_TOKEN_REGISTRY",
@@ -107,6 +110,19 @@ fn a_bad_extensions_file_stops_the_start_naming_file_and_problem() {
             assert!(said.contains(problem), "{name} (lambda {lambda}): {said}");
         }
     }
+}
+
+#[test]
+fn a_good_extensions_file_lets_the_start_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/schema-extensions.json"
+    );
+    let (code, said) = start(dir.path(), false, &[("SCIM_SCHEMA_EXTENSIONS", sample)]);
+    // It got as far as listening, on the address `start` holds.
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("cannot listen on SCIM_LISTEN"), "{said}");
 }
 
 #[test]
