@@ -46,8 +46,8 @@ watch: tools ## the Lambda function under cargo lambda watch (emulator on 127.0.
 	SCIM_PUBLIC_BASE_URL=$${SCIM_PUBLIC_BASE_URL:-http://127.0.0.1:9000/lambda-url/scim-lambda/scim/v2} \
 	PATH="$(AWS_TOOLS):$$PATH" cargo lambda watch --invoke-address 127.0.0.1 --invoke-port 9000
 
-build-lambda: tools ## target/lambda/scim-lambda/bootstrap for ARCH=arm64 (or x86_64); prints its size
-	bash scripts/build-lambda.sh $(ARCH)
+build-lambda: tools ## target/lambda/scim-lambda/bootstrap for ARCH=arm64 (or x86_64); prints its size; SCHEMA_EXTENSIONS=<file> ships that file beside it
+	SCHEMA_EXTENSIONS="$(SCHEMA_EXTENSIONS)" bash scripts/build-lambda.sh $(ARCH)
 
 aws-check: tools ## cfn-lint, sam validate --lint, template tests, Lambda build, sam build (no AWS account needed)
 	bash scripts/aws-check.sh

@@ -108,6 +108,7 @@ class TemplateTest(unittest.TestCase):
         # The translator wants an S3 location; `sam build`/`sam deploy` put one there.
         for function in ("ScimFunction", "EventsFunction", "SilenceWatchFunction"):
             sam["Resources"][function]["Properties"]["CodeUri"] = "s3://bucket/scim-lambda.zip"
+        sam["Resources"]["SchemaExtensionsLayer"]["Properties"]["ContentUri"] = "s3://bucket/extensions.zip"
         os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
         cls.cfn = transform(sam, {}, _NoManagedPolicies())
         cls.cfn_res = cls.cfn["Resources"]
@@ -305,6 +306,27 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(gen["PasswordLength"] % 4, 0)
         self.assertGreaterEqual(gen["PasswordLength"] * 3 // 4, 16)
         self.assertEqual(gen["GenerateStringKey"], "current")
+
+    def test_schema_extensions_ship_in_a_layer_only_when_named(self):
+        layer = self.res["SchemaExtensionsLayer"]
+        self.assertEqual(layer["Condition"], "HasSchemaExtensions")
+        self.assertEqual(layer["Properties"]["ContentUri"], "infra/schema-extensions/")
+        self.assertTrue(os.path.isdir(os.path.join(ROOT, "infra/schema-extensions")))
+        p = self.res["ScimFunction"]["Properties"]
+        for file, variable, layers in (("", None, None), ("acme.json", "/opt/acme.json", [{"Ref": "SchemaExtensionsLayer"}])):
+            e = Evaluator(self.t, "eu-west-1", SchemaExtensionsFile=file)
+            got = e.value(p["Environment"]["Variables"]["SCIM_SCHEMA_EXTENSIONS"])
+            if variable is None:
+                self.assertEqual(got, {"Ref": "AWS::NoValue"})
+                self.assertEqual(e.value(p["Layers"]), {"Ref": "AWS::NoValue"})
+            else:
+                self.assertEqual(got, {"Fn::Sub": "/opt/${SchemaExtensionsFile}"})
+                self.assertEqual(e.value(p["Layers"]), layers)
+        pattern = re.compile(self.t["Parameters"]["SchemaExtensionsFile"]["AllowedPattern"])
+        for name in ("", "acme.json", "schema-extensions.json"):
+            self.assertTrue(pattern.fullmatch(name), name)
+        for name in ("../etc/passwd", "/opt/x.json", "acme", "a b.json"):
+            self.assertFalse(pattern.fullmatch(name), name)
 
     def test_reserved_concurrency(self):
         functions = self.of_type("AWS::Lambda::Function")

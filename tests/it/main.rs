@@ -25,5 +25,6 @@ mod protocol;
 mod provisioning_log;
 mod ready_at_init;
 mod revocation;
+mod schema_extensions;
 mod secrets_in_logs;
 mod sorting;

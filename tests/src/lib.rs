@@ -94,7 +94,7 @@ async fn state_with_tokens(
     tokens: Arc<TokenCache>,
     wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
 ) -> AppState {
-    let registry = Arc::new(SchemaRegistry::standard());
+    let registry = Arc::new(scim_lambda::startup::schema_registry(&config).expect("SCIM_SCHEMA_EXTENSIONS"));
     let store = wrap(Backend::current().store(registry.clone(), &config).await);
     state_on(config, registry, store, tokens).await
 }
@@ -358,7 +358,8 @@ impl Server {
         let config = test_config(vars, false);
         let statics = vec![StaticToken::new("test-default", TOKEN, default_tenant())];
         let tokens = tokens_for(&config, statics).await;
-        let registry = Arc::new(SchemaRegistry::standard());
+        let registry =
+            Arc::new(scim_lambda::startup::schema_registry(&config).expect("SCIM_SCHEMA_EXTENSIONS"));
         let store = dynamodb_store(client, registry.clone(), &config).await;
         (
             Self::serve(state_on(config, registry, store, tokens).await).await,

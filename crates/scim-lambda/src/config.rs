@@ -163,6 +163,10 @@ pub struct Config {
     /// `bulk`); beyond either, 413 (RFC 7644 §3.7.4). The operations of a request run one after
     /// another in one invocation: 100 writes stay well inside the function's default 15 s.
     pub bulk: BulkSettings,
+    /// `SCIM_SCHEMA_EXTENSIONS`: the operator's schema extensions file
+    /// ([`scim_proto::extensions`]), read at start-up; unset = the built-in schemas only. Under
+    /// Lambda a relative path is taken from `LAMBDA_TASK_ROOT`, where the function's files are.
+    pub schema_extensions: Option<PathBuf>,
 }
 
 /// The limits of one `POST /Bulk` (RFC 7644 §3.7.4).
@@ -355,6 +359,13 @@ impl Config {
                 max_operations: count("SCIM_BULK_MAX_OPERATIONS", 100)?,
                 max_payload_bytes: count("SCIM_BULK_MAX_PAYLOAD_BYTES", 1024 * 1024)?,
             },
+            schema_extensions: get("SCIM_SCHEMA_EXTENSIONS").map(|path| {
+                let path = PathBuf::from(path.trim());
+                match get("LAMBDA_TASK_ROOT") {
+                    Some(root) if lambda && path.is_relative() => PathBuf::from(root.trim()).join(path),
+                    _ => path,
+                }
+            }),
         })
     }
 }
@@ -423,6 +434,37 @@ mod tests {
         };
         assert_eq!(CursorKeys::from_pair(random).unwrap().current.0.len(), 32);
         assert_ne!(local.cursor_key, config(&[], false).unwrap().cursor_key);
+    }
+
+    #[test]
+    fn schema_extensions_are_a_path_from_the_task_root_under_lambda() {
+        assert_eq!(config(&[], false).unwrap().schema_extensions, None);
+        let local = config(&[("SCIM_SCHEMA_EXTENSIONS", "ext.json")], false).unwrap();
+        assert_eq!(local.schema_extensions, Some(PathBuf::from("ext.json")));
+        let vars = [
+            LAMBDA,
+            &[
+                ("SCIM_SCHEMA_EXTENSIONS", "ext.json"),
+                ("LAMBDA_TASK_ROOT", "/var/task"),
+            ],
+        ]
+        .concat();
+        assert_eq!(
+            config(&vars, true).unwrap().schema_extensions,
+            Some(PathBuf::from("/var/task/ext.json"))
+        );
+        let absolute = [
+            LAMBDA,
+            &[
+                ("SCIM_SCHEMA_EXTENSIONS", "/opt/ext.json"),
+                ("LAMBDA_TASK_ROOT", "/var/task"),
+            ],
+        ]
+        .concat();
+        assert_eq!(
+            config(&absolute, true).unwrap().schema_extensions,
+            Some(PathBuf::from("/opt/ext.json"))
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! so the first request makes no TLS handshake and reads no registry (infra/README.md "Ready at
 //! init").
 //!
-//! A registry or secret that cannot be read is an error here, and the process exits with it
+//! The schema registry comes first: the built-in schemas and the operator's extensions
+//! (`SCIM_SCHEMA_EXTENSIONS`). A registry or secret that cannot be read, or an extensions file
+//! refused, is an error here, and the process exits with it
 //! logged: the service never serves without a way to judge tokens, and Lambda reports the failed
 //! init (`Runtime.ExitError`) and tries the init again with the next request.
 
@@ -33,7 +35,7 @@ pub struct Started {
 /// Builds everything the HTTP function needs from `config` (`lambda`: under AWS Lambda), with
 /// every AWS client on `aws`.
 pub async fn start(config: Config, lambda: bool, aws: &Aws) -> Result<Started, String> {
-    let registry = Arc::new(SchemaRegistry::standard());
+    let registry = Arc::new(schema_registry(&config)?);
     let store: Arc<dyn Store> = match config.store {
         StoreChoice::Memory => Arc::new(crate::events::memory_store(registry.clone(), &config)?),
         StoreChoice::DynamoDb => {
@@ -72,6 +74,18 @@ pub async fn start(config: Config, lambda: bool, aws: &Aws) -> Result<Started, S
         .with_failure_hook(crate::auth::registry_failure_hook(lambda));
     let state = AppState::new(config, registry, store, Arc::new(tokens), aws).await?;
     Ok(Started { state, first_token })
+}
+
+/// The built-in schemas with the extensions of `SCIM_SCHEMA_EXTENSIONS`, if set. A file that
+/// cannot be read or is refused stops the start, with the file and the problem named.
+pub fn schema_registry(config: &Config) -> Result<SchemaRegistry, String> {
+    let Some(path) = &config.schema_extensions else {
+        return Ok(SchemaRegistry::standard());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("SCIM_SCHEMA_EXTENSIONS: cannot read {}: {e}", path.display()))?;
+    SchemaRegistry::with_extension_file(&path.display().to_string(), &text)
+        .map_err(|e| format!("SCIM_SCHEMA_EXTENSIONS: {e}"))
 }
 
 /// The first local start gets a token for tenant `default`, so `make run` works out of the box. It

@@ -7,6 +7,7 @@
 //! [`schema::SchemaRegistry`].
 
 pub mod error;
+pub mod extensions;
 pub mod hint;
 pub mod path;
 pub mod schema;

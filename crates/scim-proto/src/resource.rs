@@ -483,7 +483,7 @@ fn normalize_single(
         AttrType::String | AttrType::Reference => match value {
             Value::String(s) => {
                 text::check_string(label, s)?;
-                Value::String(s.clone())
+                Value::String(canonical_string(def, label, s)?)
             }
             _ => return Err(bad()),
         },
@@ -549,6 +549,27 @@ fn normalize_single(
         return Ok(None);
     }
     Ok(Some(out))
+}
+
+/// A string value in the spelling of the attribute's canonical values when it keeps to them
+/// ([`AttributeDef::canonical_only`], an operator's extension), else as given; an empty string
+/// passes (it means absent).
+fn canonical_string(def: &AttributeDef, label: &str, s: &str) -> Result<String> {
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    match def.canonical_value(s) {
+        Some(canonical) => Ok(canonical.to_string()),
+        None => Err(ScimError::invalid_value(format!(
+            "'{label}' must be one of {}, got \"{s}\"; {}",
+            def.canonical_values
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            hint::wrong_type(label, "one of the schema's canonical values")
+        ))),
+    }
 }
 
 fn normalize_complex(
@@ -806,7 +827,7 @@ pub fn merge_for_put(
 /// order, and `meta` last with the weak ETag as `version` (RFC 7644 §3.14).
 ///
 /// Attributes with `returned: never` (the password hash) are never rendered, whatever the
-/// caller does next. The resource is taken by value: its values move into the output uncopied.
+/// caller does next, nor anything the schema does not describe. The resource is taken by value: its values move into the output uncopied.
 pub fn render(
     mut resource: Map<String, Value>,
     schema: &ResourceSchema<'_>,
@@ -837,8 +858,10 @@ pub fn render(
             }
             continue;
         }
+        // What the schema does not describe is not rendered: the values of an extension taken
+        // out of SCIM_SCHEMA_EXTENSIONS stay stored, but nothing says which are `returned: never`.
         let def = schema.common.attribute(&k).or_else(|| schema.core.attribute(&k));
-        if def.is_some_and(|d| d.returned == Returned::Never) {
+        if def.is_none_or(|d| d.returned == Returned::Never) {
             continue;
         }
         out.insert(k, v);

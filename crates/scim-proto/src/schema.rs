@@ -25,9 +25,11 @@ pub const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 
 /// RFC 7643 §2.3 data types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum AttrType {
+    /// The default type (RFC 7643 §2.2).
+    #[default]
     String,
     Boolean,
     Decimal,
@@ -39,21 +41,24 @@ pub enum AttrType {
 }
 
 /// RFC 7643 §7 `mutability`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Mutability {
     ReadOnly,
+    /// The default mutability (RFC 7643 §2.2).
+    #[default]
     ReadWrite,
     Immutable,
     WriteOnly,
 }
 
 /// RFC 7643 §7 `returned`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Returned {
     Always,
     Never,
+    #[default]
     Default,
     Request,
 }
@@ -68,20 +73,25 @@ pub enum Uniqueness {
     Global,
 }
 
-/// One attribute definition with its RFC 7643 §2.2 characteristics.
+/// One attribute definition with its RFC 7643 §2.2 characteristics. A characteristic left out
+/// takes its §2.2 default (type string, not required, not caseExact, readWrite, returned
+/// default, uniqueness none); `multiValued` has none and must be given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttributeDef {
     pub name: String,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     pub ty: AttrType,
     pub multi_valued: bool,
     #[serde(default)]
     pub description: String,
+    #[serde(default)]
     pub required: bool,
     #[serde(default)]
     pub case_exact: bool,
+    #[serde(default)]
     pub mutability: Mutability,
+    #[serde(default)]
     pub returned: Returned,
     #[serde(default)]
     pub uniqueness: Uniqueness,
@@ -91,6 +101,12 @@ pub struct AttributeDef {
     pub reference_types: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sub_attributes: Vec<AttributeDef>,
+    /// Whether a value must be one of `canonical_values`. RFC 7643 §2.2 makes canonical values
+    /// suggestions a server MAY ignore, and IdPs send other `emails.type` values, so the built-in
+    /// schemas keep them as suggestions; an operator's extension declares them to be kept to
+    /// (crate::extensions). Not part of the §7 representation.
+    #[serde(skip)]
+    pub canonical_only: bool,
 }
 
 impl AttributeDef {
@@ -101,6 +117,25 @@ impl AttributeDef {
 
     pub fn is_complex(&self) -> bool {
         self.ty == AttrType::Complex
+    }
+
+    /// The canonical spelling of `value` when this attribute keeps to its canonical values
+    /// (compared ignoring case unless `caseExact`), `Some(value)` when it does not, and `None`
+    /// when `value` is not one of them.
+    pub fn canonical_value<'v>(&'v self, value: &'v str) -> Option<&'v str> {
+        if !self.canonical_only || self.canonical_values.is_empty() {
+            return Some(value);
+        }
+        self.canonical_values
+            .iter()
+            .find(|c| {
+                if self.case_exact {
+                    c.as_str() == value
+                } else {
+                    c.eq_ignore_ascii_case(value)
+                }
+            })
+            .map(String::as_str)
     }
 }
 

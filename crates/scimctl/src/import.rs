@@ -8,7 +8,7 @@
 //! lines are processed, so memory stays bounded by the distinct match values of the file (kept
 //! to find duplicates within it).
 
-use crate::store::{tenant, TableArg};
+use crate::store::{schema_registry, tenant, TableArg};
 use crate::Failure;
 use clap::{Args, ValueEnum};
 use scim_proto::filter::Filter;
@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// `scimctl import`
 #[derive(Debug, Args)]
@@ -95,13 +96,14 @@ pub async fn run(args: ImportArgs) -> Result<(), Failure> {
     };
     let file = std::fs::File::open(&args.file)
         .map_err(|e| Failure::Failed(format!("cannot read {}: {e}", args.file.display())))?;
-    let store = args.table.open().await?;
+    let registry = schema_registry()?;
+    let store = args.table.open_with(Arc::new(registry.clone())).await?;
     let mut records = Records::new(BufReader::new(file), format);
     let mut import = Import {
         store: &store,
         tenant: &t,
         dry_run: args.dry_run,
-        registry: SchemaRegistry::standard(),
+        registry,
         seen: HashMap::new(),
     };
     let mut out = std::io::stdout().lock();

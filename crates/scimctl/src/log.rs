@@ -8,7 +8,7 @@
 //! record can land after a newer one's. Records are told apart by their cursor (time and request
 //! id), so none is printed twice.
 
-use crate::store::{open_table, tenant};
+use crate::store::{open_table, schema_registry, tenant};
 use crate::Failure;
 use clap::Args;
 use scim_dynamodb::DynamoStore;
@@ -189,7 +189,7 @@ impl Source {
         let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
         match (given(table), given(server)) {
             (Some(table), None) => {
-                let registry = Arc::new(SchemaRegistry::standard());
+                let registry = Arc::new(schema_registry()?);
                 Ok(Source::Table {
                     store: open_table(&table, registry.clone()).await?,
                     registry,

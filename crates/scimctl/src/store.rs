@@ -19,9 +19,33 @@ pub struct TableArg {
 }
 
 impl TableArg {
+    /// The table, its resources read with the service's schemas ([`schema_registry`]).
     pub async fn open(&self) -> Result<DynamoStore, Failure> {
-        open_table(&self.table, Arc::new(SchemaRegistry::standard())).await
+        self.open_with(Arc::new(schema_registry()?)).await
     }
+
+    /// The table, its resources read with `registry`.
+    pub async fn open_with(&self, registry: Arc<SchemaRegistry>) -> Result<DynamoStore, Failure> {
+        open_table(&self.table, registry).await
+    }
+}
+
+/// The service's schemas: the built-in ones and the extensions of the file
+/// `SCIM_SCHEMA_EXTENSIONS` names, the variable the server reads, so users are checked and
+/// rendered here as the service does (an extension's `returned: never` values stay hidden).
+pub fn schema_registry() -> Result<SchemaRegistry, Failure> {
+    let Some(path) = std::env::var_os("SCIM_SCHEMA_EXTENSIONS").filter(|p| !p.is_empty()) else {
+        return Ok(SchemaRegistry::standard());
+    };
+    let path = std::path::PathBuf::from(path);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Failure::Failed(format!(
+            "SCIM_SCHEMA_EXTENSIONS: cannot read {}: {e}",
+            path.display()
+        ))
+    })?;
+    SchemaRegistry::with_extension_file(&path.display().to_string(), &text)
+        .map_err(|e| Failure::Failed(format!("SCIM_SCHEMA_EXTENSIONS: {e}")))
 }
 
 /// The table named `name`, its resources read with `registry`.

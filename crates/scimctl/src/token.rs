@@ -2,7 +2,7 @@
 //! expiration, Create Token"). Output goes to stdout; the registry used is named on stderr, so a
 //! script can read stdout alone.
 
-use crate::store::open_table;
+use crate::store::{open_table, schema_registry};
 use crate::Failure;
 use clap::{Args, Subcommand};
 use scim_auth::{
@@ -10,7 +10,6 @@ use scim_auth::{
     LOCAL_REGISTRY_PATH,
 };
 use scim_dynamodb::open_token_registry;
-use scim_proto::SchemaRegistry;
 use scim_store::{TenantId, TokenUsageStore, TokenUse};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -216,7 +215,11 @@ fn print_record(record: &TokenRecord) {
 /// registry. `None`, with the reason on stderr, when the table cannot say: the list is still
 /// worth printing.
 async fn last_uses(table: &str, tokens: &[TokenRecord]) -> Option<LastUses> {
-    let store = match open_table(table, Arc::new(SchemaRegistry::standard())).await {
+    let opened = match schema_registry() {
+        Ok(registry) => open_table(table, Arc::new(registry)).await,
+        Err(e) => Err(e),
+    };
+    let store = match opened {
         Ok(store) => store,
         Err(Failure::Usage(e) | Failure::Failed(e)) => {
             eprintln!("no last use shown: {e}");

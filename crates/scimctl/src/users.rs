@@ -6,7 +6,7 @@
 //! with its id, attributes and the groups that still exist. `meta.location` and `$ref` are
 //! relative to the server (`/scim/v2/...`): the CLI does not know the public host.
 
-use crate::store::{print_json, tenant, TableArg};
+use crate::store::{print_json, schema_registry, tenant, TableArg};
 use crate::Failure;
 use clap::{Args, Subcommand};
 use scim_proto::SchemaRegistry;
@@ -15,6 +15,7 @@ use scim_store::{
     StoreError, StoredResource,
 };
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// Where the service mounts the SCIM API (`scim_lambda::BASE_PATH`).
 const BASE_PATH: &str = "/scim/v2";
@@ -87,10 +88,11 @@ pub async fn run(args: UsersArgs) -> Result<(), Failure> {
             table,
         } => {
             let t = tenant(&name)?;
-            let store = table.open().await?;
+            let registry = Arc::new(schema_registry()?);
+            let store = table.open_with(registry.clone()).await?;
             match store.restore_user(&t, &id).await {
                 Ok(user) => {
-                    print_json(&user_json(user));
+                    print_json(&user_json(&registry, user));
                     Ok(())
                 }
                 Err(StoreError::NotFound) => Err(Failure::Failed(format!(
@@ -109,13 +111,14 @@ pub async fn run(args: UsersArgs) -> Result<(), Failure> {
 
 /// A user as the service renders it (RFC 7643 §4.1: `schemas`, attributes, `groups`, `meta`,
 /// never the password).
-fn user_json(user: StoredResource) -> Value {
-    Value::Object(wire::render(&SchemaRegistry::standard(), BASE_PATH, user))
+fn user_json(registry: &SchemaRegistry, user: StoredResource) -> Value {
+    Value::Object(wire::render(registry, BASE_PATH, user))
 }
 
 async fn show(tenant_name: &str, id: &str, table: &TableArg) -> Result<(), Failure> {
     let t = tenant(tenant_name)?;
-    let store = table.open().await?;
+    let registry = Arc::new(schema_registry()?);
+    let store = table.open_with(registry.clone()).await?;
     let with_groups = Include {
         groups: true,
         ..Include::NONE
@@ -132,7 +135,7 @@ async fn show(tenant_name: &str, id: &str, table: &TableArg) -> Result<(), Failu
         .await
         .map_err(failed)?;
     access.attach(&mut user);
-    print_json(&user_json(user));
+    print_json(&user_json(&registry, user));
     Ok(())
 }
 

@@ -3,4 +3,5 @@
 
 mod first_start;
 mod rotated_secrets;
+mod schema_extensions;
 mod watch;

@@ -4,6 +4,7 @@
 
 mod common;
 mod discovery;
+mod extensions;
 mod filter_props;
 mod filter_vectors;
 mod list;

@@ -2,7 +2,7 @@
 //! effective groups and roles.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use crate::common::{create, data, fresh_table, group, store_on_moto as store};
+use crate::common::{create, data, fresh_table, group, run, scimctl_on_moto, store_on_moto as store};
 use scim_store::{ResourceKind, TenantId};
 use serde_json::json;
 
@@ -85,4 +85,55 @@ async fn show_prints_the_user_with_effective_groups_and_roles() {
     }
     let out = data(&table, &["users", "show", "no/such tenant", &alice.id]);
     assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+/// With `SCIM_SCHEMA_EXTENSIONS`, the file the server reads, a user's extension is rendered as
+/// the service renders it: its URN in `schemas`, its `returned: never` values left out.
+#[tokio::test]
+async fn show_renders_the_operators_extensions() {
+    const ACME: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/schema-extensions.json"
+    );
+    let table = fresh_table("scimctl-users-ext");
+    let s = store(&table);
+    let t = TenantId::new("acme").unwrap();
+    let carol = create(
+        &s,
+        &t,
+        ResourceKind::User,
+        json!({"userName": "carol",
+               ACME: {"costCenter": "CC-1", "doorPin": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}}),
+        &[],
+    )
+    .await;
+    let show = |extensions: &str| {
+        run(scimctl_on_moto()
+            .args(["users", "show", "acme", &carol.id])
+            .env("SCIM_TABLE", &table)
+            .env("SCIM_SCHEMA_EXTENSIONS", extensions)
+            .output()
+            .unwrap())
+    };
+    let shown = show(sample).json();
+    assert_eq!(
+        shown["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:User", ACME])
+    );
+    assert_eq!(shown[ACME], json!({"costCenter": "CC-1"}));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{}").unwrap();
+    let out = show(bad.to_str().unwrap());
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "SCIM_SCHEMA_EXTENSIONS: schema extensions file {}: must be a JSON array",
+            bad.display()
+        )),
+        "{}",
+        out.stderr
+    );
 }
