@@ -78,7 +78,8 @@ pub fn calls(rows: &[CallsRow]) {
     println!("RRU/WRU: DynamoDB's on-demand accounting, computed from the items each call read and");
     println!("wrote (4 KB per read unit, halved for eventually consistent reads; 1 KB per write unit;");
     println!("transactions twice; each item at least one unit; a copy in the by_resource index one more");
-    println!("write). moto's own ConsumedCapacity is a placeholder (GetItem 0.5, Query 1, one unit per");
+    println!("write, and one per sort index entry written or removed, two when lastModified's moves).");
+    println!("moto's own ConsumedCapacity is a placeholder (GetItem 0.5, Query 1, one unit per");
     println!("BatchGetItem key, nothing for TransactWriteItems), printed only so that nothing is hidden.");
 }
 
