@@ -519,3 +519,68 @@ async fn a_required_extension_must_be_sent() {
     r.assert_error(400, Some("invalidValue"));
     assert_eq!(get_user(&s, &id).await[HR]["division"], "R&D");
 }
+
+on_both_stores!(extension_attributes_sort);
+/// `sortBy` names an extension attribute by its URN path (RFC 7644 §3.4.2.3): integers by value,
+/// strings ignoring case, a complex attribute's sub-attribute; users without a value last.
+async fn extension_attributes_sort() {
+    let s = server().await;
+    for (name, level, center, site) in [
+        ("ana", Some(10), Some("b-7"), Some("Zurich")),
+        ("ben", Some(-2), Some("A-1"), None),
+        ("cy", None, None, Some("austin")),
+        ("di", Some(3), Some("a-0"), Some("Berlin")),
+    ] {
+        let mut ext = json!({});
+        if let Some(l) = level {
+            ext["clearanceLevel"] = json!(l);
+        }
+        if let Some(c) = center {
+            ext["costCenter"] = json!(c);
+        }
+        if let Some(site) = site {
+            ext["badge"] = json!({"site": site, "number": 1});
+        }
+        s.post(
+            "/Users",
+            &json!({"schemas": [USER, ACME], "userName": name, ACME: ext}),
+        )
+        .await
+        .assert_status(201);
+    }
+    let order = |sort_by: String, descending: bool| {
+        let s = &s;
+        async move {
+            let order = if descending { "descending" } else { "ascending" };
+            let list = s
+                .get(&format!("/Users?sortBy={}&sortOrder={order}", query(&sort_by)))
+                .await;
+            list.assert_status(200)["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["userName"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    // Integers by value, not as text ("-2" < "3" < "10"); the user without one last.
+    assert_eq!(
+        order(acme("clearanceLevel"), false).await,
+        ["ben", "di", "ana", "cy"]
+    );
+    assert_eq!(
+        order(acme("clearanceLevel"), true).await,
+        ["cy", "ana", "di", "ben"]
+    );
+    // costCenter is not caseExact: "a-0" < "A-1" < "b-7".
+    assert_eq!(order(acme("costCenter"), false).await, ["di", "ben", "ana", "cy"]);
+    // Unqualified, the name resolves to the one extension that has it.
+    assert_eq!(
+        order("badge.site".into(), false).await,
+        ["cy", "di", "ana", "ben"]
+    );
+    let complex = s.get(&format!("/Users?sortBy={}", query(&acme("badge")))).await;
+    complex.assert_error(400, Some("invalidValue"));
+    let never = s.get(&format!("/Users?sortBy={}", query(&acme("doorPin")))).await;
+    never.assert_error(400, Some("invalidValue"));
+}
