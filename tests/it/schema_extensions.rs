@@ -302,10 +302,63 @@ async fn mutability_and_returned_follow_the_file() {
     });
     let created = s.post("/Users", &body).await;
     let id = created.assert_status(201)["id"].as_str().unwrap().to_string();
-    // readOnly input is ignored; writeOnly is never returned; `returned: request` only on request.
-    for got in [created.body.clone(), get_user(&s, &id).await] {
-        assert_eq!(got[ACME], json!({"employeeKey": "K-1", "region": "EU"}), "{got}");
+    // readOnly input is ignored; writeOnly is never returned; `returned: request` comes back
+    // from the write that set it (RFC 7643 §7), and from a GET only when asked for.
+    assert_eq!(
+        created.body[ACME],
+        json!({"employeeKey": "K-1", "privateNote": "only when asked", "region": "EU"}),
+        "{}",
+        created.text
+    );
+    let got = get_user(&s, &id).await;
+    assert_eq!(got[ACME], json!({"employeeKey": "K-1", "region": "EU"}), "{got}");
+    // A PATCH shows it when it sets it, in either path form, and not otherwise.
+    let other = s
+        .post(
+            "/Users",
+            &json!({"schemas": [USER, ACME], "userName": "m3@example.com", ACME: {"region": "EU"}}),
+        )
+        .await;
+    let other = other.assert_status(201)["id"].as_str().unwrap().to_string();
+    for (ops, shown) in [
+        (
+            json!([{"op": "replace", "path": acme("privateNote"), "value": "n2"}]),
+            Some("n2"),
+        ),
+        (
+            json!([{"op": "replace", "value": {ACME: {"privateNote": "n3"}}}]),
+            Some("n3"),
+        ),
+        (
+            json!([{"op": "Replace", "value": {acme("privateNote"): "n4"}}]),
+            Some("n4"),
+        ),
+        (
+            json!([{"op": "replace", "path": acme("region"), "value": "US"}]),
+            None,
+        ),
+    ] {
+        let patched = s.patch(&format!("/Users/{other}"), &patch_op(ops.clone())).await;
+        let body = patched.assert_status(200);
+        assert_eq!(
+            body[ACME].get("privateNote").and_then(Value::as_str),
+            shown,
+            "{ops}: {}",
+            patched.text
+        );
     }
+    // Unless the write's own excludedAttributes leaves it out.
+    let excluded = s
+        .post(
+            &format!("/Users?excludedAttributes={}", query(&acme("privateNote"))),
+            &json!({"schemas": [USER, ACME], "userName": "m2@example.com", ACME: {"privateNote": "x"}}),
+        )
+        .await;
+    assert!(
+        excluded.assert_status(201)[ACME].get("privateNote").is_none(),
+        "{}",
+        excluded.text
+    );
     let asked = s
         .get(&format!(
             "/Users/{id}?attributes={}",

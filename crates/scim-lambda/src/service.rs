@@ -8,6 +8,7 @@ use crate::state::AppState;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use scim_proto::list::ListLimits;
 use scim_proto::patch::{apply_patch, MemberDelta, PatchLimits, PatchOptions, PatchRequest};
+use scim_proto::project::written_attributes;
 use scim_proto::resource::{self, NormalizeOptions, PasswordPolicy};
 use scim_proto::{etag, hint, ResourceSchema, ScimError};
 use scim_store::wire::{self, MEMBERS};
@@ -134,12 +135,13 @@ impl<'a> Service<'a> {
         let include = shape.include;
         let may_hash = self.may_hash(body);
         let body = body.clone();
-        let (attrs, members) = self
+        let (attrs, members, written) = self
             .off_thread(may_hash, move |schema, options| {
                 let mut attrs = resource::normalize(&body, schema, options)?;
                 resource::check_required(&attrs, schema)?;
                 let members = take_members(&mut attrs)?;
-                Ok((attrs, members))
+                let written = written_attributes(&attrs, schema);
+                Ok((attrs, members, written))
             })
             .await?;
         let has_members = !members.add.is_empty();
@@ -167,7 +169,7 @@ impl<'a> Service<'a> {
         if include.members && has_members {
             created = self.read_back(&created.id, include).await?;
         }
-        self.show(created, Some(shape)).await
+        self.show(created, Some(&shape.for_write(&written))).await
     }
 
     /// RFC 7644 §3.4.1: GET of one resource, shown as `shape` says; `None` (304) when
@@ -246,22 +248,23 @@ impl<'a> Service<'a> {
         note_target(self.kind, Some(id), None);
         let may_hash = self.may_hash(body);
         let body = body.clone();
-        let (incoming, mut members) = self
+        let (incoming, mut members, written) = self
             .off_thread(may_hash, move |schema, options| {
                 let mut incoming = resource::normalize(&body, schema, options)?;
                 let members = take_members(&mut incoming)?;
-                Ok((incoming, members))
+                let written = written_attributes(&incoming, schema);
+                Ok((incoming, members, written))
             })
             .await?;
         members.replace_all = self.kind == ResourceKind::Group;
-        let written = self
+        let replaced = self
             .write(id, if_match, shape.include, false, move |existing, schema, _| {
                 let attrs = resource::merge_for_put(&existing.attrs, incoming.clone(), schema)?;
                 resource::check_required(&attrs, schema)?;
                 Ok(Some((attrs, members.clone())))
             })
             .await?;
-        self.show(written, Some(shape)).await
+        self.show(replaced, Some(&shape.for_write(&written))).await
     }
 
     /// RFC 7644 §3.5.2: PATCH, applied atomically by the scim-proto engine; group member
@@ -280,6 +283,7 @@ impl<'a> Service<'a> {
         };
         note_target(self.kind, Some(id), None);
         let request = PatchRequest::from_json(body, &limits)?;
+        let shape = shape.map(|s| s.for_write(&request.named_attributes(&self.schema())));
         let may_hash = self.may_hash(body);
         let mut options = match self.kind {
             ResourceKind::Group => PatchOptions::with_detached_members(),
@@ -290,7 +294,7 @@ impl<'a> Service<'a> {
             .write(
                 id,
                 if_match,
-                include_of(shape),
+                include_of(shape.as_ref()),
                 may_hash,
                 move |existing, schema, _| {
                     let mut attrs = existing.attrs.clone();
@@ -300,7 +304,7 @@ impl<'a> Service<'a> {
                 },
             )
             .await?;
-        self.show(written, shape).await
+        self.show(written, shape.as_ref()).await
     }
 
     /// Reads the resource, computes its new state with `change` on the blocking pool (`None`:

@@ -43,6 +43,18 @@ impl ResponseShape {
         )?)
     }
 
+    /// The shape of the answer to a write that set `written` (RFC 7643 §7: a `returned: request`
+    /// attribute the client specified comes back).
+    pub fn for_write(&self, written: &[(Option<String>, String)]) -> ResponseShape {
+        match self.projection.for_write(written) {
+            Some(projection) => ResponseShape {
+                projection: Arc::new(projection),
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
     fn compile(
         registry: &SchemaRegistry,
         max_inline_members: u64,

@@ -6,7 +6,7 @@
 //! | `always`   | always (`id`; `schemas` is also always emitted)                       |
 //! | `never`    | never (`password`)                                                    |
 //! | `default`  | unless excluded, or unless `attributes` is given and does not name it |
-//! | `request`  | only when named in `attributes`                                       |
+//! | `request`  | when named in `attributes`, or set by the write being answered        |
 
 use crate::error::{Result, ScimError};
 use crate::path::AttrPath;
@@ -45,6 +45,9 @@ pub struct Projection {
     /// Keyed by the lower-cased canonical path of each top-level attribute: `members`,
     /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:manager`.
     plans: HashMap<String, Plan>,
+    /// The keys of `returned: request` attributes left out because `attributes` did not name
+    /// them (not because `excludedAttributes` did): see [`Projection::for_write`].
+    on_request: Vec<String>,
 }
 
 fn key(ext: Option<&str>, name: &str) -> String {
@@ -122,21 +125,47 @@ impl Projection {
                 excl.push(n);
             }
         }
-        let mut plans = HashMap::new();
-        for (ext, def) in schema.attributes() {
-            let plan = plan_for(ext, def, any_named.then_some(named.as_slice()), &excl);
-            plans.insert(key(ext, &def.name), plan);
-        }
-        Ok(Projection { plans })
+        Ok(Self::compile(
+            any_named.then_some(named.as_slice()),
+            &excl,
+            schema,
+        ))
     }
 
     /// The projection of no parameters at all: every `always` and `default` attribute.
     pub fn all(schema: &ResourceSchema<'_>) -> Projection {
+        Self::compile(None, &[], schema)
+    }
+
+    fn compile(named: Option<&[Named]>, excluded: &[Named], schema: &ResourceSchema<'_>) -> Projection {
         let mut plans = HashMap::new();
+        let mut on_request = Vec::new();
         for (ext, def) in schema.attributes() {
-            plans.insert(key(ext, &def.name), plan_for(ext, def, None, &[]));
+            let plan = plan_for(ext, def, named, excluded);
+            let k = key(ext, &def.name);
+            if def.returned == Returned::Request && plan == Plan::Omit && !excludes(excluded, ext, def) {
+                on_request.push(k.clone());
+            }
+            plans.insert(k, plan);
         }
-        Projection { plans }
+        Projection { plans, on_request }
+    }
+
+    /// The projection of the answer to a write that set the `written` top-level attributes
+    /// (extension URN, name): those with `returned: request` are shown too, RFC 7643 §7
+    /// ("returned in response to any PUT, POST, or PATCH operations if the attribute was
+    /// specified by the client"), unless `excludedAttributes` named them. `None` when that
+    /// changes nothing.
+    pub fn for_write(&self, written: &[(Option<String>, String)]) -> Option<Projection> {
+        let mut shown: Option<Projection> = None;
+        for (ext, name) in written {
+            let k = key(ext.as_deref(), name);
+            if self.on_request.contains(&k) {
+                let p = shown.get_or_insert_with(|| self.clone());
+                p.plans.insert(k, Plan::Whole { except: vec![] });
+            }
+        }
+        shown
     }
 
     /// Whether a top-level attribute (canonical name, URN-qualified for extension attributes)
@@ -220,10 +249,7 @@ fn plan_for(ext: Option<&str>, def: &AttributeDef, named: Option<&[Named]>, excl
         .filter(|n| same_attr(n))
         .filter_map(|n| n.sub.clone())
         .collect();
-    if excluded
-        .iter()
-        .any(|n| (same_attr(n) && n.sub.is_none()) || whole_schema(n))
-    {
+    if excludes(excluded, ext, def) {
         return Plan::Omit;
     }
     match named {
@@ -255,6 +281,32 @@ fn plan_for(ext: Option<&str>, def: &AttributeDef, named: Option<&[Named]>, excl
             }
         }
     }
+}
+
+/// Whether `excludedAttributes` names the whole attribute, or its whole schema.
+fn excludes(excluded: &[Named], ext: Option<&str>, def: &AttributeDef) -> bool {
+    excluded.iter().any(|n| {
+        n.ext.as_deref() == ext && n.sub.is_none() && n.attr.as_deref().is_none_or(|a| a == def.name)
+    })
+}
+
+/// The top-level attributes `attrs` holds (a canonical resource, or the canonical body of a POST
+/// or PUT), as (extension URN, name): what a write of `attrs` set, for [`Projection::for_write`].
+pub fn written_attributes(
+    attrs: &Map<String, Value>,
+    schema: &ResourceSchema<'_>,
+) -> Vec<(Option<String>, String)> {
+    schema
+        .attributes()
+        .filter(|(ext, def)| match ext {
+            Some(urn) => attrs
+                .get(*urn)
+                .and_then(Value::as_object)
+                .is_some_and(|o| o.contains_key(&def.name)),
+            None => attrs.contains_key(&def.name),
+        })
+        .map(|(ext, def)| (ext.map(str::to_string), def.name.clone()))
+        .collect()
 }
 
 /// Keeps, in place, the sub-attributes of a complex value (each element of a multi-valued one)

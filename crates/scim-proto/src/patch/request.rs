@@ -4,6 +4,8 @@ use super::{PatchLimits, PatchOpKind, PatchOperation, PatchRequest, PATCH_OP_SCH
 use crate::error::{Result, ScimError, ScimType};
 use crate::filter::{Filter, PatchPath};
 use crate::hint;
+use crate::path::AttrPath;
+use crate::schema::ResourceSchema;
 use serde_json::{Map, Value};
 
 /// The value of the first key equal to `name` ignoring ASCII case. IdPs vary the case of message
@@ -18,6 +20,40 @@ fn get_ci<'v>(obj: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
 }
 
 impl PatchRequest {
+    /// The top-level attributes the operations name, as (extension URN, name): each path's
+    /// attribute, and each attribute of a pathless value (plain, URN-qualified as Entra sends
+    /// them, or inside an extension object keyed by its URN). Names the schema does not know
+    /// are left out; the engine refuses them anyway. For [`crate::Projection::for_write`].
+    pub fn named_attributes(&self, schema: &ResourceSchema<'_>) -> Vec<(Option<String>, String)> {
+        let resolved = |path: &AttrPath| {
+            schema
+                .resolve(path)
+                .ok()
+                .map(|r| (r.extension.map(str::to_string), r.attr.name.clone()))
+        };
+        let mut named = Vec::new();
+        for op in &self.operations {
+            match (&op.path, &op.value) {
+                (Some(path), _) => named.extend(resolved(&path.attr)),
+                (None, Some(Value::Object(values))) => {
+                    for (k, v) in values {
+                        match (schema.extension(k), v) {
+                            (Some(ext), Value::Object(inner)) => named.extend(
+                                inner
+                                    .keys()
+                                    .filter_map(|name| ext.attribute(name))
+                                    .map(|a| (Some(ext.id.clone()), a.name.clone())),
+                            ),
+                            _ => named.extend(AttrPath::parse(k).ok().as_ref().and_then(resolved)),
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        named
+    }
+
     /// Parses a PATCH body (RFC 7644 §3.5.2).
     ///
     /// - The body must be a JSON object (400 `invalidSyntax`).
