@@ -637,3 +637,40 @@ async fn extension_attributes_sort() {
     let never = s.get(&format!("/Users?sortBy={}", query(&acme("doorPin")))).await;
     never.assert_error(400, Some("invalidValue"));
 }
+
+on_both_stores!(decimal_extension_attributes_sort_by_value);
+/// Groups sorted by a decimal of their extension: by value, negatives first, not as text.
+async fn decimal_extension_attributes_sort_by_value() {
+    let s = server().await;
+    for (name, budget) in [
+        ("a", json!(10.5)),
+        ("b", json!(-2.25)),
+        ("c", json!(9)),
+        ("d", json!(0.75)),
+    ] {
+        s.post(
+            "/Groups",
+            &json!({"schemas": [GROUP, ACME_GROUP], "displayName": name, ACME_GROUP: {"budget": budget}}),
+        )
+        .await
+        .assert_status(201);
+    }
+    for (order, expected) in [
+        ("ascending", ["b", "d", "c", "a"]),
+        ("descending", ["a", "c", "d", "b"]),
+    ] {
+        let list = s
+            .get(&format!(
+                "/Groups?sortBy={}&sortOrder={order}",
+                query(&format!("{ACME_GROUP}:budget"))
+            ))
+            .await;
+        let names: Vec<&str> = list.assert_status(200)["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["displayName"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, expected, "{order}");
+    }
+}
