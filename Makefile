@@ -18,8 +18,11 @@ run-dynamodb: tools ## the service on SCIM_LISTEN on the DynamoDB store, with mo
 table: ## create the DynamoDB table named by SCIM_TABLE (the AWS settings come from the environment)
 	$(CARGO) run --quiet --bin scimctl -- table create
 
-tools: ## the project-local Python venvs: .venv (conformance tools, moto) and .venv-aws (cfn-lint, sam, cargo-lambda)
+tools: ## the project-local Python venvs: .venv (conformance tools, moto, selenium, the test OIDC provider) and .venv-aws (cfn-lint, sam, cargo-lambda)
 	bash scripts/tools-venv.sh
+
+browser-deps: ## Debian's chromium and chromium-driver for the console's browser tests (apt-get, as root; a no-op when present)
+	bash scripts/browser-deps.sh
 
 test: tools ## everything: unit, property, contract, black-box HTTP, Lambda events, README walk-through, conformance, AWS checks
 	$(CARGO) test --workspace
@@ -70,4 +73,4 @@ soak: ## bounded soak on 127.0.0.1 (~3 min, SOAK_ARGS="--seconds 60" to change):
 	$(CARGO) build --quiet --release --bin scim-lambda --bin scim-bench
 	$(BENCH_BIN)/scim-bench soak --server $(BENCH_BIN)/scim-lambda $(SOAK_ARGS)
 
-.PHONY: help run run-dynamodb table tools test lint bench soak watch build-lambda aws-check deploy logs
+.PHONY: help run run-dynamodb table tools browser-deps test lint bench soak watch build-lambda aws-check deploy logs

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Create (if missing) the project-local Python venvs holding the test-side tools:
 #   $ROOT/.venv      the SCIM conformance checkers (scim2-tester via scim2-cli, scim-sanity) and
-#                    moto's standalone server (moto_server) with flask/flask-cors;
+#                    moto's standalone server (moto_server) with flask/flask-cors; and the
+#                    console's browser-test tools: selenium (driving Debian's chromium, installed
+#                    by scripts/browser-deps.sh), Canaille as the local OpenID Connect provider and
+#                    joserfc to verify its ID tokens (tests/console/README.md);
 #   $ROOT/.venv-aws  the AWS deployment tools: cfn-lint, the SAM CLI (sam) and cargo-lambda with
 #                    the zig linker it cross-compiles with (ziglang). They live apart because
 #                    aws-sam-cli pins click==8.1.8 while scim2-cli needs click>=8.5.
@@ -29,6 +32,9 @@ REQUIREMENTS=(
   "moto[dynamodb,dynamodbstreams,events,sqs,secretsmanager]==5.2.5"
   "flask==3.1.3"
   "flask-cors==6.0.5"
+  "selenium==4.51.0"
+  "canaille[oidc]==0.3.6"
+  "joserfc==1.8.0"
 )
 AWS_REQUIREMENTS=(
   "cfn-lint==1.58.0"
