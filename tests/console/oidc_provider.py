@@ -66,13 +66,18 @@ class QuietHandler(WSGIRequestHandler):
 
 
 def config(issuer_host: str) -> dict:
-    key = RSAKey.generate_key(2048)
+    # Cognito signs ID tokens with RS256 and so does this provider: without an `alg` on the key,
+    # Canaille picks the strongest algorithm the key allows (RS512).
+    key = RSAKey.generate_key(2048, parameters={"alg": "RS256", "use": "sig"})
     key.ensure_kid()
     return {
         "SECRET_KEY": secrets.token_hex(32),
         "SERVER_NAME": issuer_host,
         "PREFERRED_URL_SCHEME": "http",
         "SESSION_COOKIE_SECURE": False,
+        # Cookies are per host, not per port: on 127.0.0.1 the provider's session cookie and the
+        # console's share one jar, so the provider's must not be called Flask's default `session`.
+        "SESSION_COOKIE_NAME": "oidc_provider_session",
         "CANAILLE": {
             "NAME": "Test identity provider",
             "DATABASE": "memory",
