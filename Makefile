@@ -24,10 +24,11 @@ tools: ## the project-local Python venvs: .venv (conformance tools, moto, seleni
 browser-deps: ## Debian's chromium and chromium-driver for the console's browser tests (apt-get, as root; a no-op when present)
 	bash scripts/browser-deps.sh
 
-test: tools ## everything: unit, property, contract, black-box HTTP, Lambda events, README walk-through, conformance, AWS checks
+test: tools browser-deps ## everything: unit, property, contract, black-box HTTP, Lambda events, README walk-through, conformance, browser and OpenID Connect infrastructure, AWS checks
 	$(CARGO) test --workspace
 	bash tests/readme/run.sh
 	bash tests/conformance/run.sh
+	.venv/bin/python -m unittest discover -s tests/console
 	bash scripts/aws-check.sh
 
 lint: ## rustfmt check and clippy with warnings as errors
