@@ -13,15 +13,17 @@
 //!
 //! Sorted lists (RFC 7644 §3.4.2.3): without a filter, in the order of a sort index
 //! ([`keys::SORT_INDEXES`]: `userName`, `displayName`, `externalId`, `meta.created`,
-//! `meta.lastModified`), one index Query + one BatchGetItem + the counters' Query; otherwise
-//! every candidate of the source above is read (at most the scan limit, beyond it 400
-//! `tooMany`), evaluated, sorted and paged in the function.
+//! `meta.lastModified`), one index Query + one BatchGetItem + the counters' Query; by cursor with
+//! a filter no index answers, the sort index walked in order, its items read and evaluated a
+//! batch at a time, at most the scan limit of entries per request; otherwise every candidate of
+//! the source above is read (at most the scan limit, beyond it 400 `tooMany`), evaluated, sorted
+//! and paged in the function.
 
 use crate::keys;
 use crate::keys::SortIndex;
 use crate::members::MemberLists;
 use crate::record::{attr, get_n, get_s, Rec};
-use crate::DynamoStore;
+use crate::{DynamoStore, MAX_BATCH_GET};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::try_join_all;
 use scim_proto::filter::Filter;
@@ -342,6 +344,77 @@ impl DynamoStore {
             total_results: Some(total?),
             next,
         })
+    }
+
+    /// A filter no index answers, by cursor, in the order of a sort index: the index's entries in
+    /// order, their items read a batch at a time and evaluated, until the page is full or the
+    /// scan limit of entries is examined; then the page ends there (perhaps short, even empty)
+    /// with a cursor after the last entry examined, as an unsorted scan does. The total is not
+    /// known. `None` when the index cannot be read: the caller sorts in memory instead.
+    pub(crate) async fn list_sorted_scan(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        q: &Query,
+        (filter, schema): (&Filter, &ResourceSchema<'_>),
+        (sort, index): (&SortBy, &SortIndex),
+        after: &Option<String>,
+    ) -> Result<Option<Page>, StoreError> {
+        let pk = keys::resources(tenant, kind);
+        let mut position = after.clone();
+        let mut examined: u64 = 0;
+        let mut page: Vec<(String, Rec)> = Vec::new();
+        loop {
+            let budget = (self.scan_limit - examined).min(MAX_BATCH_GET as u64);
+            if budget == 0 {
+                // The work bound: continue after the last entry examined.
+                return Ok(Some(self.sorted_scan_page(q, page, position)));
+            }
+            let Some(entries) = self
+                .sorted_entries(&pk, index, sort, position.as_deref(), budget)
+                .await?
+            else {
+                return Ok(None);
+            };
+            examined += entries.len() as u64;
+            let exhausted = (entries.len() as u64) < budget;
+            let ids: Vec<String> = entries.iter().map(|(_, id)| id.clone()).collect();
+            let mut recs: HashMap<String, Rec> = self
+                .fetch(tenant, kind, &ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+            for (key, id) in entries {
+                // A resource deleted since the index named it is skipped.
+                let Some(rec) = recs.remove(&id) else {
+                    position = Some(key);
+                    continue;
+                };
+                if !self.matches(tenant, filter, schema, &rec, None).await? {
+                    position = Some(key);
+                    continue;
+                }
+                if page.len() as u64 == q.count {
+                    // One match beyond the page: more follow, from the page's last resource.
+                    let last = page.last().map(|(k, _)| k.clone());
+                    return Ok(Some(self.sorted_scan_page(q, page, last)));
+                }
+                position = Some(key.clone());
+                page.push((key, rec));
+            }
+            if exhausted {
+                return Ok(Some(self.sorted_scan_page(q, page, None)));
+            }
+        }
+    }
+
+    fn sorted_scan_page(&self, q: &Query, page: Vec<(String, Rec)>, next: Option<String>) -> Page {
+        Page {
+            resources: page.iter().map(|(_, r)| r.stored(q.include.groups)).collect(),
+            total_results: None,
+            next,
+        }
     }
 
     /// Up to `want` (key, id) entries of a sort index partition after `after`, in `sort`'s

@@ -9,8 +9,8 @@ use crate::{deleted, error, keys, members, DynamoStore, Failure, Role, ATTEMPTS,
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use scim_store::{
-    Expect, Include, MemberChange, Page, Query, ResourceKind, ResourceStore, StoreError, StoredResource,
-    TenantId,
+    Expect, Include, MemberChange, Page, Paging, Query, ResourceKind, ResourceStore, StoreError,
+    StoredResource, TenantId,
 };
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -299,8 +299,20 @@ impl ResourceStore for DynamoStore {
                     }
                     (source, None) => self.list_scan(tenant, kind, q, f, &schema, source).await?,
                     (source, Some(sort)) => {
-                        self.list_sorted_in_memory(tenant, kind, q, Some((f, &schema)), source, sort)
-                            .await?
+                        let walked = match (&source, &q.paging, self.sort_index(kind, sort)) {
+                            (Source::Listing, Paging::Cursor { after }, Some(index)) if q.count > 0 => {
+                                self.list_sorted_scan(tenant, kind, q, (f, &schema), (sort, index), after)
+                                    .await?
+                            }
+                            _ => None,
+                        };
+                        match walked {
+                            Some(page) => page,
+                            None => {
+                                self.list_sorted_in_memory(tenant, kind, q, Some((f, &schema)), source, sort)
+                                    .await?
+                            }
+                        }
                     }
                 }
             }
