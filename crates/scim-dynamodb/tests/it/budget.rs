@@ -319,6 +319,16 @@ async fn measure(users: usize, members: usize) -> Vec<(&'static str, Counts)> {
     );
     assert_eq!(by_name.total_results, all.total_results);
     assert_eq!(by_name.resources.len(), 50);
+    // In order, at either size: the index, not the id order of the listing.
+    let names: Vec<String> = by_name
+        .resources
+        .iter()
+        .map(|r| r.attrs["userName"].as_str().unwrap_or_default().to_lowercase())
+        .collect();
+    assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
+    let by_id: Vec<&str> = all.resources.iter().map(|r| r.id.as_str()).collect();
+    let sorted_ids: Vec<&str> = by_name.resources.iter().map(|r| r.id.as_str()).collect();
+    assert_ne!(sorted_ids, by_id, "userName order differs from id order");
     let first_sorted = s
         .query(
             &t,
