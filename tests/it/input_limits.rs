@@ -216,16 +216,7 @@ async fn thousand_password_operations_in_one_patch() {
         .await;
     let body = r.assert_status(200);
     assert!(body.get("password").is_none());
-    let stored = s
-        .store
-        .get(
-            &scim_blackbox::default_tenant(),
-            scim_store::ResourceKind::User,
-            &id,
-            scim_store::Include::NONE,
-        )
-        .await
-        .unwrap();
+    let stored = s.stored_user(&id).await;
     let hash = stored.attrs["password"].as_str().unwrap();
     assert!(scim_proto::resource::verify_password(hash, "Secret-999"));
 }

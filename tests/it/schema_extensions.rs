@@ -371,16 +371,7 @@ async fn mutability_and_returned_follow_the_file() {
         "`returned: always` comes too, `never` does not: {}",
         asked.text
     );
-    let stored = s
-        .store
-        .get(
-            &scim_blackbox::default_tenant(),
-            scim_store::ResourceKind::User,
-            &id,
-            scim_store::Include::NONE,
-        )
-        .await
-        .unwrap();
+    let stored = s.stored_user(&id).await;
     let pin = stored.attrs[ACME]["doorPin"].as_str().unwrap();
     assert!(
         pin.starts_with("$argon2id$"),

@@ -491,6 +491,19 @@ impl Server {
         self.call(Method::DELETE, path, None).await
     }
 
+    /// The user `id` of tenant `default` as the store holds it (what no response shows: hashes).
+    pub async fn stored_user(&self, id: &str) -> scim_store::StoredResource {
+        self.store
+            .get(
+                &default_tenant(),
+                scim_store::ResourceKind::User,
+                id,
+                scim_store::Include::NONE,
+            )
+            .await
+            .expect("the user is stored")
+    }
+
     /// Creates a user with this userName and returns its id.
     pub async fn create_user(&self, user_name: &str) -> String {
         let r = self

@@ -329,15 +329,9 @@ impl DynamoStore {
             .skip(usize::try_from(skip).unwrap_or(usize::MAX))
             .take(usize::try_from(q.count).unwrap_or(usize::MAX))
             .collect();
-        let ids: Vec<String> = entries.iter().map(|(_, id)| id.clone()).collect();
-        let mut recs: HashMap<String, Rec> = self
-            .fetch(tenant, kind, &ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let mut recs = self.fetch_entries(tenant, kind, &entries).await?;
         // A resource deleted since the index named it is skipped.
-        let page: Vec<Rec> = ids.iter().filter_map(|id| recs.remove(id)).collect();
+        let page: Vec<Rec> = entries.iter().filter_map(|(_, id)| recs.remove(id)).collect();
         let next = more.then(|| entries.last().map(|(key, _)| key.clone())).flatten();
         Ok(Page {
             resources: page.iter().map(|r| r.stored(q.include.groups)).collect(),
@@ -378,13 +372,7 @@ impl DynamoStore {
             };
             examined += entries.len() as u64;
             let exhausted = (entries.len() as u64) < budget;
-            let ids: Vec<String> = entries.iter().map(|(_, id)| id.clone()).collect();
-            let mut recs: HashMap<String, Rec> = self
-                .fetch(tenant, kind, &ids)
-                .await?
-                .into_iter()
-                .map(|r| (r.id.clone(), r))
-                .collect();
+            let mut recs = self.fetch_entries(tenant, kind, &entries).await?;
             for (key, id) in entries {
                 // A resource deleted since the index named it is skipped.
                 let Some(rec) = recs.remove(&id) else {
@@ -407,6 +395,22 @@ impl DynamoStore {
                 return Ok(Some(self.sorted_scan_page(q, page, None)));
             }
         }
+    }
+
+    /// The items a sort index's (key, id) entries name, by id (one BatchGetItem per 100).
+    async fn fetch_entries(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        entries: &[(String, String)],
+    ) -> Result<HashMap<String, Rec>, StoreError> {
+        let ids: Vec<String> = entries.iter().map(|(_, id)| id.clone()).collect();
+        Ok(self
+            .fetch(tenant, kind, &ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect())
     }
 
     fn sorted_scan_page(&self, q: &Query, page: Vec<(String, Rec)>, next: Option<String>) -> Page {
