@@ -184,8 +184,8 @@ const WRITE_UNIT_BYTES: f64 = 1024.0;
 const TRANSACTIONAL: f64 = 2.0;
 /// An eventually consistent read costs half; reads of a global secondary index always are.
 const EVENTUALLY_CONSISTENT: f64 = 0.5;
-/// The key attributes of the table's one global secondary index (`by_resource`, projection
-/// ALL): a written item carrying both is written to the index too, one more standard write.
+/// The key attributes of the provisioning log's index (`by_resource`, projection ALL): a
+/// written item carrying both is written to the index too, one more standard write.
 const INDEX_KEYS: [&str; 2] = ["rpk", "rsk"];
 
 /// The sort indexes (`scim_dynamodb::SORT_INDEXES`, projection KEYS_ONLY: an entry is far below

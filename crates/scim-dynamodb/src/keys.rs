@@ -39,7 +39,8 @@ pub const PK: &str = "pk";
 /// Sort key attribute name.
 pub const SK: &str = "sk";
 
-/// The one global secondary index: a tenant's log records by resource.
+/// The global secondary index of a tenant's log records by resource (the others are the
+/// [`SORT_INDEXES`]).
 pub const LOG_INDEX: &str = "by_resource";
 /// Partition key attribute of [`LOG_INDEX`].
 pub const RPK: &str = "rpk";

@@ -11,8 +11,8 @@
 //! - [`DynamoStore::new`] takes a ready `aws_sdk_dynamodb::Client`; [`DynamoStore::from_aws`]
 //!   builds one on the process's shared AWS configuration (`scim_aws::Aws`: `AWS_ENDPOINT_URL`,
 //!   `AWS_REGION`, credentials).
-//! - [`create_table`] creates the table (`pk`, `sk`; one index, [`LOG_INDEX`]: the provisioning
-//!   log by resource).
+//! - [`create_table`] creates the table (`pk`, `sk`; the indexes: [`LOG_INDEX`], the provisioning
+//!   log by resource, and the [`SORT_INDEXES`] of sorted lists).
 //! - [`CallCounter`] counts calls per operation through an SDK interceptor.
 //! - [`TokenGeneration`] is the token registry's generation marker (`scim_auth::GenerationMarker`).
 //! - [`stream`] turns the table's stream records into change events on EventBridge.
