@@ -134,6 +134,9 @@ impl From<StoreError> for Failure {
     }
 }
 
+/// The expression value names of sort keys in an UpdateExpression: one per sort index.
+const SORT_KEY_VALUES: [&str; keys::SORT_INDEXES.len()] = [":o0", ":o1", ":o2", ":o3", ":o4"];
+
 /// The [`Store`] on one DynamoDB table (key design in [`keys`] and the crate's README.md).
 ///
 /// The store remembers the last item it read or wrote per resource (bounded). A write with
@@ -255,6 +258,20 @@ impl DynamoStore {
             .filter(|(k, _, _)| *k == rec.kind)
             .map(|(_, index, sort)| (index.attribute, record::s(sort.key(&rec.attrs, rec.meta()))))
             .collect()
+    }
+
+    /// The `SET` assignments that write `keys` (sort key attributes, as [`Self::sort_attributes`]
+    /// gives them) in an UpdateExpression, `ord_un = :o0, ...`, and the values they name.
+    fn sort_key_assignments(
+        keys: Vec<(&'static str, AttributeValue)>,
+    ) -> (String, Vec<(&'static str, AttributeValue)>) {
+        let mut set = Vec::with_capacity(keys.len());
+        let mut values = Vec::with_capacity(keys.len());
+        for ((attribute, key), name) in keys.into_iter().zip(SORT_KEY_VALUES) {
+            set.push(format!("{attribute} = {name}"));
+            values.push((name, key));
+        }
+        (set.join(", "), values)
     }
 
     /// A live resource's item: [`Rec::item`] in its listing partition with its sort keys.

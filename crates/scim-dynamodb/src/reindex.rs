@@ -298,27 +298,10 @@ impl DynamoStore {
             let own = Self::key(listing.partition(tenant), resource.id.clone());
             let own_write = if sorting {
                 // The item's own write is also its version check (one item, one action).
-                let names: Vec<String> = (0..resource.sort_keys.len()).map(|i| format!(":o{i}")).collect();
-                let set: Vec<String> = resource
-                    .sort_keys
-                    .iter()
-                    .zip(&names)
-                    .map(|((attribute, _), name)| format!("{attribute} = {name}"))
-                    .collect();
+                let (set, keys) = Self::sort_key_assignments(resource.sort_keys.clone());
                 let mut values: Vec<(&str, AttributeValue)> = vec![(":v", n(resource.version as i64))];
-                values.extend(
-                    names
-                        .iter()
-                        .map(String::as_str)
-                        .zip(resource.sort_keys.iter().map(|(_, k)| k.clone())),
-                );
-                self.update(
-                    own,
-                    &format!("SET {}", set.join(", ")),
-                    Some("v = :v"),
-                    vec![],
-                    values,
-                )?
+                values.extend(keys);
+                self.update(own, &format!("SET {set}"), Some("v = :v"), vec![], values)?
             } else {
                 self.version_check(own, resource.version)?
             };

@@ -360,11 +360,11 @@ impl DynamoStore {
         ];
         let mut set = String::from("SET a = :a, m = :m");
         // The sort keys move with the attributes and lastModified they come from.
-        let sort_keys = self.sort_attributes(next);
-        let names: Vec<String> = (0..sort_keys.len()).map(|i| format!(":o{i}")).collect();
-        for ((attribute, key), name) in sort_keys.into_iter().zip(&names) {
-            set.push_str(&format!(", {attribute} = {name}"));
-            values.push((name.as_str(), key));
+        let (sort_set, sort_values) = Self::sort_key_assignments(self.sort_attributes(next));
+        if !sort_values.is_empty() {
+            set.push_str(", ");
+            set.push_str(&sort_set);
+            values.extend(sort_values);
         }
         // Only a rename marks the fan-out: another write leaves the mark as it finds it (one
         // on top of others may find it cleared meanwhile, and must not bring it back).
