@@ -7,10 +7,10 @@ use crate::error::ApiResult;
 use crate::service::Service;
 use crate::shape::ResponseShape;
 use crate::state::AppState;
-use scim_proto::list::{ListQuery, SortOrder};
-use scim_proto::sort::{missing_key, Meta, SortBy};
+use scim_proto::list::ListQuery;
+use scim_proto::sort::{missing_key, SortBy};
 use scim_proto::ScimError;
-use scim_store::{Paging, Query, ResourceKind, TenantId};
+use scim_store::{page_in_memory, Paging, Query, ResourceKind, TenantId};
 use serde_json::Value;
 
 /// One page of a ListResponse (RFC 7644 §3.4.2), its resources rendered and projected.
@@ -26,8 +26,8 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
-/// A page's resources, the total when known, the store's position after the page, and (sorted
-/// pages) each resource's key in the order.
+/// A page's resources, the total when known, the store's position after the page, and (when
+/// asked for) each resource's key in the order.
 type Page = (Vec<Value>, Option<u64>, Option<String>, Vec<String>);
 
 impl Service<'_> {
@@ -35,11 +35,12 @@ impl Service<'_> {
     /// cursor.
     pub async fn list(&self, query: &ListQuery) -> ApiResult<ListPage> {
         let count = query.page_size(&self.list_limits());
+        let sort = self.sort(query)?;
         let Some(cursor) = &query.cursor else {
             let paging = Paging::Index {
                 start_index: query.start_index,
             };
-            let (resources, total, ..) = self.page(query, paging, count).await?;
+            let (resources, total, ..) = self.page(query, sort, paging, count, false).await?;
             return Ok(ListPage {
                 resources,
                 total,
@@ -55,7 +56,9 @@ impl Service<'_> {
         };
         let keys = self.state.cursor_keys.get().await;
         let after = binding.open(&keys, cursor)?;
-        let (resources, total, next, _) = self.page(query, Paging::Cursor { after }, count).await?;
+        let (resources, total, next, _) = self
+            .page(query, sort, Paging::Cursor { after }, count, false)
+            .await?;
         Ok(ListPage {
             resources,
             total,
@@ -64,14 +67,22 @@ impl Service<'_> {
         })
     }
 
-    /// One page of this type's resources matching the query, rendered and projected. The filter
-    /// is checked against this type's schema before the response shape is compiled, so a
-    /// request wrong in both reports its filter.
-    async fn page(&self, query: &ListQuery, paging: Paging, count: u64) -> ApiResult<Page> {
+    /// One page of this type's resources matching the query, in `sort`'s order (or by id),
+    /// rendered and projected; with `keyed`, each resource's key in that order too
+    /// ([`missing_key`] for every one when unsorted). The filter is checked against this type's
+    /// schema before the response shape is compiled, so a request wrong in both reports its
+    /// filter.
+    async fn page(
+        &self,
+        query: &ListQuery,
+        sort: Option<SortBy>,
+        paging: Paging,
+        count: u64,
+        keyed: bool,
+    ) -> ApiResult<Page> {
         if let Some(filter) = &query.filter {
             filter.validate(&self.schema())?;
         }
-        let sort = self.sort(query)?;
         let shape = ResponseShape::new(self.state, self.kind, query)?;
         let store_query = Query {
             filter: query.filter.clone(),
@@ -85,22 +96,14 @@ impl Service<'_> {
             .store
             .query(self.tenant, self.kind, &store_query)
             .await?;
-        let keys = match &store_query.sort {
-            Some(sort) => page
+        let keys = match (keyed, &store_query.sort) {
+            (false, _) => Vec::new(),
+            (true, Some(sort)) => page
                 .resources
                 .iter()
-                .map(|r| {
-                    sort.key(
-                        &r.attrs,
-                        Meta {
-                            id: &r.id,
-                            created: &r.created,
-                            last_modified: &r.last_modified,
-                        },
-                    )
-                })
+                .map(|r| sort.key(&r.attrs, r.meta()))
                 .collect(),
-            None => Vec::new(),
+            (true, None) => page.resources.iter().map(|r| missing_key(&r.id)).collect(),
         };
         let resources = self.present(page.resources, &shape).await?;
         Ok((resources, page.total_results, page.next, keys))
@@ -163,7 +166,9 @@ pub async fn search_all(
         .await;
     }
     let (mut resources, users_total) = if applies(&users) {
-        let (r, total, ..) = users.page(query, index(query.start_index), count).await?;
+        let (r, total, ..) = users
+            .page(query, None, index(query.start_index), count, false)
+            .await?;
         (r, total.unwrap_or(0))
     } else {
         (vec![], 0)
@@ -173,7 +178,9 @@ pub async fn search_all(
     let remaining = count.saturating_sub(resources.len() as u64);
     let group_start = query.start_index.saturating_sub(users_total).max(1);
     let (group_page, groups_total) = if applies(&groups) {
-        let (r, total, ..) = groups.page(query, index(group_start), remaining).await?;
+        let (r, total, ..) = groups
+            .page(query, None, index(group_start), remaining, false)
+            .await?;
         (r, total.unwrap_or(0))
     } else {
         (vec![], 0)
@@ -197,53 +204,44 @@ async fn search_all_sorted(
     count: u64,
 ) -> ApiResult<ListPage> {
     let want = query.start_index.max(1) - 1 + count;
-    let descending = query.sort_order == Some(SortOrder::Descending);
     let mut keyed: Vec<(String, Value)> = Vec::new();
     let mut total = 0;
-    let mut resolved_anywhere = None;
+    // The order as the first type that has the attribute resolves it, and the refusal of a type
+    // that does not.
+    let mut order: Option<SortBy> = None;
+    let mut refusal = None;
     for (svc, applies) in types {
         if !applies {
             continue;
         }
-        let resolves = svc.sort(query);
-        let mut typed = query.clone();
-        if resolves.is_err() {
-            typed.sort_by = None;
-        }
-        let (resources, n, _, keys) = svc.page(&typed, Paging::Index { start_index: 1 }, want).await?;
-        total += n.unwrap_or(0);
-        match resolves {
-            Ok(_) => {
-                resolved_anywhere = Some(Ok(()));
-                keyed.extend(keys.into_iter().zip(resources));
-            }
+        let sort = match svc.sort(query) {
+            Ok(sort) => sort,
             Err(e) => {
-                resolved_anywhere.get_or_insert(Err(e));
-                // Without the attribute: after every value ascending, by id (the page is in id
-                // order), as [`SortBy::key`] keys a missing value.
-                keyed.extend(resources.into_iter().map(|r| {
-                    let id = r
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    (missing_key(&id), r)
-                }));
+                refusal.get_or_insert(e);
+                None
             }
+        };
+        if let (None, Some(s)) = (&order, &sort) {
+            order = Some(s.clone());
         }
+        let (resources, n, _, keys) = svc
+            .page(query, sort, Paging::Index { start_index: 1 }, want, true)
+            .await?;
+        total += n.unwrap_or(0);
+        keyed.extend(keys.into_iter().zip(resources));
     }
-    if let Some(Err(e)) = resolved_anywhere {
+    let order = match (order, refusal) {
+        (Some(order), _) => order,
         // Neither type has the attribute: the request names nothing to sort by.
-        return Err(e);
-    }
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    if descending {
-        keyed.reverse();
-    }
-    let skip = usize::try_from(query.start_index.max(1) - 1).unwrap_or(usize::MAX);
-    let take = usize::try_from(count).unwrap_or(usize::MAX);
+        (None, Some(e)) => return Err(e),
+        (None, None) => return Err(ScimError::invalid_value("sortBy names no attribute to sort by").into()),
+    };
+    let paging = Paging::Index {
+        start_index: query.start_index,
+    };
+    let (resources, ..) = page_in_memory(keyed, Some(&order), &paging, count);
     Ok(ListPage {
-        resources: keyed.into_iter().skip(skip).take(take).map(|(_, r)| r).collect(),
+        resources,
         total: Some(total),
         start_index: Some(query.start_index),
         next_cursor: None,

@@ -290,14 +290,16 @@ fn excludes(excluded: &[Named], ext: Option<&str>, def: &AttributeDef) -> bool {
     })
 }
 
-/// The top-level attributes `attrs` holds (a canonical resource, or the canonical body of a POST
-/// or PUT), as (extension URN, name): what a write of `attrs` set, for [`Projection::for_write`].
+/// The `returned: request` top-level attributes `attrs` holds (a canonical resource, or the
+/// canonical body of a POST or PUT), as (extension URN, name): those of them a write of `attrs`
+/// set, for [`Projection::for_write`], which ignores every other attribute (so none is listed).
 pub fn written_attributes(
     attrs: &Map<String, Value>,
     schema: &ResourceSchema<'_>,
 ) -> Vec<(Option<String>, String)> {
     schema
         .attributes()
+        .filter(|(_, def)| def.returned == Returned::Request)
         .filter(|(ext, def)| match ext {
             Some(urn) => attrs
                 .get(*urn)

@@ -4,7 +4,7 @@
 use crate::{Expect, ResourceKind, StoreError, TenantId};
 use async_trait::async_trait;
 use scim_proto::filter::Filter;
-use scim_proto::sort::SortBy;
+use scim_proto::sort::{Meta, SortBy};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
@@ -99,6 +99,17 @@ pub struct StoredResource {
     /// For users: the groups the user belongs to directly, as `(group id, group displayName)`,
     /// when asked for with [`Include::groups`].
     pub groups: Option<Vec<(String, String)>>,
+}
+
+impl StoredResource {
+    /// What a sort key ([`SortBy::key`]) may take from the resource besides its attributes.
+    pub fn meta(&self) -> Meta<'_> {
+        Meta {
+            id: &self.id,
+            created: &self.created,
+            last_modified: &self.last_modified,
+        }
+    }
 }
 
 /// Which derived, possibly large, parts of a resource to load.
