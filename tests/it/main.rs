@@ -6,6 +6,7 @@
 mod auth;
 mod bulk;
 mod conflicts;
+mod console;
 mod delete_modes;
 mod dynamodb_concurrency;
 mod dynamodb_events;

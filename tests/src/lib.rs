@@ -2,6 +2,7 @@
 //! speaks to it the way IdPs do.
 
 pub mod aws_proxy;
+pub mod console;
 pub mod events;
 pub mod gated_log;
 pub mod lambda;
@@ -105,7 +106,10 @@ async fn state_on(
     store: Arc<dyn Store>,
     tokens: Arc<TokenCache>,
 ) -> AppState {
-    AppState::new(config, registry, store, tokens, &scim_aws::Aws::environment())
+    let aws = scim_aws::Aws::environment();
+    let console =
+        scim_lambda::startup::console(&config, config.token_registry.open(&aws).await).expect("console");
+    AppState::new(config, registry, store, tokens, console, &aws)
         .await
         .expect("rotated secrets")
 }
@@ -148,6 +152,8 @@ pub struct Server {
     pub store: Arc<dyn Store>,
     /// The provisioning log's writer, to wait for records ([`Server::flush_log`]).
     pub log: scim_lambda::provisioning_log::LogWriter,
+    /// The console's state: its one-time local sign-in code ([`console::Browser`]).
+    pub console: Arc<scim_lambda::console::Console>,
     client: reqwest::Client,
     token: String,
 }
@@ -376,6 +382,7 @@ impl Server {
     async fn serve(state: AppState) -> Server {
         let store = state.store.clone();
         let log = state.log.clone();
+        let console = state.console.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(scim_lambda::serve(listener, state, std::future::pending()));
@@ -383,6 +390,7 @@ impl Server {
             base: format!("http://{addr}/scim/v2"),
             store,
             log,
+            console,
             client: reqwest::Client::new(),
             token: TOKEN.to_string(),
         }
@@ -403,6 +411,7 @@ impl Server {
             base: self.base.clone(),
             store: self.store.clone(),
             log: self.log.clone(),
+            console: self.console.clone(),
             client: self.client.clone(),
             token: token.to_string(),
         }

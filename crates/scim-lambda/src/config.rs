@@ -21,8 +21,10 @@ pub enum StoreChoice {
 /// `SCIM_FUNCTION`: what the `scim-lambda` binary does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Function {
-    /// `http` or unset: the SCIM service.
+    /// `http` or unset: the SCIM service (and, on a local server, the console too).
     Http,
+    /// `console`: the operators' console alone (`crate::console`), with its own role in AWS.
+    Console,
     /// `events`: the DynamoDB stream processor, publishing change events to `SCIM_EVENT_BUS`
     /// (a bus name or ARN). Reads no other setting.
     Events { bus: String },
@@ -47,6 +49,7 @@ impl Function {
         };
         match get("SCIM_FUNCTION").as_deref() {
             None | Some("http") => Ok(Function::Http),
+            Some("console") => Ok(Function::Console),
             Some("events") => match get("SCIM_EVENT_BUS") {
                 Some(bus) => Ok(Function::Events { bus }),
                 None => Err(
@@ -66,7 +69,7 @@ impl Function {
                 })
             }
             Some(other) => Err(format!(
-                "SCIM_FUNCTION: '{other}' is neither 'http', 'events' nor 'watch'"
+                "SCIM_FUNCTION: '{other}' is neither 'http', 'console', 'events' nor 'watch'"
             )),
         }
     }
@@ -103,8 +106,12 @@ pub struct Config {
     /// `SCIM_LISTEN`: the local listener address.
     pub listen: SocketAddr,
     /// Whether the admin API (`/admin/api`, admin.rs) is served: on the local listener only,
-    /// never under Lambda, until the console's sign-in protects it.
+    /// never under Lambda.
     pub admin_api: bool,
+    /// What this process serves: the SCIM API, the console, or (a local server) both.
+    pub surface: Surface,
+    /// How operators sign in to the console.
+    pub console: ConsoleSettings,
     /// `SCIM_STORE`: `memory` or `dynamodb`.
     pub store: StoreChoice,
     /// `SCIM_TOKEN_REGISTRY`: where the token registry lives.
@@ -169,11 +176,95 @@ pub struct Config {
     pub schema_extensions: Option<PathBuf>,
 }
 
+/// What one process serves. In AWS the SCIM API and the console are two functions with two
+/// roles (`SCIM_FUNCTION=http` and `console`); a local server serves both unless told otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Scim,
+    Console,
+    Both,
+}
+
+impl Surface {
+    pub fn scim(self) -> bool {
+        self != Surface::Console
+    }
+
+    pub fn console(self) -> bool {
+        self != Surface::Scim
+    }
+}
+
+/// How operators sign in to the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// The one-time local sign-in link: local runs only, never under Lambda.
+    pub local_login: bool,
+    /// `SCIM_CONSOLE_OIDC_ISSUER`, `SCIM_CONSOLE_OIDC_CLIENT_ID`, `SCIM_CONSOLE_OIDC_CLIENT_SECRET`
+    /// (optional: Cognito's client is public, PKCE protects the code) and
+    /// `SCIM_CONSOLE_GROUPS_CLAIM` (default `cognito:groups`): the OpenID Connect provider.
+    pub oidc: Option<ConsoleOidc>,
+    /// `SCIM_TOKEN_EXPIRY_WARNING_DAYS` (default 14): tokens expiring within it are called out.
+    pub expiry_warning_days: i64,
+}
+
+/// The console's OpenID Connect provider and what its groups mean.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleOidc {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub groups_claim: String,
+    /// `SCIM_CONSOLE_OPERATOR_GROUP` (default `scim-operators`): operates every tenant.
+    pub operator_group: String,
+    /// `SCIM_CONSOLE_TENANT_GROUP_PREFIX` (default `scim-tenant-`): `<prefix><tenant>` operates one.
+    pub tenant_group_prefix: String,
+}
+
 /// The limits of one `POST /Bulk` (RFC 7644 §3.7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BulkSettings {
     pub max_operations: usize,
     pub max_payload_bytes: usize,
+}
+
+fn console_settings(get: &impl Fn(&str) -> Option<String>, lambda: bool) -> Result<ConsoleSettings, String> {
+    let text =
+        |name: &str, default: &str| get(name).map_or_else(|| default.to_string(), |v| v.trim().to_string());
+    let oidc = match get("SCIM_CONSOLE_OIDC_ISSUER") {
+        None => None,
+        Some(issuer) => {
+            let issuer = issuer.trim().trim_end_matches('/').to_string();
+            if !(issuer.starts_with("https://") || (!lambda && issuer.starts_with("http://"))) {
+                return Err(format!(
+                    "SCIM_CONSOLE_OIDC_ISSUER: '{issuer}' is not an https:// URL (http:// only on a local server)"
+                ));
+            }
+            Some(ConsoleOidc {
+                issuer,
+                client_id: get("SCIM_CONSOLE_OIDC_CLIENT_ID")
+                    .map(|v| v.trim().to_string())
+                    .ok_or("SCIM_CONSOLE_OIDC_CLIENT_ID: required with SCIM_CONSOLE_OIDC_ISSUER")?,
+                client_secret: get("SCIM_CONSOLE_OIDC_CLIENT_SECRET").map(|v| v.trim().to_string()),
+                groups_claim: text("SCIM_CONSOLE_GROUPS_CLAIM", "cognito:groups"),
+                operator_group: text("SCIM_CONSOLE_OPERATOR_GROUP", "scim-operators"),
+                tenant_group_prefix: text("SCIM_CONSOLE_TENANT_GROUP_PREFIX", "scim-tenant-"),
+            })
+        }
+    };
+    let expiry_warning_days = match get("SCIM_TOKEN_EXPIRY_WARNING_DAYS") {
+        None => 14,
+        Some(v) => v
+            .trim()
+            .parse::<u16>()
+            .map(i64::from)
+            .map_err(|e| format!("SCIM_TOKEN_EXPIRY_WARNING_DAYS: {e}"))?,
+    };
+    Ok(ConsoleSettings {
+        local_login: !lambda,
+        oidc,
+        expiry_warning_days,
+    })
 }
 
 /// Whether the process runs inside AWS Lambda.
@@ -330,9 +421,24 @@ impl Config {
             })?;
         }
         let tenant_rates = tenant_rates(&get)?;
+        let surface = match (get("SCIM_FUNCTION").as_deref().map(str::trim), lambda) {
+            (Some("console"), _) => Surface::Console,
+            (_, true) => Surface::Scim,
+            (_, false) => Surface::Both,
+        };
+        let console = console_settings(&get, lambda)?;
+        if lambda && surface == Surface::Console && console.oidc.is_none() {
+            return Err(
+                "SCIM_CONSOLE_OIDC_ISSUER: required with SCIM_FUNCTION=console under Lambda (operators \
+                 sign in through it; the local sign-in link exists only on a local server)"
+                    .into(),
+            );
+        }
         Ok(Config {
             listen,
             admin_api: !lambda,
+            surface,
+            console,
             store,
             token_registry,
             token_cache,

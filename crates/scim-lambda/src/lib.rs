@@ -10,6 +10,7 @@ pub mod boundary;
 pub mod bulk;
 pub mod capabilities;
 pub mod config;
+pub mod console;
 pub mod cursor;
 pub mod error;
 pub mod events;
@@ -89,11 +90,18 @@ pub fn router(state: AppState) -> Router {
         .fallback(handlers::not_found)
         .layer(middleware::from_fn_with_state(boundary, boundary::guard))
         .with_state(state.clone());
-    // The admin API has no sign-in yet: it exists only on the local listener (admin.rs).
-    let app = match state.config.admin_api {
-        true => scim.merge(admin::routes(state)),
-        false => scim,
+    let surface = state.config.surface;
+    let mut app = match surface.scim() {
+        true => scim,
+        false => Router::new(),
     };
+    if surface.console() {
+        app = app.merge(console::routes(state.clone()));
+    }
+    // The admin API has no sign-in: it exists only on the local listener (admin.rs).
+    if state.config.admin_api {
+        app = app.merge(admin::routes(state));
+    }
     app.layer(middleware::from_fn_with_state(telemetry, telemetry::log_request))
 }
 

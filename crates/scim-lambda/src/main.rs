@@ -85,7 +85,7 @@ async fn run(lambda: bool) -> Result<(), String> {
             table,
             token_registry,
         } => return scim_lambda::watch::run_watch_function(table, token_registry).await,
-        Function::Http => {}
+        Function::Http | Function::Console => {}
     }
     let config = Config::from_env()?;
     // Under Lambda this is the init phase (scim_lambda::startup): the first request finds the
@@ -105,7 +105,12 @@ async fn run(lambda: bool) -> Result<(), String> {
         format!("cannot listen on SCIM_LISTEN={}: {e}{hint}", config.listen)
     })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("SCIM base URL: http://{addr}{BASE_PATH}");
+    if config.surface.scim() {
+        println!("SCIM base URL: http://{addr}{BASE_PATH}");
+    }
+    if let Some(local) = &state.console.local_login {
+        println!("console: http://{addr}/admin/login?code={}", local.code());
+    }
     match (first_token, &config.bootstrap_token) {
         (Some(issued), _) => println!(
             "Bearer token (tenant 'default', shown this once; only its hash is kept in {}): {}",

@@ -397,11 +397,15 @@ impl Writer {
             .map(|(_, s)| read(s))
     }
 
-    /// Records the token's use, at most once per [`TOKEN_USE_INTERVAL`] on this instance.
+    /// Records the token's use, at most once per [`TOKEN_USE_INTERVAL`] on this instance. A
+    /// console action names the token it acted on, but no IdP used it.
     async fn token_used(&self, pending: &Pending, now: OffsetDateTime) {
         let Some(token_id) = pending.record.token_id.clone() else {
             return;
         };
+        if pending.record.operator.is_some() {
+            return;
+        }
         {
             let mut uses = self.token_uses.lock().unwrap_or_else(PoisonError::into_inner);
             let last = uses.entry(pending.tenant.clone()).or_default();

@@ -14,6 +14,9 @@
 //! init (`Runtime.ExitError`) and tries the init again with the next request.
 
 use crate::config::{Config, StoreChoice};
+use crate::console::oidc::OidcSettings;
+use crate::console::signin::{LocalLogin, OidcLogin};
+use crate::console::Console;
 use crate::state::AppState;
 use scim_auth::{
     update, IssuedToken, NewToken, RegistryError, RegistryLocation, StaticToken, TokenCache, TokenRegistry,
@@ -68,12 +71,40 @@ pub async fn start(config: Config, lambda: bool, aws: &Aws) -> Result<Started, S
     } else {
         None
     };
+    let console = console(&config, token_registry.clone())?;
     let tokens = TokenCache::load(token_registry, config.token_cache, statics)
         .await
         .map_err(|e| format!("{}: {e}", config.token_registry))?
         .with_failure_hook(crate::auth::registry_failure_hook(lambda));
-    let state = AppState::new(config, registry, store, Arc::new(tokens), aws).await?;
+    let state = AppState::new(config, registry, store, Arc::new(tokens), console, aws).await?;
     Ok(Started { state, first_token })
+}
+
+/// The console's sign-in as `config` says, writing the token registry the service reads.
+pub fn console(config: &Config, registry: Arc<dyn TokenRegistry>) -> Result<Console, String> {
+    let settings = &config.console;
+    let local_login = match settings.local_login && config.surface.console() {
+        true => Some(LocalLogin::new()?),
+        false => None,
+    };
+    let oidc = settings.oidc.as_ref().map(|o| {
+        OidcLogin::new(
+            OidcSettings {
+                issuer: o.issuer.clone(),
+                client_id: o.client_id.clone(),
+                client_secret: o.client_secret.clone(),
+                groups_claim: o.groups_claim.clone(),
+            },
+            o.operator_group.clone(),
+            o.tenant_group_prefix.clone(),
+        )
+    });
+    Ok(Console {
+        registry,
+        local_login,
+        oidc,
+        expiry_warning_days: settings.expiry_warning_days,
+    })
 }
 
 /// The built-in schemas with the extensions of `SCIM_SCHEMA_EXTENSIONS`, if set. A file that

@@ -1,6 +1,7 @@
 //! Shared state, built once at start-up and handed to every handler (`State<AppState>`).
 
 use crate::config::Config;
+use crate::console::Console;
 use crate::cursor::CursorKeys;
 use crate::origin::OriginSecrets;
 use crate::provisioning_log::LogWriter;
@@ -40,6 +41,8 @@ pub struct Shared {
     pub log: LogWriter,
     /// The response shapes of requests that name no attributes, compiled once.
     pub default_shapes: Arc<DefaultShapes>,
+    /// The operators' console: its sign-in and the registry it writes.
+    pub console: Arc<Console>,
 }
 
 impl AppState {
@@ -50,6 +53,7 @@ impl AppState {
         registry: Arc<SchemaRegistry>,
         store: Arc<dyn Store>,
         tokens: Arc<TokenCache>,
+        console: Console,
         aws: &Aws,
     ) -> Result<AppState, String> {
         let secrets = SecretsClient::new(aws);
@@ -81,6 +85,7 @@ impl AppState {
             tokens,
             origin,
             cursor_keys: Arc::new(cursor_keys),
+            console: Arc::new(console),
         })))
     }
 }

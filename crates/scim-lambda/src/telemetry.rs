@@ -153,6 +153,18 @@ pub struct RequestOrigin {
     user_agent: Option<HeaderValue>,
 }
 
+impl RequestOrigin {
+    /// The id of the request's log line, which the records made for it carry.
+    pub fn request_id(&self) -> String {
+        self.request_id.to_string()
+    }
+
+    /// The caller's address, when known ([`client_address`]).
+    pub fn client(&self) -> Option<IpAddr> {
+        self.client
+    }
+}
+
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestOrigin {
     type Rejection = std::convert::Infallible;
 
@@ -265,6 +277,7 @@ fn pending_record(
             members: notes.members,
             request_body: None,
             response_body: None,
+            operator: None,
             expires_at: 0,
         },
         request_body: notes.request_body,

@@ -172,6 +172,10 @@ pub struct LogRecord {
     pub request_body: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_body: Option<Value>,
+    /// Who acted, for an action taken in the operators' console (there is no token then):
+    /// `<name> (<subject>)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
     /// When the record expires (epoch seconds; DynamoDB's TTL removes it after that).
     pub expires_at: i64,
 }

@@ -571,6 +571,7 @@ mod tests {
             members: None,
             request_body: None,
             response_body: None,
+            operator: None,
             expires_at: 0,
         }
     }

@@ -31,6 +31,7 @@ pub fn sample_record(t: &TenantId, seconds: i64, status: u16) -> LogRecord {
         members: None,
         request_body: None,
         response_body: None,
+        operator: None,
         expires_at: crate::now().unix_timestamp() + 86_400,
     }
 }

@@ -44,6 +44,7 @@ fn record(request_id: &str, minutes_ago: i64) -> LogRecord {
         members: None,
         request_body: None,
         response_body: None,
+        operator: None,
         expires_at: (OffsetDateTime::now_utc() + time::Duration::days(30)).unix_timestamp(),
     }
 }
