@@ -6,6 +6,7 @@ The template is read with cfn-lint's YAML loader, which understands CloudFormati
 uses) so that the checks also cover what SAM generates: routes, integrations, permissions.
 """
 
+import fnmatch
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import unittest
 
+from cfnlint.api import lint
 from cfnlint.decode.cfn_yaml import load
 from samtranslator.translator.transform import transform
 
@@ -25,6 +27,11 @@ ORIGIN_HEADER = "X-Scim-Origin-Verify"
 PUBLIC_HOST_HEADER = "x-scim-public-host"
 # What CloudFormation would do with a template's Conditions, If and Rules, for the properties below.
 STREAM_RETENTION_MS = 24 * 3600 * 1000
+# The functions the SAM translator needs an S3 location for.
+FUNCTIONS = ("ScimFunction", "EventsFunction", "SilenceWatchFunction", "ConsoleFunction")
+# Cognito's rule for a hosted UI domain prefix, and the words it refuses in one.
+COGNITO_DOMAIN_PREFIX = re.compile(r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?")
+COGNITO_RESERVED_WORDS = ("aws", "amazon", "cognito")
 
 
 def read(relative):
@@ -53,6 +60,7 @@ class Evaluator:
         self.refs = {k: v.split(",") if template["Parameters"][k]["Type"] == "CommaDelimitedList" else v
                      for k, v in given.items()}
         self.refs["AWS::Region"] = region
+        self.refs["AWS::StackId"] = f"arn:aws:cloudformation:{region}:123456789012:stack/scim/51af3dc0-da77-11e4-872e-1234567db123"
 
     def condition(self, name):
         return self.value(self.t["Conditions"][name])
@@ -82,7 +90,18 @@ class Evaluator:
         if fn == "Fn::If":
             name, yes, no = arg
             return self.value(yes if self.condition(name) else no)
+        if fn == "Fn::Select":
+            index, items = self.value(arg)
+            return items[int(index)] if isinstance(items, list) else node
+        if fn == "Fn::Split":
+            separator, text = self.value(arg)
+            # Only a string resolved here can be split (not, say, an unresolved Fn::Sub).
+            return text.split(separator) if isinstance(text, str) else node
         return node
+
+    def present(self, items):
+        """A list as CloudFormation sees it: each item resolved, AWS::NoValue ones left out."""
+        return [i for i in self.value(items) if i != {"Ref": "AWS::NoValue"}]
 
     def failed_rules(self):
         """The AssertDescription of every Rules assertion that would stop the deployment."""
@@ -106,7 +125,7 @@ class TemplateTest(unittest.TestCase):
         cls.res = cls.t["Resources"]
         sam = json.loads(json.dumps(cls.t))
         # The translator wants an S3 location; `sam build`/`sam deploy` put one there.
-        for function in ("ScimFunction", "EventsFunction", "SilenceWatchFunction"):
+        for function in FUNCTIONS:
             sam["Resources"][function]["Properties"]["CodeUri"] = "s3://bucket/scim-lambda.zip"
         sam["Resources"]["SchemaExtensionsLayer"]["Properties"]["ContentUri"] = "s3://bucket/extensions.zip"
         os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
@@ -120,10 +139,16 @@ class TemplateTest(unittest.TestCase):
     def distribution(self):
         return self.res["Distribution"]["Properties"]["DistributionConfig"]
 
-    def scim_behaviour(self):
-        behaviours = [b for b in self.distribution()["CacheBehaviors"] if b["PathPattern"] == "/scim/v2/*"]
+    def behaviour(self, pattern):
+        behaviours = [b for b in self.distribution()["CacheBehaviors"] if b["PathPattern"] == pattern]
         self.assertEqual(len(behaviours), 1)
         return behaviours[0]
+
+    def scim_behaviour(self):
+        return self.behaviour("/scim/v2/*")
+
+    def admin_behaviour(self):
+        return self.behaviour("/admin*")
 
     # --- CloudFront -------------------------------------------------------------------------
 
@@ -138,7 +163,7 @@ class TemplateTest(unittest.TestCase):
         # The managed AllViewerExceptHostHeader policy forwards every viewer header except Host
         # (so Authorization, If-Match, Content-Type reach the function) and every query string.
         # Host must not be forwarded: API Gateway answers 403 to a Host that is not its own.
-        for b in [self.scim_behaviour(), self.distribution()["DefaultCacheBehavior"]]:
+        for b in [self.scim_behaviour(), self.admin_behaviour(), self.distribution()["DefaultCacheBehavior"]]:
             self.assertEqual(b["OriginRequestPolicyId"], ALL_VIEWER_EXCEPT_HOST)
         # No custom origin request policy that might list Host or drop Authorization.
         self.assertEqual(self.of_type("AWS::CloudFront::OriginRequestPolicy", self.res), {})
@@ -361,7 +386,7 @@ class TemplateTest(unittest.TestCase):
 
     def test_http_api_routes_payload_throttling_access_logs(self):
         api = self.of_type("AWS::ApiGatewayV2::Api")["ScimHttpApi"]["Properties"]["Body"]
-        self.assertEqual(set(api["paths"]), {"/scim/v2", "/scim/v2/{proxy+}"})
+        self.assertEqual(set(api["paths"]), {"/scim/v2", "/scim/v2/{proxy+}", "/admin", "/admin/{proxy+}"})
         for path in api["paths"].values():
             integration = path["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
             self.assertEqual(integration["payloadFormatVersion"], "2.0")
@@ -409,16 +434,16 @@ class TemplateTest(unittest.TestCase):
                 self.assertTrue(where.startswith("EventsFunctionRole/"), where)
                 self.assertIn(resources, [[{"Fn::GetAtt": ["ScimTable", "StreamArn"]}],
                                           [{"Fn::Sub": "${ScimTable.Arn}/stream/*"}]])
-            elif "dynamodb" in services and where.startswith("OperatorsRole/") and resources == [
-                    {"Fn::Sub": "${ScimTable.Arn}/index/by_resource"}]:
-                # The table's one index, the provisioning log by resource: scimctl queries it; the
-                # function never reads it.
+            elif "dynamodb" in services and resources == [{"Fn::Sub": "${ScimTable.Arn}/index/by_resource"}]:
+                # The provisioning log by resource: operators read it (scimctl, the console); the SCIM
+                # function never does.
                 seen.add("index")
+                self.assertTrue(where.startswith(("OperatorsRole/", "ConsoleFunctionRole/")), where)
                 self.assertEqual(actions, ["dynamodb:Query"])
             elif "dynamodb" in services and resources == [{"Fn::Sub": "${ScimTable.Arn}/index/sorted_*"}]:
-                # The sort indexes: the function reads them for sorted lists, and only with Query.
+                # The sort indexes: the functions read them for sorted lists, and only with Query.
                 seen.add("sort")
-                self.assertTrue(where.startswith("FunctionRole/"), where)
+                self.assertTrue(where.startswith(("FunctionRole/", "ConsoleFunctionRole/")), where)
                 self.assertEqual(actions, ["dynamodb:Query"])
             elif "dynamodb" in services and where.startswith("SilenceWatchRole/"):
                 seen.add("watch")
@@ -427,8 +452,8 @@ class TemplateTest(unittest.TestCase):
                                  ({"dynamodb:GetItem", "dynamodb:Query"}, [{"Fn::GetAtt": ["ScimTable", "Arn"]}]))
             elif "dynamodb" in services:
                 seen.add("dynamodb")
-                # scimctl, as the operators' role, drives the same store as the function.
-                self.assertTrue(where.startswith(("FunctionRole/", "OperatorsRole/")), where)
+                # scimctl, as the operators' role, and the console drive the same store as the function.
+                self.assertTrue(where.startswith(("FunctionRole/", "OperatorsRole/", "ConsoleFunctionRole/")), where)
                 # The table itself; its index only as above.
                 self.assertEqual(resources, [{"Fn::GetAtt": ["ScimTable", "Arn"]}])
                 # Exactly what crates/scim-dynamodb calls (TransactWriteItems is authorised per item).
@@ -442,8 +467,9 @@ class TemplateTest(unittest.TestCase):
                 seen.add("sqs")
                 self.assertEqual((actions, resources),
                                  (["sqs:SendMessage"], [{"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}]))
-            if "secretsmanager" in services and where.startswith("OperatorsRole/"):
-                # The one role that writes the registry, and only it.
+            if "secretsmanager" in services and where.startswith(("OperatorsRole/", "ConsoleFunctionRole/token")):
+                # The roles that write the registry, and only it.
+                seen.add("registry writers")
                 self.assertEqual((set(actions), resources), (
                     {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
                      "secretsmanager:DescribeSecret"}, [{"Ref": "TokenRegistrySecret"}]))
@@ -452,7 +478,8 @@ class TemplateTest(unittest.TestCase):
                 self.assertEqual(actions, ["secretsmanager:GetSecretValue"])
                 self.assertIn(resources, ([{"Ref": "TokenRegistrySecret"}],
                                           [{"Ref": "OriginVerifySecret"}, {"Ref": "CursorKeySecret"}]))
-        self.assertEqual(seen, {"dynamodb", "index", "sort", "secretsmanager", "stream", "events", "sqs", "watch"})
+        self.assertEqual(seen, {"dynamodb", "index", "sort", "secretsmanager", "registry writers", "stream", "events",
+                                "sqs", "watch"})
 
     # --- Data ------------------------------------------------------------------------------------
 
@@ -626,13 +653,18 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(condition["ForAllValues:StringNotEquals"], {"aws:CalledVia": "cloudformation.amazonaws.com"})
         writers = condition["ArnNotLike"]["aws:PrincipalArn"]
         operators = {"Fn::GetAtt": ["OperatorsRole", "Arn"]}
-        # Default: the operators' role alone.
-        self.assertEqual(Evaluator(self.t, "eu-west-1").value(writers), [operators])
-        # Further roles join it.
+        console = {"Fn::GetAtt": ["ConsoleFunctionRole", "Arn"]}
+        # Default: the operators' role and the console function's.
+        self.assertEqual(Evaluator(self.t, "eu-west-1").value(writers), [operators, console])
+        # Further roles join them.
         more = "arn:aws:iam::123456789012:role/deploy,arn:aws:iam::123456789012:role/sso/*"
         joined = Evaluator(self.t, "eu-west-1", RegistryWriterRoleArns=more).value(writers)
         self.assertEqual(joined["Fn::Split"][0], ",")
-        self.assertEqual(joined["Fn::Split"][1]["Fn::Sub"][1]["Operators"], operators)
+        template, values = joined["Fn::Split"][1]["Fn::Sub"]
+        self.assertEqual(template, "${Operators},${Console},${Others}")
+        self.assertEqual((values["Operators"], values["Console"]), (operators, console))
+        self.assertEqual(values["Others"], {"Fn::Join": [",", {"Ref": "RegistryWriterRoleArns"}]})
+        self.assertNotIn("Path", self.res["ConsoleFunctionRole"]["Properties"], "aws:PrincipalArn is the role ARN")
         # The operators' role can be assumed from the account (whoever IAM lets), and is an output.
         trust = self.res["OperatorsRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         self.assertEqual([t["Action"] for t in trust], ["sts:AssumeRole"])
