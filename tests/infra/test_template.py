@@ -6,6 +6,7 @@ The template is read with cfn-lint's YAML loader, which understands CloudFormati
 uses) so that the checks also cover what SAM generates: routes, integrations, permissions.
 """
 
+import fnmatch
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import unittest
 
+from cfnlint.api import lint
 from cfnlint.decode.cfn_yaml import load
 from samtranslator.translator.transform import transform
 
@@ -25,6 +27,11 @@ ORIGIN_HEADER = "X-Scim-Origin-Verify"
 PUBLIC_HOST_HEADER = "x-scim-public-host"
 # What CloudFormation would do with a template's Conditions, If and Rules, for the properties below.
 STREAM_RETENTION_MS = 24 * 3600 * 1000
+# The functions the SAM translator needs an S3 location for.
+FUNCTIONS = ("ScimFunction", "EventsFunction", "SilenceWatchFunction", "ConsoleFunction")
+# Cognito's rule for a hosted UI domain prefix, and the words it refuses in one.
+COGNITO_DOMAIN_PREFIX = re.compile(r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?")
+COGNITO_RESERVED_WORDS = ("aws", "amazon", "cognito")
 
 
 def read(relative):
@@ -53,6 +60,7 @@ class Evaluator:
         self.refs = {k: v.split(",") if template["Parameters"][k]["Type"] == "CommaDelimitedList" else v
                      for k, v in given.items()}
         self.refs["AWS::Region"] = region
+        self.refs["AWS::StackId"] = f"arn:aws:cloudformation:{region}:123456789012:stack/scim/51af3dc0-da77-11e4-872e-1234567db123"
 
     def condition(self, name):
         return self.value(self.t["Conditions"][name])
@@ -82,7 +90,18 @@ class Evaluator:
         if fn == "Fn::If":
             name, yes, no = arg
             return self.value(yes if self.condition(name) else no)
+        if fn == "Fn::Select":
+            index, items = self.value(arg)
+            return items[int(index)] if isinstance(items, list) else node
+        if fn == "Fn::Split":
+            separator, text = self.value(arg)
+            # Only a string resolved here can be split (not, say, an unresolved Fn::Sub).
+            return text.split(separator) if isinstance(text, str) else node
         return node
+
+    def present(self, items):
+        """A list as CloudFormation sees it: each item resolved, AWS::NoValue ones left out."""
+        return [i for i in self.value(items) if i != {"Ref": "AWS::NoValue"}]
 
     def failed_rules(self):
         """The AssertDescription of every Rules assertion that would stop the deployment."""
@@ -106,7 +125,7 @@ class TemplateTest(unittest.TestCase):
         cls.res = cls.t["Resources"]
         sam = json.loads(json.dumps(cls.t))
         # The translator wants an S3 location; `sam build`/`sam deploy` put one there.
-        for function in ("ScimFunction", "EventsFunction", "SilenceWatchFunction"):
+        for function in FUNCTIONS:
             sam["Resources"][function]["Properties"]["CodeUri"] = "s3://bucket/scim-lambda.zip"
         sam["Resources"]["SchemaExtensionsLayer"]["Properties"]["ContentUri"] = "s3://bucket/extensions.zip"
         os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
@@ -120,10 +139,16 @@ class TemplateTest(unittest.TestCase):
     def distribution(self):
         return self.res["Distribution"]["Properties"]["DistributionConfig"]
 
-    def scim_behaviour(self):
-        behaviours = [b for b in self.distribution()["CacheBehaviors"] if b["PathPattern"] == "/scim/v2/*"]
+    def behaviour(self, pattern):
+        behaviours = [b for b in self.distribution()["CacheBehaviors"] if b["PathPattern"] == pattern]
         self.assertEqual(len(behaviours), 1)
         return behaviours[0]
+
+    def scim_behaviour(self):
+        return self.behaviour("/scim/v2/*")
+
+    def admin_behaviour(self):
+        return self.behaviour("/admin*")
 
     # --- CloudFront -------------------------------------------------------------------------
 
@@ -138,7 +163,7 @@ class TemplateTest(unittest.TestCase):
         # The managed AllViewerExceptHostHeader policy forwards every viewer header except Host
         # (so Authorization, If-Match, Content-Type reach the function) and every query string.
         # Host must not be forwarded: API Gateway answers 403 to a Host that is not its own.
-        for b in [self.scim_behaviour(), self.distribution()["DefaultCacheBehavior"]]:
+        for b in [self.scim_behaviour(), self.admin_behaviour(), self.distribution()["DefaultCacheBehavior"]]:
             self.assertEqual(b["OriginRequestPolicyId"], ALL_VIEWER_EXCEPT_HOST)
         # No custom origin request policy that might list Host or drop Authorization.
         self.assertEqual(self.of_type("AWS::CloudFront::OriginRequestPolicy", self.res), {})
@@ -361,7 +386,7 @@ class TemplateTest(unittest.TestCase):
 
     def test_http_api_routes_payload_throttling_access_logs(self):
         api = self.of_type("AWS::ApiGatewayV2::Api")["ScimHttpApi"]["Properties"]["Body"]
-        self.assertEqual(set(api["paths"]), {"/scim/v2", "/scim/v2/{proxy+}"})
+        self.assertEqual(set(api["paths"]), {"/scim/v2", "/scim/v2/{proxy+}", "/admin", "/admin/{proxy+}"})
         for path in api["paths"].values():
             integration = path["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
             self.assertEqual(integration["payloadFormatVersion"], "2.0")
@@ -409,16 +434,16 @@ class TemplateTest(unittest.TestCase):
                 self.assertTrue(where.startswith("EventsFunctionRole/"), where)
                 self.assertIn(resources, [[{"Fn::GetAtt": ["ScimTable", "StreamArn"]}],
                                           [{"Fn::Sub": "${ScimTable.Arn}/stream/*"}]])
-            elif "dynamodb" in services and where.startswith("OperatorsRole/") and resources == [
-                    {"Fn::Sub": "${ScimTable.Arn}/index/by_resource"}]:
-                # The table's one index, the provisioning log by resource: scimctl queries it; the
-                # function never reads it.
+            elif "dynamodb" in services and resources == [{"Fn::Sub": "${ScimTable.Arn}/index/by_resource"}]:
+                # The provisioning log by resource: operators read it (scimctl, the console); the SCIM
+                # function never does.
                 seen.add("index")
+                self.assertTrue(where.startswith(("OperatorsRole/", "ConsoleFunctionRole/")), where)
                 self.assertEqual(actions, ["dynamodb:Query"])
             elif "dynamodb" in services and resources == [{"Fn::Sub": "${ScimTable.Arn}/index/sorted_*"}]:
-                # The sort indexes: the function reads them for sorted lists, and only with Query.
+                # The sort indexes: the functions read them for sorted lists, and only with Query.
                 seen.add("sort")
-                self.assertTrue(where.startswith("FunctionRole/"), where)
+                self.assertTrue(where.startswith(("FunctionRole/", "ConsoleFunctionRole/")), where)
                 self.assertEqual(actions, ["dynamodb:Query"])
             elif "dynamodb" in services and where.startswith("SilenceWatchRole/"):
                 seen.add("watch")
@@ -427,8 +452,8 @@ class TemplateTest(unittest.TestCase):
                                  ({"dynamodb:GetItem", "dynamodb:Query"}, [{"Fn::GetAtt": ["ScimTable", "Arn"]}]))
             elif "dynamodb" in services:
                 seen.add("dynamodb")
-                # scimctl, as the operators' role, drives the same store as the function.
-                self.assertTrue(where.startswith(("FunctionRole/", "OperatorsRole/")), where)
+                # scimctl, as the operators' role, and the console drive the same store as the function.
+                self.assertTrue(where.startswith(("FunctionRole/", "OperatorsRole/", "ConsoleFunctionRole/")), where)
                 # The table itself; its index only as above.
                 self.assertEqual(resources, [{"Fn::GetAtt": ["ScimTable", "Arn"]}])
                 # Exactly what crates/scim-dynamodb calls (TransactWriteItems is authorised per item).
@@ -442,8 +467,9 @@ class TemplateTest(unittest.TestCase):
                 seen.add("sqs")
                 self.assertEqual((actions, resources),
                                  (["sqs:SendMessage"], [{"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}]))
-            if "secretsmanager" in services and where.startswith("OperatorsRole/"):
-                # The one role that writes the registry, and only it.
+            if "secretsmanager" in services and where.startswith(("OperatorsRole/", "ConsoleFunctionRole/token")):
+                # The roles that write the registry, and only it.
+                seen.add("registry writers")
                 self.assertEqual((set(actions), resources), (
                     {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
                      "secretsmanager:DescribeSecret"}, [{"Ref": "TokenRegistrySecret"}]))
@@ -452,7 +478,8 @@ class TemplateTest(unittest.TestCase):
                 self.assertEqual(actions, ["secretsmanager:GetSecretValue"])
                 self.assertIn(resources, ([{"Ref": "TokenRegistrySecret"}],
                                           [{"Ref": "OriginVerifySecret"}, {"Ref": "CursorKeySecret"}]))
-        self.assertEqual(seen, {"dynamodb", "index", "sort", "secretsmanager", "stream", "events", "sqs", "watch"})
+        self.assertEqual(seen, {"dynamodb", "index", "sort", "secretsmanager", "registry writers", "stream", "events",
+                                "sqs", "watch"})
 
     # --- Data ------------------------------------------------------------------------------------
 
@@ -626,13 +653,18 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(condition["ForAllValues:StringNotEquals"], {"aws:CalledVia": "cloudformation.amazonaws.com"})
         writers = condition["ArnNotLike"]["aws:PrincipalArn"]
         operators = {"Fn::GetAtt": ["OperatorsRole", "Arn"]}
-        # Default: the operators' role alone.
-        self.assertEqual(Evaluator(self.t, "eu-west-1").value(writers), [operators])
-        # Further roles join it.
+        console = {"Fn::GetAtt": ["ConsoleFunctionRole", "Arn"]}
+        # Default: the operators' role and the console function's.
+        self.assertEqual(Evaluator(self.t, "eu-west-1").value(writers), [operators, console])
+        # Further roles join them.
         more = "arn:aws:iam::123456789012:role/deploy,arn:aws:iam::123456789012:role/sso/*"
         joined = Evaluator(self.t, "eu-west-1", RegistryWriterRoleArns=more).value(writers)
         self.assertEqual(joined["Fn::Split"][0], ",")
-        self.assertEqual(joined["Fn::Split"][1]["Fn::Sub"][1]["Operators"], operators)
+        template, values = joined["Fn::Split"][1]["Fn::Sub"]
+        self.assertEqual(template, "${Operators},${Console},${Others}")
+        self.assertEqual((values["Operators"], values["Console"]), (operators, console))
+        self.assertEqual(values["Others"], {"Fn::Join": [",", {"Ref": "RegistryWriterRoleArns"}]})
+        self.assertNotIn("Path", self.res["ConsoleFunctionRole"]["Properties"], "aws:PrincipalArn is the role ARN")
         # The operators' role can be assumed from the account (whoever IAM lets), and is an output.
         trust = self.res["OperatorsRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         self.assertEqual([t["Action"] for t in trust], ["sts:AssumeRole"])
@@ -665,6 +697,232 @@ class TemplateTest(unittest.TestCase):
                          ("AWS/Events", "TriggeredRules", "Sum"))
         self.assertEqual(alarm["Dimensions"], [{"Name": "RuleName", "Value": {"Ref": "RegistryWriteRule"}}])
         self.assertEqual((alarm["Threshold"], alarm["ComparisonOperator"]), (1, "GreaterThanOrEqualToThreshold"))
+
+    # --- The operators' console (infra/README.md, "The operators' console") ------------------------
+
+    def console_env(self):
+        return self.res["ConsoleFunction"]["Properties"]["Environment"]["Variables"]
+
+    def test_console_user_pool_admin_created_accounts_with_mfa(self):
+        pool = self.res["ConsoleUserPool"]
+        # Kept like the table and the registry: it holds every operator's account and authenticator.
+        self.assertEqual((pool["DeletionPolicy"], pool["UpdateReplacePolicy"]), ("Retain", "Retain"))
+        p = pool["Properties"]
+        self.assertEqual(p["DeletionProtection"], "ACTIVE")
+        # Nobody signs themselves up.
+        self.assertIs(p["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], True)
+        self.assertEqual(p["UsernameAttributes"], ["email"])
+        self.assertEqual(p["AccountRecoverySetting"]["RecoveryMechanisms"], [{"Name": "verified_email", "Priority": 1}])
+        self.assertEqual(p["UserAttributeUpdateSettings"]["AttributesRequireVerificationBeforeUpdate"], ["email"])
+        password = p["Policies"]["PasswordPolicy"]
+        self.assertGreaterEqual(password["MinimumLength"], 12)
+        for kind in ("RequireLowercase", "RequireUppercase", "RequireNumbers", "RequireSymbols"):
+            self.assertIs(password[kind], True, kind)
+        # TOTP only (no SMS to configure or to intercept), on unless the stack says OPTIONAL.
+        self.assertEqual(p["MfaConfiguration"], {"Ref": "ConsoleMfa"})
+        self.assertEqual(p["EnabledMfas"], ["SOFTWARE_TOKEN_MFA"])
+        mfa = self.t["Parameters"]["ConsoleMfa"]
+        self.assertEqual((mfa["Default"], mfa["AllowedValues"]), ("ON", ["ON", "OPTIONAL"]))
+
+    def test_console_hosted_ui_domain(self):
+        domain = self.res["ConsoleUserPoolDomain"]["Properties"]
+        self.assertEqual(domain["UserPoolId"], {"Ref": "ConsoleUserPool"})
+        # Default: derived from the stack id's uuid, unique and valid for Cognito.
+        derived = Evaluator(self.t, "eu-west-1").value(domain["Domain"])
+        self.assertEqual(derived, "scim-console-51af3dc0-da77-11e4-872e-1234567db123")
+        self.assertTrue(COGNITO_DOMAIN_PREFIX.fullmatch(derived), derived)
+        for word in COGNITO_RESERVED_WORDS:
+            self.assertNotIn(word, derived)
+        # A prefix of one's own wins.
+        self.assertEqual(Evaluator(self.t, "eu-west-1", ConsoleAuthDomainPrefix="acme-scim").value(domain["Domain"]),
+                         "acme-scim")
+        pattern = re.compile(self.t["Parameters"]["ConsoleAuthDomainPrefix"]["AllowedPattern"])
+        for good in ("", "acme-scim", "a", "x" * 63):
+            self.assertTrue(pattern.fullmatch(good), good)
+        for bad in ("Acme", "-acme", "acme-", "acme.scim", "x" * 64):
+            self.assertFalse(pattern.fullmatch(bad), bad)
+        self.assertEqual(self.t["Outputs"]["ConsoleHostedUiDomain"]["Value"],
+                         {"Fn::Sub": "${ConsoleUserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"})
+
+    def test_console_client_is_a_public_code_flow_client_for_this_distribution(self):
+        p = self.res["ConsoleUserPoolClient"]["Properties"]
+        self.assertEqual(p["UserPoolId"], {"Ref": "ConsoleUserPool"})
+        # Public: no secret to keep; the console proves itself with PKCE.
+        self.assertIs(p["GenerateSecret"], False)
+        self.assertIs(p["AllowedOAuthFlowsUserPoolClient"], True)
+        self.assertEqual(p["AllowedOAuthFlows"], ["code"])
+        self.assertEqual(set(p["AllowedOAuthScopes"]), {"openid", "email", "profile"})
+        self.assertNotIn("ALLOW_USER_PASSWORD_AUTH", p["ExplicitAuthFlows"])
+        self.assertNotIn("ALLOW_CUSTOM_AUTH", p["ExplicitAuthFlows"])
+        self.assertEqual((p["IdTokenValidity"], p["TokenValidityUnits"]["IdToken"]), (60, "minutes"))
+        self.assertEqual(p["PreventUserExistenceErrors"], "ENABLED")
+        self.assertIs(p["EnableTokenRevocation"], True)
+        # The callback and the page after sign-out, on whichever host the distribution answers as.
+        for params, host in (({}, "${Distribution.DomainName}"),
+                             ({"CustomDomainName": "scim.example.com",
+                               "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/1"},
+                              "${CustomDomainName}")):
+            e = Evaluator(self.t, "eu-west-1", **params)
+            self.assertEqual(e.present(p["CallbackURLs"]), [{"Fn::Sub": f"https://{host}/admin/callback"}])
+            self.assertEqual(e.present(p["LogoutURLs"]), [{"Fn::Sub": f"https://{host}/admin/"}])
+            self.assertEqual(e.value(self.t["Outputs"]["ConsoleUrl"]["Value"]), {"Fn::Sub": f"https://{host}/admin/"})
+        # The callback is under the /admin* behaviour, so it reaches the console.
+        self.assertTrue(fnmatch.fnmatchcase("/admin/callback", self.admin_behaviour()["PathPattern"]))
+
+    def test_console_operators_group_is_the_one_the_function_checks(self):
+        group = self.res["ConsoleOperatorsGroup"]
+        self.assertEqual(group["Type"], "AWS::Cognito::UserPoolGroup")
+        self.assertEqual(group["Properties"]["UserPoolId"], {"Ref": "ConsoleUserPool"})
+        self.assertEqual(group["Properties"]["GroupName"], "scim-operators")
+        env = self.console_env()
+        self.assertEqual(env["SCIM_CONSOLE_OPERATOR_GROUP"], group["Properties"]["GroupName"])
+        self.assertEqual(env["SCIM_CONSOLE_TENANT_GROUP_PREFIX"], "scim-tenant-")
+        # Cognito puts a user's groups in this claim of the ID token.
+        self.assertEqual(env["SCIM_CONSOLE_GROUPS_CLAIM"], "cognito:groups")
+
+    def test_console_function_is_the_same_binary_with_its_own_role(self):
+        f = self.res["ConsoleFunction"]
+        http = self.res["ScimFunction"]
+        self.assertEqual(f["Metadata"], http["Metadata"])
+        for key in ("CodeUri", "Handler", "Runtime", "Architectures", "Layers"):
+            self.assertEqual(f["Properties"][key], http["Properties"][key], key)
+        p = f["Properties"]
+        # Below the HTTP API's 30 s integration limit.
+        self.assertLessEqual(p["Timeout"], 29)
+        self.assertEqual(p["Role"], {"Fn::GetAtt": ["ConsoleFunctionRole", "Arn"]})
+        self.assertEqual(p["LoggingConfig"]["LogGroup"], {"Ref": "ConsoleFunctionLogGroup"})
+        self.assertEqual(self.res["ConsoleFunctionLogGroup"]["Properties"]["LogGroupName"],
+                         {"Fn::Sub": "/aws/lambda/${AWS::StackName}-scim-console"})
+        env = self.console_env()
+        self.assertEqual(env["SCIM_FUNCTION"], "console")
+        self.assertEqual(env["SCIM_STORE"], "dynamodb")
+        # The same store, registry, secrets, extensions and public URL as the SCIM function.
+        scim_env = http["Properties"]["Environment"]["Variables"]
+        for variable in ("SCIM_TABLE", "SCIM_TOKEN_REGISTRY", "SCIM_ORIGIN_SECRET_ID", "SCIM_CURSOR_KEY_SECRET_ID",
+                         "SCIM_SCHEMA_EXTENSIONS", "SCIM_PUBLIC_BASE_URL"):
+            self.assertEqual(env[variable], scim_env[variable], variable)
+        # Its OpenID Connect provider: this stack's user pool (Cognito's issuer URL) and client.
+        self.assertEqual(env["SCIM_CONSOLE_OIDC_ISSUER"],
+                         {"Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${ConsoleUserPool}"})
+        self.assertEqual(env["SCIM_CONSOLE_OIDC_CLIENT_ID"], {"Ref": "ConsoleUserPoolClient"})
+        self.assertNotIn("{{resolve:", json.dumps(env), "no secret value in the function's configuration")
+        self.assertNotIn("SCIM_BOOTSTRAP_TOKEN", env)
+
+    def registry_grants(self):
+        """Each role's actions on the token registry secret."""
+        grants = {}
+        for where, s in self.statements():
+            if {"Ref": "TokenRegistrySecret"} in as_list(s.get("Resource", [])):
+                grants.setdefault(where.split("/")[0], set()).update(as_list(s["Action"]))
+        return grants
+
+    def test_console_role_writes_the_registry_and_the_idp_functions_role_cannot(self):
+        grants = self.registry_grants()
+        writes = {"secretsmanager:PutSecretValue"}
+        self.assertLessEqual(writes, grants["ConsoleFunctionRole"])
+        self.assertEqual(grants["ConsoleFunctionRole"], grants["OperatorsRole"])
+        # The function the IdPs reach only reads it; so does the silence watcher.
+        self.assertEqual(grants["FunctionRole"], {"secretsmanager:GetSecretValue"})
+        self.assertEqual(grants["SilenceWatchRole"], {"secretsmanager:GetSecretValue"})
+        self.assertEqual({role for role, actions in grants.items() if actions & writes},
+                         {"OperatorsRole", "ConsoleFunctionRole"})
+
+    def test_console_role_uses_the_table_as_the_scim_function_does(self):
+        def table_grants(role):
+            return {(a, json.dumps(r)) for where, s in self.statements() if where.startswith(f"{role}/table")
+                    for a in as_list(s["Action"]) for r in as_list(s["Resource"])}
+        console, scim = table_grants("ConsoleFunctionRole"), table_grants("FunctionRole")
+        # Everything the store does, plus the provisioning log by resource (as scimctl reads it).
+        self.assertEqual(console - scim, {("dynamodb:Query", json.dumps({"Fn::Sub": "${ScimTable.Arn}/index/by_resource"}))})
+        self.assertEqual(scim - console, set())
+
+    def test_console_routes_in_the_api_and_scim_routes_unchanged(self):
+        body = self.of_type("AWS::ApiGatewayV2::Api")["ScimHttpApi"]["Properties"]["Body"]
+        paths = body["paths"]
+
+        def target(path):
+            integration = paths[path]["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
+            self.assertEqual((integration["type"], integration["payloadFormatVersion"]), ("aws_proxy", "2.0"))
+            return integration["uri"]["Fn::Sub"]
+
+        # The console's routes name its function by ARN, from the name the function is given.
+        name = self.res["ConsoleFunction"]["Properties"]["FunctionName"]["Fn::Sub"]
+        console_arn = f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}"
+        for path in ("/admin", "/admin/{proxy+}"):
+            self.assertEqual(target(path), "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/"
+                                           f"functions/{console_arn}/invocations", path)
+        for path in ("/scim/v2", "/scim/v2/{proxy+}"):
+            self.assertIn("${ScimFunction.Arn}", target(path), path)
+        # No routes or integrations as resources of their own: re-importing the definition, as CloudFormation
+        # does when it changes, would delete them from the API behind CloudFormation's back.
+        self.assertEqual(self.of_type("AWS::ApiGatewayV2::Route"), {})
+        self.assertEqual(self.of_type("AWS::ApiGatewayV2::Integration"), {})
+        permission = self.res["ConsoleFunctionApiPermission"]["Properties"]
+        self.assertEqual((permission["Action"], permission["FunctionName"], permission["Principal"]),
+                         ("lambda:InvokeFunction", {"Ref": "ConsoleFunction"}, "apigateway.amazonaws.com"))
+        self.assertEqual(permission["SourceArn"], {"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:"
+                                                              "${AWS::AccountId}:${ScimHttpApi}/*/*/admin*"})
+
+    def test_admin_behaviour(self):
+        b = self.admin_behaviour()
+        for path in ("/admin", "/admin/", "/admin/callback", "/admin/tenants/acme"):
+            self.assertTrue(fnmatch.fnmatchcase(path, b["PathPattern"]), path)
+        self.assertFalse(fnmatch.fnmatchcase("/scim/v2/Users", b["PathPattern"]))
+        self.assertEqual(b["TargetOriginId"], "scim-api")
+        self.assertEqual(b["CachePolicyId"], CACHING_DISABLED)
+        # Cookies, query strings and every header but Host (the managed policy).
+        self.assertEqual(b["OriginRequestPolicyId"], ALL_VIEWER_EXCEPT_HOST)
+        self.assertNotIn("ForwardedValues", b)
+        self.assertEqual(b["ViewerProtocolPolicy"], "redirect-to-https")
+        self.assertEqual(set(b["AllowedMethods"]), {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"})
+        self.assertEqual(b["FunctionAssociations"], [{"EventType": "viewer-request",
+                                                      "FunctionARN": {"Fn::GetAtt": ["ViewerHostFunction", "FunctionARN"]}}])
+
+    def test_console_federation_only_when_its_parameters_are_set(self):
+        saml, oidc = self.res["ConsoleSamlProvider"], self.res["ConsoleOidcProvider"]
+        self.assertEqual((saml["Condition"], oidc["Condition"]), ("HasConsoleSaml", "HasConsoleOidc"))
+        providers = self.res["ConsoleUserPoolClient"]["Properties"]["SupportedIdentityProviders"]
+        saml_params = {"ConsoleSamlMetadataUrl": "https://idp.example.com/metadata.xml"}
+        oidc_params = {"ConsoleOidcIssuer": "https://idp.example.com", "ConsoleOidcClientId": "scim-console",
+                       "ConsoleOidcClientSecret": "s3cret"}
+        for params, want in (({}, ["COGNITO"]),
+                             (saml_params, ["COGNITO", {"Ref": "ConsoleSamlProvider"}]),
+                             (oidc_params, ["COGNITO", {"Ref": "ConsoleOidcProvider"}]),
+                             ({**saml_params, **oidc_params},
+                              ["COGNITO", {"Ref": "ConsoleSamlProvider"}, {"Ref": "ConsoleOidcProvider"}])):
+            # us-east-1: the one region where the defaults pass every rule (WAF).
+            e = Evaluator(self.t, "us-east-1", **params)
+            self.assertEqual(e.present(providers), want, params)
+            self.assertEqual((e.condition("HasConsoleSaml"), e.condition("HasConsoleOidc")),
+                             ("ConsoleSamlMetadataUrl" in params, "ConsoleOidcIssuer" in params))
+            self.assertEqual(e.failed_rules(), [], params)
+        # An issuer without the client Cognito uses there is refused before anything changes.
+        (failed,) = Evaluator(self.t, "us-east-1", ConsoleOidcIssuer="https://idp.example.com").failed_rules()
+        self.assertIn("ConsoleOidcClientId", failed)
+        self.assertIs(self.t["Parameters"]["ConsoleOidcClientSecret"]["NoEcho"], True)
+        # Both map the email address and the name, nothing else: groups stay in Cognito.
+        self.assertEqual(saml["Properties"]["ProviderDetails"], {"MetadataURL": {"Ref": "ConsoleSamlMetadataUrl"}})
+        self.assertEqual(set(saml["Properties"]["AttributeMapping"]), {"email", "name"})
+        self.assertEqual(oidc["Properties"]["AttributeMapping"], {"email": "email", "name": "name"})
+        details = oidc["Properties"]["ProviderDetails"]
+        self.assertEqual((details["oidc_issuer"], details["client_id"], details["client_secret"]),
+                         ({"Ref": "ConsoleOidcIssuer"}, {"Ref": "ConsoleOidcClientId"}, {"Ref": "ConsoleOidcClientSecret"}))
+
+    def test_no_dependency_cycle(self):
+        # The console closes a loop if the API refers to its function: API -> console function -> client
+        # (the function's client id) -> distribution (the client's callback URL) -> API (the origin).
+        # cfn-lint finds such a cycle (E3004) in the expanded template, not in the SAM source, so the
+        # check runs on the expanded one; and it must find the loop that SAM HttpApi events would make.
+        self.assertEqual(self.cycles(self.cfn), [])
+        looped = json.loads(json.dumps(self.cfn))
+        admin = looped["Resources"]["ScimHttpApi"]["Properties"]["Body"]["paths"]["/admin"]
+        admin["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]["uri"] = {
+            "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/"
+                       "functions/${ConsoleFunction.Arn}/invocations"}
+        self.assertIn("Circular dependency with [ConsoleFunction]", "\n".join(self.cycles(looped)))
+
+    def cycles(self, template):
+        return [m.message for m in lint(json.dumps(template)) if m.rule.id == "E3004"]
 
     # --- Observability ---------------------------------------------------------------------------
 
@@ -853,6 +1111,9 @@ class TemplateTest(unittest.TestCase):
         url = outputs["ScimBaseUrl"]["Value"]["Fn::If"]
         self.assertEqual(url[1], {"Fn::Sub": "https://${CustomDomainName}/scim/v2"})
         self.assertEqual(url[2], {"Fn::Sub": "https://${Distribution.DomainName}/scim/v2"})
+        self.assertEqual(outputs["ConsoleUserPoolId"]["Value"], {"Ref": "ConsoleUserPool"})
+        for name in ("ConsoleUrl", "ConsoleHostedUiDomain"):
+            self.assertIn(name, outputs)
 
 
 class ViewerHostFunctionTest(unittest.TestCase):
