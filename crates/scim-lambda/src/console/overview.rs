@@ -37,7 +37,17 @@ pub async fn page(State(state): State<AppState>, operator: Operator) -> ConsoleR
             .collect();
         cards.push_str(&card(&state, &tenant, &tokens, now).await?);
     }
-    let body = format!("<div class=\"cards\">{cards}</div>");
+    let mut body = format!("<div class=\"cards\">{cards}</div>");
+    if operator.session.scope == super::session::Scope::All {
+        // A tenant exists once it has a token: a global operator starts one by name.
+        body.push_str(
+            "<section aria-labelledby=\"new-tenant-h\"><h2 id=\"new-tenant-h\">Another tenant</h2>\
+             <form method=\"get\" action=\"/admin/switch\"><input type=\"hidden\" name=\"section\" value=\"tokens\">\
+             <div class=\"field\"><label for=\"new-tenant\">Tenant name (letters, digits, - and _)</label>\
+             <input id=\"new-tenant\" name=\"tenant\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_-]+\"></div>\
+             <button type=\"submit\">Open its SCIM Tokens</button></form></section>",
+        );
+    }
     operator
         .render(
             &state,

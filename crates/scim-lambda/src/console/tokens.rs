@@ -40,7 +40,7 @@ pub async fn page(
     let notice = match query.0.iter().find(|(k, _)| k == "notice").map(|(_, v)| v.as_str()) {
         Some("revoked") => html::notice(
             Notice::Ok,
-            "The token is revoked. The SCIM endpoint refuses it within the revocation bound (about a minute).",
+            "The token is revoked. The SCIM endpoint refuses it within a few seconds (the revocation check interval).",
         ),
         _ => String::new(),
     };
