@@ -99,7 +99,7 @@ class LocalServer:
             )
         self.lines = []
         deadline = time.monotonic() + SERVER_START_SECONDS
-        while not any(line.startswith("Bearer token") for line in self.lines):
+        while not any(line.startswith("console: ") for line in self.lines):
             if time.monotonic() > deadline or self.process.poll() is not None:
                 self.stop()
                 raise AssertionError(f"the server did not start: {self.lines}")

@@ -292,3 +292,56 @@ async fn bad_token_requests_are_explained_in_the_page() {
     let other = browser.get("/admin/tenants/no%20such/tokens").await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
 }
+
+/// Under Lambda the SCIM function serves no console and the console function no SCIM API: each
+/// has its own role, so neither may answer for the other.
+#[tokio::test]
+async fn under_lambda_each_function_serves_only_its_own_half() {
+    use tower::ServiceExt;
+    let answer = |router: axum::Router, path: &'static str| async move {
+        let request = axum::http::Request::get(path)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        router.oneshot(request).await.unwrap()
+    };
+    let memory = [("SCIM_STORE", "memory")];
+    let scim = scim_lambda::router(scim_blackbox::app_state(&memory, true, Vec::new()).await);
+    let console_vars = [
+        ("SCIM_STORE", "memory"),
+        ("SCIM_FUNCTION", "console"),
+        (
+            "SCIM_CONSOLE_OIDC_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x",
+        ),
+        ("SCIM_CONSOLE_OIDC_CLIENT_ID", "client"),
+    ];
+    let console = scim_lambda::router(scim_blackbox::app_state(&console_vars, true, Vec::new()).await);
+
+    // Behind the SCIM boundary like any unknown path: a SCIM error, never a console page.
+    let admin = answer(scim.clone(), "/admin/").await;
+    assert_eq!(admin.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(admin.headers()["content-type"], "application/scim+json");
+    assert_eq!(
+        answer(scim, "/scim/v2/Users").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let page = answer(console.clone(), "/admin/").await;
+    assert_eq!(page.status(), StatusCode::SEE_OTHER, "to sign in");
+    assert_eq!(page.headers()["location"], "/admin/login");
+    let login = answer(console.clone(), "/admin/login?code=anything").await;
+    assert_eq!(
+        login.status(),
+        StatusCode::UNAUTHORIZED,
+        "no local link under Lambda"
+    );
+    assert_eq!(
+        answer(console.clone(), "/scim/v2/Users").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        answer(console, "/admin/api/tenants/default/log").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

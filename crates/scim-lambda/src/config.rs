@@ -786,6 +786,62 @@ mod tests {
     }
 
     #[test]
+    fn the_console_is_served_locally_beside_the_api_and_alone_by_its_own_function() {
+        let local = config(&[], false).unwrap();
+        assert_eq!(local.surface, Surface::Both);
+        assert!(local.console.local_login && local.console.oidc.is_none());
+        assert_eq!(local.console.expiry_warning_days, 14);
+        assert_eq!(config(LAMBDA, true).unwrap().surface, Surface::Scim);
+        assert!(
+            !config(LAMBDA, true).unwrap().console.local_login,
+            "no local link under Lambda"
+        );
+
+        let console = [("SCIM_FUNCTION", "console")];
+        let err = config(&[LAMBDA, &console].concat(), true).unwrap_err();
+        assert!(err.starts_with("SCIM_CONSOLE_OIDC_ISSUER"), "{err}");
+        let cognito = [
+            (
+                "SCIM_CONSOLE_OIDC_ISSUER",
+                "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x/",
+            ),
+            ("SCIM_CONSOLE_OIDC_CLIENT_ID", "client"),
+        ];
+        let aws = config(&[LAMBDA, &console, &cognito].concat(), true).unwrap();
+        assert_eq!(aws.surface, Surface::Console);
+        assert!(!aws.surface.scim() && aws.surface.console());
+        let oidc = aws.console.oidc.unwrap();
+        assert_eq!(
+            oidc.issuer,
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x"
+        );
+        assert_eq!(
+            (
+                oidc.groups_claim.as_str(),
+                oidc.operator_group.as_str(),
+                oidc.tenant_group_prefix.as_str()
+            ),
+            ("cognito:groups", "scim-operators", "scim-tenant-")
+        );
+        assert_eq!(oidc.client_secret, None);
+
+        let plain_http = [
+            ("SCIM_CONSOLE_OIDC_ISSUER", "http://idp.example"),
+            ("SCIM_CONSOLE_OIDC_CLIENT_ID", "c"),
+        ];
+        assert!(
+            config(&[LAMBDA, &console, &plain_http].concat(), true).is_err(),
+            "http only locally"
+        );
+        assert!(config(&plain_http, false).is_ok());
+        let no_client = [("SCIM_CONSOLE_OIDC_ISSUER", "https://idp.example")];
+        assert!(config(&no_client, false)
+            .unwrap_err()
+            .starts_with("SCIM_CONSOLE_OIDC_CLIENT_ID"));
+        assert!(config(&[("SCIM_TOKEN_EXPIRY_WARNING_DAYS", "x")], false).is_err());
+    }
+
+    #[test]
     fn events_go_to_a_file_or_the_log_and_only_from_the_embedded_store() {
         assert_eq!(config(&[], false).unwrap().events, EventsSetting::Off);
         assert_eq!(

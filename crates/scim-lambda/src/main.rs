@@ -108,9 +108,6 @@ async fn run(lambda: bool) -> Result<(), String> {
     if config.surface.scim() {
         println!("SCIM base URL: http://{addr}{BASE_PATH}");
     }
-    if let Some(local) = &state.console.local_login {
-        println!("console: http://{addr}/admin/login?code={}", local.code());
-    }
     match (first_token, &config.bootstrap_token) {
         (Some(issued), _) => println!(
             "Bearer token (tenant 'default', shown this once; only its hash is kept in {}): {}",
@@ -123,6 +120,10 @@ async fn run(lambda: bool) -> Result<(), String> {
              scimctl token create --name NAME --expires 90d)",
             config.token_registry
         ),
+    }
+    if let Some(local) = &state.console.local_login {
+        // Printed, never logged: the code signs in an operator of every tenant.
+        println!("console: http://{addr}/admin/login?code={}", local.code());
     }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -8,11 +8,18 @@ use std::process::{Child, Command, Stdio};
 
 /// The server started in `dir` with no token settings, and its first two stdout lines.
 fn start(dir: &Path) -> (Child, String, String) {
-    start_with(dir, &[])
+    let (child, base, tokens, _) = start_with_console(dir, &[]);
+    (child, base, tokens)
 }
 
 /// The same, with these variables set too.
 fn start_with(dir: &Path, vars: &[(&str, &str)]) -> (Child, String, String) {
+    let (child, base, tokens, _) = start_with_console(dir, vars);
+    (child, base, tokens)
+}
+
+/// The same, and the third line: the console's sign-in link.
+fn start_with_console(dir: &Path, vars: &[(&str, &str)]) -> (Child, String, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_scim-lambda"))
         .current_dir(dir)
         .env("SCIM_LISTEN", "127.0.0.1:0")
@@ -33,8 +40,9 @@ fn start_with(dir: &Path, vars: &[(&str, &str)]) -> (Child, String, String) {
     };
     let base = read_line();
     let tokens = read_line();
+    let console = read_line();
     let base = base.strip_prefix("SCIM base URL: ").unwrap().to_string();
-    (child, base, tokens)
+    (child, base, tokens, console)
 }
 
 /// Stops the server and returns what it logged.
@@ -44,6 +52,46 @@ fn stop(mut child: Child) -> String {
     let mut logs = String::new();
     child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
     logs
+}
+
+#[tokio::test]
+async fn every_start_prints_a_new_console_link_that_works_once_and_is_never_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut links: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        let (child, base, _, console) = start_with_console(dir.path(), &[]);
+        let link = console.strip_prefix("console: ").unwrap().to_string();
+        let origin = base.strip_suffix("/scim/v2").unwrap();
+        assert!(link.starts_with(&format!("{origin}/admin/login?code=")), "{link}");
+        let first = client.get(&link).send().await.unwrap();
+        assert_eq!(first.status(), 200);
+        assert!(first.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("scim_console="));
+        let again = client.get(&link).send().await.unwrap();
+        assert_eq!(again.status(), 401, "the link works once");
+        if let Some(previous) = links.last() {
+            let old: String = format!("{origin}/admin/login?code={}", code_of(previous));
+            assert_eq!(
+                client.get(&old).send().await.unwrap().status(),
+                401,
+                "a restart ends the old link"
+            );
+        }
+        let logs = stop(child);
+        assert!(!logs.contains(code_of(&link)), "the code reached the log");
+        links.push(link);
+    }
+    assert_ne!(code_of(&links[0]), code_of(&links[1]));
+}
+
+fn code_of(link: &str) -> &str {
+    link.rsplit_once("code=").unwrap().1
 }
 
 #[tokio::test]
