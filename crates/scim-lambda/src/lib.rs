@@ -10,6 +10,7 @@ pub mod boundary;
 pub mod bulk;
 pub mod capabilities;
 pub mod config;
+pub mod console;
 pub mod cursor;
 pub mod error;
 pub mod events;
