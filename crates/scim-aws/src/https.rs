@@ -48,8 +48,10 @@ pub fn https_client() -> SharedHttpClient {
 }
 
 /// rustls on ring with the system's trust roots. The connector offers no ALPN protocol (hyper-rustls
-/// names none for HTTP/1.1 alone), and a server that is offered none speaks HTTP/1.1.
-fn tls_config() -> rustls::ClientConfig {
+/// names none for HTTP/1.1 alone), and a server that is offered none speaks HTTP/1.1. Public for
+/// the process's other HTTPS client (the console's OpenID Connect calls), so that one TLS setup
+/// serves both. Reads the trust roots from disk at each call: call it once per client.
+pub fn tls_config() -> rustls::ClientConfig {
     tls_config_trusting(system_roots())
 }
 
@@ -61,7 +63,7 @@ fn system_roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     let (_added, _unparsable) = roots.add_parsable_certificates(native.certs);
     if roots.is_empty() {
-        tracing::warn!("no system root certificates: every HTTPS call to AWS will fail");
+        tracing::warn!("no system root certificates: every HTTPS call will fail");
     }
     roots
 }

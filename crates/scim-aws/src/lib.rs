@@ -29,7 +29,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 mod https;
-pub use https::https_client;
+pub use https::{https_client, tls_config};
 
 /// aws-config's standard chain (environment, profile, SSO, the instance or container role;
 /// `AWS_ENDPOINT_URL` for a local endpoint) with [`https_client`].

@@ -208,8 +208,8 @@ pub struct ConsoleSettings {
     pub expiry_warning_days: i64,
 }
 
-/// The console's OpenID Connect provider and what its groups mean.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The console's OpenID Connect provider and what its groups mean. Its `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConsoleOidc {
     pub issuer: String,
     pub client_id: String,
@@ -219,6 +219,22 @@ pub struct ConsoleOidc {
     pub operator_group: String,
     /// `SCIM_CONSOLE_TENANT_GROUP_PREFIX` (default `scim-tenant-`): `<prefix><tenant>` operates one.
     pub tenant_group_prefix: String,
+}
+
+impl std::fmt::Debug for ConsoleOidc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleOidc")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("groups_claim", &self.groups_claim)
+            .field("operator_group", &self.operator_group)
+            .field("tenant_group_prefix", &self.tenant_group_prefix)
+            .finish()
+    }
 }
 
 /// The limits of one `POST /Bulk` (RFC 7644 §3.7.4).
