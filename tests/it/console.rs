@@ -345,3 +345,75 @@ async fn under_lambda_each_function_serves_only_its_own_half() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn rotation_shows_the_successor_once_and_keeps_the_old_token_for_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(&dir).await;
+    let browser = s.console_sign_in().await;
+    let page = "/admin/tenants/default/tokens";
+    let soon = (time::OffsetDateTime::now_utc() + time::Duration::days(5))
+        .date()
+        .to_string();
+    let created = browser
+        .submit(
+            page,
+            page,
+            &[("name", "Entra"), ("expires", "date"), ("until", &soon)],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    let secret = |answer: &scim_blackbox::console::Answer| {
+        let at = answer.body.find("value=\"SCIM_").unwrap() + "value=\"".len();
+        answer.body[at..at + answer.body[at..].find('"').unwrap()].to_string()
+    };
+    let old = secret(&created);
+    let listed = browser.get(page).await;
+    assert!(listed.text().contains("expires in 5 days"), "{}", listed.text());
+    let id = {
+        let at = listed.body.find("data-token=\"").unwrap() + "data-token=\"".len();
+        listed.body[at..at + listed.body[at..].find('"').unwrap()].to_string()
+    };
+
+    let rotated = browser
+        .submit(page, &format!("{page}/{id}/rotate"), &[("grace", "1h")])
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text());
+    assert!(rotated.text().contains("shown only this once"));
+    let new = secret(&rotated);
+    assert_ne!(new, old);
+    assert!(
+        rotated.text().contains("Entra (successor of"),
+        "{}",
+        rotated.text()
+    );
+    // Both work during the grace period.
+    for token in [&old, &new] {
+        s.as_token(token)
+            .call(Method::GET, "/Users", None)
+            .await
+            .assert_status(200);
+    }
+    let bad = browser
+        .submit(page, &format!("{page}/{id}/rotate"), &[("grace", "forever")])
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    s.flush_log().await;
+    let log = s
+        .store
+        .read_log(
+            &scim_blackbox::default_tenant(),
+            &LogQuery {
+                limit: 10,
+                ..LogQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(log.records[0].operation, "Console.tokens.rotate");
+    assert!(log.records[0]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("the old token works until"));
+}
