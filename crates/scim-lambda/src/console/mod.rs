@@ -311,7 +311,10 @@ impl ActionForm {
 
     /// The first value of `name` as sent, untrimmed (text whose lines are counted).
     pub fn raw(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

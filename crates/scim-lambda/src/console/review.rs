@@ -29,7 +29,11 @@ pub async fn page(
     query: QueryPairs,
 ) -> ConsoleResult<Response> {
     let tenant = operator.tenant(&tenant)?;
-    let code = query.0.iter().find(|(k, _)| k == "notice").map(|(_, v)| v.as_str());
+    let code = query
+        .0
+        .iter()
+        .find(|(k, _)| k == "notice")
+        .map(|(_, v)| v.as_str());
     let top = match code {
         Some("linked") => html::notice(
             Notice::Ok,

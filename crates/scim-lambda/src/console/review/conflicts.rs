@@ -10,7 +10,9 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use scim_store::{Conflict, ConflictScope, ConflictStatus, Resolution, StoreError, TenantId, UnmanagedAccount};
+use scim_store::{
+    Conflict, ConflictScope, ConflictStatus, Resolution, StoreError, TenantId, UnmanagedAccount,
+};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

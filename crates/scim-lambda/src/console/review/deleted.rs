@@ -88,7 +88,11 @@ pub async fn restore(
         }
         Err(e) => return Err(e.into()),
     };
-    let name = user.attrs.get("userName").and_then(Value::as_str).map(str::to_string);
+    let name = user
+        .attrs
+        .get("userName")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     audit::record(
         &state,
         &form.origin,
@@ -96,7 +100,11 @@ pub async fn restore(
         Action {
             tenant: &tenant,
             operation: "Console.review.restore",
-            path: format!("{}/deleted/{}/restore", super::tenant_url(&tenant), html::seg(&id)),
+            path: format!(
+                "{}/deleted/{}/restore",
+                super::tenant_url(&tenant),
+                html::seg(&id)
+            ),
             token: None,
             resource: Some(("User", user.id.clone(), name.clone())),
             detail: format!(

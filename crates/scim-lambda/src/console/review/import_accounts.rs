@@ -104,7 +104,13 @@ pub async fn import(
     };
     let text = form.raw("text").unwrap_or("");
     if text.trim().is_empty() {
-        return refuse(&state, &form, &tenant, "Paste the accounts, or choose a file, first.").await;
+        return refuse(
+            &state,
+            &form,
+            &tenant,
+            "Paste the accounts, or choose a file, first.",
+        )
+        .await;
     }
     let mut records = Records::new(text.as_bytes(), format);
     let mut importer = Importer::new(&*state.store, &tenant, &state.registry, dry_run);
@@ -201,7 +207,11 @@ pub async fn import(
     let _ = write!(
         top,
         "<section aria-labelledby=\"report-h\"><h2 id=\"report-h\">{}</h2>{}",
-        if dry_run { "What the import would do" } else { "What the import did" },
+        if dry_run {
+            "What the import would do"
+        } else {
+            "What the import did"
+        },
         table(
             "Each account of the input, by line",
             &["Line", "userName", "Outcome", "Detail"],
@@ -234,7 +244,12 @@ pub async fn import(
     Ok(response)
 }
 
-async fn refuse(state: &AppState, form: &ActionForm, tenant: &TenantId, why: &str) -> ConsoleResult<Response> {
+async fn refuse(
+    state: &AppState,
+    form: &ActionForm,
+    tenant: &TenantId,
+    why: &str,
+) -> ConsoleResult<Response> {
     let text = format!("Nothing was imported: {why}");
     super::refused(state, &form.operator, tenant, StatusCode::BAD_REQUEST, &text).await
 }
