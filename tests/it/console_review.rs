@@ -256,7 +256,11 @@ async fn an_import_is_checked_without_writing_then_written() {
     let page = browser.get(PAGE).await;
     assert!(page.body.contains("data-into=\"import-text\""), "{}", page.body);
     assert!(page.body.contains("id=\"import-text\""), "{}", page.body);
-    assert!(page.text().contains("Up to 2 MiB"), "{}", page.text());
+    assert!(
+        page.text().contains("Up to 250 accounts and 2 MiB"),
+        "{}",
+        page.text()
+    );
 
     let csv = "userName,email,displayName\n\
                carol@example.com,carol@example.com,Carol <i>C</i>\n\
@@ -374,6 +378,24 @@ async fn import_mistakes_are_explained_in_the_page() {
         );
         assert!(answer.text().contains(says), "{says}: {}", answer.text());
     }
+    // More accounts than one submission may hold: refused before anything is read or written.
+    let many: String = (0..251)
+        .map(|i| format!("{{\"userName\": \"u{i}@example.com\"}}\n"))
+        .collect();
+    let answer = browser
+        .submit(
+            PAGE,
+            action,
+            &[("mode", "write"), ("format", "jsonl"), ("text", &many)],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.text().contains("holds 251 accounts"), "{}", answer.text());
+    let first = obj(json!({"userName": "u0@example.com"}));
+    assert_eq!(
+        s.store.find_unmanaged(&default_tenant(), &first).await.unwrap(),
+        None
+    );
     // JSON lines, one bad line among good ones: reported per line.
     let jsonl = "{\"userName\": \"erin@example.com\"}\nnot json\n{\"displayName\": \"no name\"}\n";
     let checked = browser

@@ -272,6 +272,16 @@ impl<R: BufRead> Records<R> {
         }
     }
 
+    /// How many accounts are left to read (a record that is no valid account counts: the
+    /// import reports it), from reading alone; `Err` as [`Importer::next`] would stop.
+    pub fn count(mut self) -> Result<u64, String> {
+        let mut n = 0;
+        while self.next_record()?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// The next line, without its line break; `None` at the end.
     fn read_line(&mut self) -> Result<Option<String>, String> {
         let mut text = String::new();
@@ -464,6 +474,7 @@ mod tests {
         let third = r.next_record().unwrap().unwrap();
         assert!(third.body.unwrap_err().contains("not closed"));
         assert!(r.next_record().unwrap().is_none());
+        assert_eq!(Records::new(text.as_bytes(), ImportFormat::Csv).count(), Ok(3));
     }
 
     #[test]

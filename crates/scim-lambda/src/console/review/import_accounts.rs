@@ -15,6 +15,9 @@ use std::fmt::Write as _;
 
 /// The imported accounts an audit record names; the rest are counted.
 const MAX_NAMED: usize = 50;
+/// The accounts one submission may hold: each costs a store call or two, and the whole import
+/// must answer well within the function's timeout. Larger files: `scimctl import`.
+const MAX_ACCOUNTS: u64 = 250;
 
 /// The import form's text and format, shown again after a dry run.
 #[derive(Debug, Clone, Copy)]
@@ -68,8 +71,9 @@ pub(super) fn section(tenant: &TenantId, csrf: &str, draft: Option<Draft<'_>>) -
          provisioning of each person finds their account: SCIM does not show them until the \
          identity provider creates a user that matches one (on userName or primary email); the \
          conflict policy (Settings) then links them or asks for a decision above. The check \
-         writes nothing; its report offers the import. Up to {} MiB per submission (the \
-         form's limit, encoded): split a larger file, or use <code>scimctl import</code>.</p>{}</section>",
+         writes nothing; its report offers the import. Up to {MAX_ACCOUNTS} accounts and {} MiB \
+         per submission (the form's limit, encoded): split a larger file, or use \
+         <code>scimctl import</code>.</p>{}</section>",
         MAX_FORM_BYTES / (1024 * 1024),
         html::form(&format!("{}/import", super::tenant_url(tenant)), csrf, &fields)
     )
@@ -111,6 +115,15 @@ pub async fn import(
             "Paste the accounts, or choose a file, first.",
         )
         .await;
+    }
+    // A text that cannot be read counts none here: the import itself reports why, as the CLI's does.
+    let accounts = Records::new(text.as_bytes(), format).count().unwrap_or(0);
+    if accounts > MAX_ACCOUNTS {
+        let why = format!(
+            "the text holds {accounts} accounts, and the console imports at most {MAX_ACCOUNTS} at \
+             a time. Split it, or use scimctl import."
+        );
+        return refuse(&state, &form, &tenant, &why).await;
     }
     let mut records = Records::new(text.as_bytes(), format);
     let mut importer = Importer::new(&*state.store, &tenant, &state.registry, dry_run);
