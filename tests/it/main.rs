@@ -7,6 +7,7 @@ mod auth;
 mod bulk;
 mod conflicts;
 mod console;
+mod console_review;
 mod delete_modes;
 mod dynamodb_concurrency;
 mod dynamodb_events;

@@ -20,6 +20,7 @@ pub mod access;
 pub mod attributes;
 pub mod deleted;
 pub mod events;
+pub mod import;
 pub mod log;
 mod memory;
 pub mod metering;

@@ -2,25 +2,16 @@
 //! SCIM does not see until an IdP's `POST /Users` meets one (the tenant's `conflict_policy`
 //! decides what happens then).
 //!
-//! The file is read line by line (JSON lines: one SCIM User object per line; CSV: a header, then
-//! one account per record) and each account is normalised as the service normalises a POST
-//! body (`scim_proto::resource::normalize`, `userName` required). The report is written as the
-//! lines are processed, so memory stays bounded by the distinct match values of the file (kept
-//! to find duplicates within it).
+//! The reading and the per-account outcome are [`scim_store::import`], shared with the console's
+//! Review page. The report is written as the lines are processed, so memory stays bounded.
 
 use crate::store::{schema_registry, tenant, TableArg};
 use crate::Failure;
 use clap::{Args, ValueEnum};
-use scim_proto::filter::Filter;
-use scim_proto::resource::{self, NormalizeOptions};
-use scim_proto::SchemaRegistry;
-use scim_store::unmanaged::match_keys;
-use scim_store::{
-    Include, MatchAttribute, Paging, Query, ResourceKind, Store, StoreError, TenantId, UnmanagedMatch,
-};
+use scim_store::import::{ImportFormat, Importer, Outcome, Records};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
+use std::collections::BTreeMap;
+use std::io::{BufReader, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -47,44 +38,12 @@ pub enum Format {
     Csv,
 }
 
-/// The CSV columns, as `(header, where the value goes in a SCIM User)`.
-const CSV_COLUMNS: [&str; 7] = [
-    "userName",
-    "givenName",
-    "familyName",
-    "displayName",
-    "email",
-    "externalId",
-    "active",
-];
-
-/// What happened to one line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Outcome {
-    Created,
-    WouldCreate,
-    /// The userName belongs to a SCIM-managed user.
-    ConflictManaged,
-    /// An unmanaged account (imported before) has the userName or primary email.
-    ConflictUnmanaged,
-    DuplicateInFile,
-    Invalid,
-}
-
-impl Outcome {
-    fn name(self) -> &'static str {
-        match self {
-            Outcome::Created => "created",
-            Outcome::WouldCreate => "would_create",
-            Outcome::ConflictManaged => "conflict_managed",
-            Outcome::ConflictUnmanaged => "conflict_unmanaged",
-            Outcome::DuplicateInFile => "duplicate_in_file",
-            Outcome::Invalid => "invalid",
+impl From<Format> for ImportFormat {
+    fn from(format: Format) -> ImportFormat {
+        match format {
+            Format::Jsonl => ImportFormat::Jsonl,
+            Format::Csv => ImportFormat::Csv,
         }
-    }
-
-    fn ok(self) -> bool {
-        matches!(self, Outcome::Created | Outcome::WouldCreate)
     }
 }
 
@@ -98,14 +57,8 @@ pub async fn run(args: ImportArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Failed(format!("cannot read {}: {e}", args.file.display())))?;
     let registry = schema_registry()?;
     let store = args.table.open_with(Arc::new(registry.clone())).await?;
-    let mut records = Records::new(BufReader::new(file), format);
-    let mut import = Import {
-        store: &store,
-        tenant: &t,
-        dry_run: args.dry_run,
-        registry,
-        seen: HashMap::new(),
-    };
+    let mut records = Records::new(BufReader::new(file), format.into());
+    let mut import = Importer::new(&store, &t, &registry, args.dry_run);
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| -> Failure { crate::stdout_failed(&e) };
     write!(
@@ -118,25 +71,17 @@ pub async fn run(args: ImportArgs) -> Result<(), Failure> {
     let mut totals: BTreeMap<Outcome, u64> = BTreeMap::new();
     let mut aborted = None;
     let mut first = true;
-    loop {
-        let (line, record) = match records.next_record() {
-            Ok(Some(r)) => r,
-            Ok(None) => break,
-            Err(e) => {
-                aborted = Some(e);
-                break;
-            }
-        };
-        let entry = match import.line(record).await {
+    while let Some(next) = import.next(&mut records).await {
+        let entry = match next {
             Ok(entry) => entry,
-            Err(e) => {
-                aborted = Some(format!("line {line}: {e}"));
+            Err(reason) => {
+                aborted = Some(reason);
                 break;
             }
         };
         *totals.entry(entry.outcome).or_default() += 1;
         let mut shown = json!({
-            "line": line,
+            "line": entry.line,
             "userName": entry.user_name,
             "outcome": entry.outcome.name(),
             "detail": entry.detail,
@@ -191,365 +136,5 @@ fn format_of(path: &std::path::Path) -> Result<Format, Failure> {
             "cannot tell the format of {} from its extension; give --format jsonl or --format csv",
             path.display()
         ))),
-    }
-}
-
-/// One line's report.
-struct Entry {
-    user_name: Option<String>,
-    outcome: Outcome,
-    detail: String,
-    id: Option<String>,
-}
-
-impl Entry {
-    fn new(user_name: Option<String>, outcome: Outcome, detail: impl Into<String>) -> Entry {
-        Entry {
-            user_name,
-            outcome,
-            detail: detail.into(),
-            id: None,
-        }
-    }
-
-    /// An account whose `userName` or email another imported account already holds.
-    fn unmanaged_conflict(user_name: Option<String>, m: &UnmanagedMatch) -> Entry {
-        Entry::new(
-            user_name,
-            Outcome::ConflictUnmanaged,
-            format!(
-                "{} '{}' belongs to the imported account {}",
-                m.attribute.name(),
-                m.value,
-                m.account
-            ),
-        )
-    }
-}
-
-struct Import<'a, S: Store> {
-    store: &'a S,
-    tenant: &'a TenantId,
-    dry_run: bool,
-    registry: SchemaRegistry,
-    /// Match value → the line that has it, to find duplicates within the file.
-    seen: HashMap<(MatchAttribute, String), u64>,
-}
-
-impl<S: Store> Import<'_, S> {
-    /// Processes one record: an account's SCIM body (its source line) or why it has none. An
-    /// `Err` is a store failure that stops the import.
-    async fn line(&mut self, record: Record) -> Result<Entry, StoreError> {
-        let user_name_of = |v: &Value| v.get("userName").and_then(Value::as_str).map(str::to_string);
-        let body = match record.body {
-            Ok(body) => body,
-            Err(detail) => return Ok(Entry::new(None, Outcome::Invalid, detail)),
-        };
-        let schema = self.registry.user();
-        let normalised = resource::normalize(&body, &schema, &NormalizeOptions::default())
-            .and_then(|attrs| resource::check_required(&attrs, &schema).map(|()| attrs));
-        let attrs = match normalised {
-            Ok(attrs) => attrs,
-            Err(e) => return Ok(Entry::new(user_name_of(&body), Outcome::Invalid, e.detail)),
-        };
-        let user_name = attrs.get("userName").and_then(Value::as_str).map(str::to_string);
-        for key in match_keys(&attrs) {
-            if let Some(other) = self.seen.get(&key) {
-                return Ok(Entry::new(
-                    user_name,
-                    Outcome::DuplicateInFile,
-                    format!("{} '{}' is also on line {other}", key.0.name(), key.1),
-                ));
-            }
-        }
-        for key in match_keys(&attrs) {
-            self.seen.insert(key, record.line);
-        }
-        if self.dry_run {
-            return self.check(attrs, user_name).await;
-        }
-        match self.store.import_unmanaged(self.tenant, attrs).await {
-            Ok(account) => Ok(Entry {
-                id: Some(account.id.clone()),
-                ..Entry::new(user_name, Outcome::Created, format!("imported as {}", account.id))
-            }),
-            Err(StoreError::Uniqueness { attribute }) => Ok(Entry::new(
-                user_name,
-                Outcome::ConflictManaged,
-                format!("{attribute} belongs to a user managed by SCIM"),
-            )),
-            Err(StoreError::UnmanagedMatch(m)) => Ok(Entry::unmanaged_conflict(user_name, &m)),
-            Err(StoreError::Invalid(detail)) => Ok(Entry::new(user_name, Outcome::Invalid, detail)),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// What an import of `attrs` would come to, from reads only.
-    async fn check(&self, attrs: Map<String, Value>, user_name: Option<String>) -> Result<Entry, StoreError> {
-        let name = user_name.clone().unwrap_or_default();
-        let schema = self.registry.user();
-        let filter = Filter::parse(&format!("userName eq {}", Value::String(name.clone())))
-            .and_then(|f| f.validate(&schema).map(|()| f))
-            .map_err(|e| StoreError::Invalid(e.detail))?;
-        let managed = self
-            .store
-            .query(
-                self.tenant,
-                ResourceKind::User,
-                &Query {
-                    filter: Some(filter),
-                    paging: Paging::Index { start_index: 1 },
-                    count: 0,
-                    include: Include::NONE,
-                    sort: None,
-                },
-            )
-            .await?;
-        if managed.total_results.unwrap_or(0) > 0 {
-            return Ok(Entry::new(
-                user_name,
-                Outcome::ConflictManaged,
-                "userName belongs to a user managed by SCIM",
-            ));
-        }
-        if let Some(m) = self.store.find_unmanaged(self.tenant, &attrs).await? {
-            return Ok(Entry::unmanaged_conflict(user_name, &m));
-        }
-        Ok(Entry::new(
-            user_name,
-            Outcome::WouldCreate,
-            format!("{name} would be imported"),
-        ))
-    }
-}
-
-/// One account of the file: the line it starts on and its SCIM body, or why it has none.
-struct Record {
-    line: u64,
-    body: Result<Value, String>,
-}
-
-/// The file's accounts, read one at a time.
-struct Records<R> {
-    reader: R,
-    format: Format,
-    /// Lines read so far.
-    line: u64,
-    /// CSV: the header's columns (indexes into [`CSV_COLUMNS`]), once read.
-    header: Option<Vec<usize>>,
-}
-
-impl<R: BufRead> Records<R> {
-    fn new(reader: R, format: Format) -> Self {
-        Records {
-            reader,
-            format,
-            line: 0,
-            header: None,
-        }
-    }
-
-    /// The next line, without its line break; `None` at the end.
-    fn read_line(&mut self) -> Result<Option<String>, String> {
-        let mut text = String::new();
-        let n = self
-            .reader
-            .read_line(&mut text)
-            .map_err(|e| format!("line {}: cannot read the file: {e}", self.line + 1))?;
-        if n == 0 {
-            return Ok(None);
-        }
-        self.line += 1;
-        while text.ends_with('\n') || text.ends_with('\r') {
-            text.pop();
-        }
-        Ok(Some(text))
-    }
-
-    /// The next account (blank lines are skipped); `Err` when the file cannot be read or its
-    /// CSV header is wrong, which stops the import.
-    fn next_record(&mut self) -> Result<Option<(u64, Record)>, String> {
-        loop {
-            let Some(text) = self.read_line()? else {
-                return Ok(None);
-            };
-            if text.trim().is_empty() {
-                continue;
-            }
-            let line = self.line;
-            let body = match self.format {
-                Format::Jsonl => match serde_json::from_str::<Value>(&text) {
-                    Ok(v @ Value::Object(_)) => Ok(v),
-                    Ok(_) => Err("the line is not a JSON object".to_string()),
-                    Err(e) => Err(format!("the line is not JSON: {e}")),
-                },
-                Format::Csv => {
-                    let fields = self.csv_record(text);
-                    match &self.header {
-                        None => {
-                            self.header = Some(header(fields?)?);
-                            continue;
-                        }
-                        Some(columns) => fields.and_then(|f| csv_body(columns, f)),
-                    }
-                }
-            };
-            return Ok(Some((line, Record { line, body })));
-        }
-    }
-
-    /// The fields of the CSV record starting with `text` (RFC 4180: a quoted field may hold
-    /// commas, doubled quotes and line breaks, so a record may span lines).
-    fn csv_record(&mut self, mut text: String) -> Result<Vec<String>, String> {
-        loop {
-            match split_csv(&text) {
-                Some(fields) => return Ok(fields),
-                None => match self.read_line() {
-                    Ok(Some(more)) => {
-                        text.push('\n');
-                        text.push_str(&more);
-                    }
-                    _ => return Err("a quoted field is not closed before the end of the file".into()),
-                },
-            }
-        }
-    }
-}
-
-/// Splits one CSV record; `None` when a quoted field is still open at the end of `text`.
-fn split_csv(text: &str) -> Option<Vec<String>> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            ('"', true) => quoted = false,
-            ('"', false) if field.is_empty() => quoted = true,
-            (',', false) => fields.push(std::mem::take(&mut field)),
-            (c, _) => field.push(c),
-        }
-    }
-    if quoted {
-        return None;
-    }
-    fields.push(field);
-    Some(fields)
-}
-
-/// The columns a CSV header names, as indexes into [`CSV_COLUMNS`] (names compared ignoring
-/// case); an unknown, repeated or missing `userName` column stops the import.
-fn header(fields: Vec<String>) -> Result<Vec<usize>, String> {
-    let mut columns = Vec::with_capacity(fields.len());
-    for f in &fields {
-        let name = f.trim();
-        let i = CSV_COLUMNS
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                format!(
-                    "the CSV header has an unknown column '{name}'; the columns are {}",
-                    CSV_COLUMNS.join(", ")
-                )
-            })?;
-        if columns.contains(&i) {
-            return Err(format!("the CSV header names '{name}' twice"));
-        }
-        columns.push(i);
-    }
-    if !columns.contains(&0) {
-        return Err("the CSV header has no userName column".into());
-    }
-    Ok(columns)
-}
-
-/// A CSV record as the SCIM User body it stands for; empty cells are absent.
-fn csv_body(columns: &[usize], fields: Vec<String>) -> Result<Value, String> {
-    if fields.len() != columns.len() {
-        return Err(format!(
-            "the record has {} fields, the header {}",
-            fields.len(),
-            columns.len()
-        ));
-    }
-    let mut body = Map::new();
-    let mut name = Map::new();
-    for (&column, value) in columns.iter().zip(fields) {
-        let value = value.trim().to_string();
-        if value.is_empty() {
-            continue;
-        }
-        match CSV_COLUMNS.get(column).copied().unwrap_or_default() {
-            n @ ("givenName" | "familyName") => {
-                name.insert(n.into(), Value::String(value));
-            }
-            "email" => {
-                body.insert(
-                    "emails".into(),
-                    json!([{"value": value, "type": "work", "primary": true}]),
-                );
-            }
-            // `active` as text ("true", "False"): normalisation coerces it as it does Entra's.
-            other => {
-                body.insert(other.into(), Value::String(value));
-            }
-        }
-    }
-    if !name.is_empty() {
-        body.insert("name".into(), Value::Object(name));
-    }
-    Ok(Value::Object(body))
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_follow_rfc_4180() {
-        assert_eq!(split_csv("a,b,,c").unwrap(), vec!["a", "b", "", "c"]);
-        assert_eq!(
-            split_csv(r#""Doe, Jane","say ""hi""",x"#).unwrap(),
-            vec!["Doe, Jane", "say \"hi\"", "x"]
-        );
-        assert_eq!(split_csv("\"open,"), None);
-        assert_eq!(split_csv("\"two\nlines\",b").unwrap(), vec!["two\nlines", "b"]);
-    }
-
-    #[test]
-    fn csv_records_span_lines_and_map_to_scim() {
-        let text =
-            "userName,email,givenName,active\n\n\"jane\",jane@x.org,\"Ja\nne\",False\nbob,,,\n\"open\n";
-        let mut r = Records::new(text.as_bytes(), Format::Csv);
-        let (line, first) = r.next_record().unwrap().unwrap();
-        assert_eq!(line, 3);
-        assert_eq!(
-            first.body.unwrap(),
-            json!({"userName": "jane", "emails": [{"value": "jane@x.org", "type": "work", "primary": true}],
-                   "active": "False", "name": {"givenName": "Ja\nne"}})
-        );
-        let (line, second) = r.next_record().unwrap().unwrap();
-        assert_eq!((line, second.body.unwrap()), (5, json!({"userName": "bob"})));
-        let (_, third) = r.next_record().unwrap().unwrap();
-        assert!(third.body.unwrap_err().contains("not closed"));
-        assert!(r.next_record().unwrap().is_none());
-    }
-
-    #[test]
-    fn bad_headers_stop_the_import() {
-        for (text, why) in [
-            ("userName,colour\n", "unknown column 'colour'"),
-            ("email,givenName\n", "no userName"),
-            ("userName,username\n", "twice"),
-        ] {
-            let mut r = Records::new(text.as_bytes(), Format::Csv);
-            let e = r.next_record().err().unwrap();
-            assert!(e.contains(why), "{text}: {e}");
-        }
     }
 }

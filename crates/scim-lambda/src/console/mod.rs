@@ -308,6 +308,14 @@ impl ActionForm {
             .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
     }
+
+    /// The first value of `name` as sent, untrimmed (text whose lines are counted).
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl FromRequest<AppState> for ActionForm {

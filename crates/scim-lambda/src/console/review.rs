@@ -1,34 +1,104 @@
-//! PLACEHOLDER: the Review page (conflicts, deleted users, import).
-use super::{ActionForm, ConsoleError, ConsoleResult, Operator};
+//! The Review page: what waits for an administrator in a tenant. Conflicts between an IdP's
+//! `POST /Users` and an imported account ([`conflicts`]), soft-deleted users ([`deleted`]), and
+//! the import of existing accounts ([`import_accounts`]). Each calls the store methods that
+//! `scimctl conflicts`, `scimctl users deleted|restore` and `scimctl import` call, so the console
+//! and the CLI decide the same way.
+
+mod conflicts;
+mod deleted;
+mod import_accounts;
+
+pub use conflicts::resolve;
+pub use deleted::restore;
+pub use import_accounts::import;
+
+use super::html::{self, section_url, Notice, Page, Section};
+use super::{ConsoleResult, Operator};
+use crate::extract::QueryPairs;
 use crate::state::AppState;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
+use scim_store::TenantId;
 
+/// `GET /admin/tenants/{tenant}/review`
 pub async fn page(
-    State(_state): State<AppState>,
-    _operator: Operator,
-    Path(_tenant): Path<String>,
+    State(state): State<AppState>,
+    operator: Operator,
+    Path(tenant): Path<String>,
+    query: QueryPairs,
 ) -> ConsoleResult<Response> {
-    Err(ConsoleError::NotFound)
+    let tenant = operator.tenant(&tenant)?;
+    let code = query
+        .0
+        .iter()
+        .find(|(k, _)| k == "notice")
+        .map(|(_, v)| v.as_str());
+    let top = match code {
+        Some("linked") => html::notice(
+            Notice::Ok,
+            "The conflict is linked: the identity provider's next attempt adopts the existing account.",
+        ),
+        Some("rejected") => html::notice(
+            Notice::Ok,
+            "The conflict is rejected: the existing account is set aside, and the identity \
+             provider's next attempt creates a new user.",
+        ),
+        Some("restored") => html::notice(
+            Notice::Ok,
+            "The user is restored, with the groups it was in that still exist.",
+        ),
+        _ => String::new(),
+    };
+    render(&state, &operator, &tenant, top, None).await
 }
-pub async fn resolve(
-    State(_state): State<AppState>,
-    Path(_p): Path<(String, String, String)>,
-    _form: ActionForm,
+
+/// The page with `top` (a notice, an import report) above its sections; `draft` fills the
+/// import form again (the text and its format) after a dry run.
+async fn render(
+    state: &AppState,
+    operator: &Operator,
+    tenant: &TenantId,
+    top: String,
+    draft: Option<import_accounts::Draft<'_>>,
 ) -> ConsoleResult<Response> {
-    Err(ConsoleError::NotFound)
+    let csrf = operator.csrf();
+    let mut body = top;
+    body.push_str(&conflicts::section(state, tenant, &csrf).await?);
+    body.push_str(&deleted::section(state, tenant, &csrf).await?);
+    body.push_str(&import_accounts::section(tenant, &csrf, draft));
+    operator
+        .render(
+            state,
+            Page {
+                section: Section::Review,
+                tenant: Some(tenant.to_string()),
+                body,
+            },
+        )
+        .await
 }
-pub async fn restore(
-    State(_state): State<AppState>,
-    Path(_p): Path<(String, String)>,
-    _form: ActionForm,
+
+/// The page again with `text` as an error notice, answered with `status`: an action that was
+/// not done, explained where the operator is.
+async fn refused(
+    state: &AppState,
+    operator: &Operator,
+    tenant: &TenantId,
+    status: StatusCode,
+    text: &str,
 ) -> ConsoleResult<Response> {
-    Err(ConsoleError::NotFound)
+    let mut response = render(state, operator, tenant, html::notice(Notice::Error, text), None).await?;
+    *response.status_mut() = status;
+    Ok(response)
 }
-pub async fn import(
-    State(_state): State<AppState>,
-    Path(_p): Path<String>,
-    _form: ActionForm,
-) -> ConsoleResult<Response> {
-    Err(ConsoleError::NotFound)
+
+/// The Review page's URL (where actions return).
+fn url(tenant: &TenantId) -> String {
+    section_url(tenant.as_str(), Section::Review)
+}
+
+/// `/admin/tenants/{tenant}`, under which the page's actions are posted.
+fn tenant_url(tenant: &TenantId) -> String {
+    format!("/admin/tenants/{}", html::seg(tenant.as_str()))
 }
