@@ -84,7 +84,7 @@ impl OidcLogin {
 
     /// What an identity's groups let it operate; `None`: nothing.
     pub fn scope(&self, groups: &[String]) -> Option<Scope> {
-        if groups.iter().any(|g| *g == self.operator_group) {
+        if groups.contains(&self.operator_group) {
             return Some(Scope::All);
         }
         let tenants: BTreeSet<String> = groups

@@ -62,7 +62,7 @@ async fn render(
         .into_iter()
         .filter(|t| t.tenant == tenant.as_str())
         .collect();
-    tokens.sort_by(|a, b| b.created.cmp(&a.created));
+    tokens.sort_by_key(|t| std::cmp::Reverse(t.created));
     let uses = state.store.token_uses(tenant).await?;
     let csrf = operator.csrf();
     let base = section_url(tenant.as_str(), Section::Tokens);
@@ -288,13 +288,7 @@ pub async fn revoke(
 ) -> ConsoleResult<Response> {
     let tenant = form.operator.tenant(&tenant)?;
     let base = section_url(tenant.as_str(), Section::Tokens);
-    let loaded = state.console.registry.load().await.map_err(registry_error)?;
-    let token = loaded
-        .document
-        .find(&id)
-        .filter(|t| t.tenant == tenant.as_str())
-        .cloned()
-        .ok_or(ConsoleError::NotFound)?;
+    let token = tenant_token(&state, &tenant, &id).await?;
     if form.get("confirm") != Some("yes") {
         let body = format!(
             "<p>Revoke the token <strong>{}</strong> of tenant <strong>{}</strong>? The identity provider \
@@ -339,6 +333,17 @@ pub async fn revoke(
     Ok(done(&base, "revoked"))
 }
 
+/// The tenant's token `id`: another tenant's is as missing as an unknown one.
+async fn tenant_token(state: &AppState, tenant: &TenantId, id: &str) -> ConsoleResult<TokenRecord> {
+    let loaded = state.console.registry.load().await.map_err(registry_error)?;
+    loaded
+        .document
+        .find(id)
+        .filter(|t| t.tenant == tenant.as_str())
+        .cloned()
+        .ok_or(ConsoleError::NotFound)
+}
+
 fn form_of(form: &ActionForm, action: &str, inner: &str) -> String {
     html::form(action, &form.operator.csrf(), inner)
 }
@@ -351,14 +356,7 @@ pub async fn rotate(
 ) -> ConsoleResult<Response> {
     let tenant = form.operator.tenant(&tenant)?;
     let grace = parse_grace(form.get("grace").unwrap_or("1d")).map_err(ConsoleError::Invalid)?;
-    let loaded = state.console.registry.load().await.map_err(registry_error)?;
-    if !loaded
-        .document
-        .find(&id)
-        .is_some_and(|t| t.tenant == tenant.as_str())
-    {
-        return Err(ConsoleError::NotFound);
-    }
+    tenant_token(&state, &tenant, &id).await?;
     let now = scim_store::now();
     let rotation = update(state.console.registry.as_ref(), |doc| doc.rotate(&id, grace, now))
         .await
