@@ -288,6 +288,37 @@ class LocalOperator(BrowserTest):
         )
         self.assertLessEqual(time.monotonic() - revoked_at, REVOCATION_BOUND_SECONDS + POLL_SLACK_SECONDS)
 
+    def test_3_an_imported_account_is_linked_to_the_idps_user_that_collided_with_it(self):
+        review = "/admin/tenants/default/review"
+        self.open(review)
+        self.assertEqual(self.heading(), "Review · default")
+        # An existing account, imported as CSV: a dry run first, then the write.
+        Select(self.driver.find_element(By.ID, "import-format")).select_by_value("csv")
+        text = self.driver.find_element(By.ID, "import-text")
+        text.clear()
+        text.send_keys("userName,givenName,familyName,email\nkim.park@example.com,Kim,Park,kim.park@example.com\n")
+        self.click_button("Check (dry run)")
+        self.assertIn("kim.park@example.com", self.page_text())
+        self.screenshot("review-import-dry-run")
+        self.click_button("Import these accounts")
+        self.assertIn("kim.park@example.com", self.page_text())
+
+        # The IdP creates the same person: refused as a conflict, waiting for a decision.
+        status, error = self.server.scim("POST", "/Users", self.server.first_token, okta_user("kim.park@example.com"))
+        self.assertEqual((status, error.get("scimType")), (409, "uniqueness"), error)
+        self.open(review)
+        conflict = self.driver.find_element(By.CSS_SELECTOR, "article.conflict")
+        self.assertIn("kim.park@example.com", conflict.text)
+        self.assertIn("Identity provider sent", conflict.text)
+        self.screenshot("review")
+        self.click_button("Link kim.park@example.com to the existing account", within=conflict)
+        self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "article.conflict"), [])
+
+        # The IdP's next attempt gets the existing account.
+        status, user = self.server.scim("POST", "/Users", self.server.first_token, okta_user("kim.park@example.com"))
+        self.assertEqual(status, 201, user)
+        self.assertEqual(user["userName"], "kim.park@example.com")
+
     def token_row(self, name: str):
         return self.driver.find_element(By.XPATH, f"//tr[td[normalize-space()='{name}']]")
 
