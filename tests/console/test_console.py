@@ -41,6 +41,7 @@ from test_infra import (
     PAGE_SECONDS,
     PNG_SIGNATURE,
     headless_chromium,
+    http_json,
     start_provider,
     stop_process,
 )
@@ -332,6 +333,9 @@ class OidcOperators(BrowserTest):
         port = free_port()
         cls.provider, cls.details = start_provider(f"http://127.0.0.1:{port}/admin/callback")
         cls.addClassCleanup(lambda: stop_process(cls.provider))
+        status, discovery = http_json(cls.details["issuer"] + "/.well-known/openid-configuration")
+        assert status == 200, status
+        cls.end_session = discovery["end_session_endpoint"]
         cls.server = LocalServer(
             port,
             cls.directory,
@@ -340,6 +344,8 @@ class OidcOperators(BrowserTest):
                 "SCIM_CONSOLE_OIDC_CLIENT_ID": cls.details["client_id"],
                 "SCIM_CONSOLE_OIDC_CLIENT_SECRET": cls.details["client_secret"],
                 "SCIM_CONSOLE_GROUPS_CLAIM": cls.details["groups_claim"],
+                # Cognito's /logout in AWS; the provider's own sign-out endpoint here.
+                "SCIM_CONSOLE_OIDC_LOGOUT_URL": cls.end_session,
             },
         )
         cls.addClassCleanup(cls.server.stop)
@@ -394,6 +400,10 @@ class OidcOperators(BrowserTest):
         self.wait.until(lambda d: self.heading() == "Overview")
         cards = sorted(h.text for h in self.driver.find_elements(By.CSS_SELECTOR, ".card h2"))
         self.assertEqual(cards, ["acme", "default", "globex"])
+        # Signing out goes on to the provider's sign-out, and the console's session is gone.
+        self.driver.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+        self.wait.until(lambda d: d.current_url.startswith(self.end_session))
+        self.assertNotIn("scim_console", [c["name"] for c in self.driver.get_cookies()])
 
 
 if __name__ == "__main__":

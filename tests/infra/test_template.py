@@ -805,6 +805,12 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(env["SCIM_CONSOLE_OIDC_ISSUER"],
                          {"Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${ConsoleUserPool}"})
         self.assertEqual(env["SCIM_CONSOLE_OIDC_CLIENT_ID"], {"Ref": "ConsoleUserPoolClient"})
+        # Signing out goes on to the hosted sign-in's /logout, back to a logout URL of the client.
+        logout, names = env["SCIM_CONSOLE_OIDC_LOGOUT_URL"]["Fn::Sub"]
+        self.assertTrue(logout.startswith("https://${ConsoleUserPoolDomain}.auth.${AWS::Region}.amazoncognito.com/logout?"))
+        self.assertIn("client_id=${ConsoleUserPoolClient}", logout)
+        self.assertEqual(names["Back"], self.res["ConsoleUserPoolClient"]["Properties"]["LogoutURLs"][0])
+        self.assertEqual(env["SCIM_TOKEN_EXPIRY_WARNING_DAYS"], {"Ref": "TokenExpiryWarningDays"})
         self.assertNotIn("{{resolve:", json.dumps(env), "no secret value in the function's configuration")
         self.assertNotIn("SCIM_BOOTSTRAP_TOKEN", env)
 

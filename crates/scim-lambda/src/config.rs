@@ -219,6 +219,9 @@ pub struct ConsoleOidc {
     pub operator_group: String,
     /// `SCIM_CONSOLE_TENANT_GROUP_PREFIX` (default `scim-tenant-`): `<prefix><tenant>` operates one.
     pub tenant_group_prefix: String,
+    /// `SCIM_CONSOLE_OIDC_LOGOUT_URL`: where signing out continues, to end the provider's own
+    /// session too (Cognito's `/logout`, which lists no such endpoint in its discovery document).
+    pub logout_url: Option<String>,
 }
 
 impl std::fmt::Debug for ConsoleOidc {
@@ -233,6 +236,7 @@ impl std::fmt::Debug for ConsoleOidc {
             .field("groups_claim", &self.groups_claim)
             .field("operator_group", &self.operator_group)
             .field("tenant_group_prefix", &self.tenant_group_prefix)
+            .field("logout_url", &self.logout_url)
             .finish()
     }
 }
@@ -265,6 +269,12 @@ fn console_settings(get: &impl Fn(&str) -> Option<String>, lambda: bool) -> Resu
                 groups_claim: text("SCIM_CONSOLE_GROUPS_CLAIM", "cognito:groups"),
                 operator_group: text("SCIM_CONSOLE_OPERATOR_GROUP", "scim-operators"),
                 tenant_group_prefix: text("SCIM_CONSOLE_TENANT_GROUP_PREFIX", "scim-tenant-"),
+                logout_url: match get("SCIM_CONSOLE_OIDC_LOGOUT_URL").map(|v| v.trim().to_string()) {
+                    Some(url) if !url.starts_with("https://") && !(!lambda && url.starts_with("http://")) => {
+                        return Err(format!("SCIM_CONSOLE_OIDC_LOGOUT_URL: '{url}' is not an https:// URL"))
+                    }
+                    url => url,
+                },
             })
         }
     };
@@ -840,6 +850,12 @@ mod tests {
             ("cognito:groups", "scim-operators", "scim-tenant-")
         );
         assert_eq!(oidc.client_secret, None);
+        assert_eq!(oidc.logout_url, None);
+        let logout = [("SCIM_CONSOLE_OIDC_LOGOUT_URL", "https://x.auth.eu-west-1.amazoncognito.com/logout?client_id=c")];
+        let with_logout = config(&[LAMBDA, &console, &cognito, &logout].concat(), true).unwrap();
+        assert!(with_logout.console.oidc.unwrap().logout_url.unwrap().ends_with("client_id=c"));
+        let bad_logout = [("SCIM_CONSOLE_OIDC_LOGOUT_URL", "javascript:alert(1)")];
+        assert!(config(&[LAMBDA, &console, &cognito, &bad_logout].concat(), true).is_err());
 
         let plain_http = [
             ("SCIM_CONSOLE_OIDC_ISSUER", "http://idp.example"),

@@ -97,6 +97,7 @@ pub fn console(config: &Config, registry: Arc<dyn TokenRegistry>) -> Result<Cons
             },
             o.operator_group.clone(),
             o.tenant_group_prefix.clone(),
+            o.logout_url.clone(),
         )
     });
     Ok(Console {

@@ -71,14 +71,22 @@ pub struct OidcLogin {
     pub operator_group: String,
     /// `<prefix><tenant>`: the groups whose members operate one tenant.
     pub tenant_group_prefix: String,
+    /// Where signing out continues, to end the provider's session too.
+    pub logout_url: Option<String>,
 }
 
 impl OidcLogin {
-    pub fn new(settings: OidcSettings, operator_group: String, tenant_group_prefix: String) -> OidcLogin {
+    pub fn new(
+        settings: OidcSettings,
+        operator_group: String,
+        tenant_group_prefix: String,
+        logout_url: Option<String>,
+    ) -> OidcLogin {
         OidcLogin {
             provider: Provider::new(settings),
             operator_group,
             tenant_group_prefix,
+            logout_url,
         }
     }
 
@@ -304,14 +312,29 @@ pub async fn callback(
     Ok(signed_in(&keys, &session, true))
 }
 
-/// `POST /admin/logout`: the session cookie is cleared.
-pub async fn logout(form: ActionForm) -> Response {
+/// `POST /admin/logout`: the session cookie is cleared, and an operator who signed in at the
+/// provider goes on to its sign-out, so the next sign-in asks for their credentials again. (A
+/// page that moves on rather than a redirect: `form-action 'self'` would stop a form's redirect
+/// to another origin.)
+pub async fn logout(State(state): State<AppState>, form: ActionForm) -> Response {
     tracing::info!(operator = %form.operator.session.subject, "console sign-out");
-    let mut response = Html(html::bare(
+    let provider_logout = state
+        .console
+        .oidc
+        .as_ref()
+        .and_then(|o| o.logout_url.as_deref())
+        .filter(|_| form.operator.session.subject.starts_with("oidc:"));
+    let mut document = html::bare(
         "Signed out",
         "<p role=\"status\">You are signed out.</p><p><a href=\"/admin/login\">Sign in again</a></p>",
-    ))
-    .into_response();
+    );
+    if let Some(url) = provider_logout {
+        document = document.replace(
+            "<title>",
+            &format!("<meta http-equiv=\"refresh\" content=\"0;url={}\"><title>", esc(url)),
+        );
+    }
+    let mut response = Html(document).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(SESSION_COOKIE, "", "/admin", 0, "Strict"),
@@ -342,7 +365,7 @@ mod tests {
             client_secret: None,
             groups_claim: "groups".into(),
         };
-        let oidc = OidcLogin::new(settings, "scim-operators".into(), "scim-tenant-".into());
+        let oidc = OidcLogin::new(settings, "scim-operators".into(), "scim-tenant-".into(), None);
         let groups = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             oidc.scope(&groups(&["scim-operators", "scim-tenant-acme"])),
