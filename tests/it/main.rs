@@ -7,6 +7,8 @@ mod auth;
 mod bulk;
 mod conflicts;
 mod console;
+mod console_log;
+mod console_settings;
 mod delete_modes;
 mod dynamodb_concurrency;
 mod dynamodb_events;
