@@ -92,7 +92,12 @@ async fn a_failed_request_is_found_with_the_errors_filter_and_explained() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let bad = browser.get(&query(&[("since", "yesterday")])).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(bad.text().contains("since"), "{}", bad.text());
+    assert!(
+        bad.text().contains("The filter is not valid: since"),
+        "{}",
+        bad.text()
+    );
+    assert!(bad.body.contains("value=\"yesterday\""), "what was typed is kept");
 }
 
 on_both_stores!(the_resource_filter_shows_one_resources_requests);
@@ -237,6 +242,9 @@ async fn older_pages_continue_with_the_same_filters() {
 async fn what_an_idp_sent_is_shown_escaped() {
     let dir = tempfile::tempdir().unwrap();
     let s = server(&dir).await;
+    let mut settings = scim_store::TenantSettings::default();
+    settings.assign("log_bodies=on").unwrap();
+    s.put_settings(&settings).await;
     let name = "<script>alert(1)</script>";
     s.create_user(name).await;
     s.flush_log().await;
@@ -247,6 +255,16 @@ async fn what_an_idp_sent_is_shown_escaped() {
     let record = browser.get(&record_links(&page)[0]).await;
     assert!(!record.body.contains("<script>alert"));
     assert!(record.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    // Bodies, kept while log_bodies is on, are shown as text.
+    let text = record.text();
+    assert!(text.contains("Request body"), "{text}");
+    assert!(text.contains("Response body"), "{text}");
+    assert!(
+        record.body.contains("<pre>{\n  &quot;active&quot;: true,")
+            || record.body.contains("&quot;userName&quot;: &quot;&lt;script&gt;"),
+        "{}",
+        record.body
+    );
     let filtered = browser.get(&query(&[("resource", name)])).await;
     assert_eq!(record_links(&filtered).len(), 1);
     assert!(!filtered.body.contains("<script>alert"));

@@ -3,15 +3,16 @@
 //! to the record's every field. Console actions are records too: they name their operator where
 //! an IdP's record names its token.
 
-use super::html::{esc, section_url, table, time, Page, Section};
+use super::html::{self, esc, section_url, table, time, Notice, Page, Section};
 use super::overview::idp_label;
 use super::{ConsoleError, ConsoleResult, Operator};
 use crate::extract::QueryPairs;
 use crate::state::AppState;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use scim_store::log::{LogQuery, LogRecord, MAX_LOG_PAGE};
-use scim_store::TenantId;
+use scim_store::{StoreError, TenantId};
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -34,18 +35,24 @@ pub async fn page(
     query: QueryPairs,
 ) -> ConsoleResult<Response> {
     let tenant = operator.tenant(&tenant)?;
-    let selection = crate::log_query::parse(&state, &tenant, &query.0, PAGE_SIZE).await?;
-    let (records, next) = read_page(&state, &tenant, &selection).await?;
-    let given = |name: &str| {
-        query
-            .0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .unwrap_or("")
-    };
+    let given = |name: &str| given(&query.0, name);
     let base = section_url(tenant.as_str(), Section::Log);
-    let mut body = filters(&state, &tenant, &base, &selection, given("resource")).await?;
+    let form = filters(&state, &tenant, &base, &query.0).await?;
+    let selection = match crate::log_query::parse(&state, &tenant, &query.0, PAGE_SIZE).await {
+        Ok(selection) => selection,
+        Err(StoreError::Invalid(detail)) => {
+            let body = format!(
+                "{}{form}",
+                html::notice(Notice::Error, &format!("The filter is not valid: {detail}"))
+            );
+            let mut response = render(&state, &operator, &tenant, body).await?;
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            return Ok(response);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (records, next) = read_page(&state, &tenant, &selection).await?;
+    let mut body = form;
     let rows: Vec<String> = records.iter().map(|r| row(r, &base)).collect();
     body.push_str(&table(
         "Requests and console actions, newest first",
@@ -77,9 +84,18 @@ pub async fn page(
             esc(&older.finish())
         );
     }
+    render(&state, &operator, &tenant, body).await
+}
+
+async fn render(
+    state: &AppState,
+    operator: &Operator,
+    tenant: &TenantId,
+    body: String,
+) -> ConsoleResult<Response> {
     operator
         .render(
-            &state,
+            state,
             Page {
                 section: Section::Log,
                 tenant: Some(tenant.to_string()),
@@ -113,14 +129,23 @@ async fn read_page(
     Ok((records, next))
 }
 
-/// The filter form (a GET, so a filtered view is a link to share).
+/// The value of parameter `name`, trimmed; empty when absent.
+fn given<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim())
+        .unwrap_or("")
+}
+
+/// The filter form (a GET, so a filtered view is a link to share), with the values given in `pairs`.
 async fn filters(
     state: &AppState,
     tenant: &TenantId,
     base: &str,
-    selection: &LogQuery,
-    resource: &str,
+    pairs: &[(String, String)],
 ) -> ConsoleResult<String> {
+    let given = |name: &str| given(pairs, name);
     let registry = state
         .console
         .registry
@@ -135,13 +160,10 @@ async fn filters(
         .map(|t| (t.id, t.name))
         .collect();
     tokens.sort_by(|a, b| a.1.cmp(&b.1));
+    let token = given("token");
     let mut token_options = String::from("<option value=\"\">Any</option>");
     for (id, name) in &tokens {
-        let selected = if selection.token_id.as_deref() == Some(id) {
-            " selected"
-        } else {
-            ""
-        };
+        let selected = if token == id { " selected" } else { "" };
         let _ = write!(
             token_options,
             "<option value=\"{}\"{selected}>{}</option>",
@@ -149,29 +171,28 @@ async fn filters(
             esc(name)
         );
     }
-    if let Some(id) = selection
-        .token_id
-        .as_ref()
-        .filter(|id| !tokens.iter().any(|(t, _)| t == *id))
-    {
+    if !token.is_empty() && !tokens.iter().any(|(id, _)| id == token) {
         let _ = write!(
             token_options,
             "<option value=\"{0}\" selected>{0}</option>",
-            esc(id)
+            esc(token)
         );
     }
-    let local = |t: &Option<String>| {
-        t.as_deref()
-            .and_then(scim_store::parse_timestamp)
+    // A valid time as the input shows it (UTC, to the second); anything else as it was given.
+    let time_value = |name: &str| {
+        let value = given(name);
+        crate::log_query::time_param(name, value)
+            .ok()
+            .and_then(|t| scim_store::parse_timestamp(&t))
             .and_then(|t| {
                 t.format(time::macros::format_description!(
                     "[year]-[month]-[day]T[hour]:[minute]:[second]"
                 ))
                 .ok()
             })
-            .unwrap_or_default()
+            .unwrap_or_else(|| value.to_string())
     };
-    let checked = if selection.errors_only { " checked" } else { "" };
+    let checked = if given("errors") == "true" { " checked" } else { "" };
     Ok(format!(
         "<form class=\"filters\" method=\"get\" action=\"{base}\">\
          <div class=\"field inline\"><input id=\"f-errors\" name=\"errors\" type=\"checkbox\" value=\"true\"{checked}>\
@@ -186,9 +207,9 @@ async fn filters(
          <input id=\"f-until\" name=\"until\" type=\"datetime-local\" step=\"1\" value=\"{until}\"></div>\
          <button type=\"submit\">Show</button> <a href=\"{base}\">Clear</a></form>",
         base = esc(base),
-        resource = esc(resource),
-        since = esc(&local(&selection.since)),
-        until = esc(&local(&selection.until)),
+        resource = esc(given("resource")),
+        since = esc(&time_value("since")),
+        until = esc(&time_value("until")),
     ))
 }
 
@@ -234,14 +255,17 @@ fn status(record: &LogRecord) -> String {
     }
 }
 
-/// Why a request failed, or what a write changed, in a sentence.
+/// Why a request failed, what a console action did, or what a write changed, in a sentence.
 fn summary(record: &LogRecord) -> String {
-    if record.is_error() || record.changed.is_empty() {
-        let detail = record.detail.as_deref().unwrap_or("");
+    let detail = record.detail.as_deref().unwrap_or("");
+    if record.is_error() {
         return match &record.scim_type {
             Some(scim_type) => format!("{scim_type}: {detail}"),
             None => detail.to_string(),
         };
+    }
+    if !detail.is_empty() || record.changed.is_empty() {
+        return detail.to_string();
     }
     let mut changed: Vec<&str> = record
         .changed
@@ -269,10 +293,9 @@ fn truncated(text: &str) -> String {
 fn row(record: &LogRecord, base: &str) -> String {
     let class = if record.is_error() { " class=\"error\"" } else { "" };
     format!(
-        "<tr{class}><td><a href=\"{url}\" aria-label=\"Record of {at}\">{time}</a></td><td>{by}</td>\
+        "<tr{class}><td><a href=\"{url}\">{time}</a></td><td>{by}</td>\
          <td>{method} {path}</td><td>{operation}</td><td>{resource}</td><td>{status}</td><td>{detail}</td></tr>",
         url = esc(&record_url(base, record)),
-        at = esc(&record.time),
         time = time(&record.time),
         by = by(record),
         method = esc(&record.method),
@@ -296,10 +319,8 @@ pub async fn record(
     let (Some(at), Some(id)) = (value("time"), value("id")) else {
         return Err(ConsoleError::NotFound);
     };
-    if scim_store::parse_timestamp(at).is_none() {
-        return Err(ConsoleError::NotFound);
-    }
-    let found = find(&state, &tenant, at, id)
+    let at = crate::log_query::time_param("time", at).map_err(|_| ConsoleError::NotFound)?;
+    let found = find(&state, &tenant, &at, id)
         .await?
         .ok_or(ConsoleError::NotFound)?;
     let base = section_url(tenant.as_str(), Section::Log);
@@ -308,16 +329,7 @@ pub async fn record(
         esc(&base),
         details(&found)
     );
-    operator
-        .render(
-            &state,
-            Page {
-                section: Section::Log,
-                tenant: Some(tenant.to_string()),
-                body,
-            },
-        )
-        .await
+    render(&state, &operator, &tenant, body).await
 }
 
 /// The record of request `id` among those logged at `at` (a handful share a millisecond).
@@ -357,10 +369,10 @@ fn details(r: &LogRecord) -> String {
     field("Time", time(&r.time));
     field("Request id", esc(&r.request_id));
     field("Tenant", esc(&r.tenant));
-    if let Some(operator) = &r.operator {
-        field("Operator", esc(operator));
+    match &r.operator {
+        Some(operator) => field("Operator", esc(operator)),
+        None => field("Identity provider", esc(idp_label(r.idp))),
     }
-    field("Identity provider", esc(idp_label(r.idp)));
     let optional = [
         ("Token id", &r.token_id),
         ("Token name", &r.token_name),

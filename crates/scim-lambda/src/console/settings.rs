@@ -168,7 +168,7 @@ fn apply(current: &TenantSettings, action: &str, form: &ActionForm) -> Result<Te
             }
         }
         "map" => {
-            let group = form.get("group").ok_or("Choose a group to map.")?;
+            let group = group_of(form).ok_or("Choose a group to map.")?;
             let roles: Vec<String> = form
                 .get("roles")
                 .unwrap_or("")
@@ -185,13 +185,23 @@ fn apply(current: &TenantSettings, action: &str, form: &ActionForm) -> Result<Te
             next.group_roles.insert(group.to_string(), roles);
         }
         "unmap" => {
-            let group = form.get("group").ok_or("Choose a mapping to remove.")?;
+            let group = group_of(form).ok_or("Choose a mapping to remove.")?;
             next.group_roles.remove(group);
         }
         other => return Err(format!("'{other}' is not an action of this page.")),
     }
     next.validate().map_err(|e| e.to_string())?;
     Ok(next)
+}
+
+/// The group a mapping form names, as sent: a mapping's key is a group's exact `displayName`
+/// or `externalId`, so it is not trimmed.
+fn group_of(form: &ActionForm) -> Option<&str> {
+    form.fields
+        .iter()
+        .find(|(k, _)| k == "group")
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.trim().is_empty())
 }
 
 /// What changed between two settings, one entry per setting (per group for `group_roles`),
@@ -316,7 +326,7 @@ impl Draft {
             log_bodies: get("log_bodies"),
             log_retention_days: get("log_retention_days"),
             silence_alarm_hours: get("silence_alarm_hours"),
-            group: get("group"),
+            group: group_of(form).unwrap_or("").to_string(),
             roles: get("roles"),
         }
     }
