@@ -259,9 +259,11 @@ async fn what_an_idp_sent_is_shown_escaped() {
     let text = record.text();
     assert!(text.contains("Request body"), "{text}");
     assert!(text.contains("Response body"), "{text}");
+    assert!(record.body.contains("<pre>"), "{}", record.body);
     assert!(
-        record.body.contains("<pre>{\n  &quot;active&quot;: true,")
-            || record.body.contains("&quot;userName&quot;: &quot;&lt;script&gt;"),
+        record
+            .body
+            .contains("&quot;userName&quot;: &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;"),
         "{}",
         record.body
     );
