@@ -248,6 +248,12 @@ async fn invalid_values_are_explained_in_the_page_and_nothing_is_saved() {
             "Name the roles",
             "<option value=\"Engineering\" selected>",
         ),
+        (
+            vec![("action", "map"), ("group", "Engineering"), ("roles", " , ")],
+            "Name the roles",
+            // The main form keeps the settings as they are.
+            "<option value=\"review\" selected>",
+        ),
     ] {
         let answer = post(&browser, &fields).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{fields:?}");

@@ -86,7 +86,7 @@ pub async fn save(
 ) -> ConsoleResult<Response> {
     let tenant = form.operator.tenant(&tenant)?;
     let current = state.store.settings(&tenant).await?;
-    let draft = Draft::from_form(&form);
+    let draft = Draft::of(&current.settings).typed(&form);
     let version = form
         .get("version")
         .and_then(|v| v.parse::<u64>().ok())
@@ -316,19 +316,26 @@ impl Draft {
         }
     }
 
-    fn from_form(form: &ActionForm) -> Draft {
-        let get = |name: &str| form.get(name).unwrap_or("").to_string();
-        Draft {
-            delete_mode: get("delete_mode"),
-            retention_days: get("retention_days"),
-            conflict_policy: get("conflict_policy"),
-            log_read_sample_percent: get("log_read_sample_percent"),
-            log_bodies: get("log_bodies"),
-            log_retention_days: get("log_retention_days"),
-            silence_alarm_hours: get("silence_alarm_hours"),
-            group: group_of(form).unwrap_or("").to_string(),
-            roles: get("roles"),
+    /// `self` with what `form` sent in place of each field it carries (a mapping form carries
+    /// none of the main form's).
+    fn typed(mut self, form: &ActionForm) -> Draft {
+        let fields = [
+            ("delete_mode", &mut self.delete_mode),
+            ("retention_days", &mut self.retention_days),
+            ("conflict_policy", &mut self.conflict_policy),
+            ("log_read_sample_percent", &mut self.log_read_sample_percent),
+            ("log_bodies", &mut self.log_bodies),
+            ("log_retention_days", &mut self.log_retention_days),
+            ("silence_alarm_hours", &mut self.silence_alarm_hours),
+            ("roles", &mut self.roles),
+        ];
+        for (name, field) in fields {
+            if let Some((_, value)) = form.fields.iter().find(|(k, _)| k == name) {
+                *field = value.trim().to_string();
+            }
         }
+        self.group = group_of(form).unwrap_or("").to_string();
+        self
     }
 }
 
