@@ -8,7 +8,8 @@
 //!
 //! - `GET /admin/api/tenants/{tenant}/log?since=&until=&errors=true&resource=&token=&limit=&after=`
 //!   → `{"records": [...], "next": "<cursor>" | null}`, newest first (`since`/`until`: RFC 3339;
-//!   `resource`: an id, a `userName` or a group's `displayName`; `after`: a previous `next`).
+//!   `resource`: an id, a `userName` or a group's `displayName`; `after`: a previous `next`;
+//!   read by [`crate::log_query::parse`], as the console's log page reads its filters).
 //! - `GET /admin/api/tenants/{tenant}/token-uses` → `{"token_uses": [...]}`.
 
 use crate::error::{scim_json, ApiError, ApiResult};
@@ -20,7 +21,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use scim_proto::{ScimError, ScimType};
-use scim_store::log::{resource_filter, LogCursor, LogQuery};
 use scim_store::TenantId;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -60,48 +60,13 @@ fn tenant_of(name: &str) -> ApiResult<TenantId> {
     TenantId::new(name).map_err(|e| invalid(e.to_string()))
 }
 
-/// An RFC 3339 time in the form records carry, so it compares with them as text.
-fn time_param(name: &str, value: &str) -> ApiResult<String> {
-    scim_store::parse_timestamp(value)
-        .map(|t| scim_store::timestamp(t.to_offset(time::UtcOffset::UTC)))
-        .ok_or_else(|| invalid(format!("{name} must be an RFC 3339 time, not '{value}'")))
-}
-
 async fn log(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     pairs: QueryPairs,
 ) -> ApiResult<Response> {
     let tenant = tenant_of(&tenant)?;
-    let mut query = LogQuery {
-        limit: DEFAULT_LIMIT,
-        ..LogQuery::default()
-    };
-    for (key, value) in &pairs.0 {
-        match key.as_str() {
-            "since" => query.since = Some(time_param("since", value)?),
-            "until" => query.until = Some(time_param("until", value)?),
-            "errors" => query.errors_only = value == "true",
-            "token" => query.token_id = Some(value.clone()),
-            "limit" => {
-                query.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=scim_store::log::MAX_LOG_PAGE).contains(n))
-                    .ok_or_else(|| {
-                        invalid(format!(
-                            "limit is 1 to {}, not '{value}'",
-                            scim_store::log::MAX_LOG_PAGE
-                        ))
-                    })?
-            }
-            "after" => query.after = Some(LogCursor::decode(value).map_err(|e| invalid(e.to_string()))?),
-            "resource" => {
-                query.resource = Some(resource_filter(&*state.store, &state.registry, &tenant, value).await?)
-            }
-            other => return Err(invalid(format!("unknown parameter '{other}'"))),
-        }
-    }
+    let query = crate::log_query::parse(&state, &tenant, &pairs.0, DEFAULT_LIMIT).await?;
     let page = state.store.read_log(&tenant, &query).await?;
     Ok(scim_json(&json!({
         "records": page.records,

@@ -18,6 +18,7 @@ pub mod extract;
 pub mod handlers;
 pub mod lambda;
 pub mod limits;
+pub mod log_query;
 pub mod origin;
 pub mod provisioning_log;
 pub mod search;

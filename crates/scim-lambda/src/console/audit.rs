@@ -5,6 +5,7 @@
 use crate::provisioning_log::Pending;
 use crate::state::AppState;
 use crate::telemetry::RequestOrigin;
+use scim_store::log::LogChange;
 use scim_store::{LogRecord, TenantId};
 
 /// One action an operator took.
@@ -25,6 +26,17 @@ pub struct Action<'a> {
 
 /// Queues the record of `action` by `operator` (the session's [`super::session::Session::operator`]).
 pub fn record(state: &AppState, origin: &RequestOrigin, operator: String, action: Action<'_>) {
+    record_changes(state, origin, operator, action, Vec::new());
+}
+
+/// Queues the record of `action`, with what it `changed` (old → new), as a write's record has.
+pub fn record_changes(
+    state: &AppState,
+    origin: &RequestOrigin,
+    operator: String,
+    action: Action<'_>,
+    changed: Vec<LogChange>,
+) {
     let (token_id, token_name) = action.token.unzip();
     let (resource_type, resource_id, resource_name) = match action.resource {
         Some((kind, id, name)) => (Some(kind.to_string()), Some(id), name),
@@ -49,7 +61,7 @@ pub fn record(state: &AppState, origin: &RequestOrigin, operator: String, action
         scim_type: None,
         detail: Some(action.detail),
         latency_ms: 0,
-        changed: Vec::new(),
+        changed,
         members: None,
         request_body: None,
         response_body: None,
