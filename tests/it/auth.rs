@@ -327,8 +327,8 @@ async fn no_endpoint_answers_without_a_valid_token() {
             );
         }
     }
-    // Outside /scim/v2 too.
-    let outside = s.server.base.replace("/scim/v2", "/admin");
+    // Outside /scim/v2 too (the console under /admin has its own sign-in: console.rs).
+    let outside = s.server.base.replace("/scim/v2", "/elsewhere");
     let reply = s.server.send(|client, _| client.get(&outside)).await;
     assert_refused(&reply);
     // The user is untouched.
