@@ -271,7 +271,9 @@ fn console_settings(get: &impl Fn(&str) -> Option<String>, lambda: bool) -> Resu
                 tenant_group_prefix: text("SCIM_CONSOLE_TENANT_GROUP_PREFIX", "scim-tenant-"),
                 logout_url: match get("SCIM_CONSOLE_OIDC_LOGOUT_URL").map(|v| v.trim().to_string()) {
                     Some(url) if !url.starts_with("https://") && !(!lambda && url.starts_with("http://")) => {
-                        return Err(format!("SCIM_CONSOLE_OIDC_LOGOUT_URL: '{url}' is not an https:// URL"))
+                        return Err(format!(
+                            "SCIM_CONSOLE_OIDC_LOGOUT_URL: '{url}' is not an https:// URL"
+                        ))
                     }
                     url => url,
                 },
@@ -851,9 +853,18 @@ mod tests {
         );
         assert_eq!(oidc.client_secret, None);
         assert_eq!(oidc.logout_url, None);
-        let logout = [("SCIM_CONSOLE_OIDC_LOGOUT_URL", "https://x.auth.eu-west-1.amazoncognito.com/logout?client_id=c")];
+        let logout = [(
+            "SCIM_CONSOLE_OIDC_LOGOUT_URL",
+            "https://x.auth.eu-west-1.amazoncognito.com/logout?client_id=c",
+        )];
         let with_logout = config(&[LAMBDA, &console, &cognito, &logout].concat(), true).unwrap();
-        assert!(with_logout.console.oidc.unwrap().logout_url.unwrap().ends_with("client_id=c"));
+        assert!(with_logout
+            .console
+            .oidc
+            .unwrap()
+            .logout_url
+            .unwrap()
+            .ends_with("client_id=c"));
         let bad_logout = [("SCIM_CONSOLE_OIDC_LOGOUT_URL", "javascript:alert(1)")];
         assert!(config(&[LAMBDA, &console, &cognito, &bad_logout].concat(), true).is_err());
 

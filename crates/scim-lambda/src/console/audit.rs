@@ -2,6 +2,7 @@
 //! its IdP's requests, naming the operator (`operator`) where an IdP's record names its token.
 //! Operations are `Console.<what>`, so the log's readers tell them apart at a glance.
 
+use super::ActionForm;
 use crate::provisioning_log::Pending;
 use crate::state::AppState;
 use crate::telemetry::RequestOrigin;
@@ -24,13 +25,25 @@ pub struct Action<'a> {
     pub detail: String,
 }
 
-/// Queues the record of `action` by `operator` (the session's [`super::session::Session::operator`]).
-pub fn record(state: &AppState, origin: &RequestOrigin, operator: String, action: Action<'_>) {
-    record_changes(state, origin, operator, action, Vec::new());
+impl ActionForm {
+    /// Queues the record of `action`, taken by this form's operator.
+    pub fn audit(&self, state: &AppState, action: Action<'_>) {
+        self.audit_changes(state, action, Vec::new());
+    }
+
+    /// Queues the record of `action`, with what it `changed` (old → new), as a write's record has.
+    pub fn audit_changes(&self, state: &AppState, action: Action<'_>, changed: Vec<LogChange>) {
+        record(
+            state,
+            &self.origin,
+            self.operator.session.operator(),
+            action,
+            changed,
+        );
+    }
 }
 
-/// Queues the record of `action`, with what it `changed` (old → new), as a write's record has.
-pub fn record_changes(
+fn record(
     state: &AppState,
     origin: &RequestOrigin,
     operator: String,

@@ -8,7 +8,7 @@
 //! Values are checked by the store's own rules ([`TenantSettings::assign`] and
 //! [`TenantSettings::validate`]), whose message the page shows beside what was typed.
 
-use super::audit::{self, Action};
+use super::audit::Action;
 use super::html::{self, esc, form, section_url, table, time, Notice, Page, Section};
 use super::{done, ActionForm, ConsoleError, ConsoleResult, Operator};
 use crate::extract::QueryPairs;
@@ -129,10 +129,8 @@ pub async fn save(
             )
         })
         .collect();
-    audit::record_changes(
+    form.audit_changes(
         &state,
-        &form.origin,
-        form.operator.session.operator(),
         Action {
             tenant: &tenant,
             operation: "Console.settings.save",

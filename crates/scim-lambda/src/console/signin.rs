@@ -331,7 +331,10 @@ pub async fn logout(State(state): State<AppState>, form: ActionForm) -> Response
     if let Some(url) = provider_logout {
         document = document.replace(
             "<title>",
-            &format!("<meta http-equiv=\"refresh\" content=\"0;url={}\"><title>", esc(url)),
+            &format!(
+                "<meta http-equiv=\"refresh\" content=\"0;url={}\"><title>",
+                esc(url)
+            ),
         );
     }
     let mut response = Html(document).into_response();

@@ -5,7 +5,7 @@
 //! writer uses, so the console and `scimctl` never lose each other's changes; the IdP-facing
 //! service sees a change within its revocation bound (infra/README.md).
 
-use super::audit::{self, Action};
+use super::audit::Action;
 use super::html::{self, esc, form, section_url, table, time, Notice, Page, Section};
 use super::{done, ActionForm, ConsoleError, ConsoleResult, Operator};
 use crate::extract::QueryPairs;
@@ -253,10 +253,8 @@ pub async fn create(
         Err(e) => return Err(e),
     };
     let record = &issued_token.record;
-    audit::record(
+    form.audit(
         &state,
-        &form.origin,
-        form.operator.session.operator(),
         Action {
             tenant: &tenant,
             operation: "Console.tokens.create",
@@ -317,10 +315,8 @@ pub async fn revoke(
     })
     .await
     .map_err(registry_error)?;
-    audit::record(
+    form.audit(
         &state,
-        &form.origin,
-        form.operator.session.operator(),
         Action {
             tenant: &tenant,
             operation: "Console.tokens.revoke",
@@ -362,10 +358,8 @@ pub async fn rotate(
         .await
         .map_err(registry_error)?;
     let (new, old) = (&rotation.successor.record, &rotation.predecessor);
-    audit::record(
+    form.audit(
         &state,
-        &form.origin,
-        form.operator.session.operator(),
         Action {
             tenant: &tenant,
             operation: "Console.tokens.rotate",

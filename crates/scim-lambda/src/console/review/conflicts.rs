@@ -3,7 +3,7 @@
 //! attempt adopts the account; **Reject** sets the account aside, so the next attempt creates a
 //! new user.
 
-use super::super::audit::{self, Action};
+use super::super::audit::Action;
 use super::super::html::{self, esc, form, table, time};
 use super::super::{done, ActionForm, ConsoleError, ConsoleResult};
 use crate::state::AppState;
@@ -189,11 +189,7 @@ pub async fn resolve(
         }
         Err(e) => return Err(e.into()),
     };
-    audit::record(
-        &state,
-        &form.origin,
-        form.operator.session.operator(),
-        Action {
+    form.audit(&state, Action {
             tenant: &tenant,
             operation,
             path: format!(

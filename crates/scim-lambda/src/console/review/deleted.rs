@@ -2,7 +2,7 @@
 //! time, and **Restore** (`scimctl users restore`): same id and attributes, back in the groups it
 //! was in that still exist.
 
-use super::super::audit::{self, Action};
+use super::super::audit::Action;
 use super::super::html::{self, esc, form, table, time};
 use super::super::{done, ActionForm, ConsoleResult};
 use crate::state::AppState;
@@ -93,10 +93,8 @@ pub async fn restore(
         .get("userName")
         .and_then(Value::as_str)
         .map(str::to_string);
-    audit::record(
+    form.audit(
         &state,
-        &form.origin,
-        form.operator.session.operator(),
         Action {
             tenant: &tenant,
             operation: "Console.review.restore",

@@ -2,7 +2,7 @@
 //! [`scim_store::import`]): a dry run reports, line by line, what would be imported and what
 //! refused, writing nothing; its report offers to import the same text for real.
 
-use super::super::audit::{self, Action};
+use super::super::audit::Action;
 use super::super::html::{self, esc, table, Notice};
 use super::super::{ActionForm, ConsoleResult, MAX_FORM_BYTES};
 use crate::state::AppState;
@@ -166,10 +166,8 @@ pub async fn import(
         if let Some(reason) = &aborted {
             let _ = write!(detail, "; stopped at {reason}");
         }
-        audit::record(
+        form.audit(
             &state,
-            &form.origin,
-            form.operator.session.operator(),
             Action {
                 tenant: &tenant,
                 operation: "Console.review.import",
