@@ -282,3 +282,228 @@ fn unix_now() -> u64 {
         .map(|since| since.as_secs())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    const REDIRECT_URI: &str = "https://scim.example.test/admin/callback";
+
+    fn fixture() -> serde_json::Value {
+        serde_json::from_str(include_str!("../../tests/fixtures/oidc/tokens.json")).expect("fixture")
+    }
+
+    /// A provider on 127.0.0.1 serving a discovery document (503 the first time), the fixture's
+    /// key set, and a token endpoint whose answer holds the fixture token `id_token`. It keeps
+    /// every request it had, as text.
+    struct FakeProvider {
+        issuer: String,
+        requests: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl FakeProvider {
+        async fn start(id_token: &str) -> FakeProvider {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let issuer = format!("http://{}", listener.local_addr().expect("address"));
+            let fixture = fixture();
+            let discovery = serde_json::json!({
+                "issuer": issuer,
+                "authorization_endpoint": format!("{issuer}/authorize"),
+                "token_endpoint": format!("{issuer}/token"),
+                "jwks_uri": format!("{issuer}/jwks"),
+            });
+            let tokens = serde_json::json!({"id_token": fixture["tokens"][id_token], "token_type": "Bearer"});
+            let requests = Arc::new(Mutex::new(Vec::new()));
+            let kept = requests.clone();
+            tokio::spawn(async move {
+                while let Ok((mut socket, _)) = listener.accept().await {
+                    let request = read_request(&mut socket).await;
+                    let path = request.split(' ').nth(1).unwrap_or_default().to_owned();
+                    let discovered_before = kept
+                        .lock()
+                        .expect("requests")
+                        .iter()
+                        .any(|seen: &String| seen.contains("/.well-known/"));
+                    kept.lock().expect("requests").push(request);
+                    let (status, body) = match path.as_str() {
+                        "/.well-known/openid-configuration" if !discovered_before => {
+                            ("503 Busy", String::new())
+                        }
+                        "/.well-known/openid-configuration" => ("200 OK", discovery.to_string()),
+                        "/jwks" => ("200 OK", fixture["jwks"].to_string()),
+                        "/token" => ("200 OK", tokens.to_string()),
+                        _ => ("404 Not Found", String::new()),
+                    };
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                }
+            });
+            FakeProvider { issuer, requests }
+        }
+
+        fn requests_to(&self, path: &str) -> Vec<String> {
+            let requests = self.requests.lock().expect("requests");
+            let line = format!(" {path} HTTP/1.1");
+            requests
+                .iter()
+                .filter(|request| request.contains(&line))
+                .cloned()
+                .collect()
+        }
+
+        fn provider(&self) -> Provider {
+            Provider::new(OidcSettings {
+                issuer: self.issuer.clone(),
+                client_id: String::from("scim-console"),
+                client_secret: Some(String::from("s3cret")),
+                groups_claim: String::from("groups"),
+            })
+        }
+    }
+
+    /// One request: its head, and its body as long as its content-length says.
+    async fn read_request(socket: &mut TcpStream) -> String {
+        let mut bytes = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|line| {
+                        line.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_owned)
+                    })
+                    .and_then(|length| length.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    return text;
+                }
+            }
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return String::from_utf8_lossy(&bytes).into_owned(),
+                Ok(read) => bytes.extend_from_slice(&buffer[..read]),
+            }
+        }
+    }
+
+    fn pending() -> PendingLogin {
+        PendingLogin {
+            state: String::from("the-state"),
+            nonce: fixture()["nonce"].as_str().expect("nonce").to_owned(),
+            verifier: String::from("the-verifier"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_discovery_is_tried_again_and_a_good_one_is_kept() {
+        let fake = FakeProvider::start("good").await;
+        let provider = fake.provider();
+        let error = provider
+            .authorization_request(REDIRECT_URI)
+            .await
+            .expect_err("503");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "discovery document at {}/.well-known/openid-configuration: HTTP 503",
+                fake.issuer
+            )
+        );
+        for _ in 0..2 {
+            let (url, pending) = provider
+                .authorization_request(REDIRECT_URI)
+                .await
+                .expect("discovered");
+            assert!(
+                url.starts_with(&format!("{}/authorize?response_type=code&", fake.issuer)),
+                "{url}"
+            );
+            assert!(url.contains(&format!("&state={}&", pending.state)), "{url}");
+        }
+        assert_eq!(fake.requests_to("/.well-known/openid-configuration").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_code_is_exchanged_with_basic_auth_and_the_token_checked_with_the_fetched_keys() {
+        let fake = FakeProvider::start("good").await;
+        let provider = fake.provider();
+        // The fake's first discovery fails.
+        let _ = provider.authorization_request(REDIRECT_URI).await;
+        for _ in 0..2 {
+            let error = provider
+                .complete(&pending(), "the code", REDIRECT_URI)
+                .await
+                .expect_err("another issuer");
+            // The signature verified with the key fetched from /jwks; the claims then name the
+            // fixture's issuer, not this provider.
+            let fixture_issuer = fixture()["issuer"].as_str().expect("issuer").to_owned();
+            assert!(
+                matches!(&error, OidcError::IdToken(IdTokenError::Issuer(iss)) if *iss == fixture_issuer),
+                "{error}"
+            );
+        }
+        // The keys were fetched once and kept.
+        assert_eq!(fake.requests_to("/jwks").len(), 1);
+        let token_requests = fake.requests_to("/token");
+        let request = token_requests.first().expect("a token request");
+        let (head, body) = request.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.starts_with("POST /token HTTP/1.1\r\n"), "{head}");
+        let headers: Vec<String> = head.lines().skip(1).map(str::to_ascii_lowercase).collect();
+        assert!(headers.contains(&String::from("content-type: application/x-www-form-urlencoded")));
+        // base64("scim-console:s3cret")
+        assert!(
+            head.lines()
+                .any(|line| line == "authorization: Basic c2NpbS1jb25zb2xlOnMzY3JldA=="),
+            "{head}"
+        );
+        assert_eq!(
+            body,
+            "grant_type=authorization_code&code=the+code&redirect_uri=https%3A%2F%2Fscim.example.test%2Fadmin%2Fcallback\
+             &code_verifier=the-verifier&client_id=scim-console"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_by_an_unknown_key_does_not_make_us_fetch_the_keys_again_within_a_minute() {
+        let fake = FakeProvider::start("unknown_kid").await;
+        let provider = fake.provider();
+        // The fake's first discovery fails.
+        let _ = provider.authorization_request(REDIRECT_URI).await;
+        for _ in 0..5 {
+            let error = provider
+                .complete(&pending(), "the code", REDIRECT_URI)
+                .await
+                .expect_err("unknown key");
+            assert!(
+                matches!(&error, OidcError::IdToken(IdTokenError::UnknownKey(kid)) if kid == "rotated-key"),
+                "{error}"
+            );
+        }
+        assert_eq!(fake.requests_to("/jwks").len(), 1);
+        assert_eq!(fake.requests_to("/token").len(), 5);
+    }
+
+    #[test]
+    fn the_client_secret_stays_out_of_debug_output() {
+        let provider = Provider::new(OidcSettings {
+            issuer: String::from("https://idp.example.test"),
+            client_id: String::from("scim-console"),
+            client_secret: Some(String::from("s3cret")),
+            groups_claim: String::from("cognito:groups"),
+        });
+        let printed = format!("{provider:?}");
+        assert!(
+            printed.contains("<redacted>") && !printed.contains("s3cret"),
+            "{printed}"
+        );
+        assert!(!format!("{:?}", pending()).contains("the-verifier"));
+    }
+}

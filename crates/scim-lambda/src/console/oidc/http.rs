@@ -266,6 +266,7 @@ mod tests {
         );
     }
 
+    /// Takes the 5 s of the timeout in real time.
     #[tokio::test]
     async fn a_provider_that_does_not_answer_times_out() {
         let url = server(None).await;

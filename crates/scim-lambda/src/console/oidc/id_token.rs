@@ -170,7 +170,7 @@ fn json_object(bytes: &[u8], what: &'static str) -> Result<Map<String, Value>, I
     }
 }
 
-/// §3.1.3.7 steps 2-4 and 9-11 (the signature, step 6, is checked before), and Cognito's
+/// §3.1.3.7 steps 2-5 and 9-11 (the signature, steps 6-7, is checked before), and Cognito's
 /// `token_use`.
 fn identity(claims: &Map<String, Value>, expected: &Expected, now: u64) -> Result<Identity, IdTokenError> {
     let issuer = required_string(claims, "iss")?;
