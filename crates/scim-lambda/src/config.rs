@@ -248,6 +248,12 @@ pub struct BulkSettings {
     pub max_payload_bytes: usize,
 }
 
+/// An address the console sends browsers or requests to: https, or http on a local server (the
+/// test provider on 127.0.0.1).
+fn web_url_allowed(url: &str, lambda: bool) -> bool {
+    url.starts_with("https://") || (!lambda && url.starts_with("http://"))
+}
+
 fn console_settings(get: &impl Fn(&str) -> Option<String>, lambda: bool) -> Result<ConsoleSettings, String> {
     let text =
         |name: &str, default: &str| get(name).map_or_else(|| default.to_string(), |v| v.trim().to_string());
@@ -255,7 +261,7 @@ fn console_settings(get: &impl Fn(&str) -> Option<String>, lambda: bool) -> Resu
         None => None,
         Some(issuer) => {
             let issuer = issuer.trim().trim_end_matches('/').to_string();
-            if !(issuer.starts_with("https://") || (!lambda && issuer.starts_with("http://"))) {
+            if !web_url_allowed(&issuer, lambda) {
                 return Err(format!(
                     "SCIM_CONSOLE_OIDC_ISSUER: '{issuer}' is not an https:// URL (http:// only on a local server)"
                 ));
@@ -270,7 +276,7 @@ fn console_settings(get: &impl Fn(&str) -> Option<String>, lambda: bool) -> Resu
                 operator_group: text("SCIM_CONSOLE_OPERATOR_GROUP", "scim-operators"),
                 tenant_group_prefix: text("SCIM_CONSOLE_TENANT_GROUP_PREFIX", "scim-tenant-"),
                 logout_url: match get("SCIM_CONSOLE_OIDC_LOGOUT_URL").map(|v| v.trim().to_string()) {
-                    Some(url) if !url.starts_with("https://") && !(!lambda && url.starts_with("http://")) => {
+                    Some(url) if !web_url_allowed(&url, lambda) => {
                         return Err(format!(
                             "SCIM_CONSOLE_OIDC_LOGOUT_URL: '{url}' is not an https:// URL"
                         ))
