@@ -320,6 +320,57 @@ class LocalOperator(BrowserTest):
         self.assertEqual(status, 201, user)
         self.assertEqual(user["userName"], "kim.park@example.com")
 
+    def test_4_a_soft_deleted_user_is_restored(self):
+        settings = "/admin/tenants/default/settings"
+        self.open(settings)
+        self.assertEqual(self.heading(), "Settings · default")
+        Select(self.driver.find_element(By.ID, "delete_mode")).select_by_value("soft")
+        retention = self.driver.find_element(By.ID, "retention_days")
+        retention.clear()
+        retention.send_keys("14")
+        self.click_button("Save settings")
+        self.assertEqual(self.driver.find_element(By.ID, "retention_days").get_attribute("value"), "14")
+        self.screenshot("settings")
+
+        token = self.server.first_token
+        status, user = self.server.scim("POST", "/Users", token, okta_user("lee.chan@example.com"))
+        self.assertEqual(status, 201, user)
+        self.assertEqual(self.server.scim("DELETE", f"/Users/{user['id']}", token)[0], 204)
+        self.assertEqual(self.server.scim("GET", f"/Users/{user['id']}", token)[0], 404)
+        self.open("/admin/tenants/default/review")
+        self.click_button("Restore lee.chan@example.com")
+        self.assertNotIn("Restore lee.chan@example.com", self.driver.page_source)
+        status, back = self.server.scim("GET", f"/Users/{user['id']}", token)
+        self.assertEqual((status, back.get("userName")), (200, "lee.chan@example.com"))
+
+    def test_5_a_failed_request_is_found_in_the_provisioning_log(self):
+        token = self.server.first_token
+        bad = okta_user("no.name@example.com")
+        del bad["userName"]
+        status, error = self.server.scim("POST", "/Users", token, bad)
+        self.assertEqual(status, 400, error)
+        log = "/admin/tenants/default/log"
+
+        def listed():
+            self.open(log)
+            self.driver.find_element(By.ID, "f-errors").click()
+            self.click_button("Show")
+            rows = self.driver.find_elements(By.CSS_SELECTOR, "tbody tr")
+            return rows and "400" in rows[0].text and rows
+
+        rows = poll(listed, 15, "the failed request in the log")
+        # Only errors are listed.
+        self.assertTrue(all(re.search(r"\b[45]\d\d\b", row.text) for row in rows), [r.text for r in rows])
+        self.screenshot("log")
+        page = self.driver.find_element(By.TAG_NAME, "html")
+        rows[0].find_element(By.TAG_NAME, "a").click()
+        self.wait.until(expected_conditions.staleness_of(page))
+        detail = self.page_text()
+        self.assertIn(error["scimType"], detail)
+        self.assertIn("POST", detail)
+        self.assertIn("/scim/v2/Users", detail)
+        self.screenshot("log-record")
+
     def token_row(self, name: str):
         return self.driver.find_element(By.XPATH, f"//tr[td[normalize-space()='{name}']]")
 
