@@ -375,6 +375,16 @@ class LocalOperator(BrowserTest):
         return self.driver.find_element(By.XPATH, f"//tr[td[normalize-space()='{name}']]")
 
 
+class Documentation(unittest.TestCase):
+    def test_every_screenshot_docs_console_shows_is_kept(self):
+        text = (ROOT / "docs" / "console.md").read_text()
+        shown = re.findall(r"\(console/(console-[a-z-]+\.png)\)", text)
+        self.assertGreaterEqual(len(shown), 8)
+        for name in shown:
+            path = ROOT / "docs" / "console" / name
+            self.assertEqual(path.read_bytes()[:8], PNG_SIGNATURE, path)
+
+
 class OidcOperators(BrowserTest):
     """Sign-in through Canaille on 127.0.0.1, the console verifying the ID token itself."""
 
