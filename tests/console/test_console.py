@@ -31,6 +31,7 @@ import urllib.request
 from pathlib import Path
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -250,6 +251,9 @@ class LocalOperator(BrowserTest):
         token = field.get_attribute("value")
         self.assertRegex(token, r"^SCIM_[A-Za-z0-9_-]{43}$")
         self.assertIn("shown only this once", self.page_text())
+        copy = self.driver.find_element(By.XPATH, "//button[normalize-space()='Copy']")
+        copy.click()
+        self.wait.until(lambda d: copy.text == "Copied")
         self.screenshot("token-created")
         self.open(tokens)
         self.assertNotIn(token, self.driver.page_source, "the token is never shown again")
@@ -272,6 +276,10 @@ class LocalOperator(BrowserTest):
             return "from 127.0.0.1" in text and text
 
         poll(last_used, 15, "the last use shown")
+        # Times are shown in the viewer's timezone by console.js, UTC on hover.
+        shown = self.token_row("Okta production").find_element(By.TAG_NAME, "time")
+        self.assertRegex(shown.get_attribute("title"), r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")
+        self.assertNotEqual(shown.text, shown.get_attribute("title"), "rewritten for the viewer")
         self.screenshot("tokens")
 
         row = self.token_row("Okta production")
@@ -370,6 +378,21 @@ class LocalOperator(BrowserTest):
         self.assertIn("POST", detail)
         self.assertIn("/scim/v2/Users", detail)
         self.screenshot("log-record")
+
+    def test_6_a_token_is_made_with_the_keyboard_alone(self):
+        self.open("/admin/tenants/default/tokens")
+        body = self.driver.find_element(By.TAG_NAME, "body")
+        body.send_keys(Keys.TAB)
+        for _ in range(20):
+            if self.driver.switch_to.active_element.get_attribute("id") == "token-name":
+                break
+            self.driver.switch_to.active_element.send_keys(Keys.TAB)
+        else:
+            self.fail("Tab never reached the token name field")
+        page = self.driver.find_element(By.TAG_NAME, "html")
+        self.driver.switch_to.active_element.send_keys("SailPoint", Keys.ENTER)
+        self.wait.until(expected_conditions.staleness_of(page))
+        self.assertRegex(self.driver.find_element(By.ID, "new-token").get_attribute("value"), r"^SCIM_")
 
     def token_row(self, name: str):
         return self.driver.find_element(By.XPATH, f"//tr[td[normalize-space()='{name}']]")
