@@ -61,8 +61,9 @@ fi
 
 # The size budget of the arm64 artifact (infra/README.md "Bootstrap size"): a dependency or profile
 # change that grows it past the budget fails the build here, and so `make aws-check` and CI. The
-# goal is 8 MB (issue 16); the budget sits just above today's 7.46 MB.
-budget=7500000
+# goal was 8 MB for the SCIM API alone (issue 16, 7.46 MB); the operators' console, served by the same
+# binary, brought it to 8.16 MB, and the budget sits just above that.
+budget=8250000
 if [[ "$ARCH" == arm64 && "$size" -gt "$budget" ]]; then
   echo "build-lambda: $bootstrap is $size bytes, over the arm64 budget of $budget bytes" >&2
   exit 1
