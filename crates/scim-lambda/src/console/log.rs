@@ -3,7 +3,7 @@
 //! to the record's every field. Console actions are records too: they name their operator where
 //! an IdP's record names its token.
 
-use super::html::{self, esc, section_url, table, time, Notice, Page, Section};
+use super::html::{self, esc, section_url, table, time, Notice, Section};
 use super::overview::idp_label;
 use super::{ConsoleError, ConsoleResult, Operator};
 use crate::extract::QueryPairs;
@@ -93,16 +93,7 @@ async fn render(
     tenant: &TenantId,
     body: String,
 ) -> ConsoleResult<Response> {
-    operator
-        .render(
-            state,
-            Page {
-                section: Section::Log,
-                tenant: Some(tenant.to_string()),
-                body,
-            },
-        )
-        .await
+    operator.render_tenant(state, Section::Log, tenant, body).await
 }
 
 /// Up to a page of the records `selection` selects, and the cursor of the next page.

@@ -258,6 +258,24 @@ impl Operator {
     }
 }
 
+impl Operator {
+    /// A tenant's page: `body` in the frame, under `section`.
+    pub async fn render_tenant(
+        &self,
+        state: &AppState,
+        section: html::Section,
+        tenant: &TenantId,
+        body: String,
+    ) -> ConsoleResult<Response> {
+        let page = Page {
+            section,
+            tenant: Some(tenant.to_string()),
+            body,
+        };
+        self.render(state, page).await
+    }
+}
+
 /// The session keys of this moment (the cursor keys may have rotated).
 pub async fn session_keys(state: &AppState) -> SessionKeys {
     SessionKeys::from_cursor_keys(&*state.cursor_keys.get().await)

@@ -12,7 +12,7 @@ pub use conflicts::resolve;
 pub use deleted::restore;
 pub use import_accounts::import;
 
-use super::html::{self, section_url, Notice, Page, Section};
+use super::html::{self, section_url, Notice, Section};
 use super::{ConsoleResult, Operator};
 use crate::extract::QueryPairs;
 use crate::state::AppState;
@@ -67,16 +67,7 @@ async fn render(
     body.push_str(&conflicts::section(state, tenant, &csrf).await?);
     body.push_str(&deleted::section(state, tenant, &csrf).await?);
     body.push_str(&import_accounts::section(tenant, &csrf, draft));
-    operator
-        .render(
-            state,
-            Page {
-                section: Section::Review,
-                tenant: Some(tenant.to_string()),
-                body,
-            },
-        )
-        .await
+    operator.render_tenant(state, Section::Review, tenant, body).await
 }
 
 /// The page again with `text` as an error notice, answered with `status`: an action that was

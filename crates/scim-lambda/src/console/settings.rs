@@ -9,7 +9,7 @@
 //! [`TenantSettings::validate`]), whose message the page shows beside what was typed.
 
 use super::audit::Action;
-use super::html::{self, esc, form, section_url, table, time, Notice, Page, Section};
+use super::html::{self, esc, form, section_url, table, time, Notice, Section};
 use super::{done, ActionForm, ConsoleError, ConsoleResult, Operator};
 use crate::extract::QueryPairs;
 use crate::state::AppState;
@@ -528,14 +528,7 @@ async fn render(
         form(&base, &csrf, &map)
     );
     operator
-        .render(
-            state,
-            Page {
-                section: Section::Settings,
-                tenant: Some(tenant.to_string()),
-                body,
-            },
-        )
+        .render_tenant(state, Section::Settings, tenant, body)
         .await
 }
 

@@ -6,7 +6,7 @@
 //! service sees a change within its revocation bound (infra/README.md).
 
 use super::audit::Action;
-use super::html::{self, esc, form, section_url, table, time, Notice, Page, Section};
+use super::html::{self, esc, form, section_url, table, time, Notice, Section};
 use super::{done, ActionForm, ConsoleError, ConsoleResult, Operator};
 use crate::extract::QueryPairs;
 use crate::state::AppState;
@@ -96,16 +96,7 @@ async fn render(
             "No tokens yet: create one above, then paste it into your identity provider's SCIM connector."
         )
     );
-    operator
-        .render(
-            state,
-            Page {
-                section: Section::Tokens,
-                tenant: Some(tenant.to_string()),
-                body,
-            },
-        )
-        .await
+    operator.render_tenant(state, Section::Tokens, tenant, body).await
 }
 
 fn create_fields() -> String {
@@ -299,14 +290,7 @@ pub async fn revoke(
         );
         return form
             .operator
-            .render(
-                &state,
-                Page {
-                    section: Section::Tokens,
-                    tenant: Some(tenant.to_string()),
-                    body,
-                },
-            )
+            .render_tenant(&state, Section::Tokens, &tenant, body)
             .await;
     }
     let now = scim_store::now();
