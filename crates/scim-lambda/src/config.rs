@@ -1,6 +1,7 @@
 //! Service settings, read once at start-up from the `SCIM_*` environment variables
 //! (the names are a documented interface: see README.md).
 
+use crate::console::oidc::OidcSettings;
 use crate::cursor::CursorKeys;
 use crate::limits::{Rate, TenantRates};
 use crate::origin::OriginSecrets;
@@ -208,13 +209,11 @@ pub struct ConsoleSettings {
     pub expiry_warning_days: i64,
 }
 
-/// The console's OpenID Connect provider and what its groups mean. Its `Debug` hides the secret.
-#[derive(Clone, PartialEq, Eq)]
+/// The console's OpenID Connect provider and what its groups mean.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleOidc {
-    pub issuer: String,
-    pub client_id: String,
-    pub client_secret: Option<String>,
-    pub groups_claim: String,
+    /// The provider and the client (its `Debug` hides the secret).
+    pub provider: OidcSettings,
     /// `SCIM_CONSOLE_OPERATOR_GROUP` (default `scim-operators`): operates every tenant.
     pub operator_group: String,
     /// `SCIM_CONSOLE_TENANT_GROUP_PREFIX` (default `scim-tenant-`): `<prefix><tenant>` operates one.
@@ -222,23 +221,6 @@ pub struct ConsoleOidc {
     /// `SCIM_CONSOLE_OIDC_LOGOUT_URL`: where signing out continues, to end the provider's own
     /// session too (Cognito's `/logout`, which lists no such endpoint in its discovery document).
     pub logout_url: Option<String>,
-}
-
-impl std::fmt::Debug for ConsoleOidc {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsoleOidc")
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .field("groups_claim", &self.groups_claim)
-            .field("operator_group", &self.operator_group)
-            .field("tenant_group_prefix", &self.tenant_group_prefix)
-            .field("logout_url", &self.logout_url)
-            .finish()
-    }
 }
 
 /// The limits of one `POST /Bulk` (RFC 7644 §3.7.4).
@@ -267,12 +249,14 @@ fn console_settings(get: &impl Fn(&str) -> Option<String>, lambda: bool) -> Resu
                 ));
             }
             Some(ConsoleOidc {
-                issuer,
-                client_id: get("SCIM_CONSOLE_OIDC_CLIENT_ID")
-                    .map(|v| v.trim().to_string())
-                    .ok_or("SCIM_CONSOLE_OIDC_CLIENT_ID: required with SCIM_CONSOLE_OIDC_ISSUER")?,
-                client_secret: get("SCIM_CONSOLE_OIDC_CLIENT_SECRET").map(|v| v.trim().to_string()),
-                groups_claim: text("SCIM_CONSOLE_GROUPS_CLAIM", "cognito:groups"),
+                provider: OidcSettings {
+                    issuer,
+                    client_id: get("SCIM_CONSOLE_OIDC_CLIENT_ID")
+                        .map(|v| v.trim().to_string())
+                        .ok_or("SCIM_CONSOLE_OIDC_CLIENT_ID: required with SCIM_CONSOLE_OIDC_ISSUER")?,
+                    client_secret: get("SCIM_CONSOLE_OIDC_CLIENT_SECRET").map(|v| v.trim().to_string()),
+                    groups_claim: text("SCIM_CONSOLE_GROUPS_CLAIM", "cognito:groups"),
+                },
                 operator_group: text("SCIM_CONSOLE_OPERATOR_GROUP", "scim-operators"),
                 tenant_group_prefix: text("SCIM_CONSOLE_TENANT_GROUP_PREFIX", "scim-tenant-"),
                 logout_url: match get("SCIM_CONSOLE_OIDC_LOGOUT_URL").map(|v| v.trim().to_string()) {
@@ -846,18 +830,18 @@ mod tests {
         assert!(!aws.surface.scim() && aws.surface.console());
         let oidc = aws.console.oidc.unwrap();
         assert_eq!(
-            oidc.issuer,
+            oidc.provider.issuer,
             "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x"
         );
         assert_eq!(
             (
-                oidc.groups_claim.as_str(),
+                oidc.provider.groups_claim.as_str(),
                 oidc.operator_group.as_str(),
                 oidc.tenant_group_prefix.as_str()
             ),
             ("cognito:groups", "scim-operators", "scim-tenant-")
         );
-        assert_eq!(oidc.client_secret, None);
+        assert_eq!(oidc.provider.client_secret, None);
         assert_eq!(oidc.logout_url, None);
         let logout = [(
             "SCIM_CONSOLE_OIDC_LOGOUT_URL",

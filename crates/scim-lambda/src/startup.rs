@@ -14,7 +14,6 @@
 //! init (`Runtime.ExitError`) and tries the init again with the next request.
 
 use crate::config::{Config, StoreChoice};
-use crate::console::oidc::OidcSettings;
 use crate::console::signin::{LocalLogin, OidcLogin};
 use crate::console::Console;
 use crate::state::AppState;
@@ -89,12 +88,7 @@ pub fn console(config: &Config, registry: Arc<dyn TokenRegistry>) -> Result<Cons
     };
     let oidc = settings.oidc.as_ref().map(|o| {
         OidcLogin::new(
-            OidcSettings {
-                issuer: o.issuer.clone(),
-                client_id: o.client_id.clone(),
-                client_secret: o.client_secret.clone(),
-                groups_claim: o.groups_claim.clone(),
-            },
+            o.provider.clone(),
             o.operator_group.clone(),
             o.tenant_group_prefix.clone(),
             o.logout_url.clone(),

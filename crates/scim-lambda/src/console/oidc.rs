@@ -34,7 +34,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::OnceCell;
 
 /// Who the console trusts to sign operators in.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct OidcSettings {
     /// The issuer identifier, exactly as the provider's discovery document and ID tokens name it
     /// (Cognito: `https://cognito-idp.<region>.amazonaws.com/<pool id>`).
