@@ -1,10 +1,10 @@
-//! The operators' HTTP API, under `/admin/api`: what the console and `scimctl log --server`
-//! read.
+//! The operators' JSON API, under `/admin/api`: what `scimctl log --server` reads from a local
+//! server. (The console's pages read the store themselves, behind their sign-in.)
 //!
-//! **Security boundary:** an IdP's SCIM token grants nothing here, and until the console's
-//! sign-in exists these routes are mounted only on the local listener (never under Lambda,
-//! see [`crate::router`]) and answer only loopback peers: anything else gets the same 404 as a
-//! path that does not exist.
+//! **Security boundary:** an IdP's SCIM token grants nothing here, and these routes have no
+//! sign-in: they are mounted only on the local listener (never under Lambda, see
+//! [`crate::router`]) and answer only loopback peers: anything else gets the same 404 as a path
+//! that does not exist.
 //!
 //! - `GET /admin/api/tenants/{tenant}/log?since=&until=&errors=true&resource=&token=&limit=&after=`
 //!   → `{"records": [...], "next": "<cursor>" | null}`, newest first (`since`/`until`: RFC 3339;
