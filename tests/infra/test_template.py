@@ -578,6 +578,13 @@ class TemplateTest(unittest.TestCase):
         for alarm in (dlq, errors):
             self.assertEqual(alarm["AlarmActions"]["Fn::If"][0], "HasAlarmTopic")
 
+    def test_the_console_function_has_its_own_errors_alarm(self):
+        errors = self.res["ConsoleFunctionErrorsAlarm"]["Properties"]
+        self.assertEqual((errors["Namespace"], errors["MetricName"]), ("AWS/Lambda", "Errors"))
+        self.assertEqual(errors["Dimensions"], [{"Name": "FunctionName", "Value": {"Ref": "ConsoleFunction"}}])
+        self.assertEqual((errors["Threshold"], errors["ComparisonOperator"]), (0, "GreaterThanThreshold"))
+        self.assertEqual(errors["AlarmActions"]["Fn::If"][0], "HasAlarmTopic")
+
     def test_only_the_events_function_publishes_to_the_bus(self):
         policy = self.res["EventBusPublisherPolicy"]
         self.assertEqual(policy["Type"], "AWS::Events::EventBusPolicy")
