@@ -171,3 +171,101 @@ async fn function_url_event_reaches_the_same_router() {
             .as_str()
     );
 }
+
+/// The console function under Lambda, as API Gateway's payload 2.0 delivers it: the browser's
+/// cookies arrive in the event's `cookies` array, and the cookies the console sets go back in
+/// the answer's `cookies` (not as headers), which is what CloudFront hands the browser.
+#[tokio::test]
+async fn the_console_function_reads_and_sets_cookies_through_payload_2() {
+    use scim_lambda::console::session::{Scope, Session, SessionKeys};
+    let f = Function::new(&[
+        ("SCIM_ORIGIN_SECRET", ORIGIN_SECRET),
+        ("SCIM_STORE", "memory"),
+        ("SCIM_FUNCTION", "console"),
+        (
+            "SCIM_CONSOLE_OIDC_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x",
+        ),
+        ("SCIM_CONSOLE_OIDC_CLIENT_ID", "client"),
+    ])
+    .await;
+    let keys = SessionKeys::from_cursor_keys(
+        &scim_lambda::cursor::CursorKeys::from_pair(&scim_lambda::secrets::SecretPair {
+            current: scim_blackbox::TEST_CURSOR_KEY.into(),
+            previous: None,
+        })
+        .unwrap(),
+    );
+    let acme = Scope::Tenants(["acme".to_string()].into());
+    let session = Session::new(
+        "oidc:7".into(),
+        "ann@acme.example".into(),
+        acme,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let cookie = keys.seal(&session);
+    let page = |path: &'static str, session: String, origin: &'static str| {
+        let f = &f;
+        async move {
+            let vars = [
+                ("path", path),
+                ("session", session.as_str()),
+                ("origin_secret", origin),
+            ];
+            f.invoke_raw("apigw-v2-console-page.json", &vars).await
+        }
+    };
+
+    let tokens = page("/admin/tenants/acme/tokens", cookie.clone(), ORIGIN_SECRET).await;
+    assert_eq!(tokens["statusCode"], 200, "{tokens}");
+    let body = tokens["body"].as_str().unwrap();
+    assert!(body.contains("okta-prod"), "the tenant's token is listed: {body}");
+    assert!(body.contains("ann@acme.example"));
+    assert!(tokens["headers"]["content-security-policy"]
+        .as_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(
+        page("/admin/tenants/globex/tokens", cookie.clone(), ORIGIN_SECRET).await["statusCode"],
+        404
+    );
+    let anonymous = page("/admin/tenants/acme/tokens", String::new(), ORIGIN_SECRET).await;
+    assert_eq!(
+        (
+            anonymous["statusCode"].as_u64(),
+            anonymous["headers"]["location"].as_str()
+        ),
+        (Some(303), Some("/admin/login"))
+    );
+    // Around CloudFront: refused before the session is even read.
+    assert_eq!(
+        page("/admin/tenants/acme/tokens", cookie.clone(), "guess").await["statusCode"],
+        403
+    );
+
+    let csrf = keys.csrf_token(&session);
+    let body = format!("csrf={csrf}");
+    let vars = [
+        ("path", "/admin/logout"),
+        ("session", cookie.as_str()),
+        ("body", body.as_str()),
+    ];
+    let out = f.invoke_raw("apigw-v2-console-form.json", &vars).await;
+    assert_eq!(out["statusCode"], 200, "{out}");
+    let cookies: Vec<&str> = out["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert_eq!(cookies.len(), 1, "{out}");
+    assert!(
+        cookies[0].starts_with("scim_console=; Path=/admin; Max-Age=0"),
+        "{cookies:?}"
+    );
+    assert!(
+        out["headers"].get("set-cookie").is_none(),
+        "payload 2.0 carries cookies apart"
+    );
+}

@@ -98,7 +98,8 @@ impl Function {
         Function::new(&[("SCIM_ORIGIN_SECRET", ORIGIN_SECRET), ("SCIM_STORE", "memory")]).await
     }
 
-    pub async fn invoke(&self, fixture: &str, vars: &[(&str, &str)]) -> Answer {
+    /// The serialised `LambdaResponse` to the event `fixture` (its body as the text it is).
+    pub async fn invoke_raw(&self, fixture: &str, vars: &[(&str, &str)]) -> Value {
         let defaults = [("token", self.token.as_str()), ("origin_secret", ORIGIN_SECRET)];
         let vars: Vec<(&str, &str)> = vars.iter().chain(&defaults).copied().collect();
         let text = event_text(fixture, &vars);
@@ -113,7 +114,12 @@ impl Function {
             .call(LambdaEvent::new(payload, context))
             .await
             .expect("infallible");
-        let raw = serde_json::to_value(&response).expect("LambdaResponse serialises");
+        serde_json::to_value(&response).expect("LambdaResponse serialises")
+    }
+
+    /// [`Function::invoke_raw`] for a SCIM answer: its body read as JSON.
+    pub async fn invoke(&self, fixture: &str, vars: &[(&str, &str)]) -> Answer {
+        let raw = self.invoke_raw(fixture, vars).await;
         let status = u16::try_from(raw["statusCode"].as_u64().expect("statusCode")).expect("status");
         assert_eq!(
             raw["isBase64Encoded"], false,

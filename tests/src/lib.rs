@@ -28,7 +28,7 @@ pub const TOKEN: &str = "SCIM_test-token-default";
 pub const OTHER_TOKEN: &str = "SCIM_test-token-other";
 
 /// `SCIM_CURSOR_KEY` of the servers started as under Lambda (base64 of 32 bytes).
-const TEST_CURSOR_KEY: &str = "dGVzdC1jdXJzb3Ita2V5LWZvci1sYW1iZGEtZXZlbnRz";
+pub const TEST_CURSOR_KEY: &str = "dGVzdC1jdXJzb3Ita2V5LWZvci1sYW1iZGEtZXZlbnRz";
 
 /// The state `scim-lambda` builds at start-up from these `SCIM_*` settings (`lambda`: as under
 /// AWS Lambda), on the store of [`Backend::current`], with `statics` accepted from memory like
