@@ -419,3 +419,56 @@ async fn rotation_shows_the_successor_once_and_keeps_the_old_token_for_the_grace
         .unwrap()
         .contains("the old token works until"));
 }
+
+#[tokio::test]
+async fn the_overview_sums_up_each_tenant_and_lists_the_rest_beyond_its_cards() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(&dir).await;
+    let registry = scim_auth::FileRegistry::new(dir.path().join("tokens.json"));
+    let now = time::OffsetDateTime::now_utc();
+    let mut tokens = vec![
+        ("Okta soon", "default".to_string(), 3),
+        ("Entra", "default".to_string(), 90),
+    ];
+    tokens.extend((0..26).map(|i| ("IdP", format!("tenant{i:02}"), 30)));
+    for (name, tenant, days) in &tokens {
+        let request = scim_auth::NewToken {
+            name: name.to_string(),
+            tenant: tenant.clone(),
+            expires: now + time::Duration::days(*days),
+        };
+        scim_auth::update(&registry, |doc| doc.create(&request, now))
+            .await
+            .unwrap();
+    }
+    s.call(Method::POST, "/Users", Some(&okta_user("ann@example.com")))
+        .await
+        .assert_status(201);
+    s.call(
+        Method::POST,
+        "/Users",
+        Some(&serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]})),
+    )
+    .await
+    .assert_error(400, Some("invalidValue"));
+    s.flush_log().await;
+
+    let browser = s.console_sign_in().await;
+    let overview = browser.get("/admin/").await;
+    assert_eq!(overview.status, StatusCode::OK);
+    assert_eq!(
+        overview.body.matches("class=\"card\"").count(),
+        24,
+        "a card for the first 24 tenants"
+    );
+    let text = overview.text();
+    assert!(text.contains("3 more tenants"), "{text}");
+    assert!(text.contains("tenant25"), "listed by name: {text}");
+    let default = &text[text.find("default Users").expect("default's card")..];
+    let default = &default[..default.find("Provisioning log").unwrap()];
+    assert!(default.starts_with("default Users 1 Groups 0"), "{default}");
+    assert!(default.contains("Errors, last 24 h 1"), "{default}");
+    assert!(default.contains("Active tokens 2"), "{default}");
+    assert!(default.contains("Expiring soon Okta soon"), "{default}");
+    assert!(!default.contains("Entra ("), "not expiring soon: {default}");
+}
