@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use reqwest::{Method, StatusCode};
-use scim_blackbox::{okta_user, Server, TOKEN};
+use scim_blackbox::{okta_user, on_both_stores, Server, TOKEN};
 use scim_store::log::LogQuery;
 
 /// Every console page, and every action with the fields it needs.
@@ -471,4 +471,48 @@ async fn the_overview_sums_up_each_tenant_and_lists_the_rest_beyond_its_cards() 
     assert!(default.contains("Active tokens 2"), "{default}");
     assert!(default.contains("Expiring soon Okta soon"), "{default}");
     assert!(!default.contains("Entra ("), "not expiring soon: {default}");
+}
+
+// The console writes the registry a deployment reads: on DynamoDB a Secrets Manager secret
+// whose writes move the table's generation item (moto), so a token made in the console works
+// at once and a revoked one is refused at the next revocation check, as with `scimctl`.
+on_both_stores!(console_tokens_reach_the_scim_endpoint_through_the_deployed_registry);
+async fn console_tokens_reach_the_scim_endpoint_through_the_deployed_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, vars) = scim_blackbox::deployed_registry(dir.path()).await;
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let settings = scim_auth::CacheSettings {
+        check_interval: std::time::Duration::ZERO,
+        ..scim_auth::CacheSettings::default()
+    };
+    let s = Server::start_with_registry(&vars, registry.clone(), settings).await;
+    let browser = s.console_sign_in().await;
+    let page = "/admin/tenants/acme/tokens";
+    let created = browser
+        .submit(page, page, &[("name", "Okta"), ("expires", "30d")])
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    let at = created.body.find("value=\"SCIM_").unwrap() + "value=\"".len();
+    let token = created.body[at..at + created.body[at..].find('"').unwrap()].to_string();
+    let stored = registry.load().await.unwrap().document;
+    assert_eq!(stored.tokens.len(), 1);
+    assert_eq!(
+        (stored.tokens[0].name.as_str(), stored.tokens[0].tenant.as_str()),
+        ("Okta", "acme")
+    );
+    assert!(
+        !serde_json::to_string(&stored).unwrap().contains(&token),
+        "only the hash is stored"
+    );
+
+    let idp = s.as_token(&token);
+    idp.call(Method::POST, "/Users", Some(&okta_user("ann@example.com")))
+        .await
+        .assert_status(201);
+    let revoke = format!("{page}/{}/revoke", stored.tokens[0].id);
+    let revoked = browser.submit(page, &revoke, &[("confirm", "yes")]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    idp.call(Method::GET, "/Users", None)
+        .await
+        .assert_error(401, None);
 }

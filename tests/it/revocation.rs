@@ -6,16 +6,9 @@
 //! 0 every request reads the generation once, and only a moved generation reads the registry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_config::Region;
-use aws_sdk_secretsmanager::config::Credentials;
 use reqwest::Method;
-use scim_auth::{
-    update, CacheSettings, CacheStats, MarkedRegistry, NewToken, SecretsManagerRegistry, TokenCache,
-    TokenRegistry,
-};
-use scim_blackbox::{on_both_stores, Backend, Server};
-use scim_dynamodb::TokenGeneration;
-use scim_testkit::{moto, unique_name};
+use scim_auth::{update, CacheSettings, CacheStats, NewToken, TokenCache};
+use scim_blackbox::{deployed_registry, on_both_stores, Server};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -29,39 +22,6 @@ const SETTINGS: CacheSettings = CacheSettings {
     max_staleness: Duration::from_secs(3600),
 };
 
-/// The registry a deployment of the current store uses, opened as scimctl opens it, and the
-/// server settings that go with it.
-async fn registry(dir: &std::path::Path) -> (Arc<dyn TokenRegistry>, Vec<(&'static str, String)>) {
-    match Backend::current() {
-        Backend::Memory => {
-            let registry = scim_auth::FileRegistry::new(dir.join("tokens.json"));
-            (Arc::new(registry), vec![])
-        }
-        Backend::DynamoDb => {
-            let sdk = scim_aws::defaults()
-                .endpoint_url(&moto().endpoint)
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-                .load()
-                .await;
-            let table = unique_name("revocation");
-            let dynamodb = scim_testkit::dynamodb::client();
-            scim_dynamodb::create_table_with(&dynamodb, &table, false)
-                .await
-                .unwrap();
-            let secret = SecretsManagerRegistry::new(
-                aws_sdk_secretsmanager::Client::new(&sdk),
-                unique_name("scim-tokens"),
-            );
-            let marker = TokenGeneration::new(dynamodb, &table);
-            (
-                Arc::new(MarkedRegistry::new(Arc::new(secret), Arc::new(marker))),
-                vec![("SCIM_STORE", "dynamodb".into()), ("SCIM_TABLE", table)],
-            )
-        }
-    }
-}
-
 /// Work done by the cache since `before`: (generation reads, registry reads).
 fn work(tokens: &TokenCache, before: CacheStats) -> (u64, u64) {
     let now = tokens.stats();
@@ -74,7 +34,7 @@ fn work(tokens: &TokenCache, before: CacheStats) -> (u64, u64) {
 on_both_stores!(a_revoked_token_is_refused_at_the_next_check);
 async fn a_revoked_token_is_refused_at_the_next_check() {
     let dir = tempfile::tempdir().unwrap();
-    let (registry, vars) = registry(dir.path()).await;
+    let (registry, vars) = deployed_registry(dir.path()).await;
     let tokens = Arc::new(
         TokenCache::load(registry.clone(), SETTINGS, vec![])
             .await

@@ -12,7 +12,9 @@ pub mod urn;
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
-use scim_auth::{StaticToken, TokenCache};
+use scim_auth::{
+    CacheSettings, MarkedRegistry, SecretsManagerRegistry, StaticToken, TokenCache, TokenRegistry,
+};
 use scim_lambda::config::Config;
 use scim_lambda::state::AppState;
 use scim_proto::SchemaRegistry;
@@ -64,6 +66,44 @@ async fn tokens_for(config: &Config, statics: Vec<StaticToken>) -> Arc<TokenCach
     Arc::new(tokens)
 }
 
+/// The token registry a deployment of [`Backend::current`]'s store uses, opened as `scimctl` and
+/// the console open it, and the server settings that go with it: a file beside the embedded
+/// store; beside DynamoDB a Secrets Manager secret whose writes move the table's generation
+/// item (both on moto).
+pub async fn deployed_registry(
+    dir: &std::path::Path,
+) -> (Arc<dyn TokenRegistry>, Vec<(&'static str, String)>) {
+    match Backend::current() {
+        Backend::Memory => {
+            let registry = scim_auth::FileRegistry::new(dir.join("tokens.json"));
+            (Arc::new(registry), vec![])
+        }
+        Backend::DynamoDb => {
+            use aws_sdk_secretsmanager::config::{Credentials, Region};
+            let sdk = scim_aws::defaults()
+                .endpoint_url(&scim_testkit::moto().endpoint)
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+                .load()
+                .await;
+            let table = scim_testkit::unique_name("registry");
+            let dynamodb = scim_testkit::dynamodb::client();
+            scim_dynamodb::create_table_with(&dynamodb, &table, false)
+                .await
+                .expect("the table");
+            let secret = SecretsManagerRegistry::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                scim_testkit::unique_name("scim-tokens"),
+            );
+            let marker = scim_dynamodb::TokenGeneration::new(dynamodb, &table);
+            (
+                Arc::new(MarkedRegistry::new(Arc::new(secret), Arc::new(marker))),
+                vec![("SCIM_STORE", "dynamodb".into()), ("SCIM_TABLE", table)],
+            )
+        }
+    }
+}
+
 /// The settings of [`app_state`].
 fn test_config(vars: &[(&str, &str)], lambda: bool) -> Config {
     let empty_registry = format!(
@@ -97,18 +137,24 @@ async fn state_with_tokens(
 ) -> AppState {
     let registry = Arc::new(scim_lambda::startup::schema_registry(&config).expect("SCIM_SCHEMA_EXTENSIONS"));
     let store = wrap(Backend::current().store(registry.clone(), &config).await);
-    state_on(config, registry, store, tokens).await
+    state_on(config, registry, store, tokens, None).await
 }
 
+/// The state over these parts; the console writes `console_registry`, or else the registry
+/// `config` names.
 async fn state_on(
     config: Config,
     registry: Arc<SchemaRegistry>,
     store: Arc<dyn Store>,
     tokens: Arc<TokenCache>,
+    console_registry: Option<Arc<dyn TokenRegistry>>,
 ) -> AppState {
     let aws = scim_aws::Aws::environment();
-    let console =
-        scim_lambda::startup::console(&config, config.token_registry.open(&aws).await).expect("console");
+    let console_registry = match console_registry {
+        Some(registry) => registry,
+        None => config.token_registry.open(&aws).await,
+    };
+    let console = scim_lambda::startup::console(&config, console_registry).expect("console");
     AppState::new(config, registry, store, tokens, console, &aws)
         .await
         .expect("rotated secrets")
@@ -368,7 +414,7 @@ impl Server {
             Arc::new(scim_lambda::startup::schema_registry(&config).expect("SCIM_SCHEMA_EXTENSIONS"));
         let store = dynamodb_store(client, registry.clone(), &config).await;
         (
-            Self::serve(state_on(config, registry, store, tokens).await).await,
+            Self::serve(state_on(config, registry, store, tokens, None).await).await,
             counter,
         )
     }
@@ -377,6 +423,24 @@ impl Server {
     /// cache the test built over a registry of its own (and keeps, to read its counters).
     pub async fn start_with_tokens(vars: &[(&str, &str)], tokens: Arc<TokenCache>) -> Server {
         Self::serve(state_with_tokens(test_config(vars, false), tokens, std::convert::identity).await).await
+    }
+
+    /// Starts a server on the store of [`Backend::current`] whose token cache (with `settings`)
+    /// and console both use `registry`, as a deployment's SCIM and console functions share theirs
+    /// ([`deployed_registry`]).
+    pub async fn start_with_registry(
+        vars: &[(&str, &str)],
+        registry: Arc<dyn TokenRegistry>,
+        settings: CacheSettings,
+    ) -> Server {
+        let config = test_config(vars, false);
+        let tokens = TokenCache::load(registry.clone(), settings, Vec::new())
+            .await
+            .expect("token registry");
+        let schemas =
+            Arc::new(scim_lambda::startup::schema_registry(&config).expect("SCIM_SCHEMA_EXTENSIONS"));
+        let store = Backend::current().store(schemas.clone(), &config).await;
+        Self::serve(state_on(config, schemas, store, Arc::new(tokens), Some(registry)).await).await
     }
 
     async fn serve(state: AppState) -> Server {
