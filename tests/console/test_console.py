@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
@@ -190,10 +191,20 @@ class BrowserTest(unittest.TestCase):
     def click_button(self, text: str, within=None):
         """Click the button labelled `text` and wait for the page it submits to."""
         scope = within or self.driver
-        page = self.driver.find_element(By.TAG_NAME, "html")
         button = scope.find_element(By.XPATH, f".//button[normalize-space()='{text}' or @aria-label='{text}']")
-        button.click()
-        self.wait.until(expected_conditions.staleness_of(page))
+        self.navigating(button.click)
+
+    def navigating(self, action):
+        """Run `action` and wait until it has loaded another page. The old page is marked and
+        the new one must be complete without the mark: waiting for an element of the old page
+        to go stale races with the navigation in chromedriver."""
+        self.driver.execute_script("window.consoleTestOldPage = true")
+        action()
+        WebDriverWait(self.driver, PAGE_SECONDS, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.execute_script(
+                "return document.readyState === 'complete' && !window.consoleTestOldPage"
+            )
+        )
 
     def screenshot(self, name: str):
         """The page at 1280 px and at phone width; each a PNG, and the page fits the phone."""
@@ -370,9 +381,7 @@ class LocalOperator(BrowserTest):
         # Only errors are listed.
         self.assertTrue(all(re.search(r"\b[45]\d\d\b", row.text) for row in rows), [r.text for r in rows])
         self.screenshot("log")
-        page = self.driver.find_element(By.TAG_NAME, "html")
-        rows[0].find_element(By.TAG_NAME, "a").click()
-        self.wait.until(expected_conditions.staleness_of(page))
+        self.navigating(rows[0].find_element(By.TAG_NAME, "a").click)
         detail = self.page_text()
         self.assertIn(error["scimType"], detail)
         self.assertIn("POST", detail)
@@ -389,9 +398,8 @@ class LocalOperator(BrowserTest):
             self.driver.switch_to.active_element.send_keys(Keys.TAB)
         else:
             self.fail("Tab never reached the token name field")
-        page = self.driver.find_element(By.TAG_NAME, "html")
-        self.driver.switch_to.active_element.send_keys("SailPoint", Keys.ENTER)
-        self.wait.until(expected_conditions.staleness_of(page))
+        field = self.driver.switch_to.active_element
+        self.navigating(lambda: field.send_keys("SailPoint", Keys.ENTER))
         self.assertRegex(self.driver.find_element(By.ID, "new-token").get_attribute("value"), r"^SCIM_")
 
     def token_row(self, name: str):
