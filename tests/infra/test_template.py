@@ -764,15 +764,20 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual((p["IdTokenValidity"], p["TokenValidityUnits"]["IdToken"]), (60, "minutes"))
         self.assertEqual(p["PreventUserExistenceErrors"], "ENABLED")
         self.assertIs(p["EnableTokenRevocation"], True)
-        # The callback and the page after sign-out, on whichever host the distribution answers as.
-        for params, host in (({}, "${Distribution.DomainName}"),
-                             ({"CustomDomainName": "scim.example.com",
-                               "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/1"},
-                              "${CustomDomainName}")):
+        # The callback and the page after sign-out, on every host the distribution answers as (the
+        # console returns the browser to the host it was called on); the console's URL and the
+        # sign-out's way back use the custom domain when there is one.
+        distribution = "${Distribution.DomainName}"
+        for params, hosts in (({}, [distribution]),
+                              ({"CustomDomainName": "scim.example.com",
+                                "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/1"},
+                               ["${CustomDomainName}", distribution])):
             e = Evaluator(self.t, "eu-west-1", **params)
-            self.assertEqual(e.present(p["CallbackURLs"]), [{"Fn::Sub": f"https://{host}/admin/callback"}])
-            self.assertEqual(e.present(p["LogoutURLs"]), [{"Fn::Sub": f"https://{host}/admin/"}])
-            self.assertEqual(e.value(self.t["Outputs"]["ConsoleUrl"]["Value"]), {"Fn::Sub": f"https://{host}/admin/"})
+            self.assertEqual(e.present(p["CallbackURLs"]), [{"Fn::Sub": f"https://{h}/admin/callback"} for h in hosts])
+            self.assertEqual(e.present(p["LogoutURLs"]), [{"Fn::Sub": f"https://{h}/admin/"} for h in hosts])
+            self.assertEqual(e.value(self.t["Outputs"]["ConsoleUrl"]["Value"]), {"Fn::Sub": f"https://{hosts[0]}/admin/"})
+            back = e.value(self.console_env()["SCIM_CONSOLE_OIDC_LOGOUT_URL"]["Fn::Sub"][1]["Back"])
+            self.assertEqual(back, {"Fn::Sub": f"https://{hosts[0]}/admin/"}, "a logout URL of the client")
         # The callback is under the /admin* behaviour, so it reaches the console.
         self.assertTrue(fnmatch.fnmatchcase("/admin/callback", self.admin_behaviour()["PathPattern"]))
 
@@ -816,7 +821,6 @@ class TemplateTest(unittest.TestCase):
         logout, names = env["SCIM_CONSOLE_OIDC_LOGOUT_URL"]["Fn::Sub"]
         self.assertTrue(logout.startswith("https://${ConsoleUserPoolDomain}.auth.${AWS::Region}.amazoncognito.com/logout?"))
         self.assertIn("client_id=${ConsoleUserPoolClient}", logout)
-        self.assertEqual(names["Back"], self.res["ConsoleUserPoolClient"]["Properties"]["LogoutURLs"][0])
         self.assertEqual(env["SCIM_TOKEN_EXPIRY_WARNING_DAYS"], {"Ref": "TokenExpiryWarningDays"})
         self.assertNotIn("{{resolve:", json.dumps(env), "no secret value in the function's configuration")
         self.assertNotIn("SCIM_BOOTSTRAP_TOKEN", env)
