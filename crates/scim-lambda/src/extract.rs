@@ -149,14 +149,23 @@ fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
 #[derive(Debug, Default)]
 pub struct QueryPairs(pub Vec<(String, String)>);
 
+impl QueryPairs {
+    /// The pairs of a URL-encoded text: a query string, or a form's body.
+    pub fn parse(encoded: &[u8]) -> QueryPairs {
+        QueryPairs(form_urlencoded::parse(encoded).into_owned().collect())
+    }
+
+    /// The first value of `name`, as sent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or("");
-        Ok(QueryPairs(
-            form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
-        ))
+        Ok(QueryPairs::parse(parts.uri.query().unwrap_or("").as_bytes()))
     }
 }
 

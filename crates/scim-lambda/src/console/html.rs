@@ -208,6 +208,17 @@ pub fn notice(kind: Notice, text: &str) -> String {
     format!("<p class=\"{class}\" role=\"{role}\">{}</p>", esc(text))
 }
 
+/// The notice a page shows after an action: `code` (the `notice` parameter [`super::done`]
+/// redirects with) looked up among the page's own `texts`; an unknown code shows nothing, so
+/// no text of a URL reaches the page.
+pub fn notice_of(code: Option<&str>, texts: &[(&str, &str)]) -> String {
+    texts
+        .iter()
+        .find(|(known, _)| Some(*known) == code)
+        .map(|(_, text)| notice(Notice::Ok, text))
+        .unwrap_or_default()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
     Ok,
@@ -245,6 +256,14 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
         assert_eq!(seg("a/b c"), "a%2Fb+c");
+    }
+
+    #[test]
+    fn notices_come_only_from_the_pages_own_texts() {
+        let texts = [("saved", "Saved.")];
+        assert!(notice_of(Some("saved"), &texts).contains(">Saved.<"));
+        assert_eq!(notice_of(Some("<script>"), &texts), "");
+        assert_eq!(notice_of(None, &texts), "");
     }
 
     #[test]

@@ -35,9 +35,9 @@ pub async fn page(
     query: QueryPairs,
 ) -> ConsoleResult<Response> {
     let tenant = operator.tenant(&tenant)?;
-    let given = |name: &str| given(&query.0, name);
+    let given = |name: &str| given(&query, name);
     let base = section_url(tenant.as_str(), Section::Log);
-    let form = filters(&state, &tenant, &base, &query.0).await?;
+    let form = filters(&state, &tenant, &base, &query).await?;
     let selection = match crate::log_query::parse(&state, &tenant, &query.0, PAGE_SIZE).await {
         Ok(selection) => selection,
         Err(StoreError::Invalid(detail)) => {
@@ -121,12 +121,8 @@ async fn read_page(
 }
 
 /// The value of parameter `name`, trimmed; empty when absent.
-fn given<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.trim())
-        .unwrap_or("")
+fn given<'a>(pairs: &'a QueryPairs, name: &str) -> &'a str {
+    pairs.get(name).map_or("", str::trim)
 }
 
 /// The filter form (a GET, so a filtered view is a link to share), with the values given in `pairs`.
@@ -134,7 +130,7 @@ async fn filters(
     state: &AppState,
     tenant: &TenantId,
     base: &str,
-    pairs: &[(String, String)],
+    pairs: &QueryPairs,
 ) -> ConsoleResult<String> {
     let given = |name: &str| given(pairs, name);
     let registry = state
@@ -306,8 +302,7 @@ pub async fn record(
     query: QueryPairs,
 ) -> ConsoleResult<Response> {
     let tenant = operator.tenant(&tenant)?;
-    let value = |name: &str| query.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let (Some(at), Some(id)) = (value("time"), value("id")) else {
+    let (Some(at), Some(id)) = (query.get("time"), query.get("id")) else {
         return Err(ConsoleError::NotFound);
     };
     let at = crate::log_query::time_param("time", at).map_err(|_| ConsoleError::NotFound)?;

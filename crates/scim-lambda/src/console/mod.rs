@@ -25,6 +25,7 @@ pub mod settings;
 pub mod signin;
 pub mod tokens;
 
+use crate::extract::QueryPairs;
 use crate::origin;
 use crate::state::AppState;
 use crate::telemetry::RequestOrigin;
@@ -312,7 +313,7 @@ impl FromRequestParts<AppState> for Operator {
 #[derive(Debug)]
 pub struct ActionForm {
     pub operator: Operator,
-    pub fields: Vec<(String, String)>,
+    pub fields: QueryPairs,
     /// Who sent it, for the action's provisioning log record.
     pub origin: RequestOrigin,
 }
@@ -320,19 +321,12 @@ pub struct ActionForm {
 impl ActionForm {
     /// The first value of `name`, trimmed; empty counts as absent.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
+        self.fields.get(name).map(str::trim).filter(|v| !v.is_empty())
     }
 
     /// The first value of `name` as sent, untrimmed (text whose lines are counted).
     pub fn raw(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.fields.get(name)
     }
 }
 
@@ -346,9 +340,11 @@ impl FromRequest<AppState> for ActionForm {
         let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
             .await
             .map_err(|_| ConsoleError::Invalid(format!("The form is larger than {MAX_FORM_BYTES} bytes.")))?;
-        let fields: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
-        let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
-        if !csrf.is_some_and(|token| operator.keys.csrf_valid(&operator.session, token)) {
+        let fields = QueryPairs::parse(&bytes);
+        if !fields
+            .get("csrf")
+            .is_some_and(|token| operator.keys.csrf_valid(&operator.session, token))
+        {
             return Err(ConsoleError::Forged);
         }
         Ok(ActionForm {
@@ -381,12 +377,11 @@ pub async fn visible_tenants(state: &AppState, scope: &Scope) -> ConsoleResult<V
 }
 
 /// `GET /admin/switch?tenant=&section=`: the tenant picker's target.
-async fn switch(operator: Operator, query: crate::extract::QueryPairs) -> ConsoleResult<Redirect> {
-    let value = |name: &str| query.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let tenant = operator.tenant(value("tenant").unwrap_or(""))?;
+async fn switch(operator: Operator, query: QueryPairs) -> ConsoleResult<Redirect> {
+    let tenant = operator.tenant(query.get("tenant").unwrap_or(""))?;
     let section = html::Section::TENANT
         .into_iter()
-        .find(|s| Some(s.slug()) == value("section"))
+        .find(|s| Some(s.slug()) == query.get("section"))
         .unwrap_or(html::Section::Tokens);
     Ok(Redirect::to(&html::section_url(tenant.as_str(), section)))
 }

@@ -29,27 +29,24 @@ pub async fn page(
     query: QueryPairs,
 ) -> ConsoleResult<Response> {
     let tenant = operator.tenant(&tenant)?;
-    let code = query
-        .0
-        .iter()
-        .find(|(k, _)| k == "notice")
-        .map(|(_, v)| v.as_str());
-    let top = match code {
-        Some("linked") => html::notice(
-            Notice::Ok,
-            "The conflict is linked: the identity provider's next attempt adopts the existing account.",
-        ),
-        Some("rejected") => html::notice(
-            Notice::Ok,
-            "The conflict is rejected: the existing account is set aside, and the identity \
-             provider's next attempt creates a new user.",
-        ),
-        Some("restored") => html::notice(
-            Notice::Ok,
-            "The user is restored, with the groups it was in that still exist.",
-        ),
-        _ => String::new(),
-    };
+    let top = html::notice_of(
+        query.get("notice"),
+        &[
+            (
+                "linked",
+                "The conflict is linked: the identity provider's next attempt adopts the existing account.",
+            ),
+            (
+                "rejected",
+                "The conflict is rejected: the existing account is set aside, and the identity \
+                 provider's next attempt creates a new user.",
+            ),
+            (
+                "restored",
+                "The user is restored, with the groups it was in that still exist.",
+            ),
+        ],
+    );
     render(&state, &operator, &tenant, top, None).await
 }
 

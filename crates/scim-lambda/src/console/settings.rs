@@ -60,18 +60,15 @@ pub async fn page(
     query: QueryPairs,
 ) -> ConsoleResult<Response> {
     let tenant = operator.tenant(&tenant)?;
-    let top = match query
-        .0
-        .iter()
-        .find(|(k, _)| k == "notice")
-        .map(|(_, v)| v.as_str())
-    {
-        Some("saved") => html::notice(Notice::Ok, "The settings are saved."),
-        Some("mapped") => html::notice(Notice::Ok, "The group's roles are saved."),
-        Some("unmapped") => html::notice(Notice::Ok, "The group's mapping is removed."),
-        Some("unchanged") => html::notice(Notice::Ok, "Nothing changed: the settings were already so."),
-        _ => String::new(),
-    };
+    let top = html::notice_of(
+        query.get("notice"),
+        &[
+            ("saved", "The settings are saved."),
+            ("mapped", "The group's roles are saved."),
+            ("unmapped", "The group's mapping is removed."),
+            ("unchanged", "Nothing changed: the settings were already so."),
+        ],
+    );
     let current = state.store.settings(&tenant).await?;
     let draft = Draft::of(&current.settings);
     render(&state, &operator, &tenant, &current, &draft, top).await
@@ -195,11 +192,7 @@ fn apply(current: &TenantSettings, action: &str, form: &ActionForm) -> Result<Te
 /// The group a mapping form names, as sent: a mapping's key is a group's exact `displayName`
 /// or `externalId`, so it is not trimmed.
 fn group_of(form: &ActionForm) -> Option<&str> {
-    form.fields
-        .iter()
-        .find(|(k, _)| k == "group")
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.trim().is_empty())
+    form.raw("group").filter(|v| !v.trim().is_empty())
 }
 
 /// What changed between two settings, one entry per setting (per group for `group_roles`),
@@ -328,7 +321,7 @@ impl Draft {
             ("roles", &mut self.roles),
         ];
         for (name, field) in fields {
-            if let Some((_, value)) = form.fields.iter().find(|(k, _)| k == name) {
+            if let Some(value) = form.raw(name) {
                 *field = value.trim().to_string();
             }
         }

@@ -168,7 +168,7 @@ pub async fn login(
     base: BaseUrl,
 ) -> ConsoleResult<Response> {
     let console = &state.console;
-    if let Some((_, code)) = query.0.iter().find(|(k, _)| k == "code") {
+    if let Some(code) = query.get("code") {
         let Some(local) = &console.local_login else {
             return Ok(refused(
                 StatusCode::UNAUTHORIZED,
@@ -252,9 +252,8 @@ pub async fn callback(
     let Some(oidc) = &state.console.oidc else {
         return Err(ConsoleError::NotFound);
     };
-    let value = |name: &str| query.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    if let Some(error) = value("error") {
-        let detail = value("error_description").unwrap_or("");
+    if let Some(error) = query.get("error") {
+        let detail = query.get("error_description").unwrap_or("");
         return Ok(refused(
             StatusCode::UNAUTHORIZED,
             &format!("The sign-in service refused: {error} {detail}"),
@@ -263,7 +262,9 @@ pub async fn callback(
     let keys = session_keys(&state).await;
     let now = scim_store::now();
     let progress: Option<LoginInProgress> = login_cookie.as_deref().and_then(|c| keys.open_login(c));
-    let (Some(progress), Some(code), Some(returned_state)) = (progress, value("code"), value("state")) else {
+    let (Some(progress), Some(code), Some(returned_state)) =
+        (progress, query.get("code"), query.get("state"))
+    else {
         return Ok(refused(
             StatusCode::BAD_REQUEST,
             "This sign-in was not started here, or took longer than 10 minutes.",

@@ -37,13 +37,13 @@ pub async fn page(
     query: QueryPairs,
 ) -> ConsoleResult<Response> {
     let tenant = operator.tenant(&tenant)?;
-    let notice = match query.0.iter().find(|(k, _)| k == "notice").map(|(_, v)| v.as_str()) {
-        Some("revoked") => html::notice(
-            Notice::Ok,
+    let notice = html::notice_of(
+        query.get("notice"),
+        &[(
+            "revoked",
             "The token is revoked. The SCIM endpoint refuses it within a few seconds (the revocation check interval).",
-        ),
-        _ => String::new(),
-    };
+        )],
+    );
     render(&state, &operator, &tenant, notice).await
 }
 
