@@ -9,7 +9,7 @@
 use reqwest::StatusCode;
 use scim_blackbox::console::Browser;
 use scim_blackbox::{default_tenant, okta_user, on_both_stores, Server};
-use scim_store::log::{LogQuery, LogRecord};
+use scim_store::log::LogRecord;
 use scim_store::{ConflictScope, DeleteMode, TenantSettings};
 use serde_json::{json, Map, Value};
 
@@ -21,19 +21,8 @@ fn obj(v: Value) -> Map<String, Value> {
 
 /// The console's records of the Review page's actions, newest first.
 async fn review_records(s: &Server) -> Vec<LogRecord> {
-    s.flush_log().await;
-    let log = s
-        .store
-        .read_log(
-            &default_tenant(),
-            &LogQuery {
-                limit: 100,
-                ..LogQuery::default()
-            },
-        )
+    s.console_actions()
         .await
-        .unwrap();
-    log.records
         .into_iter()
         .filter(|r| r.operation.starts_with("Console.review."))
         .collect()

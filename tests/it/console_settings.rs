@@ -7,7 +7,6 @@ use reqwest::StatusCode;
 use scim_blackbox::console::{Answer, Browser};
 use scim_blackbox::urn::ACCESS;
 use scim_blackbox::{default_tenant, on_both_stores, Server};
-use scim_store::log::LogQuery;
 use scim_store::{ConflictPolicy, DeleteMode, Expect, TenantSettings};
 use serde_json::json;
 
@@ -325,24 +324,12 @@ async fn each_save_is_recorded_with_what_changed() {
         &[("action", "map"), ("group", "Sales"), ("roles", "crm")],
     )
     .await;
-    s.flush_log().await;
-    let log = s
-        .store
-        .read_log(
-            &default_tenant(),
-            &LogQuery {
-                limit: 50,
-                ..LogQuery::default()
-            },
-        )
-        .await
-        .unwrap();
-    let saves: Vec<_> = log
-        .records
+    let actions = s.console_actions().await;
+    let saves: Vec<_> = actions
         .iter()
         .filter(|r| r.operation == "Console.settings.save")
         .collect();
-    assert_eq!(saves.len(), 2, "{:?}", log.records);
+    assert_eq!(saves.len(), 2, "{actions:?}");
     for r in &saves {
         assert_eq!(r.operator.as_deref(), Some("local operator (local)"));
         assert_eq!(r.path, PAGE);

@@ -5,6 +5,8 @@
 use crate::Server;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
+use scim_store::log::LogQuery;
+use scim_store::LogRecord;
 
 /// One console answer, read whole.
 #[derive(Debug)]
@@ -96,6 +98,27 @@ impl Server {
         browser.keep_cookie(&answer);
         assert!(browser.cookie.is_some(), "the sign-in sets the session cookie");
         browser
+    }
+}
+
+impl Server {
+    /// The console's actions in tenant `default`'s provisioning log (the records that name an
+    /// operator), newest first, once the log's writer has written them.
+    pub async fn console_actions(&self) -> Vec<LogRecord> {
+        self.flush_log().await;
+        let query = LogQuery {
+            limit: 100,
+            ..LogQuery::default()
+        };
+        let page = self
+            .store
+            .read_log(&crate::default_tenant(), &query)
+            .await
+            .expect("the provisioning log");
+        page.records
+            .into_iter()
+            .filter(|r| r.operator.is_some())
+            .collect()
     }
 }
 
