@@ -161,9 +161,18 @@ pub fn document(viewer: &Viewer<'_>, page: &Page) -> String {
 
 /// A page for someone not (or no longer) signed in, or an error before any session: no frame.
 pub fn bare(title: &str, body: &str) -> String {
+    bare_moving_on(title, body, None)
+}
+
+/// [`bare`], and when `next` is given the browser goes on to it at once (a page, not a
+/// redirect: see `signin`).
+pub fn bare_moving_on(title: &str, body: &str, next: Option<&str>) -> String {
+    let refresh = next
+        .map(|url| format!("<meta http-equiv=\"refresh\" content=\"0;url={}\">", esc(url)))
+        .unwrap_or_default();
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{refresh}\
          <title>{t} · SCIM console</title><link rel=\"stylesheet\" href=\"/admin/assets/console.css\">\
          </head><body><main id=\"main\" class=\"bare\"><h1>{t}</h1>{body}</main></body></html>",
         t = esc(title)

@@ -128,10 +128,7 @@ fn callback_url(base: &BaseUrl) -> String {
 fn signed_in(state_keys: &super::session::SessionKeys, session: &Session, clear_login: bool) -> Response {
     let body =
         "<p role=\"status\">You are signed in.</p><p><a href=\"/admin/\">Continue to the console</a></p>";
-    let document = html::bare("Signed in", body).replace(
-        "<title>",
-        "<meta http-equiv=\"refresh\" content=\"0;url=/admin/\"><title>",
-    );
+    let document = html::bare_moving_on("Signed in", body, Some("/admin/"));
     let mut response = Html(document).into_response();
     let headers = response.headers_mut();
     headers.append(
@@ -325,19 +322,11 @@ pub async fn logout(State(state): State<AppState>, form: ActionForm) -> Response
         .as_ref()
         .and_then(|o| o.logout_url.as_deref())
         .filter(|_| form.operator.session.subject.starts_with("oidc:"));
-    let mut document = html::bare(
+    let document = html::bare_moving_on(
         "Signed out",
         "<p role=\"status\">You are signed out.</p><p><a href=\"/admin/login\">Sign in again</a></p>",
+        provider_logout,
     );
-    if let Some(url) = provider_logout {
-        document = document.replace(
-            "<title>",
-            &format!(
-                "<meta http-equiv=\"refresh\" content=\"0;url={}\"><title>",
-                esc(url)
-            ),
-        );
-    }
     let mut response = Html(document).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
