@@ -41,6 +41,9 @@ async fn seed(s: &Server) {
         with(user("erin@example.com", false), Some("alice erin"), Some("Baker")),
     ] {
         s.post("/Users", &body).await.assert_status(201);
+        // meta.created has millisecond precision; the tests read creation order from it, so no
+        // two users may share a millisecond (ties would fall to the random ids).
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
 }
 
